@@ -1,0 +1,206 @@
+//! The local directory form: walking a checkpoint directory, verified copies, atomic publish.
+
+use std::{
+    collections::BTreeMap,
+    fs,
+    io::{self, Read, Write},
+    path::{Path, PathBuf},
+};
+
+use tempfile::TempDir;
+
+use crate::{
+    CheckpointError, Result,
+    error::io_err,
+    manifest::{FileRecord, MANIFEST_NAME, Verifier},
+};
+
+/// Copy buffer: large enough that syscall overhead vanishes next to memcpy and hashing.
+const COPY_BUFFER: usize = 4 << 20;
+
+/// What a checkpoint directory holds: file sizes by entry name, and the manifest if present.
+pub(crate) struct Listing {
+    pub(crate) files: BTreeMap<String, u64>,
+    pub(crate) manifest: Option<Vec<u8>>,
+}
+
+/// Lists a directory's files (recursively) without reading their contents.
+pub(crate) fn walk(root: &Path) -> Result<Listing> {
+    let meta = match fs::metadata(root) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(CheckpointError::DirectoryNotFound { path: root.to_owned() });
+        }
+        Err(e) => return Err(io_err(root)(e)),
+    };
+    if !meta.is_dir() {
+        return Err(CheckpointError::NotADirectory { path: root.to_owned() });
+    }
+    let canonical_root = fs::canonicalize(root).map_err(io_err(root))?;
+    let mut files = BTreeMap::new();
+    let mut manifest = None;
+    let mut pending = vec![(root.to_owned(), String::new())];
+    while let Some((dir, prefix)) = pending.pop() {
+        for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
+            let entry = entry.map_err(io_err(&dir))?;
+            let path = entry.path();
+            let file_name = entry.file_name();
+            let Some(file_name) = file_name.to_str() else {
+                return Err(CheckpointError::InvalidEntryName {
+                    name: path.display().to_string(),
+                    reason: "the file name is not valid UTF-8",
+                });
+            };
+            let name = format!("{prefix}{file_name}");
+            let kind = entry.file_type().map_err(io_err(&path))?;
+            let meta = if kind.is_symlink() {
+                let target = fs::canonicalize(&path).map_err(io_err(&path))?;
+                let meta = fs::metadata(&target).map_err(io_err(&target))?;
+                if !target.starts_with(&canonical_root) || meta.is_dir() {
+                    return Err(CheckpointError::SymlinkEscapesRoot {
+                        path,
+                        target,
+                        root: canonical_root,
+                    });
+                }
+                meta
+            } else {
+                entry.metadata().map_err(io_err(&path))?
+            };
+            if meta.is_dir() {
+                pending.push((path, format!("{name}/")));
+            } else if meta.is_file() {
+                if name == MANIFEST_NAME {
+                    manifest = Some(fs::read(&path).map_err(io_err(&path))?);
+                } else {
+                    crate::name::validate(&name)?;
+                    files.insert(name, meta.len());
+                }
+            } else {
+                tracing::warn!(path = %path.display(), "skipping a special file (socket, fifo or device) in a checkpoint directory");
+            }
+        }
+    }
+    Ok(Listing { files, manifest })
+}
+
+/// Copies `src` to `dst`, hashing on the way and checking against the expected record.
+pub(crate) fn copy_verified(src: &Path, dst: &Path, mut verifier: Verifier<'_>) -> Result<FileRecord> {
+    let mut input = fs::File::open(src).map_err(io_err(src))?;
+    let mut output = fs::File::create(dst).map_err(io_err(dst))?;
+    let mut buffer = vec![0u8; COPY_BUFFER];
+    loop {
+        let n = match input.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io_err(src)(e)),
+        };
+        verifier.update(&buffer[..n]);
+        output.write_all(&buffer[..n]).map_err(io_err(dst))?;
+    }
+    verifier.finish()
+}
+
+/// Reads a whole file, checking it against the expected record.
+pub(crate) fn read_verified(src: &Path, name: &str, location: &str, expected: Option<FileRecord>) -> Result<Vec<u8>> {
+    let bytes = fs::read(src).map_err(io_err(src))?;
+    crate::manifest::verify_bytes(name, location, expected, &bytes)?;
+    Ok(bytes)
+}
+
+/// A checkpoint being written: a hidden temp sibling of the destination, published by rename.
+///
+/// Until [`Staging::publish`], readers of the destination see the old checkpoint (or nothing);
+/// dropping an unpublished staging removes the temp directory.
+pub(crate) struct Staging {
+    tmp: TempDir,
+    dest: PathBuf,
+}
+
+impl Staging {
+    pub(crate) fn new(dest: &Path) -> Result<Self> {
+        check_destination(dest)?;
+        let file_name = dest.file_name().and_then(|n| n.to_str()).ok_or_else(|| CheckpointError::Io {
+            path: dest.to_owned(),
+            source: io::Error::new(io::ErrorKind::InvalidInput, "destination has no final folder name"),
+        })?;
+        let parent = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        fs::create_dir_all(&parent).map_err(io_err(&parent))?;
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{file_name}.air-tmp-"))
+            .tempdir_in(&parent)
+            .map_err(io_err(&parent))?;
+        Ok(Self { tmp, dest: dest.to_owned() })
+    }
+
+    pub(crate) fn root(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// The path to write entry `name` to, with its parent folders created.
+    pub(crate) fn entry_path(&self, name: &str) -> Result<PathBuf> {
+        let path = self.tmp.path().join(name);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(io_err(parent))?;
+        }
+        Ok(path)
+    }
+
+    /// Atomically makes the staged directory the destination, replacing an older checkpoint.
+    pub(crate) fn publish(self) -> Result<()> {
+        match fs::rename(self.tmp.path(), &self.dest) {
+            Ok(()) => {
+                let _ = self.tmp.keep();
+                Ok(())
+            }
+            Err(e) if self.dest.is_dir() => {
+                // Someone (maybe a racing writer) put a directory there: replace it only if it
+                // is a checkpoint, then drop the old one with the temp directory.
+                tracing::debug!(dest = %self.dest.display(), error = %e, "destination exists, exchanging");
+                check_destination(&self.dest)?;
+                exchange(self.tmp.path(), &self.dest).map_err(io_err(&self.dest))?;
+                Ok(())
+            }
+            Err(e) => Err(io_err(&self.dest)(e)),
+        }
+    }
+}
+
+/// A destination may be absent, an empty directory, or a checkpoint (which gets replaced).
+fn check_destination(dest: &Path) -> Result<()> {
+    match fs::symlink_metadata(dest) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err(dest)(e)),
+        Ok(m) if !m.is_dir() => Err(CheckpointError::NotADirectory { path: dest.to_owned() }),
+        Ok(_) => {
+            let empty = fs::read_dir(dest).map_err(io_err(dest))?.next().is_none();
+            if empty || dest.join(MANIFEST_NAME).is_file() {
+                Ok(())
+            } else {
+                Err(CheckpointError::DestinationNotEmpty { location: dest.display().to_string() })
+            }
+        }
+    }
+}
+
+/// Swaps two directories atomically where the OS can (Linux `renameat2(RENAME_EXCHANGE)`),
+/// else by two renames (a reader may briefly find nothing, never a partial checkpoint).
+fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{CWD, RenameFlags, renameat_with};
+        match renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE) {
+            Ok(()) => return Ok(()),
+            Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let aside = a.with_extension("old");
+    fs::rename(b, &aside)?;
+    fs::rename(a, b)?;
+    fs::rename(&aside, a)
+}

@@ -1,0 +1,144 @@
+//! Writes are atomic: racing writers leave one complete checkpoint, a failed or killed writer
+//! leaves the previous one intact, and readers never see a mix.
+
+mod common;
+
+use std::{
+    collections::BTreeMap,
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use air_checkpoint::Checkpoint;
+use common::to_vecs;
+use tempfile::TempDir;
+
+/// A checkpoint whose every file carries the writer's id, so a mix is detectable.
+fn writer_checkpoint(writer: u8, big: usize) -> Checkpoint {
+    Checkpoint::from_dict([
+        ("weights/a.bin".to_owned(), vec![writer; big]),
+        ("weights/b.bin".to_owned(), vec![writer.wrapping_add(100); big / 2 + 1]),
+        ("config.json".to_owned(), format!("{{\"writer\": {writer}}}").into_bytes()),
+    ])
+    .unwrap()
+}
+
+fn leftovers(parent: &Path) -> Vec<PathBuf> {
+    fs::read_dir(parent)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().contains(".air-tmp-"))
+        .collect()
+}
+
+#[test]
+fn racing_writers_leave_one_complete_checkpoint_and_readers_never_see_a_mix() {
+    let tmp = TempDir::new().unwrap();
+    let dest = tmp.path().join("latest");
+    let writers: Vec<Checkpoint> = (0..6).map(|w| writer_checkpoint(w, 200_000)).collect();
+    let expected: Vec<BTreeMap<String, Vec<u8>>> = writers.iter().map(|c| to_vecs(c.to_dict().unwrap())).collect();
+    let done = Arc::new(AtomicBool::new(false));
+
+    std::thread::scope(|scope| {
+        let reader = {
+            let (dest, expected, done) = (&dest, &expected, done.clone());
+            scope.spawn(move || {
+                let mut complete_reads = 0;
+                while !done.load(Ordering::Relaxed) {
+                    // A read may fail while a swap happens under it (detected by the manifest),
+                    // but a read that succeeds is always one writer's checkpoint, whole.
+                    if let Ok(dict) = Checkpoint::from_directory(dest).and_then(|c| c.to_dict()) {
+                        let dict = to_vecs(dict);
+                        assert!(expected.contains(&dict), "reader saw a mixed checkpoint");
+                        complete_reads += 1;
+                    }
+                }
+                complete_reads
+            })
+        };
+        let handles: Vec<_> = writers
+            .iter()
+            .map(|ckpt| {
+                let dest = &dest;
+                scope.spawn(move || {
+                    for _ in 0..5 {
+                        ckpt.to_directory(dest).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        done.store(true, Ordering::Relaxed);
+        let _ = reader.join().unwrap();
+    });
+
+    let result = Checkpoint::from_directory(&dest).unwrap();
+    result.verify().unwrap();
+    assert!(expected.contains(&to_vecs(result.to_dict().unwrap())));
+    assert!(leftovers(tmp.path()).is_empty(), "temp directories left: {:?}", leftovers(tmp.path()));
+}
+
+#[test]
+fn a_failed_write_keeps_the_previous_checkpoint() {
+    let tmp = TempDir::new().unwrap();
+    let dest = tmp.path().join("ckpt");
+    let old = writer_checkpoint(1, 1000);
+    old.to_directory(&dest).unwrap();
+
+    // A source that turns out corrupted halfway through the copy.
+    let src = tmp.path().join("src");
+    writer_checkpoint(2, 1000).to_directory(&src).unwrap();
+    let source = Checkpoint::from_directory(&src).unwrap();
+    fs::write(src.join("weights/b.bin"), vec![0u8; 501]).unwrap();
+    assert!(source.to_directory(&dest).is_err());
+
+    assert_eq!(to_vecs(Checkpoint::from_directory(&dest).unwrap().to_dict().unwrap()), to_vecs(old.to_dict().unwrap()));
+    assert!(leftovers(tmp.path()).is_empty());
+}
+
+const CHILD_ENV: &str = "AIR_CHECKPOINT_KILL_TEST_DEST";
+
+/// Runs as the child of `a_killed_writer_leaves_no_partial_checkpoint`: writes big checkpoints
+/// to the destination until killed.
+#[test]
+fn killed_writer_child() {
+    let Some(dest) = std::env::var_os(CHILD_ENV) else { return };
+    let mut writer = 0u8;
+    loop {
+        writer = writer.wrapping_add(1);
+        writer_checkpoint(writer, 8 << 20).to_directory(&dest).unwrap();
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_killed_writer_leaves_no_partial_checkpoint() {
+    let tmp = TempDir::new().unwrap();
+    let dest = tmp.path().join("ckpt");
+    for delay_ms in [5u64, 40, 150] {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "killed_writer_child", "--nocapture"])
+            .env(CHILD_ENV, &dest)
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().unwrap(); // SIGKILL: no destructor, no cleanup runs
+        child.wait().unwrap();
+        if dest.exists() {
+            let ckpt = Checkpoint::from_directory(&dest).expect("destination holds a complete checkpoint");
+            ckpt.verify().expect("every file matches the manifest");
+            let dict = to_vecs(ckpt.to_dict().unwrap());
+            let w = dict["config.json"].clone();
+            let writer: u8 = serde_json::from_slice::<serde_json::Value>(&w).unwrap()["writer"].as_u64().unwrap() as u8;
+            assert_eq!(dict, to_vecs(writer_checkpoint(writer, 8 << 20).to_dict().unwrap()));
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! # air-train
+//!
+//! Training for AIR for Rust, Ray Train's role in Ray AIR, on [burn] 0.21 through the one
+//! concrete backend [`burn::backend::Dispatch`], with the device chosen at run time.
+//!
+//! Today the crate holds [`ComputeDevice`], the run-time choice of where a worker computes
+//! (the flex CPU backend, or CUDA device *i* with the `cuda` feature), which every trainer
+//! and predictor will use. It will hold the `Trainer`/`Trainable` traits, the worker session,
+//! the scaling/run/checkpoint/failure configs, data-parallel training with gradient
+//! all-reduce, gradient-boosted trees, classical estimators and the `Predictor` trait.
+//!
+//! ```
+//! use air_train::ComputeDevice;
+//! use burn::tensor::Tensor;
+//!
+//! // Train on the CPU: an autodiff-enabled flex device, never `DispatchDevice::default()`.
+//! let device = ComputeDevice::Cpu.training_device()?;
+//! let x = Tensor::<air_train::Backend, 1>::from_floats([1.0, 2.0, 3.0], &device).require_grad();
+//! let grads = (x.clone() * x.clone()).sum().backward();
+//! let dx = x.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap();
+//! assert_eq!(dx, vec![2.0, 4.0, 6.0]);
+//! # Ok::<(), air_train::TrainError>(())
+//! ```
+
+mod device;
+mod error;
+
+pub use device::{Backend, ComputeDevice};
+pub use error::TrainError;
+
+/// The burn version this workspace is pinned to, re-exported so users name the same types.
+pub use burn;
