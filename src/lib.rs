@@ -1,1 +1,44 @@
-//! placeholder
+//! # air — AIR for Rust
+//!
+//! Ray AIR's workflow as Rust crates: preprocess data, train, tune, predict in bulk, serve
+//! online and run reinforcement learning, in one binary, with every stage speaking the same two
+//! currencies: a polars `DataFrame` for data and a [`Checkpoint`](checkpoint::Checkpoint) for
+//! models. This facade re-exports each crate behind a cargo feature of the same short name,
+//! all on by default; depend on single crates (`air-checkpoint`, `air-data`, ...) to pick only
+//! what you use.
+//!
+//! | feature      | crate            | holds                                                |
+//! |--------------|------------------|------------------------------------------------------|
+//! | `checkpoint` | `air-checkpoint` | `Checkpoint`: files + metadata, memory/dir/URI forms |
+//! | `data`       | `air-data`       | `Dataset`, preprocessors (polars)                    |
+//! | `train`      | `air-train`      | trainers, session, burn device choice, predictors    |
+//! | `tune`       | `air-tune`       | `Tuner`, search spaces, searchers, schedulers        |
+//! | `serve`      | `air-serve`      | `BatchPredictor`, `PredictorDeployment`              |
+//! | `rl`         | `air-rl`         | environments, PPO/DQN, `RLTrainer`                   |
+//!
+//! ```
+//! use air::checkpoint::Checkpoint;
+//!
+//! let ckpt = Checkpoint::from_dict([("model.json", r#"{"trees": []}"#)]).unwrap();
+//! ckpt.to_uri("memory://docs/facade").unwrap();
+//! assert_eq!(Checkpoint::from_uri("memory://docs/facade").unwrap().len(), 1);
+//! ```
+
+#[cfg(feature = "checkpoint")]
+#[doc(inline)]
+pub use air_checkpoint as checkpoint;
+#[cfg(feature = "data")]
+#[doc(inline)]
+pub use air_data as data;
+#[cfg(feature = "rl")]
+#[doc(inline)]
+pub use air_rl as rl;
+#[cfg(feature = "serve")]
+#[doc(inline)]
+pub use air_serve as serve;
+#[cfg(feature = "train")]
+#[doc(inline)]
+pub use air_train as train;
+#[cfg(feature = "tune")]
+#[doc(inline)]
+pub use air_tune as tune;

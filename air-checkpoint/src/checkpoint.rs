@@ -167,7 +167,13 @@ impl Checkpoint {
         let listing = local::walk(&root)?;
         let location = root.display().to_string();
         let (stored, metadata) = reconcile(&location, listing.files, listing.manifest.as_deref())?;
-        Ok(Self { source: Source::Directory(root), stored, added: BTreeMap::new(), metadata, modified: false })
+        Ok(Self {
+            source: Source::Directory(root),
+            stored,
+            added: BTreeMap::new(),
+            metadata,
+            modified: false,
+        })
     }
 
     /// A checkpoint at a URI (`s3://bucket/path`, `memory://name/path`, `file:///path`, or a
@@ -198,7 +204,13 @@ impl Checkpoint {
             return Err(CheckpointError::NotFound { uri: loc.uri });
         }
         let (stored, metadata) = reconcile(&loc.uri, files, manifest.as_deref())?;
-        Ok(Self { source: Source::Store(loc), stored, added: BTreeMap::new(), metadata, modified: false })
+        Ok(Self {
+            source: Source::Store(loc),
+            stored,
+            added: BTreeMap::new(),
+            metadata,
+            modified: false,
+        })
     }
 
     // ---- inspection ---------------------------------------------------------------------
@@ -230,7 +242,12 @@ impl Checkpoint {
 
     /// All entries, sorted by name.
     pub fn entries(&self) -> Vec<EntryInfo> {
-        self.contents().map(|(name, c)| EntryInfo { name: name.to_owned(), size: c.size() }).collect()
+        self.contents()
+            .map(|(name, c)| EntryInfo {
+                name: name.to_owned(),
+                size: c.size(),
+            })
+            .collect()
     }
 
     /// Number of entries.
@@ -278,9 +295,15 @@ impl Checkpoint {
     }
 
     /// Sets one metadata key to any serializable value.
-    pub fn set_metadata_value<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<()> {
-        let value = serde_json::to_value(value)
-            .map_err(|source| CheckpointError::Json { name: format!("metadata.{key}"), source })?;
+    pub fn set_metadata_value<T: Serialize + ?Sized>(
+        &mut self,
+        key: &str,
+        value: &T,
+    ) -> Result<()> {
+        let value = serde_json::to_value(value).map_err(|source| CheckpointError::Json {
+            name: format!("metadata.{key}"),
+            source,
+        })?;
         self.metadata.insert(key.to_owned(), value);
         self.modified = true;
         Ok(())
@@ -290,7 +313,12 @@ impl Checkpoint {
     pub fn metadata_value<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         self.metadata
             .get(key)
-            .map(|v| T::deserialize(v).map_err(|source| CheckpointError::Json { name: format!("metadata.{key}"), source }))
+            .map(|v| {
+                T::deserialize(v).map_err(|source| CheckpointError::Json {
+                    name: format!("metadata.{key}"),
+                    source,
+                })
+            })
             .transpose()
     }
 
@@ -307,9 +335,16 @@ impl Checkpoint {
     }
 
     /// Adds or replaces entry `name` with `value` as pretty-printed JSON.
-    pub fn put_json<T: Serialize + ?Sized>(&mut self, name: impl Into<String>, value: &T) -> Result<()> {
+    pub fn put_json<T: Serialize + ?Sized>(
+        &mut self,
+        name: impl Into<String>,
+        value: &T,
+    ) -> Result<()> {
         let name = name.into();
-        let bytes = serde_json::to_vec_pretty(value).map_err(|source| CheckpointError::Json { name: name.clone(), source })?;
+        let bytes = serde_json::to_vec_pretty(value).map_err(|source| CheckpointError::Json {
+            name: name.clone(),
+            source,
+        })?;
         self.put_bytes(name, bytes)
     }
 
@@ -331,7 +366,10 @@ impl Checkpoint {
     /// Entry `name` parsed as JSON into `T`.
     pub fn get_json<T: DeserializeOwned>(&self, name: &str) -> Result<T> {
         let bytes = self.get_bytes(name)?;
-        serde_json::from_slice(&bytes).map_err(|source| CheckpointError::Json { name: name.to_owned(), source })
+        serde_json::from_slice(&bytes).map_err(|source| CheckpointError::Json {
+            name: name.to_owned(),
+            source,
+        })
     }
 
     /// Reads every entry and checks it against the manifest (sizes and checksums).
@@ -373,7 +411,9 @@ impl Checkpoint {
     /// refused rather than overwritten.
     pub fn to_directory(&self, path: impl AsRef<Path>) -> Result<()> {
         let dest = path.as_ref();
-        if !self.modified && matches!(&self.source, Source::Directory(root) if same_path(root, dest)) {
+        if !self.modified
+            && matches!(&self.source, Source::Directory(root) if same_path(root, dest))
+        {
             return Ok(());
         }
         let staging = Staging::new(dest)?;
@@ -392,13 +432,22 @@ impl Checkpoint {
                         &out,
                         manifest::Verifier::new(name, &root.display().to_string(), stored.record),
                     )?,
-                    Source::Store(loc) => runtime::block_on(remote::download_verified(loc, name, &out, stored.record))?,
+                    Source::Store(loc) => runtime::block_on(remote::download_verified(
+                        loc,
+                        name,
+                        &out,
+                        stored.record,
+                    ))?,
                     Source::Memory => unreachable!("in-memory checkpoints hold no stored entries"),
                 },
             };
             files.insert(name.to_owned(), record);
         }
-        let manifest = Manifest { complete: true, metadata: self.metadata.clone(), files };
+        let manifest = Manifest {
+            complete: true,
+            metadata: self.metadata.clone(),
+            files,
+        };
         let manifest_path = staging.root().join(MANIFEST_NAME);
         std::fs::write(&manifest_path, manifest.to_json()).map_err(io_err(&manifest_path))?;
         staging.publish()
@@ -421,11 +470,17 @@ impl Checkpoint {
     /// checkpoint is an unmodified local one (no copy), else a temporary copy removed on drop.
     pub fn as_directory(&self) -> Result<DirectoryGuard> {
         if let (Source::Directory(root), false) = (&self.source, self.modified) {
-            return Ok(DirectoryGuard { path: root.clone(), _temp: None });
+            return Ok(DirectoryGuard {
+                path: root.clone(),
+                _temp: None,
+            });
         }
         let tmp = temp_dir()?;
         self.to_directory(tmp.path())?;
-        Ok(DirectoryGuard { path: tmp.path().to_owned(), _temp: Some(tmp) })
+        Ok(DirectoryGuard {
+            path: tmp.path().to_owned(),
+            _temp: Some(tmp),
+        })
     }
 
     /// Writes the checkpoint under `uri`, configured from the environment.
@@ -462,7 +517,9 @@ impl Checkpoint {
         }
         let (existing, existing_manifest) = remote::list(dest).await?;
         if !existing.is_empty() && existing_manifest.is_none() {
-            return Err(CheckpointError::DestinationNotEmpty { location: dest.uri.clone() });
+            return Err(CheckpointError::DestinationNotEmpty {
+                location: dest.uri.clone(),
+            });
         }
         remote::put_manifest(dest, &Manifest::incomplete()).await?;
         remote::delete_stale(dest, existing.keys().filter(|name| !self.contains(name))).await?;
@@ -475,20 +532,29 @@ impl Checkpoint {
                     record
                 }
                 // Already in place: rewriting an object onto itself is wasted work.
-                Content::Stored(Stored { record: Some(record), .. }) if same_place => record,
+                Content::Stored(Stored {
+                    record: Some(record),
+                    ..
+                }) if same_place => record,
                 Content::Stored(stored) => match &self.source {
                     Source::Directory(root) => {
                         let location = root.display().to_string();
                         let verifier = manifest::Verifier::new(name, &location, stored.record);
                         remote::upload_file(dest, name, &root.join(name), verifier).await?
                     }
-                    Source::Store(src) => remote::copy_between(src, name, dest, stored.record).await?,
+                    Source::Store(src) => {
+                        remote::copy_between(src, name, dest, stored.record).await?
+                    }
                     Source::Memory => unreachable!("in-memory checkpoints hold no stored entries"),
                 },
             };
             files.insert(name.to_owned(), record);
         }
-        let manifest = Manifest { complete: true, metadata: self.metadata.clone(), files };
+        let manifest = Manifest {
+            complete: true,
+            metadata: self.metadata.clone(),
+            files,
+        };
         remote::put_manifest(dest, &manifest).await
     }
 
@@ -499,8 +565,12 @@ impl Checkpoint {
         let mut stored = self.stored.iter().peekable();
         let mut added = self.added.iter().peekable();
         std::iter::from_fn(move || match (stored.peek(), added.peek()) {
-            (Some((s, _)), Some((a, _))) if s < a => stored.next().map(|(n, s)| (n.as_str(), Content::Stored(*s))),
-            (Some(_), None) => stored.next().map(|(n, s)| (n.as_str(), Content::Stored(*s))),
+            (Some((s, _)), Some((a, _))) if s < a => stored
+                .next()
+                .map(|(n, s)| (n.as_str(), Content::Stored(*s))),
+            (Some(_), None) => stored
+                .next()
+                .map(|(n, s)| (n.as_str(), Content::Stored(*s))),
             _ => added.next().map(|(n, b)| (n.as_str(), Content::Memory(b))),
         })
     }
@@ -517,16 +587,29 @@ impl Checkpoint {
         if self.len() > SHOWN {
             available.push("...");
         }
-        let available = if available.is_empty() { "no entries".to_owned() } else { available.join(", ") };
-        Err(CheckpointError::EntryNotFound { name: name.to_owned(), available })
+        let available = if available.is_empty() {
+            "no entries".to_owned()
+        } else {
+            available.join(", ")
+        };
+        Err(CheckpointError::EntryNotFound {
+            name: name.to_owned(),
+            available,
+        })
     }
 
     fn read_stored(&self, name: &str, stored: Stored) -> Result<Bytes> {
         match &self.source {
-            Source::Directory(root) => {
-                local::read_verified(&root.join(name), name, &root.display().to_string(), stored.record).map(Bytes::from)
+            Source::Directory(root) => local::read_verified(
+                &root.join(name),
+                name,
+                &root.display().to_string(),
+                stored.record,
+            )
+            .map(Bytes::from),
+            Source::Store(loc) => {
+                runtime::block_on(remote::read_verified(loc, name, stored.record))
             }
-            Source::Store(loc) => runtime::block_on(remote::read_verified(loc, name, stored.record)),
             Source::Memory => unreachable!("in-memory checkpoints hold no stored entries"),
         }
     }
@@ -548,19 +631,26 @@ fn reconcile(
     manifest: Option<&[u8]>,
 ) -> Result<(BTreeMap<String, Stored>, Map<String, Value>)> {
     let Some(manifest) = manifest else {
-        let stored = files.into_iter().map(|(name, size)| (name, Stored { size, record: None })).collect();
+        let stored = files
+            .into_iter()
+            .map(|(name, size)| (name, Stored { size, record: None }))
+            .collect();
         return Ok((stored, Map::new()));
     };
     let manifest = Manifest::parse(manifest, location)?;
     if !manifest.complete {
-        return Err(CheckpointError::Incomplete { location: location.to_owned() });
+        return Err(CheckpointError::Incomplete {
+            location: location.to_owned(),
+        });
     }
     let mut stored = BTreeMap::new();
     for (name, record) in &manifest.files {
-        let size = *files.get(name).ok_or_else(|| CheckpointError::MissingEntry {
-            name: name.clone(),
-            location: location.to_owned(),
-        })?;
+        let size = *files
+            .get(name)
+            .ok_or_else(|| CheckpointError::MissingEntry {
+                name: name.clone(),
+                location: location.to_owned(),
+            })?;
         if size != record.size {
             return Err(CheckpointError::SizeMismatch {
                 name: name.clone(),
@@ -569,26 +659,38 @@ fn reconcile(
                 found: size,
             });
         }
-        stored.insert(name.clone(), Stored { size, record: Some(*record) });
+        stored.insert(
+            name.clone(),
+            Stored {
+                size,
+                record: Some(*record),
+            },
+        );
     }
     for (name, size) in files {
-        if !stored.contains_key(&name) {
-            tracing::warn!(%location, entry = %name, "file not in the checkpoint manifest; reading it unverified");
-            stored.insert(name, Stored { size, record: None });
+        if let std::collections::btree_map::Entry::Vacant(slot) = stored.entry(name) {
+            tracing::warn!(%location, entry = %slot.key(), "file not in the checkpoint manifest; reading it unverified");
+            slot.insert(Stored { size, record: None });
         }
     }
     Ok((stored, manifest.metadata))
 }
 
 fn same_path(a: &Path, b: &Path) -> bool {
-    a == b || matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y)
+    a == b
+        || matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y)
 }
 
 fn temp_dir() -> Result<TempDir> {
-    tempfile::Builder::new().prefix("air-checkpoint-").tempdir().map_err(io_err(std::env::temp_dir()))
+    tempfile::Builder::new()
+        .prefix("air-checkpoint-")
+        .tempdir()
+        .map_err(io_err(std::env::temp_dir()))
 }
 
-async fn spawn_blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+async fn spawn_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     match tokio::task::spawn_blocking(f).await {
         Ok(result) => result,
         Err(e) => std::panic::resume_unwind(e.into_panic()),

@@ -29,12 +29,16 @@ pub(crate) fn walk(root: &Path) -> Result<Listing> {
     let meta = match fs::metadata(root) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(CheckpointError::DirectoryNotFound { path: root.to_owned() });
+            return Err(CheckpointError::DirectoryNotFound {
+                path: root.to_owned(),
+            });
         }
         Err(e) => return Err(io_err(root)(e)),
     };
     if !meta.is_dir() {
-        return Err(CheckpointError::NotADirectory { path: root.to_owned() });
+        return Err(CheckpointError::NotADirectory {
+            path: root.to_owned(),
+        });
     }
     let canonical_root = fs::canonicalize(root).map_err(io_err(root))?;
     let mut files = BTreeMap::new();
@@ -85,7 +89,11 @@ pub(crate) fn walk(root: &Path) -> Result<Listing> {
 }
 
 /// Copies `src` to `dst`, hashing on the way and checking against the expected record.
-pub(crate) fn copy_verified(src: &Path, dst: &Path, mut verifier: Verifier<'_>) -> Result<FileRecord> {
+pub(crate) fn copy_verified(
+    src: &Path,
+    dst: &Path,
+    mut verifier: Verifier<'_>,
+) -> Result<FileRecord> {
     let mut input = fs::File::open(src).map_err(io_err(src))?;
     let mut output = fs::File::create(dst).map_err(io_err(dst))?;
     let mut buffer = vec![0u8; COPY_BUFFER];
@@ -103,7 +111,12 @@ pub(crate) fn copy_verified(src: &Path, dst: &Path, mut verifier: Verifier<'_>) 
 }
 
 /// Reads a whole file, checking it against the expected record.
-pub(crate) fn read_verified(src: &Path, name: &str, location: &str, expected: Option<FileRecord>) -> Result<Vec<u8>> {
+pub(crate) fn read_verified(
+    src: &Path,
+    name: &str,
+    location: &str,
+    expected: Option<FileRecord>,
+) -> Result<Vec<u8>> {
     let bytes = fs::read(src).map_err(io_err(src))?;
     crate::manifest::verify_bytes(name, location, expected, &bytes)?;
     Ok(bytes)
@@ -121,10 +134,16 @@ pub(crate) struct Staging {
 impl Staging {
     pub(crate) fn new(dest: &Path) -> Result<Self> {
         check_destination(dest)?;
-        let file_name = dest.file_name().and_then(|n| n.to_str()).ok_or_else(|| CheckpointError::Io {
-            path: dest.to_owned(),
-            source: io::Error::new(io::ErrorKind::InvalidInput, "destination has no final folder name"),
-        })?;
+        let file_name =
+            dest.file_name()
+                .and_then(|n| n.to_str())
+                .ok_or_else(|| CheckpointError::Io {
+                    path: dest.to_owned(),
+                    source: io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "destination has no final folder name",
+                    ),
+                })?;
         let parent = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
             _ => PathBuf::from("."),
@@ -134,7 +153,10 @@ impl Staging {
             .prefix(&format!(".{file_name}.air-tmp-"))
             .tempdir_in(&parent)
             .map_err(io_err(&parent))?;
-        Ok(Self { tmp, dest: dest.to_owned() })
+        Ok(Self {
+            tmp,
+            dest: dest.to_owned(),
+        })
     }
 
     pub(crate) fn root(&self) -> &Path {
@@ -175,13 +197,17 @@ fn check_destination(dest: &Path) -> Result<()> {
     match fs::symlink_metadata(dest) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(io_err(dest)(e)),
-        Ok(m) if !m.is_dir() => Err(CheckpointError::NotADirectory { path: dest.to_owned() }),
+        Ok(m) if !m.is_dir() => Err(CheckpointError::NotADirectory {
+            path: dest.to_owned(),
+        }),
         Ok(_) => {
             let empty = fs::read_dir(dest).map_err(io_err(dest))?.next().is_none();
             if empty || dest.join(MANIFEST_NAME).is_file() {
                 Ok(())
             } else {
-                Err(CheckpointError::DestinationNotEmpty { location: dest.display().to_string() })
+                Err(CheckpointError::DestinationNotEmpty {
+                    location: dest.display().to_string(),
+                })
             }
         }
     }

@@ -49,7 +49,11 @@ struct ManifestJson {
 impl Manifest {
     /// The marker a writer puts first on object storage, so readers see "incomplete".
     pub(crate) fn incomplete() -> Self {
-        Self { complete: false, metadata: Map::new(), files: BTreeMap::new() }
+        Self {
+            complete: false,
+            metadata: Map::new(),
+            files: BTreeMap::new(),
+        }
     }
 
     pub(crate) fn to_json(&self) -> Vec<u8> {
@@ -62,7 +66,13 @@ impl Manifest {
                 .files
                 .iter()
                 .map(|(name, r)| {
-                    (name.clone(), FileRecordJson { size: r.size, xxh3: hex(r.xxh3) })
+                    (
+                        name.clone(),
+                        FileRecordJson {
+                            size: r.size,
+                            xxh3: hex(r.xxh3),
+                        },
+                    )
                 })
                 .collect(),
         };
@@ -86,9 +96,10 @@ impl Manifest {
                 )));
             }
         }
-        let version = value.get("version").and_then(Value::as_u64).ok_or_else(|| {
-            invalid("missing or non-integer `version` field".to_owned())
-        })?;
+        let version = value
+            .get("version")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| invalid("missing or non-integer `version` field".to_owned()))?;
         if version > u64::from(FORMAT_VERSION) || version == 0 {
             return Err(CheckpointError::UnsupportedVersion {
                 location: location.to_owned(),
@@ -103,11 +114,18 @@ impl Manifest {
             crate::name::validate(&name)
                 .map_err(|e| invalid(format!("bad entry name in manifest: {e}")))?;
             let xxh3 = u64::from_str_radix(&r.xxh3, 16).map_err(|_| {
-                invalid(format!("entry {name:?} has checksum {:?}, expected 16 hex digits", r.xxh3))
+                invalid(format!(
+                    "entry {name:?} has checksum {:?}, expected 16 hex digits",
+                    r.xxh3
+                ))
             })?;
             files.insert(name, FileRecord { size: r.size, xxh3 });
         }
-        Ok(Self { complete: json.complete, metadata: json.metadata, files })
+        Ok(Self {
+            complete: json.complete,
+            metadata: json.metadata,
+            files,
+        })
     }
 }
 
@@ -126,7 +144,13 @@ pub(crate) struct Verifier<'a> {
 
 impl<'a> Verifier<'a> {
     pub(crate) fn new(name: &'a str, location: &'a str, expected: Option<FileRecord>) -> Self {
-        Self { name, location, expected, hasher: Xxh3::new(), size: 0 }
+        Self {
+            name,
+            location,
+            expected,
+            hasher: Xxh3::new(),
+            size: 0,
+        }
     }
 
     pub(crate) fn update(&mut self, chunk: &[u8]) {
@@ -136,7 +160,10 @@ impl<'a> Verifier<'a> {
 
     /// The record of what was seen, or an error if it differs from the expectation.
     pub(crate) fn finish(self) -> Result<FileRecord> {
-        let seen = FileRecord { size: self.size, xxh3: self.hasher.digest() };
+        let seen = FileRecord {
+            size: self.size,
+            xxh3: self.hasher.digest(),
+        };
         check(self.name, self.location, self.expected, seen)?;
         Ok(seen)
     }
@@ -149,13 +176,18 @@ pub(crate) fn verify_bytes(
     expected: Option<FileRecord>,
     bytes: &[u8],
 ) -> Result<FileRecord> {
-    let seen = FileRecord { size: bytes.len() as u64, xxh3: xxhash_rust::xxh3::xxh3_64(bytes) };
+    let seen = FileRecord {
+        size: bytes.len() as u64,
+        xxh3: xxhash_rust::xxh3::xxh3_64(bytes),
+    };
     check(name, location, expected, seen)?;
     Ok(seen)
 }
 
 fn check(name: &str, location: &str, expected: Option<FileRecord>, seen: FileRecord) -> Result<()> {
-    let Some(expected) = expected else { return Ok(()) };
+    let Some(expected) = expected else {
+        return Ok(());
+    };
     if expected.size != seen.size {
         return Err(CheckpointError::SizeMismatch {
             name: name.to_owned(),
@@ -181,10 +213,20 @@ mod tests {
 
     fn sample() -> Manifest {
         let mut files = BTreeMap::new();
-        files.insert("a/b.bin".to_owned(), FileRecord { size: 3, xxh3: u64::MAX });
+        files.insert(
+            "a/b.bin".to_owned(),
+            FileRecord {
+                size: 3,
+                xxh3: u64::MAX,
+            },
+        );
         let mut metadata = Map::new();
         metadata.insert("epoch".to_owned(), Value::from(3));
-        Manifest { complete: true, metadata, files }
+        Manifest {
+            complete: true,
+            metadata,
+            files,
+        }
     }
 
     #[test]
@@ -199,24 +241,41 @@ mod tests {
         v["version"] = Value::from(99);
         v["files"] = Value::from("a shape this build does not know");
         let err = Manifest::parse(&serde_json::to_vec(&v).unwrap(), "loc").unwrap_err();
-        assert!(matches!(err, CheckpointError::UnsupportedVersion { found: 99, .. }), "{err}");
+        assert!(
+            matches!(err, CheckpointError::UnsupportedVersion { found: 99, .. }),
+            "{err}"
+        );
     }
 
     #[test]
     fn truncated_and_foreign_manifests_are_rejected() {
         let json = sample().to_json();
-        let err = Manifest::parse(&json[..json.len() / 2], "loc").unwrap_err().to_string();
+        let err = Manifest::parse(&json[..json.len() / 2], "loc")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("truncated"), "{err}");
-        let err = Manifest::parse(br#"{"format": "mlflow"}"#, "loc").unwrap_err().to_string();
+        let err = Manifest::parse(br#"{"format": "mlflow"}"#, "loc")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not an AIR checkpoint"), "{err}");
     }
 
     #[test]
     fn verifier_names_the_bad_entry() {
-        let expected = Some(FileRecord { size: 3, xxh3: xxhash_rust::xxh3::xxh3_64(b"abc") });
+        let expected = Some(FileRecord {
+            size: 3,
+            xxh3: xxhash_rust::xxh3::xxh3_64(b"abc"),
+        });
         verify_bytes("w", "loc", expected, b"abc").unwrap();
         let err = verify_bytes("w", "loc", expected, b"ab").unwrap_err();
-        assert!(matches!(err, CheckpointError::SizeMismatch { expected: 3, found: 2, .. }));
+        assert!(matches!(
+            err,
+            CheckpointError::SizeMismatch {
+                expected: 3,
+                found: 2,
+                ..
+            }
+        ));
         let err = verify_bytes("w", "loc", expected, b"abd").unwrap_err();
         assert!(matches!(err, CheckpointError::ChecksumMismatch { ref name, .. } if name == "w"));
         let mut v = Verifier::new("w", "loc", expected);

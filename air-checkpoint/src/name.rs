@@ -24,7 +24,10 @@ pub(crate) fn validate(name: &str) -> Result<()> {
         None
     };
     match reason {
-        Some(reason) => Err(CheckpointError::InvalidEntryName { name: name.to_owned(), reason }),
+        Some(reason) => Err(CheckpointError::InvalidEntryName {
+            name: name.to_owned(),
+            reason,
+        }),
         None => Ok(()),
     }
 }
@@ -35,14 +38,31 @@ mod tests {
 
     #[test]
     fn accepts_plain_relative_names() {
-        for ok in ["model.json", "a/b/c.bin", ".hidden", "dir/.env", "weird name (1).txt", "..x"] {
+        for ok in [
+            "model.json",
+            "a/b/c.bin",
+            ".hidden",
+            "dir/.env",
+            "weird name (1).txt",
+            "..x",
+        ] {
             validate(ok).unwrap();
         }
     }
 
     #[test]
     fn rejects_escaping_and_malformed_names() {
-        for bad in ["", "/etc/passwd", "../x", "a/../../x", "a//b", "a/", "./a", "a\\b", MANIFEST_NAME] {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "a/",
+            "./a",
+            "a\\b",
+            MANIFEST_NAME,
+        ] {
             let err = validate(bad).unwrap_err().to_string();
             assert!(err.contains(&format!("{bad:?}")), "{err}");
         }

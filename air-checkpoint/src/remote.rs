@@ -26,24 +26,38 @@ pub(crate) async fn list(loc: &StoreLocation) -> Result<(BTreeMap<String, u64>, 
     let mut objects = loc.store.list(Some(&loc.prefix));
     while let Some(meta) = objects.next().await {
         let meta = meta.map_err(|e| loc.error(e))?;
-        let Some(name) = loc.relative_name(&meta.location) else { continue };
+        let Some(name) = loc.relative_name(&meta.location) else {
+            continue;
+        };
         if name == MANIFEST_NAME {
             has_manifest = true;
         } else {
             files.insert(name, meta.size);
         }
     }
-    let manifest = if has_manifest { Some(get(loc, MANIFEST_NAME).await?.to_vec()) } else { None };
+    let manifest = if has_manifest {
+        Some(get(loc, MANIFEST_NAME).await?.to_vec())
+    } else {
+        None
+    };
     Ok((files, manifest))
 }
 
 async fn get(loc: &StoreLocation, name: &str) -> Result<Bytes> {
-    let result = loc.store.get(&loc.child(name)).await.map_err(|e| loc.error(e))?;
+    let result = loc
+        .store
+        .get(&loc.child(name))
+        .await
+        .map_err(|e| loc.error(e))?;
     result.bytes().await.map_err(|e| loc.error(e))
 }
 
 /// Reads a whole entry, checking it against the expected record.
-pub(crate) async fn read_verified(loc: &StoreLocation, name: &str, expected: Option<FileRecord>) -> Result<Bytes> {
+pub(crate) async fn read_verified(
+    loc: &StoreLocation,
+    name: &str,
+    expected: Option<FileRecord>,
+) -> Result<Bytes> {
     let bytes = get(loc, name).await?;
     crate::manifest::verify_bytes(name, &loc.uri, expected, &bytes)?;
     Ok(bytes)
@@ -58,7 +72,11 @@ pub(crate) async fn download_verified(
 ) -> Result<FileRecord> {
     let mut verifier = Verifier::new(name, &loc.uri, expected);
     let mut output = tokio::fs::File::create(dst).await.map_err(io_err(dst))?;
-    let result = loc.store.get(&loc.child(name)).await.map_err(|e| loc.error(e))?;
+    let result = loc
+        .store
+        .get(&loc.child(name))
+        .await
+        .map_err(|e| loc.error(e))?;
     let mut chunks = result.into_stream();
     while let Some(chunk) = chunks.next().await {
         let chunk = chunk.map_err(|e| loc.error(e))?;
@@ -73,10 +91,17 @@ pub(crate) async fn download_verified(
 pub(crate) async fn put_bytes(loc: &StoreLocation, name: &str, bytes: Bytes) -> Result<()> {
     let path = loc.child(name);
     if bytes.len() <= PART_SIZE {
-        loc.store.put(&path, PutPayload::from(bytes)).await.map_err(|e| loc.error(e))?;
+        loc.store
+            .put(&path, PutPayload::from(bytes))
+            .await
+            .map_err(|e| loc.error(e))?;
         return Ok(());
     }
-    let upload = loc.store.put_multipart(&path).await.map_err(|e| loc.error(e))?;
+    let upload = loc
+        .store
+        .put_multipart(&path)
+        .await
+        .map_err(|e| loc.error(e))?;
     let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
     let mut offset = 0;
     while offset < bytes.len() {
@@ -104,10 +129,17 @@ pub(crate) async fn upload_file(
     verifier.update(&first);
     if first.len() < PART_SIZE {
         let record = verifier.finish()?;
-        loc.store.put(&loc.child(name), PutPayload::from(first)).await.map_err(|e| loc.error(e))?;
+        loc.store
+            .put(&loc.child(name), PutPayload::from(first))
+            .await
+            .map_err(|e| loc.error(e))?;
         return Ok(record);
     }
-    let upload = loc.store.put_multipart(&loc.child(name)).await.map_err(|e| loc.error(e))?;
+    let upload = loc
+        .store
+        .put_multipart(&loc.child(name))
+        .await
+        .map_err(|e| loc.error(e))?;
     let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
     writer.put(first);
     let outcome: Result<FileRecord> = async {
@@ -117,21 +149,15 @@ pub(crate) async fn upload_file(
                 break verifier.finish();
             }
             verifier.update(&chunk);
-            writer.wait_for_capacity(PART_CONCURRENCY).await.map_err(|e| loc.error(e))?;
+            writer
+                .wait_for_capacity(PART_CONCURRENCY)
+                .await
+                .map_err(|e| loc.error(e))?;
             writer.put(chunk);
         }
     }
     .await;
-    match outcome {
-        Ok(record) => {
-            writer.finish().await.map_err(|e| loc.error(e))?;
-            Ok(record)
-        }
-        Err(e) => {
-            let _ = writer.abort().await;
-            Err(e)
-        }
-    }
+    finish_or_abort(loc, writer, outcome).await
 }
 
 /// Streams another store's entry into this one, hashing on the way.
@@ -142,7 +168,11 @@ pub(crate) async fn copy_between(
     expected: Option<FileRecord>,
 ) -> Result<FileRecord> {
     // Entries up to a part size are simply read and written; larger ones stream part by part.
-    let result = from.store.get(&from.child(name)).await.map_err(|e| from.error(e))?;
+    let result = from
+        .store
+        .get(&from.child(name))
+        .await
+        .map_err(|e| from.error(e))?;
     if result.meta.size <= PART_SIZE as u64 {
         let bytes = result.bytes().await.map_err(|e| from.error(e))?;
         let record = crate::manifest::verify_bytes(name, &from.uri, expected, &bytes)?;
@@ -150,22 +180,38 @@ pub(crate) async fn copy_between(
         return Ok(record);
     }
     let mut verifier = Verifier::new(name, &from.uri, expected);
-    let upload = to.store.put_multipart(&to.child(name)).await.map_err(|e| to.error(e))?;
+    let upload = to
+        .store
+        .put_multipart(&to.child(name))
+        .await
+        .map_err(|e| to.error(e))?;
     let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
     let mut chunks = result.into_stream();
     let outcome: Result<FileRecord> = async {
         while let Some(chunk) = chunks.next().await {
             let chunk = chunk.map_err(|e| from.error(e))?;
             verifier.update(&chunk);
-            writer.wait_for_capacity(PART_CONCURRENCY).await.map_err(|e| to.error(e))?;
+            writer
+                .wait_for_capacity(PART_CONCURRENCY)
+                .await
+                .map_err(|e| to.error(e))?;
             writer.write(&chunk);
         }
         verifier.finish()
     }
     .await;
+    finish_or_abort(to, writer, outcome).await
+}
+
+/// Completes a multipart upload if the data was good, else aborts it (no partial object).
+async fn finish_or_abort(
+    loc: &StoreLocation,
+    writer: WriteMultipart,
+    outcome: Result<FileRecord>,
+) -> Result<FileRecord> {
     match outcome {
         Ok(record) => {
-            writer.finish().await.map_err(|e| to.error(e))?;
+            writer.finish().await.map_err(|e| loc.error(e))?;
             Ok(record)
         }
         Err(e) => {
@@ -181,9 +227,15 @@ pub(crate) async fn put_manifest(loc: &StoreLocation, manifest: &Manifest) -> Re
 }
 
 /// Deletes entries under the prefix that the new checkpoint does not have.
-pub(crate) async fn delete_stale(loc: &StoreLocation, stale: impl Iterator<Item = &String>) -> Result<()> {
+pub(crate) async fn delete_stale(
+    loc: &StoreLocation,
+    stale: impl Iterator<Item = &String>,
+) -> Result<()> {
     for name in stale {
-        loc.store.delete(&loc.child(name)).await.map_err(|e| loc.error(e))?;
+        loc.store
+            .delete(&loc.child(name))
+            .await
+            .map_err(|e| loc.error(e))?;
     }
     Ok(())
 }

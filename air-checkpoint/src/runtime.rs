@@ -50,7 +50,9 @@ mod tests {
 
     #[test]
     fn works_inside_a_current_thread_runtime() {
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let v = rt.block_on(async { block_on(async { 40 + 2 }) });
         assert_eq!(v, 42);
     }

@@ -42,7 +42,12 @@ pub struct StorageOptions {
 
 impl Default for StorageOptions {
     fn default() -> Self {
-        Self { options: BTreeMap::new(), max_retries: None, retry_timeout: None, instance_credentials: true }
+        Self {
+            options: BTreeMap::new(),
+            max_retries: None,
+            retry_timeout: None,
+            instance_credentials: true,
+        }
     }
 }
 
@@ -110,14 +115,18 @@ pub struct StoreLocation {
 
 impl fmt::Debug for StoreLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StoreLocation").field("uri", &self.uri).field("store", &self.store.to_string()).finish()
+        f.debug_struct("StoreLocation")
+            .field("uri", &self.uri)
+            .field("store", &self.store.to_string())
+            .finish()
     }
 }
 
 impl StoreLocation {
     /// The object path of entry `name` (a `/`-separated relative name) under the prefix.
     pub fn child(&self, name: &str) -> ObjectPath {
-        name.split('/').fold(self.prefix.clone(), |path, part| path.clone().join(part))
+        name.split('/')
+            .fold(self.prefix.clone(), |path, part| path.clone().join(part))
     }
 
     /// The relative entry name of `location`, if it lies under the prefix.
@@ -163,7 +172,10 @@ pub fn resolve(uri: &str, options: &StorageOptions) -> Result<Resolved> {
     if !uri.contains("://") {
         return Ok(Resolved::Local(PathBuf::from(uri)));
     }
-    let invalid = |reason: String| CheckpointError::InvalidUri { uri: uri.to_owned(), reason };
+    let invalid = |reason: String| CheckpointError::InvalidUri {
+        uri: uri.to_owned(),
+        reason,
+    };
     let url = Url::parse(uri).map_err(|e| invalid(e.to_string()))?;
     let scheme = url.scheme().to_owned();
     if scheme == "file" {
@@ -173,7 +185,9 @@ pub fn resolve(uri: &str, options: &StorageOptions) -> Result<Resolved> {
             .map_err(|()| invalid("not an absolute local path (use file:///abs/path)".to_owned()));
     }
     let bucket = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| {
-        invalid(format!("no bucket or container name (expected {scheme}://BUCKET/path)"))
+        invalid(format!(
+            "no bucket or container name (expected {scheme}://BUCKET/path)"
+        ))
     })?;
     let prefix = ObjectPath::from_url_path(url.path()).map_err(|e| invalid(e.to_string()))?;
     let store: Arc<dyn ObjectStore> = match scheme.as_str() {
@@ -193,15 +207,25 @@ pub fn resolve(uri: &str, options: &StorageOptions) -> Result<Resolved> {
         }
     };
     let _ = options; // unused when no cloud feature is compiled in
-    Ok(Resolved::Store(StoreLocation { uri: uri.trim_end_matches('/').to_owned(), store, prefix }))
+    Ok(Resolved::Store(StoreLocation {
+        uri: uri.trim_end_matches('/').to_owned(),
+        store,
+        prefix,
+    }))
 }
 
 /// `memory://NAME/...` stores live for the whole process, one per NAME, so a checkpoint written
 /// there can be read back by another `from_uri` call.
 fn memory_store(name: &str) -> Arc<dyn ObjectStore> {
     static STORES: OnceLock<Mutex<HashMap<String, Arc<InMemory>>>> = OnceLock::new();
-    let mut stores = STORES.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
-    stores.entry(name.to_owned()).or_insert_with(|| Arc::new(InMemory::new())).clone()
+    let mut stores = STORES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    stores
+        .entry(name.to_owned())
+        .or_insert_with(|| Arc::new(InMemory::new()))
+        .clone()
 }
 
 #[cfg(any(feature = "s3", feature = "gcp", feature = "azure"))]
@@ -243,15 +267,24 @@ fn s3_store(uri: &str, bucket: &str, options: &StorageOptions) -> Result<Arc<dyn
         builder = builder.with_config(parse_key::<K>(uri, key)?, value);
     }
     // An explicit plain-http endpoint (MinIO, moto, a local gateway) is intent enough.
-    if builder.get_config_value(&K::Endpoint).is_some_and(|e| e.starts_with("http://")) {
+    if builder
+        .get_config_value(&K::Endpoint)
+        .is_some_and(|e| e.starts_with("http://"))
+    {
         builder = builder.with_allow_http(true);
     }
-    let has = |key: K| builder.get_config_value(&key).is_some_and(|v| !v.is_empty());
+    let has = |key: K| {
+        builder
+            .get_config_value(&key)
+            .is_some_and(|v| !v.is_empty())
+    };
     let has_credentials = has(K::AccessKeyId)
         || has(K::WebIdentityTokenFile)
         || has(K::ContainerCredentialsRelativeUri)
         || has(K::ContainerCredentialsFullUri)
-        || builder.get_config_value(&K::SkipSignature).is_some_and(|v| v == "true");
+        || builder
+            .get_config_value(&K::SkipSignature)
+            .is_some_and(|v| v == "true");
     // Without credentials object_store falls back to the EC2 instance metadata service; where
     // the user has switched that off (the AWS SDKs' own switch), say so instead of timing out.
     let imds_disabled = std::env::var("AWS_EC2_METADATA_DISABLED")
@@ -266,7 +299,10 @@ fn s3_store(uri: &str, bucket: &str, options: &StorageOptions) -> Result<Arc<dyn
                 .to_owned(),
         });
     }
-    let store = builder.with_retry(retry_config(options)).build().map_err(|e| build_err(uri, e))?;
+    let store = builder
+        .with_retry(retry_config(options))
+        .build()
+        .map_err(|e| build_err(uri, e))?;
     Ok(Arc::new(store))
 }
 
@@ -278,7 +314,10 @@ fn gcs_store(uri: &str, bucket: &str, options: &StorageOptions) -> Result<Arc<dy
     for (key, value) in &options.options {
         builder = builder.with_config(parse_key::<K>(uri, key)?, value);
     }
-    let store = builder.with_retry(retry_config(options)).build().map_err(|e| build_err(uri, e))?;
+    let store = builder
+        .with_retry(retry_config(options))
+        .build()
+        .map_err(|e| build_err(uri, e))?;
     Ok(Arc::new(store))
 }
 
@@ -290,7 +329,10 @@ fn azure_store(uri: &str, url: &Url, options: &StorageOptions) -> Result<Arc<dyn
     for (key, value) in &options.options {
         builder = builder.with_config(parse_key::<K>(uri, key)?, value);
     }
-    let store = builder.with_retry(retry_config(options)).build().map_err(|e| build_err(uri, e))?;
+    let store = builder
+        .with_retry(retry_config(options))
+        .build()
+        .map_err(|e| build_err(uri, e))?;
     Ok(Arc::new(store))
 }
 
@@ -298,7 +340,8 @@ fn azure_store(uri: &str, url: &Url, options: &StorageOptions) -> Result<Arc<dyn
 pub(crate) fn classify(uri: &str, source: object_store::Error) -> CheckpointError {
     let uri = uri.to_owned();
     match source {
-        object_store::Error::Unauthenticated { .. } | object_store::Error::PermissionDenied { .. } => {
+        object_store::Error::Unauthenticated { .. }
+        | object_store::Error::PermissionDenied { .. } => {
             CheckpointError::AccessDenied { uri, source }
         }
         source if is_connect_error(&source) => CheckpointError::Unreachable { uri, source },
@@ -317,18 +360,18 @@ fn is_connect_error(error: &object_store::Error) -> bool {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = cause {
         #[cfg(any(feature = "s3", feature = "gcp", feature = "azure"))]
-        if let Some(http) = e.downcast_ref::<object_store::client::HttpError>() {
-            if matches!(http.kind(), object_store::client::HttpErrorKind::Connect) {
-                return true;
-            }
+        if let Some(http) = e.downcast_ref::<object_store::client::HttpError>()
+            && matches!(http.kind(), object_store::client::HttpErrorKind::Connect)
+        {
+            return true;
         }
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if matches!(
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && matches!(
                 io.kind(),
                 std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::HostUnreachable
-            ) {
-                return true;
-            }
+            )
+        {
+            return true;
         }
         cause = e.source();
     }
@@ -351,12 +394,15 @@ fn percent_decode(part: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(v) = u8::from_str_radix(&part[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Some(v) = std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -366,34 +412,53 @@ fn percent_decode(part: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     #[test]
     fn plain_paths_and_file_uris_are_local() {
-        assert!(matches!(resolve("/tmp/x", &StorageOptions::new()).unwrap(), Resolved::Local(p) if p == PathBuf::from("/tmp/x")));
-        assert!(matches!(resolve("file:///tmp/x", &StorageOptions::new()).unwrap(), Resolved::Local(p) if p == PathBuf::from("/tmp/x")));
+        assert!(
+            matches!(resolve("/tmp/x", &StorageOptions::new()).unwrap(), Resolved::Local(p) if p == Path::new("/tmp/x"))
+        );
+        assert!(
+            matches!(resolve("file:///tmp/x", &StorageOptions::new()).unwrap(), Resolved::Local(p) if p == Path::new("/tmp/x"))
+        );
         let err = resolve("file://somehost/x", &StorageOptions::new()).unwrap_err();
         assert!(matches!(err, CheckpointError::InvalidUri { .. }), "{err}");
     }
 
     #[test]
     fn unknown_scheme_lists_supported_ones() {
-        let err = resolve("ftp://host/x", &StorageOptions::new()).unwrap_err().to_string();
-        assert!(err.contains("\"ftp\"") && err.contains("memory") && err.contains("file"), "{err}");
+        let err = resolve("ftp://host/x", &StorageOptions::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"ftp\"") && err.contains("memory") && err.contains("file"),
+            "{err}"
+        );
     }
 
     #[test]
     fn missing_bucket_is_invalid() {
-        let err = resolve("memory:///x", &StorageOptions::new()).unwrap_err().to_string();
+        let err = resolve("memory:///x", &StorageOptions::new())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no bucket"), "{err}");
     }
 
     #[test]
     fn entry_names_round_trip_through_object_paths() {
-        let Resolved::Store(loc) = resolve("memory://names/ck/1", &StorageOptions::new()).unwrap() else {
+        let Resolved::Store(loc) = resolve("memory://names/ck/1", &StorageOptions::new()).unwrap()
+        else {
             panic!("memory:// is a store");
         };
-        for name in ["a.txt", "dir/sub/x y.bin", ".hidden", "odd%name#1[2]{3}.txt"] {
+        for name in [
+            "a.txt",
+            "dir/sub/x y.bin",
+            ".hidden",
+            "odd%name#1[2]{3}.txt",
+        ] {
             assert_eq!(loc.relative_name(&loc.child(name)).as_deref(), Some(name));
         }
         assert_eq!(loc.relative_name(&ObjectPath::from("ck/2/a")), None);

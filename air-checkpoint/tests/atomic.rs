@@ -23,8 +23,14 @@ use tempfile::TempDir;
 fn writer_checkpoint(writer: u8, big: usize) -> Checkpoint {
     Checkpoint::from_dict([
         ("weights/a.bin".to_owned(), vec![writer; big]),
-        ("weights/b.bin".to_owned(), vec![writer.wrapping_add(100); big / 2 + 1]),
-        ("config.json".to_owned(), format!("{{\"writer\": {writer}}}").into_bytes()),
+        (
+            "weights/b.bin".to_owned(),
+            vec![writer.wrapping_add(100); big / 2 + 1],
+        ),
+        (
+            "config.json".to_owned(),
+            format!("{{\"writer\": {writer}}}").into_bytes(),
+        ),
     ])
     .unwrap()
 }
@@ -33,7 +39,13 @@ fn leftovers(parent: &Path) -> Vec<PathBuf> {
     fs::read_dir(parent)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_str().unwrap().contains(".air-tmp-"))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .contains(".air-tmp-")
+        })
         .collect()
 }
 
@@ -42,7 +54,10 @@ fn racing_writers_leave_one_complete_checkpoint_and_readers_never_see_a_mix() {
     let tmp = TempDir::new().unwrap();
     let dest = tmp.path().join("latest");
     let writers: Vec<Checkpoint> = (0..6).map(|w| writer_checkpoint(w, 200_000)).collect();
-    let expected: Vec<BTreeMap<String, Vec<u8>>> = writers.iter().map(|c| to_vecs(c.to_dict().unwrap())).collect();
+    let expected: Vec<BTreeMap<String, Vec<u8>>> = writers
+        .iter()
+        .map(|c| to_vecs(c.to_dict().unwrap()))
+        .collect();
     let done = Arc::new(AtomicBool::new(false));
 
     std::thread::scope(|scope| {
@@ -83,7 +98,11 @@ fn racing_writers_leave_one_complete_checkpoint_and_readers_never_see_a_mix() {
     let result = Checkpoint::from_directory(&dest).unwrap();
     result.verify().unwrap();
     assert!(expected.contains(&to_vecs(result.to_dict().unwrap())));
-    assert!(leftovers(tmp.path()).is_empty(), "temp directories left: {:?}", leftovers(tmp.path()));
+    assert!(
+        leftovers(tmp.path()).is_empty(),
+        "temp directories left: {:?}",
+        leftovers(tmp.path())
+    );
 }
 
 #[test]
@@ -100,7 +119,15 @@ fn a_failed_write_keeps_the_previous_checkpoint() {
     fs::write(src.join("weights/b.bin"), vec![0u8; 501]).unwrap();
     assert!(source.to_directory(&dest).is_err());
 
-    assert_eq!(to_vecs(Checkpoint::from_directory(&dest).unwrap().to_dict().unwrap()), to_vecs(old.to_dict().unwrap()));
+    assert_eq!(
+        to_vecs(
+            Checkpoint::from_directory(&dest)
+                .unwrap()
+                .to_dict()
+                .unwrap()
+        ),
+        to_vecs(old.to_dict().unwrap())
+    );
     assert!(leftovers(tmp.path()).is_empty());
 }
 
@@ -110,11 +137,15 @@ const CHILD_ENV: &str = "AIR_CHECKPOINT_KILL_TEST_DEST";
 /// to the destination until killed.
 #[test]
 fn killed_writer_child() {
-    let Some(dest) = std::env::var_os(CHILD_ENV) else { return };
+    let Some(dest) = std::env::var_os(CHILD_ENV) else {
+        return;
+    };
     let mut writer = 0u8;
     loop {
         writer = writer.wrapping_add(1);
-        writer_checkpoint(writer, 8 << 20).to_directory(&dest).unwrap();
+        writer_checkpoint(writer, 8 << 20)
+            .to_directory(&dest)
+            .unwrap();
     }
 }
 
@@ -133,12 +164,18 @@ fn a_killed_writer_leaves_no_partial_checkpoint() {
         child.kill().unwrap(); // SIGKILL: no destructor, no cleanup runs
         child.wait().unwrap();
         if dest.exists() {
-            let ckpt = Checkpoint::from_directory(&dest).expect("destination holds a complete checkpoint");
+            let ckpt =
+                Checkpoint::from_directory(&dest).expect("destination holds a complete checkpoint");
             ckpt.verify().expect("every file matches the manifest");
             let dict = to_vecs(ckpt.to_dict().unwrap());
             let w = dict["config.json"].clone();
-            let writer: u8 = serde_json::from_slice::<serde_json::Value>(&w).unwrap()["writer"].as_u64().unwrap() as u8;
-            assert_eq!(dict, to_vecs(writer_checkpoint(writer, 8 << 20).to_dict().unwrap()));
+            let writer: u8 = serde_json::from_slice::<serde_json::Value>(&w).unwrap()["writer"]
+                .as_u64()
+                .unwrap() as u8;
+            assert_eq!(
+                dict,
+                to_vecs(writer_checkpoint(writer, 8 << 20).to_dict().unwrap())
+            );
         }
     }
 }

@@ -57,7 +57,10 @@ fn move_to(ckpt: &Checkpoint, form: Form, tmp: &TempDir) -> Checkpoint {
 }
 
 fn metadata() -> Map<String, Value> {
-    json!({"framework": "mlflow", "epoch": 7, "score": 0.25}).as_object().unwrap().clone()
+    json!({"framework": "mlflow", "epoch": 7, "score": 0.25})
+        .as_object()
+        .unwrap()
+        .clone()
 }
 
 #[test]
@@ -65,10 +68,15 @@ fn every_pair_of_forms_round_trips_a_foreign_directory_with_additions() {
     let tmp = TempDir::new().unwrap();
     let mut expected = write_foreign_tree(&tmp.path().join("mlflow-model"));
     let mut origin = Checkpoint::from_directory(tmp.path().join("mlflow-model")).unwrap();
-    assert!(origin.metadata().is_empty(), "a foreign directory has no metadata");
+    assert!(
+        origin.metadata().is_empty(),
+        "a foreign directory has no metadata"
+    );
     assert_eq!(to_vecs(origin.to_dict().unwrap()), expected);
 
-    origin.put_bytes("extra/added.bin", vec![0u8, 159, 146, 150]).unwrap();
+    origin
+        .put_bytes("extra/added.bin", vec![0u8, 159, 146, 150])
+        .unwrap();
     expected.insert("extra/added.bin".to_owned(), vec![0u8, 159, 146, 150]);
     origin.set_metadata(metadata());
 
@@ -80,7 +88,11 @@ fn every_pair_of_forms_round_trips_a_foreign_directory_with_additions() {
             assert_eq!(back.metadata(), &metadata(), "{a:?} -> {b:?}");
             let out = tmp.path().join(format!("final-{}", unique()));
             back.to_directory(&out).unwrap();
-            assert_eq!(read_tree(&out), expected, "{a:?} -> {b:?} -> directory on disk");
+            assert_eq!(
+                read_tree(&out),
+                expected,
+                "{a:?} -> {b:?} -> directory on disk"
+            );
             back.verify().unwrap();
         }
     }
@@ -96,8 +108,15 @@ fn added_entries_along_the_way_survive_each_hop() {
         ckpt.put_bytes(name.clone(), format!("hop {i}")).unwrap();
         expected.insert(name, format!("hop {i}").into_bytes());
         ckpt = move_to(&ckpt, form, &tmp);
-        assert!(matches!(form, Form::Dict) || !ckpt.is_modified(), "freshly opened from {form:?}");
-        assert_eq!(to_vecs(ckpt.to_dict().unwrap()), expected, "after hop {i} to {form:?}");
+        assert!(
+            matches!(form, Form::Dict) || !ckpt.is_modified(),
+            "freshly opened from {form:?}"
+        );
+        assert_eq!(
+            to_vecs(ckpt.to_dict().unwrap()),
+            expected,
+            "after hop {i} to {form:?}"
+        );
     }
 }
 
@@ -110,34 +129,69 @@ fn entries_listing_sizes_and_typed_helpers() {
     ckpt.set_metadata_value("epoch", &12u32).unwrap();
     ckpt.update_metadata(json!({"tag": "best"}).as_object().unwrap().clone());
 
-    let names: Vec<_> = ckpt.entries().into_iter().map(|e| (e.name, e.size)).collect();
-    assert_eq!(names, vec![("b/weights.bin".to_owned(), 1000), ("config.json".to_owned(), ckpt.get_bytes("config.json").unwrap().len() as u64)]);
+    let names: Vec<_> = ckpt
+        .entries()
+        .into_iter()
+        .map(|e| (e.name, e.size))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("b/weights.bin".to_owned(), 1000),
+            (
+                "config.json".to_owned(),
+                ckpt.get_bytes("config.json").unwrap().len() as u64
+            )
+        ]
+    );
     assert_eq!(ckpt.len(), 2);
-    assert_eq!(ckpt.size_bytes(), 1000 + ckpt.get_bytes("config.json").unwrap().len() as u64);
-    assert_eq!(ckpt.get_json::<Value>("config.json").unwrap(), json!({"lr": 0.1}));
+    assert_eq!(
+        ckpt.size_bytes(),
+        1000 + ckpt.get_bytes("config.json").unwrap().len() as u64
+    );
+    assert_eq!(
+        ckpt.get_json::<Value>("config.json").unwrap(),
+        json!({"lr": 0.1})
+    );
     assert_eq!(ckpt.metadata_value::<u32>("epoch").unwrap(), Some(12));
-    assert_eq!(ckpt.metadata_value::<String>("tag").unwrap().as_deref(), Some("best"));
+    assert_eq!(
+        ckpt.metadata_value::<String>("tag").unwrap().as_deref(),
+        Some("best")
+    );
     assert_eq!(ckpt.metadata_value::<u32>("absent").unwrap(), None);
-    assert!(ckpt.metadata_value::<u32>("tag").is_err(), "a string is not a u32");
+    assert!(
+        ckpt.metadata_value::<u32>("tag").is_err(),
+        "a string is not a u32"
+    );
 
     assert!(ckpt.remove("config.json"));
     assert!(!ckpt.remove("config.json"));
     assert!(!ckpt.contains("config.json"));
     let err = ckpt.get_bytes("config.json").unwrap_err().to_string();
-    assert!(err.contains("\"config.json\"") && err.contains("b/weights.bin"), "{err}");
+    assert!(
+        err.contains("\"config.json\"") && err.contains("b/weights.bin"),
+        "{err}"
+    );
 }
 
 #[test]
 fn stored_entries_can_be_overridden_and_removed_before_writing() {
     let tmp = TempDir::new().unwrap();
     let src = tmp.path().join("src");
-    Checkpoint::from_dict([("keep", "k"), ("replace", "old"), ("drop", "d")]).unwrap().to_directory(&src).unwrap();
+    Checkpoint::from_dict([("keep", "k"), ("replace", "old"), ("drop", "d")])
+        .unwrap()
+        .to_directory(&src)
+        .unwrap();
     let mut ckpt = Checkpoint::from_directory(&src).unwrap();
     ckpt.put_bytes("replace", "new").unwrap();
     assert!(ckpt.remove("drop"));
     let out = tmp.path().join("out");
     ckpt.to_directory(&out).unwrap();
-    let expected: BTreeMap<String, Vec<u8>> = [("keep".to_owned(), b"k".to_vec()), ("replace".to_owned(), b"new".to_vec())].into();
+    let expected: BTreeMap<String, Vec<u8>> = [
+        ("keep".to_owned(), b"k".to_vec()),
+        ("replace".to_owned(), b"new".to_vec()),
+    ]
+    .into();
     assert_eq!(read_tree(&out), expected);
     // The source directory was not touched.
     assert_eq!(read_tree(&src).len(), 3);
@@ -147,7 +201,10 @@ fn stored_entries_can_be_overridden_and_removed_before_writing() {
 fn as_directory_reuses_a_local_checkpoint_and_copies_otherwise() {
     let tmp = TempDir::new().unwrap();
     let dir = tmp.path().join("ckpt");
-    Checkpoint::from_dict([("w", "1")]).unwrap().to_directory(&dir).unwrap();
+    Checkpoint::from_dict([("w", "1")])
+        .unwrap()
+        .to_directory(&dir)
+        .unwrap();
     let local = Checkpoint::from_directory(&dir).unwrap();
     assert_eq!(local.form(), CheckpointForm::Directory(&dir));
     let guard = local.as_directory().unwrap();
@@ -173,24 +230,44 @@ fn as_directory_reuses_a_local_checkpoint_and_copies_otherwise() {
 
 #[test]
 fn blocking_api_works_inside_a_tokio_runtime_and_async_api_matches() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let ckpt = Checkpoint::from_dict([("w", "in runtime")]).unwrap();
         ckpt.to_uri("memory://rt/a").unwrap();
-        let back = Checkpoint::from_uri_async("memory://rt/a", &StorageOptions::new()).await.unwrap();
+        let back = Checkpoint::from_uri_async("memory://rt/a", &StorageOptions::new())
+            .await
+            .unwrap();
         assert_eq!(back.to_dict_async().await.unwrap(), ckpt.to_dict().unwrap());
-        back.to_uri_async("memory://rt/b", &StorageOptions::new()).await.unwrap();
+        back.to_uri_async("memory://rt/b", &StorageOptions::new())
+            .await
+            .unwrap();
         let tmp = TempDir::new().unwrap();
-        Checkpoint::from_uri("memory://rt/b").unwrap().to_directory_async(tmp.path().join("c")).await.unwrap();
-        assert_eq!(read_tree(&tmp.path().join("c")), to_vecs(ckpt.to_dict().unwrap()));
+        Checkpoint::from_uri("memory://rt/b")
+            .unwrap()
+            .to_directory_async(tmp.path().join("c"))
+            .await
+            .unwrap();
+        assert_eq!(
+            read_tree(&tmp.path().join("c")),
+            to_vecs(ckpt.to_dict().unwrap())
+        );
     });
 }
 
 #[test]
 fn rewriting_a_uri_checkpoint_removes_objects_the_new_one_lacks() {
     let uri = "memory://overwrite/ckpt";
-    Checkpoint::from_dict([("a", "1"), ("old/b", "2")]).unwrap().to_uri(uri).unwrap();
-    Checkpoint::from_dict([("a", "3"), ("c", "4")]).unwrap().to_uri(uri).unwrap();
+    Checkpoint::from_dict([("a", "1"), ("old/b", "2")])
+        .unwrap()
+        .to_uri(uri)
+        .unwrap();
+    Checkpoint::from_dict([("a", "3"), ("c", "4")])
+        .unwrap()
+        .to_uri(uri)
+        .unwrap();
     let back = Checkpoint::from_uri(uri).unwrap();
     let names: Vec<_> = back.entries().into_iter().map(|e| e.name).collect();
     assert_eq!(names, vec!["a", "c"]);

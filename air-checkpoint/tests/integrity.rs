@@ -48,12 +48,20 @@ fn corrupted_entry_is_refused_when_read_and_never_copied() {
     assert!(is_bad(&ckpt.get_bytes("model/weights.bin").unwrap_err()));
     assert!(is_bad(&ckpt.verify().unwrap_err()));
     assert!(is_bad(&ckpt.to_dict().unwrap_err()));
-    assert_eq!(ckpt.get_bytes("config.json").unwrap().as_ref(), br#"{"layers": 3}"#);
+    assert_eq!(
+        ckpt.get_bytes("config.json").unwrap().as_ref(),
+        br#"{"layers": 3}"#
+    );
 
     let out = tmp.path().join("copy");
     assert!(is_bad(&ckpt.to_directory(&out).unwrap_err()));
-    assert!(!out.exists(), "a failed copy must not leave a checkpoint behind");
-    assert!(is_bad(&ckpt.to_uri("memory://integrity/corrupt").unwrap_err()));
+    assert!(
+        !out.exists(),
+        "a failed copy must not leave a checkpoint behind"
+    );
+    assert!(is_bad(
+        &ckpt.to_uri("memory://integrity/corrupt").unwrap_err()
+    ));
     let err = Checkpoint::from_uri("memory://integrity/corrupt").unwrap_err();
     assert!(matches!(err, CheckpointError::Incomplete { .. }), "{err}");
 }
@@ -65,7 +73,10 @@ fn missing_entry_is_refused_naming_it() {
     saved(&dir);
     fs::remove_file(dir.join("config.json")).unwrap();
     let err = Checkpoint::from_directory(&dir).unwrap_err();
-    assert!(matches!(&err, CheckpointError::MissingEntry { name, .. } if name == "config.json"), "{err}");
+    assert!(
+        matches!(&err, CheckpointError::MissingEntry { name, .. } if name == "config.json"),
+        "{err}"
+    );
 }
 
 fn edit_manifest(dir: &Path, edit: impl FnOnce(&mut Value)) {
@@ -82,7 +93,17 @@ fn newer_format_version_is_refused_with_versions_named() {
     saved(&dir);
     edit_manifest(&dir, |m| m["version"] = Value::from(2));
     let err = Checkpoint::from_directory(&dir).unwrap_err();
-    assert!(matches!(err, CheckpointError::UnsupportedVersion { found: 2, supported: 1, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            CheckpointError::UnsupportedVersion {
+                found: 2,
+                supported: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -93,7 +114,11 @@ fn truncated_manifest_and_unfinished_writes_are_refused() {
     let manifest = fs::read(dir.join(MANIFEST_NAME)).unwrap();
     fs::write(dir.join(MANIFEST_NAME), &manifest[..manifest.len() - 20]).unwrap();
     let err = Checkpoint::from_directory(&dir).unwrap_err();
-    assert!(matches!(err, CheckpointError::InvalidManifest { .. }) && err.to_string().contains(MANIFEST_NAME), "{err}");
+    assert!(
+        matches!(err, CheckpointError::InvalidManifest { .. })
+            && err.to_string().contains(MANIFEST_NAME),
+        "{err}"
+    );
 
     fs::write(dir.join(MANIFEST_NAME), &manifest).unwrap();
     edit_manifest(&dir, |m| m["complete"] = Value::from(false));
@@ -112,14 +137,20 @@ fn manifest_names_that_escape_the_root_are_refused() {
         files.insert("../../etc/passwd".to_owned(), record);
     });
     let err = Checkpoint::from_directory(&dir).unwrap_err().to_string();
-    assert!(err.contains("../../etc/passwd") && err.contains("escape"), "{err}");
+    assert!(
+        err.contains("../../etc/passwd") && err.contains("escape"),
+        "{err}"
+    );
 }
 
 #[test]
 fn entry_names_that_escape_the_root_are_refused() {
     for bad in ["../evil", "/abs", "a/../../b", MANIFEST_NAME] {
         let err = Checkpoint::from_dict([(bad, "x")]).unwrap_err();
-        assert!(matches!(err, CheckpointError::InvalidEntryName { .. }), "{bad}: {err}");
+        assert!(
+            matches!(err, CheckpointError::InvalidEntryName { .. }),
+            "{bad}: {err}"
+        );
         let mut ckpt = Checkpoint::new();
         assert!(ckpt.put_bytes(bad, "x").is_err());
     }
@@ -140,7 +171,10 @@ fn symlinks_out_of_the_root_are_refused_and_inside_ones_are_files() {
 
     std::os::unix::fs::symlink(&secret, dir.join("leak.txt")).unwrap();
     let err = Checkpoint::from_directory(&dir).unwrap_err();
-    assert!(matches!(err, CheckpointError::SymlinkEscapesRoot { .. }), "{err}");
+    assert!(
+        matches!(err, CheckpointError::SymlinkEscapesRoot { .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("leak.txt"), "{err}");
 }
 
@@ -148,17 +182,32 @@ fn symlinks_out_of_the_root_are_refused_and_inside_ones_are_files() {
 fn bad_paths_get_their_own_errors() {
     let tmp = TempDir::new().unwrap();
     let err = Checkpoint::from_directory(tmp.path().join("nope")).unwrap_err();
-    assert!(matches!(err, CheckpointError::DirectoryNotFound { .. }) && err.to_string().contains("nope"), "{err}");
+    assert!(
+        matches!(err, CheckpointError::DirectoryNotFound { .. })
+            && err.to_string().contains("nope"),
+        "{err}"
+    );
 
     let file = tmp.path().join("file.txt");
     fs::write(&file, "x").unwrap();
     let err = Checkpoint::from_directory(&file).unwrap_err();
-    assert!(matches!(err, CheckpointError::NotADirectory { .. }), "{err}");
+    assert!(
+        matches!(err, CheckpointError::NotADirectory { .. }),
+        "{err}"
+    );
     let err = Checkpoint::new().to_directory(&file).unwrap_err();
-    assert!(matches!(err, CheckpointError::NotADirectory { .. }), "{err}");
+    assert!(
+        matches!(err, CheckpointError::NotADirectory { .. }),
+        "{err}"
+    );
 
-    let err = Checkpoint::from_uri("ftp://host/path").unwrap_err().to_string();
-    assert!(err.contains("ftp") && err.contains("s3") && err.contains("memory"), "{err}");
+    let err = Checkpoint::from_uri("ftp://host/path")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("ftp") && err.contains("s3") && err.contains("memory"),
+        "{err}"
+    );
     let err = Checkpoint::from_uri("memory://nothing-here/at/all").unwrap_err();
     assert!(matches!(err, CheckpointError::NotFound { .. }), "{err}");
 }
@@ -169,17 +218,44 @@ fn writing_over_a_directory_that_is_not_a_checkpoint_is_refused_untouched() {
     let home = tmp.path().join("home");
     fs::create_dir_all(&home).unwrap();
     fs::write(home.join("thesis.tex"), "years of work").unwrap();
-    let err = Checkpoint::from_dict([("w", "1")]).unwrap().to_directory(&home).unwrap_err();
-    assert!(matches!(err, CheckpointError::DestinationNotEmpty { .. }), "{err}");
-    assert_eq!(fs::read_to_string(home.join("thesis.tex")).unwrap(), "years of work");
-    assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1, "no temp sibling left behind");
+    let err = Checkpoint::from_dict([("w", "1")])
+        .unwrap()
+        .to_directory(&home)
+        .unwrap_err();
+    assert!(
+        matches!(err, CheckpointError::DestinationNotEmpty { .. }),
+        "{err}"
+    );
+    assert_eq!(
+        fs::read_to_string(home.join("thesis.tex")).unwrap(),
+        "years of work"
+    );
+    assert_eq!(
+        fs::read_dir(tmp.path()).unwrap().count(),
+        1,
+        "no temp sibling left behind"
+    );
 
-    Checkpoint::from_dict([("foreign", "f")]).unwrap().to_uri("memory://integrity/plain-a").unwrap();
+    Checkpoint::from_dict([("foreign", "f")])
+        .unwrap()
+        .to_uri("memory://integrity/plain-a")
+        .unwrap();
     // An empty directory is fine, and an existing checkpoint is replaced whole.
     let empty = tmp.path().join("empty");
     fs::create_dir_all(&empty).unwrap();
-    Checkpoint::from_dict([("w", "1"), ("old", "o")]).unwrap().to_directory(&empty).unwrap();
-    Checkpoint::from_dict([("w", "2")]).unwrap().to_directory(&empty).unwrap();
-    let names: Vec<_> = Checkpoint::from_directory(&empty).unwrap().entries().into_iter().map(|e| e.name).collect();
+    Checkpoint::from_dict([("w", "1"), ("old", "o")])
+        .unwrap()
+        .to_directory(&empty)
+        .unwrap();
+    Checkpoint::from_dict([("w", "2")])
+        .unwrap()
+        .to_directory(&empty)
+        .unwrap();
+    let names: Vec<_> = Checkpoint::from_directory(&empty)
+        .unwrap()
+        .entries()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
     assert_eq!(names, vec!["w"]);
 }

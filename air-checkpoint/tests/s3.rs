@@ -8,8 +8,8 @@ use air_checkpoint::{
     Checkpoint, CheckpointError, MANIFEST_NAME, StorageOptions,
     storage::{Resolved, resolve},
 };
-use object_store::{ObjectStoreExt, PutPayload};
 use common::{create_bucket, free_port, read_tree, s3, to_vecs, write_foreign_tree};
+use object_store::{ObjectStoreExt, PutPayload};
 use tempfile::TempDir;
 
 #[test]
@@ -37,7 +37,10 @@ fn foreign_directory_round_trips_through_s3_byte_for_byte() {
     back.to_uri_with("s3://roundtrip/copy", &opts).unwrap();
     let copy = Checkpoint::from_uri_with("s3://roundtrip/copy", &opts).unwrap();
     copy.to_uri("memory://s3test/copy").unwrap();
-    Checkpoint::from_uri("memory://s3test/copy").unwrap().to_directory(tmp.path().join("final")).unwrap();
+    Checkpoint::from_uri("memory://s3test/copy")
+        .unwrap()
+        .to_directory(tmp.path().join("final"))
+        .unwrap();
     assert_eq!(read_tree(&tmp.path().join("final")), expected);
 }
 
@@ -47,13 +50,18 @@ fn large_entries_stream_as_multipart_uploads_and_downloads() {
     create_bucket(&opts, "large");
     let tmp = TempDir::new().unwrap();
     // 40 MiB: three parts of the 16 MiB multipart size, with a short last part.
-    let big: Vec<u8> = (0..40u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let big: Vec<u8> = (0..40u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
     let src = tmp.path().join("src");
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("weights.bin"), &big).unwrap();
     let ckpt = Checkpoint::from_directory(&src).unwrap();
     ckpt.to_uri_with("s3://large/ckpt", &opts).unwrap(); // file -> multipart
-    Checkpoint::from_dict([("weights.bin", big.clone())]).unwrap().to_uri_with("s3://large/from-memory", &opts).unwrap();
+    Checkpoint::from_dict([("weights.bin", big.clone())])
+        .unwrap()
+        .to_uri_with("s3://large/from-memory", &opts)
+        .unwrap();
 
     let back = Checkpoint::from_uri_with("s3://large/ckpt", &opts).unwrap();
     assert_eq!(back.size_bytes(), big.len() as u64);
@@ -70,35 +78,81 @@ fn large_entries_stream_as_multipart_uploads_and_downloads() {
 fn foreign_unfinished_and_stale_prefixes_are_handled() {
     let Some(opts) = s3() else { return };
     create_bucket(&opts, "states");
-    let Resolved::Store(loc) = resolve("s3://states/foreign", &opts).unwrap() else { panic!("s3 is a store") };
+    let Resolved::Store(loc) = resolve("s3://states/foreign", &opts).unwrap() else {
+        panic!("s3 is a store")
+    };
     let put = |name: &str, body: &'static [u8]| {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(loc.store.put(&loc.child(name), PutPayload::from_static(body))).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(
+            loc.store
+                .put(&loc.child(name), PutPayload::from_static(body)),
+        )
+        .unwrap();
     };
 
     // Objects put there by another tool read as a foreign checkpoint...
     put("MLmodel", b"flavors: {}");
     let foreign = Checkpoint::from_uri_with("s3://states/foreign", &opts).unwrap();
     assert!(foreign.metadata().is_empty());
-    assert_eq!(foreign.get_bytes("MLmodel").unwrap().as_ref(), b"flavors: {}");
+    assert_eq!(
+        foreign.get_bytes("MLmodel").unwrap().as_ref(),
+        b"flavors: {}"
+    );
     // ...and are never overwritten.
-    let err = Checkpoint::from_dict([("w", "1")]).unwrap().to_uri_with("s3://states/foreign", &opts).unwrap_err();
-    assert!(matches!(err, CheckpointError::DestinationNotEmpty { .. }), "{err}");
-    assert_eq!(Checkpoint::from_uri_with("s3://states/foreign", &opts).unwrap().len(), 1);
+    let err = Checkpoint::from_dict([("w", "1")])
+        .unwrap()
+        .to_uri_with("s3://states/foreign", &opts)
+        .unwrap_err();
+    assert!(
+        matches!(err, CheckpointError::DestinationNotEmpty { .. }),
+        "{err}"
+    );
+    assert_eq!(
+        Checkpoint::from_uri_with("s3://states/foreign", &opts)
+            .unwrap()
+            .len(),
+        1
+    );
 
     // A writer that died after its first step leaves an "incomplete" marker readers refuse.
-    Checkpoint::from_dict([("w", "1")]).unwrap().to_uri_with("s3://states/died", &opts).unwrap();
-    let Resolved::Store(died) = resolve("s3://states/died", &opts).unwrap() else { panic!() };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    Checkpoint::from_dict([("w", "1")])
+        .unwrap()
+        .to_uri_with("s3://states/died", &opts)
+        .unwrap();
+    let Resolved::Store(died) = resolve("s3://states/died", &opts).unwrap() else {
+        panic!()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let marker = br#"{"format": "air-checkpoint", "version": 1, "complete": false, "metadata": {}, "files": {}}"#;
-    rt.block_on(died.store.put(&died.child(MANIFEST_NAME), PutPayload::from_static(marker))).unwrap();
+    rt.block_on(
+        died.store
+            .put(&died.child(MANIFEST_NAME), PutPayload::from_static(marker)),
+    )
+    .unwrap();
     let err = Checkpoint::from_uri_with("s3://states/died", &opts).unwrap_err();
     assert!(matches!(err, CheckpointError::Incomplete { .. }), "{err}");
 
     // Rewriting a checkpoint removes the objects the new one lacks.
-    Checkpoint::from_dict([("a", "1"), ("old/b", "2")]).unwrap().to_uri_with("s3://states/ckpt", &opts).unwrap();
-    Checkpoint::from_dict([("a", "3")]).unwrap().to_uri_with("s3://states/ckpt", &opts).unwrap();
-    let names: Vec<_> = Checkpoint::from_uri_with("s3://states/ckpt", &opts).unwrap().entries().into_iter().map(|e| e.name).collect();
+    Checkpoint::from_dict([("a", "1"), ("old/b", "2")])
+        .unwrap()
+        .to_uri_with("s3://states/ckpt", &opts)
+        .unwrap();
+    Checkpoint::from_dict([("a", "3")])
+        .unwrap()
+        .to_uri_with("s3://states/ckpt", &opts)
+        .unwrap();
+    let names: Vec<_> = Checkpoint::from_uri_with("s3://states/ckpt", &opts)
+        .unwrap()
+        .entries()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
     assert_eq!(names, vec!["a"]);
 }
 
@@ -118,22 +172,37 @@ fn unreachable_endpoint_is_a_clear_error() {
 #[test]
 fn missing_credentials_are_a_clear_error() {
     if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
-        eprintln!("AWS_ACCESS_KEY_ID is set in the environment: missing-credentials case not checked");
+        eprintln!(
+            "AWS_ACCESS_KEY_ID is set in the environment: missing-credentials case not checked"
+        );
         return;
     }
     let opts = StorageOptions::new()
         .with_option("aws_endpoint", "http://127.0.0.1:9")
         .with_instance_credentials(false);
     let err = Checkpoint::from_uri_with("s3://bucket/ckpt", &opts).unwrap_err();
-    assert!(matches!(err, CheckpointError::MissingCredentials { .. }), "{err}");
+    assert!(
+        matches!(err, CheckpointError::MissingCredentials { .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("AWS_ACCESS_KEY_ID"), "{err}");
 }
 
 #[test]
 fn unknown_options_and_missing_buckets_are_clear_errors() {
     let Some(opts) = s3() else { return };
-    let err = Checkpoint::from_uri_with("s3://b/x", &opts.clone().with_option("aws_no_such_key", "1")).unwrap_err();
-    assert!(matches!(err, CheckpointError::InvalidOption { ref key, .. } if key == "aws_no_such_key"), "{err}");
+    let err = Checkpoint::from_uri_with(
+        "s3://b/x",
+        &opts.clone().with_option("aws_no_such_key", "1"),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, CheckpointError::InvalidOption { ref key, .. } if key == "aws_no_such_key"),
+        "{err}"
+    );
     let err = Checkpoint::from_uri_with("s3://bucket-that-does-not-exist/x", &opts).unwrap_err();
-    assert!(err.to_string().contains("bucket-that-does-not-exist"), "{err}");
+    assert!(
+        err.to_string().contains("bucket-that-does-not-exist"),
+        "{err}"
+    );
 }

@@ -1,9 +1,9 @@
-use burn::backend::dispatch::DispatchDevice;
+use burn::DispatchDevice;
 
 use crate::TrainError;
 
 /// The one concrete burn backend of the workspace; the device picks CPU or GPU at run time.
-pub type Backend = burn::backend::Dispatch;
+pub type Backend = burn::Dispatch;
 
 /// Where a worker computes, chosen at run time.
 ///
@@ -47,7 +47,9 @@ impl ComputeDevice {
 
 #[cfg(feature = "cuda")]
 fn cuda_device(index: usize) -> Result<DispatchDevice, TrainError> {
-    Ok(DispatchDevice::Cuda(burn::backend::cuda::CudaDevice::new(index)))
+    Ok(DispatchDevice::Cuda(burn::backend::cuda::CudaDevice::new(
+        index,
+    )))
 }
 
 #[cfg(not(feature = "cuda"))]
@@ -62,7 +64,10 @@ mod tests {
     #[test]
     fn workers_get_cpu_unless_gpu_requested() {
         assert_eq!(ComputeDevice::for_worker(false, 3), ComputeDevice::Cpu);
-        assert_eq!(ComputeDevice::for_worker(true, 1), ComputeDevice::Cuda { index: 1 });
+        assert_eq!(
+            ComputeDevice::for_worker(true, 1),
+            ComputeDevice::Cuda { index: 1 }
+        );
     }
 
     #[test]
@@ -76,8 +81,13 @@ mod tests {
     #[cfg(not(feature = "cuda"))]
     #[test]
     fn cuda_without_feature_is_a_clear_error() {
-        let err = ComputeDevice::Cuda { index: 2 }.training_device().unwrap_err();
+        let err = ComputeDevice::Cuda { index: 2 }
+            .training_device()
+            .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("CUDA device 2") && msg.contains("--features cuda"), "{msg}");
+        assert!(
+            msg.contains("CUDA device 2") && msg.contains("--features cuda"),
+            "{msg}"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! # air-train
 //!
 //! Training for AIR for Rust, Ray Train's role in Ray AIR, on [burn] 0.21 through the one
-//! concrete backend [`burn::backend::Dispatch`], with the device chosen at run time.
+//! concrete backend [`burn::Dispatch`], with the device chosen at run time.
 //!
 //! Today the crate holds [`ComputeDevice`], the run-time choice of where a worker computes
 //! (the flex CPU backend, or CUDA device *i* with the `cuda` feature), which every trainer

@@ -19,12 +19,18 @@ use air_checkpoint::{MANIFEST_NAME, StorageOptions};
 pub fn write_foreign_tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
     let binary: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
     let files: BTreeMap<String, Vec<u8>> = [
-        ("MLmodel", b"flavors:\n  python_function:\n    loader_module: mlflow.sklearn\n".to_vec()),
+        (
+            "MLmodel",
+            b"flavors:\n  python_function:\n    loader_module: mlflow.sklearn\n".to_vec(),
+        ),
         ("conda.yaml", b"name: mlflow-env\n".to_vec()),
         ("model.pkl", binary),
         ("empty.txt", Vec::new()),
         (".hidden", b"dotfile".to_vec()),
-        ("data/nested/deeper/params.json", br#"{"alpha": 0.5}"#.to_vec()),
+        (
+            "data/nested/deeper/params.json",
+            br#"{"alpha": 0.5}"#.to_vec(),
+        ),
         ("data/with space.txt", b"spaces".to_vec()),
         ("metadata/.keep", Vec::new()),
     ]
@@ -114,11 +120,17 @@ fn start_moto() -> S3Server {
                  or set AIR_SKIP_S3_TESTS=1 to skip the S3 tests on purpose"
             )
         });
-    let server = S3Server { endpoint: format!("http://127.0.0.1:{port}"), child };
+    let server = S3Server {
+        endpoint: format!("http://127.0.0.1:{port}"),
+        child,
+    };
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-        assert!(Instant::now() < deadline, "moto_server did not start listening on {addr} within 60 s");
+        assert!(
+            Instant::now() < deadline,
+            "moto_server did not start listening on {addr} within 60 s"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     server
@@ -129,12 +141,23 @@ pub fn create_bucket(options: &StorageOptions, bucket: &str) {
     let endpoint = options.option("aws_endpoint").unwrap();
     let addr = endpoint.trim_start_matches("http://");
     let mut stream = TcpStream::connect(addr).unwrap();
-    write!(stream, "PUT /{bucket} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        stream,
+        "PUT /{bucket} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "creating bucket {bucket} failed: {response}");
+    assert!(
+        response.starts_with("HTTP/1.1 200"),
+        "creating bucket {bucket} failed: {response}"
+    );
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
