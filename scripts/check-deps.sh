@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 fail=0
 bad() { echo "dependency invariant broken: $*" >&2; fail=1; }
 
-tree() { cargo tree --quiet -e normal --prefix none --no-dedupe "$@" | sed 's/ (.*//' | sort -u; }
+tree() { cargo tree --quiet -e normal --prefix none "$@" | sed 's/ (.*//' | sort -u; }
 
 # air-checkpoint is the small stable core: no data-frame, ML, HTTP-server crate, no tokio "full".
 ck=$(tree -p air-checkpoint)

@@ -108,18 +108,39 @@ pub fn s3() -> Option<StorageOptions> {
 fn start_moto() -> S3Server {
     let program = std::env::var("AIR_MOTO_SERVER").unwrap_or_else(|_| "moto_server".to_owned());
     let port = free_port();
-    let child = Command::new(&program)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+    // The server lives in a static that is never dropped, so a small shell watchdog stops it
+    // as soon as this test process is gone (SIGKILL included): no server outlives the tests.
+    let watchdog = r#"prog="$1"; port="$2"; parent="$3"
+"$prog" -H 127.0.0.1 -p "$port" >/dev/null 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null' EXIT
+while kill -0 "$parent" 2>/dev/null && kill -0 "$server" 2>/dev/null; do sleep 0.5; done"#;
+    let child = Command::new("sh")
+        .args([
+            "-c",
+            watchdog,
+            "moto-watchdog",
+            &program,
+            &port.to_string(),
+            &std::process::id().to_string(),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot start the S3 test server `{program}` ({e}). Install it with \
-                 `pip install 'moto[server]'` (`.ci/run` does), point AIR_MOTO_SERVER at it, \
-                 or set AIR_SKIP_S3_TESTS=1 to skip the S3 tests on purpose"
-            )
-        });
+        .expect("cannot run sh to start the S3 test server");
+    if Command::new(&program)
+        .arg("--help")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_err()
+    {
+        panic!(
+            "cannot start the S3 test server `{program}`: not found. Install it with \
+             `pip install 'moto[server]'` (`.ci/run` and scripts/test.sh do), point \
+             AIR_MOTO_SERVER at it, or set AIR_SKIP_S3_TESTS=1 to skip the S3 tests on purpose"
+        );
+    }
     let server = S3Server {
         endpoint: format!("http://127.0.0.1:{port}"),
         child,
