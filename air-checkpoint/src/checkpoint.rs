@@ -60,6 +60,9 @@ struct Stored {
     record: Option<FileRecord>,
 }
 
+/// Below this many stored bytes, `to_dict` reads on the calling thread alone.
+const PARALLEL_READ_BYTES: u64 = 8 << 20;
+
 /// Which form a checkpoint is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CheckpointForm<'a> {
@@ -385,16 +388,48 @@ impl Checkpoint {
     // ---- conversions --------------------------------------------------------------------
 
     /// All entries in memory, as entry name → bytes (the manifest is not an entry).
+    ///
+    /// Stored entries are read by up to four threads at once: one core cannot saturate a
+    /// page-cache or network read while also checksumming.
     pub fn to_dict(&self) -> Result<BTreeMap<String, Bytes>> {
-        self.contents()
-            .map(|(name, content)| {
-                let bytes = match content {
-                    Content::Memory(bytes) => bytes.clone(),
-                    Content::Stored(stored) => self.read_stored(name, stored)?,
-                };
-                Ok((name.to_owned(), bytes))
-            })
-            .collect()
+        let mut dict: BTreeMap<String, Bytes> = self
+            .added
+            .iter()
+            .map(|(name, bytes)| (name.clone(), bytes.clone()))
+            .collect();
+        let work: Vec<(&String, Stored)> = self.stored.iter().map(|(n, s)| (n, *s)).collect();
+        let total: u64 = work.iter().map(|(_, s)| s.size).sum();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4)
+            .min(work.len());
+        if threads <= 1 || total < PARALLEL_READ_BYTES {
+            for (name, stored) in work {
+                dict.insert(name.clone(), self.read_stored(name, stored)?);
+            }
+            return Ok(dict);
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let read_some = || -> Result<Vec<(String, Bytes)>> {
+            let mut out = Vec::new();
+            while let Some((name, stored)) =
+                work.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+            {
+                out.push(((*name).clone(), self.read_stored(name, *stored)?));
+            }
+            Ok(out)
+        };
+        let results: Vec<Result<Vec<(String, Bytes)>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads).map(|_| scope.spawn(read_some)).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        for result in results {
+            dict.extend(result?);
+        }
+        Ok(dict)
     }
 
     /// [`to_dict`](Self::to_dict) for async callers.

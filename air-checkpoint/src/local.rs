@@ -117,8 +117,24 @@ pub(crate) fn read_verified(
     location: &str,
     expected: Option<FileRecord>,
 ) -> Result<Vec<u8>> {
-    let bytes = fs::read(src).map_err(io_err(src))?;
-    crate::manifest::verify_bytes(name, location, expected, &bytes)?;
+    let mut input = fs::File::open(src).map_err(io_err(src))?;
+    let size = input.metadata().map_err(io_err(src))?.len();
+    let mut bytes = Vec::with_capacity(size as usize);
+    let mut verifier = Verifier::new(name, location, expected);
+    // Hash each chunk right after reading it, while it is still in cache: one pass over
+    // memory instead of two.
+    loop {
+        let start = bytes.len();
+        let n = (&mut input)
+            .take(COPY_BUFFER as u64)
+            .read_to_end(&mut bytes)
+            .map_err(io_err(src))?;
+        if n == 0 {
+            break;
+        }
+        verifier.update(&bytes[start..]);
+    }
+    verifier.finish()?;
     Ok(bytes)
 }
 
