@@ -60,8 +60,47 @@ struct Stored {
     record: Option<FileRecord>,
 }
 
-/// Below this many stored bytes, `to_dict` reads on the calling thread alone.
-const PARALLEL_READ_BYTES: u64 = 8 << 20;
+/// Below this many bytes, entries are copied on the calling thread alone.
+const PARALLEL_BYTES: u64 = 8 << 20;
+/// Most threads one conversion uses.
+const MAX_THREADS: usize = 4;
+
+/// Applies `f` to every entry, on up to [`MAX_THREADS`] threads when there is enough data:
+/// one core cannot saturate a page-cache copy or a network transfer while also checksumming.
+/// Results come back in input order; the first error (in input order) wins.
+fn parallel_map<R: Send>(
+    entries: &[(&str, Content<'_>)],
+    f: impl Fn(&(&str, Content<'_>)) -> Result<R> + Sync,
+) -> Result<Vec<R>> {
+    let total: u64 = entries.iter().map(|(_, c)| c.size()).sum();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_THREADS)
+        .min(entries.len());
+    if threads <= 1 || total < PARALLEL_BYTES {
+        return entries.iter().map(&f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let worker = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(entry) = entries.get(i) else {
+                break done;
+            };
+            done.push((i, f(entry)));
+        }
+    };
+    let mut results: Vec<(usize, Result<R>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads).map(|_| scope.spawn(&worker)).collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
 
 /// Which form a checkpoint is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -388,48 +427,16 @@ impl Checkpoint {
     // ---- conversions --------------------------------------------------------------------
 
     /// All entries in memory, as entry name → bytes (the manifest is not an entry).
-    ///
-    /// Stored entries are read by up to four threads at once: one core cannot saturate a
-    /// page-cache or network read while also checksumming.
     pub fn to_dict(&self) -> Result<BTreeMap<String, Bytes>> {
-        let mut dict: BTreeMap<String, Bytes> = self
-            .added
-            .iter()
-            .map(|(name, bytes)| (name.clone(), bytes.clone()))
-            .collect();
-        let work: Vec<(&String, Stored)> = self.stored.iter().map(|(n, s)| (n, *s)).collect();
-        let total: u64 = work.iter().map(|(_, s)| s.size).sum();
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(4)
-            .min(work.len());
-        if threads <= 1 || total < PARALLEL_READ_BYTES {
-            for (name, stored) in work {
-                dict.insert(name.clone(), self.read_stored(name, stored)?);
-            }
-            return Ok(dict);
-        }
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let read_some = || -> Result<Vec<(String, Bytes)>> {
-            let mut out = Vec::new();
-            while let Some((name, stored)) =
-                work.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
-            {
-                out.push(((*name).clone(), self.read_stored(name, *stored)?));
-            }
-            Ok(out)
-        };
-        let results: Vec<Result<Vec<(String, Bytes)>>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..threads).map(|_| scope.spawn(read_some)).collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        });
-        for result in results {
-            dict.extend(result?);
-        }
-        Ok(dict)
+        let contents: Vec<(&str, Content<'_>)> = self.contents().collect();
+        let entries = parallel_map(&contents, |(name, content)| {
+            let bytes = match content {
+                Content::Memory(bytes) => (*bytes).clone(),
+                Content::Stored(stored) => self.read_stored(name, *stored)?,
+            };
+            Ok(((*name).to_owned(), bytes))
+        })?;
+        Ok(entries.into_iter().collect())
     }
 
     /// [`to_dict`](Self::to_dict) for async callers.
@@ -453,8 +460,8 @@ impl Checkpoint {
         }
         let staging = Staging::new(dest)?;
         let location = staging.root().display().to_string();
-        let mut files = BTreeMap::new();
-        for (name, content) in self.contents() {
+        let contents: Vec<(&str, Content<'_>)> = self.contents().collect();
+        let records = parallel_map(&contents, |(name, content)| {
             let out = staging.entry_path(name)?;
             let record = match content {
                 Content::Memory(bytes) => {
@@ -476,8 +483,9 @@ impl Checkpoint {
                     Source::Memory => unreachable!("in-memory checkpoints hold no stored entries"),
                 },
             };
-            files.insert(name.to_owned(), record);
-        }
+            Ok(((*name).to_owned(), record))
+        })?;
+        let files: BTreeMap<String, FileRecord> = records.into_iter().collect();
         let manifest = Manifest {
             complete: true,
             metadata: self.metadata.clone(),
