@@ -92,7 +92,7 @@ fn parallel_map<R: Send>(
         }
     };
     let mut results: Vec<(usize, Result<R>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads).map(|_| scope.spawn(&worker)).collect();
+        let handles: Vec<_> = (0..threads).map(|_| scope.spawn(worker)).collect();
         handles
             .into_iter()
             .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
