@@ -6,6 +6,7 @@ use std::{
 };
 
 use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Map, Value};
 use tempfile::TempDir;
@@ -62,10 +63,10 @@ struct Stored {
 
 /// Below this many bytes, entries are copied on the calling thread alone.
 const PARALLEL_BYTES: u64 = 8 << 20;
-/// Most threads one conversion uses.
-const MAX_THREADS: usize = 4;
+/// Most entries one conversion moves at once (threads for local copies, requests for stores).
+const MAX_PARALLEL: usize = 4;
 
-/// Applies `f` to every entry, on up to [`MAX_THREADS`] threads when there is enough data:
+/// Applies `f` to every entry, on up to [`MAX_PARALLEL`] threads when there is enough data:
 /// one core cannot saturate a page-cache copy or a network transfer while also checksumming.
 /// Results come back in input order; the first error (in input order) wins.
 fn parallel_map<R: Send>(
@@ -75,7 +76,7 @@ fn parallel_map<R: Send>(
     let total: u64 = entries.iter().map(|(_, c)| c.size()).sum();
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(MAX_THREADS)
+        .min(MAX_PARALLEL)
         .min(entries.len());
     if threads <= 1 || total < PARALLEL_BYTES {
         return entries.iter().map(&f).collect();
@@ -566,39 +567,55 @@ impl Checkpoint {
         }
         remote::put_manifest(dest, &Manifest::incomplete()).await?;
         remote::delete_stale(dest, existing.keys().filter(|name| !self.contains(name))).await?;
-        let mut files = BTreeMap::new();
-        for (name, content) in self.contents() {
-            let record = match content {
-                Content::Memory(bytes) => {
-                    let record = manifest::verify_bytes(name, &dest.uri, None, bytes)?;
-                    remote::put_bytes(dest, name, bytes.clone()).await?;
-                    record
-                }
-                // Already in place: rewriting an object onto itself is wasted work.
-                Content::Stored(Stored {
-                    record: Some(record),
-                    ..
-                }) if same_place => record,
-                Content::Stored(stored) => match &self.source {
-                    Source::Directory(root) => {
-                        let location = root.display().to_string();
-                        let verifier = manifest::Verifier::new(name, &location, stored.record);
-                        remote::upload_file(dest, name, &root.join(name), verifier).await?
-                    }
-                    Source::Store(src) => {
-                        remote::copy_between(src, name, dest, stored.record).await?
-                    }
-                    Source::Memory => unreachable!("in-memory checkpoints hold no stored entries"),
-                },
-            };
-            files.insert(name.to_owned(), record);
-        }
+        // Several entries in flight at once: object store latency, not bandwidth, bounds a
+        // checkpoint of many small files.
+        // Futures made up front (they start when polled): a closure inside the stream type
+        // trips rustc's Send check of higher-ranked lifetimes.
+        let uploads: Vec<_> = self
+            .contents()
+            .map(|(name, content)| self.upload_entry(dest, same_place, name, content))
+            .collect();
+        let files: BTreeMap<String, FileRecord> = futures::stream::iter(uploads)
+            .buffer_unordered(MAX_PARALLEL)
+            .try_collect()
+            .await?;
         let manifest = Manifest {
             complete: true,
             metadata: self.metadata.clone(),
             files,
         };
         remote::put_manifest(dest, &manifest).await
+    }
+
+    async fn upload_entry(
+        &self,
+        dest: &StoreLocation,
+        same_place: bool,
+        name: &str,
+        content: Content<'_>,
+    ) -> Result<(String, FileRecord)> {
+        let record = match content {
+            Content::Memory(bytes) => {
+                let record = manifest::verify_bytes(name, &dest.uri, None, bytes)?;
+                remote::put_bytes(dest, name, bytes.clone()).await?;
+                record
+            }
+            // Already in place: rewriting an object onto itself is wasted work.
+            Content::Stored(Stored {
+                record: Some(record),
+                ..
+            }) if same_place => record,
+            Content::Stored(stored) => match &self.source {
+                Source::Directory(root) => {
+                    let location = root.display().to_string();
+                    let verifier = manifest::Verifier::new(name, &location, stored.record);
+                    remote::upload_file(dest, name, &root.join(name), verifier).await?
+                }
+                Source::Store(src) => remote::copy_between(src, name, dest, stored.record).await?,
+                Source::Memory => unreachable!("in-memory checkpoints hold no stored entries"),
+            },
+        };
+        Ok((name.to_owned(), record))
     }
 
     // ---- internals ----------------------------------------------------------------------
