@@ -41,8 +41,17 @@ pub(crate) fn walk(root: &Path) -> Result<Listing> {
         });
     }
     let canonical_root = fs::canonicalize(root).map_err(io_err(root))?;
+    // The manifest is read by path before the walk: the path always names one complete
+    // version (writers swap whole directories), while a walk that races a swap can iterate the
+    // replaced version as it is deleted and miss its manifest, which would make the directory
+    // look foreign and skip verification. With the manifest in hand, any mix is caught.
+    let manifest_path = root.join(MANIFEST_NAME);
+    let manifest = match fs::read(&manifest_path) {
+        Ok(bytes) => Some(bytes),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io_err(manifest_path)(e)),
+    };
     let mut files = BTreeMap::new();
-    let mut manifest = None;
     let mut pending = vec![(root.to_owned(), String::new())];
     while let Some((dir, prefix)) = pending.pop() {
         for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
@@ -74,9 +83,7 @@ pub(crate) fn walk(root: &Path) -> Result<Listing> {
             if meta.is_dir() {
                 pending.push((path, format!("{name}/")));
             } else if meta.is_file() {
-                if name == MANIFEST_NAME {
-                    manifest = Some(fs::read(&path).map_err(io_err(&path))?);
-                } else {
+                if name != MANIFEST_NAME {
                     crate::name::validate(&name)?;
                     files.insert(name, meta.len());
                 }
