@@ -242,10 +242,15 @@ impl Checkpoint {
     }
 
     async fn open_store(loc: StoreLocation) -> Result<Self> {
-        let (files, manifest) = remote::list(&loc).await?;
-        if files.is_empty() && manifest.is_none() {
+        let (files, has_manifest) = remote::list(&loc).await?;
+        if files.is_empty() && !has_manifest {
             return Err(CheckpointError::NotFound { uri: loc.uri });
         }
+        let manifest = if has_manifest {
+            Some(remote::get_manifest(&loc).await?)
+        } else {
+            None
+        };
         let (stored, metadata) = reconcile(&loc.uri, files, manifest.as_deref())?;
         Ok(Self {
             source: Source::Store(loc),
@@ -559,8 +564,8 @@ impl Checkpoint {
         if same_place && !self.modified {
             return Ok(());
         }
-        let (existing, existing_manifest) = remote::list(dest).await?;
-        if !existing.is_empty() && existing_manifest.is_none() {
+        let (existing, has_manifest) = remote::list(dest).await?;
+        if !existing.is_empty() && !has_manifest {
             return Err(CheckpointError::DestinationNotEmpty {
                 location: dest.uri.clone(),
             });

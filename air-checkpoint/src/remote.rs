@@ -19,8 +19,8 @@ pub(crate) const PART_SIZE: usize = 16 << 20;
 /// Parts of one file in flight at once.
 const PART_CONCURRENCY: usize = 4;
 
-/// What a checkpoint prefix holds: object sizes by entry name, and the manifest if present.
-pub(crate) async fn list(loc: &StoreLocation) -> Result<(BTreeMap<String, u64>, Option<Vec<u8>>)> {
+/// What a checkpoint prefix holds: object sizes by entry name, and whether it has a manifest.
+pub(crate) async fn list(loc: &StoreLocation) -> Result<(BTreeMap<String, u64>, bool)> {
     let mut files = BTreeMap::new();
     let mut has_manifest = false;
     let mut objects = loc.store.list(Some(&loc.prefix));
@@ -35,12 +35,12 @@ pub(crate) async fn list(loc: &StoreLocation) -> Result<(BTreeMap<String, u64>, 
             files.insert(name, meta.size);
         }
     }
-    let manifest = if has_manifest {
-        Some(get(loc, MANIFEST_NAME).await?.to_vec())
-    } else {
-        None
-    };
-    Ok((files, manifest))
+    Ok((files, has_manifest))
+}
+
+/// The manifest's bytes.
+pub(crate) async fn get_manifest(loc: &StoreLocation) -> Result<Bytes> {
+    get(loc, MANIFEST_NAME).await
 }
 
 async fn get(loc: &StoreLocation, name: &str) -> Result<Bytes> {
