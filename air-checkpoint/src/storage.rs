@@ -4,6 +4,7 @@
 //! same credentials) for data and for checkpoints.
 
 use std::{
+    future::Future,
     collections::{BTreeMap, HashMap},
     fmt,
     path::PathBuf,
@@ -99,6 +100,21 @@ impl StorageOptions {
     /// The value of one backend option, if set.
     pub fn option(&self, key: &str) -> Option<&str> {
         self.options.get(key).map(String::as_str)
+    }
+
+    /// All backend options, sorted by key (air-data hands them to polars' own cloud readers).
+    pub fn options(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.options.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The retry limit, if set.
+    pub fn max_retries(&self) -> Option<usize> {
+        self.max_retries
+    }
+
+    /// The retry time limit, if set.
+    pub fn retry_timeout(&self) -> Option<Duration> {
+        self.retry_timeout
     }
 }
 
@@ -334,6 +350,16 @@ fn azure_store(uri: &str, url: &Url, options: &StorageOptions) -> Result<Arc<dyn
         .build()
         .map_err(|e| build_err(uri, e))?;
     Ok(Arc::new(store))
+}
+
+/// Runs an object_store future to completion from synchronous code, on the one I/O runtime this
+/// crate owns (object store clients must stay on the runtime that made them). Works inside and
+/// outside a tokio runtime; air-data's readers and writers use it too.
+pub fn block_on<F: Future + Send>(future: F) -> F::Output
+where
+    F::Output: Send,
+{
+    crate::runtime::block_on(future)
 }
 
 /// Turns an object_store error into the most specific error this crate has for it.

@@ -1,23 +1,60 @@
 //! # air-data
 //!
-//! The data layer of AIR for Rust, built on [polars]. It will hold:
+//! The data layer of AIR for Rust, on [polars]: [`Dataset`], the lazy table that every trainer,
+//! tuner and batch predictor consumes (Ray Data's role in Ray AIR).
 //!
-//! - `Dataset`: a lazy polars plan, cheap to clone, with readers (CSV, parquet, JSON, items,
-//!   ranges; local paths and `s3://`-style URIs), transforms (`map_batches`, `filter`,
-//!   column operations, `random_shuffle`, `repartition`), splits (`train_test_split`,
-//!   worker shards) and streaming consumption (`iter_batches`, writers).
-//! - `Preprocessor`: Ray AIR's fitted transforms (scalers, encoders, imputers, vectorizers,
-//!   discretizers, `Chain`, `BatchMapper`) as polars expressions, saved inside checkpoints.
-//!
-//! Neither exists yet: this crate currently only fixes the polars version and feature set the
-//! whole workspace shares, re-exported as [`polars`] so downstream crates and users name the
-//! exact same types.
+//! - Create: [`Dataset::read_csv`], [`Dataset::read_parquet`], [`Dataset::read_json`] from a
+//!   file, a directory, a glob or a URI (`file://`, `s3://`, `gs://`, `az://`, `memory://`, with
+//!   the same [`StorageOptions`] as checkpoints), [`Dataset::from_polars`],
+//!   [`Dataset::from_items`], [`Dataset::range`].
+//! - Transform: [`Dataset::map_batches`] (a user function over batches, in parallel, order
+//!   kept), `filter`, `select_columns`, `drop_columns`, `rename_columns`, `with_column`, `limit`,
+//!   `union`, `sort`, `groupby(..).aggregate(..)`, `random_shuffle`, `repartition`.
+//! - Split: [`Dataset::train_test_split`], [`Dataset::split`] (worker shards),
+//!   [`Dataset::split_at_indices`].
+//! - Consume: [`Dataset::iter_batches`] (streaming, bounded memory), `take`, `count`, `schema`,
+//!   `show`, `to_polars`, writers, and [`to_f32_matrix`] for tensors and tree learners.
 //!
 //! ```
-//! use air_data::polars::prelude::*;
+//! use air_data::{Agg, Dataset, polars::prelude::*};
 //!
-//! let df = df!("x" => [1.0f64, 2.0, 3.0]).unwrap();
-//! assert_eq!(df.height(), 3);
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("scores.parquet");
+//! let path = path.to_str().unwrap();
+//! Dataset::from_polars(df!(
+//!     "team" => ["a", "b", "a", "b"],
+//!     "score" => [1.0, 2.0, 3.0, 4.0],
+//! )?)
+//! .write_parquet(path)?;
+//!
+//! let ds = Dataset::read_parquet(path)?
+//!     .map_batches(|df: DataFrame| df.lazy().with_column(col("score") * lit(10.0)).collect(), 2)?;
+//! let means = ds.groupby(&["team"]).aggregate([Agg::mean("score")]).to_polars()?;
+//! assert_eq!(means.column("mean(score)")?.f64()?.get(0), Some(20.0));
+//!
+//! let mut rows = 0;
+//! for batch in ds.iter_batches(3)? {
+//!     rows += batch?.height();
+//! }
+//! assert_eq!(rows, 4);
+//! # Ok(())
+//! # }
 //! ```
 
+mod batches;
+mod csv_check;
+mod dataset;
+mod error;
+mod exec;
+mod matrix;
+mod source;
+mod write;
+
+pub use air_checkpoint::StorageOptions;
+pub use batches::{BatchOptions, Batches};
+pub use dataset::{Agg, BatchFn, Dataset, GroupedDataset, TestSize};
+pub use error::{DataError, Result};
+pub use matrix::{Matrix, to_f32_matrix, to_f32_vector};
 pub use polars;
+pub use source::CsvOptions;

@@ -67,7 +67,7 @@ pub fn read_tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
-pub fn to_vecs(dict: BTreeMap<String, bytes::Bytes>) -> BTreeMap<String, Vec<u8>> {
+pub fn to_vecs(dict: BTreeMap<String, air_checkpoint::Bytes>) -> BTreeMap<String, Vec<u8>> {
     dict.into_iter().map(|(k, v)| (k, v.to_vec())).collect()
 }
 

@@ -1,0 +1,160 @@
+//! The one error type of this crate.
+
+use std::path::PathBuf;
+
+use polars::prelude::PolarsError;
+
+/// Everything that can go wrong reading, transforming or writing a [`Dataset`](crate::Dataset).
+///
+/// Each variant names the offending file, column or value and what was expected.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DataError {
+    /// A path or URI names nothing.
+    #[error("no such file or directory: {path} (check the path; relative paths resolve against {cwd})")]
+    NotFound {
+        /// The path as given.
+        path: String,
+        /// The working directory relative paths were resolved against.
+        cwd: String,
+    },
+    /// A directory or glob matched no file of the expected format.
+    #[error("{location} matched no {format} file (expected files ending in {extensions})")]
+    NoFiles {
+        /// The directory, glob or URI.
+        location: String,
+        /// The format being read.
+        format: &'static str,
+        /// The extensions that were looked for.
+        extensions: String,
+    },
+    /// A CSV file has a row that cannot be read.
+    #[error("malformed CSV row in {file} at line {line}: {reason}")]
+    MalformedCsv {
+        /// The file.
+        file: String,
+        /// The 1-based line number (the header is line 1).
+        line: usize,
+        /// What is wrong with the row.
+        reason: String,
+    },
+    /// A JSON file cannot be parsed.
+    #[error("malformed JSON in {file}: {reason}")]
+    MalformedJson {
+        /// The file.
+        file: String,
+        /// What the parser said.
+        reason: String,
+    },
+    /// Files of one dataset disagree on their columns or types.
+    #[error(
+        "files have different schemas: {file} differs from {first_file}: {difference} \
+         (all files of one dataset must have the same columns and types)"
+    )]
+    SchemaMismatch {
+        /// The file whose schema is taken as the reference.
+        first_file: String,
+        /// The file that differs.
+        file: String,
+        /// The first difference found.
+        difference: String,
+    },
+    /// Datasets given to `union` disagree on their schemas.
+    #[error("cannot union datasets with different schemas: {difference}")]
+    UnionSchemaMismatch {
+        /// The first difference found.
+        difference: String,
+    },
+    /// A column name that is not in the data.
+    #[error("column {column:?} not found in {context}; available columns: [{}]", available.join(", "))]
+    ColumnNotFound {
+        /// The missing column.
+        column: String,
+        /// Where it was looked for (the operation).
+        context: String,
+        /// The columns that exist at that point.
+        available: Vec<String>,
+    },
+    /// A non-numeric column where numbers are required.
+    #[error(
+        "column {column:?} has type {dtype}, expected a numeric (integer, float or boolean) column; \
+         encode it first (for example with an OrdinalEncoder or OneHotEncoder)"
+    )]
+    NonNumericColumn {
+        /// The column.
+        column: String,
+        /// Its type.
+        dtype: String,
+    },
+    /// An argument out of its valid range.
+    #[error("invalid {name} = {value}: {expected}")]
+    InvalidArgument {
+        /// The argument.
+        name: &'static str,
+        /// The value given.
+        value: String,
+        /// What is allowed.
+        expected: String,
+    },
+    /// A user function passed to `map_batches` failed.
+    #[error("map_batches function failed on batch {batch} (rows {first_row}..{end_row}): {message}")]
+    UserFunction {
+        /// The batch index (0-based).
+        batch: usize,
+        /// The first row of the batch in the function's input.
+        first_row: usize,
+        /// One past the last row of the batch.
+        end_row: usize,
+        /// The function's error (or panic message).
+        message: String,
+    },
+    /// A local file could not be read or written.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An object store URI could not be resolved, read or written.
+    #[error(transparent)]
+    Storage(#[from] air_checkpoint::CheckpointError),
+    /// Records given to `from_items` could not be turned into rows.
+    #[error("from_items: {reason}")]
+    Items {
+        /// Why.
+        reason: String,
+    },
+    /// polars reported an error while running the plan.
+    #[error("{context}: {source}")]
+    Polars {
+        /// What was being done.
+        context: String,
+        /// polars' error.
+        #[source]
+        source: PolarsError,
+    },
+}
+
+/// This crate's result type.
+pub type Result<T, E = DataError> = std::result::Result<T, E>;
+
+pub(crate) fn polars_err(context: impl Into<String>) -> impl FnOnce(PolarsError) -> DataError {
+    let context = context.into();
+    move |source| DataError::Polars { context, source }
+}
+
+pub(crate) fn io_err(
+    action: &'static str,
+    path: impl Into<PathBuf>,
+) -> impl FnOnce(std::io::Error) -> DataError {
+    let path = path.into();
+    move |source| DataError::Io {
+        action,
+        path,
+        source,
+    }
+}

@@ -1,0 +1,195 @@
+//! Writers: stream a dataset into one parquet, CSV or JSON-lines file at a path or URI.
+//!
+//! The file is written to a temporary sibling and renamed into place (local), or written to a
+//! local temporary file and uploaded in parts (object stores), so a reader never sees half a
+//! file and a failed write leaves any previous file untouched.
+
+use std::{
+    fs::File,
+    io::{BufWriter, Read, Write},
+    path::Path,
+    sync::Arc,
+};
+
+use air_checkpoint::{
+    StorageOptions,
+    storage::{self, Resolved, StoreLocation},
+};
+use object_store::{ObjectStoreExt, WriteMultipart};
+use polars::prelude::*;
+
+use crate::{
+    Dataset,
+    error::{DataError, Result, io_err},
+    source::Format,
+};
+
+const WRITE_BATCH_ROWS: usize = 1 << 16;
+const UPLOAD_CHUNK: usize = 8 << 20;
+
+impl Dataset {
+    /// Writes the rows to one parquet file (zstd) at a local path or URI; returns the row count.
+    pub fn write_parquet(&self, destination: &str) -> Result<usize> {
+        self.write_with(destination, Format::Parquet, &StorageOptions::new())
+    }
+
+    /// Writes the rows to one CSV file with a header row; returns the row count.
+    pub fn write_csv(&self, destination: &str) -> Result<usize> {
+        self.write_with(destination, Format::Csv, &StorageOptions::new())
+    }
+
+    /// Writes the rows to one JSON-lines file (one object per row); returns the row count.
+    pub fn write_json(&self, destination: &str) -> Result<usize> {
+        self.write_with(destination, Format::Json, &StorageOptions::new())
+    }
+
+    /// [`write_parquet`](Self::write_parquet) with object store settings.
+    pub fn write_parquet_with(&self, destination: &str, storage: &StorageOptions) -> Result<usize> {
+        self.write_with(destination, Format::Parquet, storage)
+    }
+
+    /// [`write_csv`](Self::write_csv) with object store settings.
+    pub fn write_csv_with(&self, destination: &str, storage: &StorageOptions) -> Result<usize> {
+        self.write_with(destination, Format::Csv, storage)
+    }
+
+    /// [`write_json`](Self::write_json) with object store settings.
+    pub fn write_json_with(&self, destination: &str, storage: &StorageOptions) -> Result<usize> {
+        self.write_with(destination, Format::Json, storage)
+    }
+
+    fn write_with(&self, destination: &str, format: Format, storage: &StorageOptions) -> Result<usize> {
+        match storage::resolve(destination, storage)? {
+            Resolved::Local(path) => {
+                if path.is_dir() {
+                    return Err(DataError::InvalidArgument {
+                        name: "destination",
+                        value: destination.to_owned(),
+                        expected: "a file path (it is an existing directory)".to_owned(),
+                    });
+                }
+                let parent = match path.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+                    _ => ".".into(),
+                };
+                std::fs::create_dir_all(&parent).map_err(io_err("creating", &parent))?;
+                let tmp = tempfile::Builder::new()
+                    .prefix(".air-write-")
+                    .tempfile_in(&parent)
+                    .map_err(io_err("creating a temporary file in", &parent))?;
+                let rows = self.write_file(tmp.as_file(), tmp.path(), format)?;
+                tmp.persist(&path).map_err(|e| DataError::Io {
+                    action: "renaming into",
+                    path: path.clone(),
+                    source: e.error,
+                })?;
+                Ok(rows)
+            }
+            Resolved::Store(location) => {
+                let tmp = tempfile::NamedTempFile::new()
+                    .map_err(io_err("creating a temporary file in", std::env::temp_dir()))?;
+                let rows = self.write_file(tmp.as_file(), tmp.path(), format)?;
+                upload(tmp.path(), &location)?;
+                Ok(rows)
+            }
+        }
+    }
+
+    fn write_file(&self, file: &File, path: &Path, format: Format) -> Result<usize> {
+        let write_err = |e: PolarsError| DataError::Polars {
+            context: format!("writing {}", path.display()),
+            source: e,
+        };
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        let mut rows = 0;
+        let mut batches = self.iter_batches(WRITE_BATCH_ROWS)?.peekable();
+        // An empty dataset still gets a valid file with its columns.
+        let schema = match batches.peek() {
+            Some(Ok(first)) => first.schema().clone(),
+            Some(Err(_)) => return Err(batches.next().and_then(Result::err).expect("peeked error")),
+            None => Arc::new(self.schema()?),
+        };
+        match format {
+            Format::Parquet => {
+                let mut writer = ParquetWriter::new(&mut out)
+                    .with_compression(ParquetCompression::Zstd(None))
+                    .batched(&schema)
+                    .map_err(write_err)?;
+                for batch in batches {
+                    let batch = batch?;
+                    rows += batch.height();
+                    writer.write_batch(&batch).map_err(write_err)?;
+                }
+                writer.finish().map_err(write_err)?;
+            }
+            Format::Csv => {
+                let mut writer = CsvWriter::new(&mut out)
+                    .include_header(true)
+                    .batched(&schema)
+                    .map_err(write_err)?;
+                let mut wrote_any = false;
+                for batch in batches {
+                    let batch = batch?;
+                    rows += batch.height();
+                    writer.write_batch(&batch).map_err(write_err)?;
+                    wrote_any = true;
+                }
+                if !wrote_any {
+                    writer
+                        .write_batch(&DataFrame::empty_with_schema(&schema))
+                        .map_err(write_err)?;
+                }
+                writer.finish().map_err(write_err)?;
+            }
+            Format::Json => {
+                let mut writer = polars::io::json::BatchedWriter::new(&mut out);
+                for batch in batches {
+                    let mut batch = batch?;
+                    rows += batch.height();
+                    batch.rechunk_mut();
+                    writer.write_batch(&batch).map_err(write_err)?;
+                }
+            }
+        }
+        out.flush().map_err(io_err("writing", path))?;
+        file.sync_all().map_err(io_err("syncing", path))?;
+        Ok(rows)
+    }
+}
+
+/// Uploads a local file to the location's prefix in parts; an upload that fails is aborted so
+/// no partial object appears.
+fn upload(path: &Path, location: &StoreLocation) -> Result<()> {
+    let mut file = File::open(path).map_err(io_err("opening", path))?;
+    storage::block_on(async {
+        let upload = location
+            .store
+            .put_multipart(&location.prefix)
+            .await
+            .map_err(|e| location.error(e))?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, UPLOAD_CHUNK);
+        let mut buf = vec![0u8; UPLOAD_CHUNK];
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = writer.abort().await;
+                    return Err(DataError::Io {
+                        action: "reading",
+                        path: path.to_owned(),
+                        source: e,
+                    });
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            if let Err(e) = writer.wait_for_capacity(4).await {
+                return Err(location.error(e).into());
+            }
+            writer.write(&buf[..n]);
+        }
+        writer.finish().await.map_err(|e| location.error(e))?;
+        Ok(())
+    })
+}
