@@ -160,17 +160,25 @@ pub(crate) fn concat_frames(frames: Vec<DataFrame>) -> Result<DataFrame> {
 }
 
 pub(crate) fn count(ds: &Dataset) -> Result<usize> {
+    if let Node::Union(children) = &*ds.node {
+        // polars' count fast path over a union needs 128-bit integers, which this build leaves
+        // out; counting the parts is as cheap.
+        return children.iter().map(count).sum();
+    }
     if let Some(lf) = lower(ds)? {
-        let df = lf
+        let counted = lf
             .select([len().alias("len")])
             .collect()
-            .map_err(|e| explain(ds, e))?;
-        let n = df
-            .column("len")
-            .and_then(|c| c.cast(&DataType::UInt64))
-            .and_then(|c| c.u64().map(|ca| ca.get(0).unwrap_or(0)))
-            .map_err(|e| explain(ds, e))?;
-        return Ok(usize::try_from(n).unwrap_or(usize::MAX));
+            .and_then(|df| {
+                df.column("len")
+                    .and_then(|c| c.cast(&DataType::UInt64))
+                    .and_then(|c| c.u64().map(|ca| ca.get(0).unwrap_or(0)))
+            });
+        match counted {
+            Ok(n) => return Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+            // Any plan polars cannot count directly is counted by streaming it.
+            Err(e) => tracing::debug!("count fast path failed ({e}); streaming instead"),
+        }
     }
     let mut n = 0;
     for batch in stream(ds, 1 << 16)? {
