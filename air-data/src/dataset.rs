@@ -223,9 +223,21 @@ impl Op {
                         SortMultipleOptions::default().with_nulls_last(true),
                     )
             }
-            // Every column is shuffled with the same seed, hence the same permutation: rows
-            // stay whole.
-            Self::Shuffle { seed } => lf.select([all().as_expr().shuffle(Some(*seed))]),
+            // One permutation gathered across all columns (shuffling each column with the same
+            // seed would also keep rows whole, but draws the permutation once per column).
+            Self::Shuffle { seed } => {
+                let seed = *seed;
+                lf.map(
+                    move |df: DataFrame| {
+                        df.sample_n_literal(df.height(), false, Some(true), Some(seed))
+                    },
+                    // Columns may be pruned below the shuffle (the permutation depends only on
+                    // the row count); filters may not, or they would change which rows land where.
+                    AllowedOptimizations::PROJECTION_PUSHDOWN,
+                    None,
+                    Some("random_shuffle"),
+                )
+            }
             Self::Repartition(_) => lf,
         }
     }
@@ -250,6 +262,12 @@ pub(crate) enum Node {
         batch_size: Option<usize>,
     },
     Union(Vec<Dataset>),
+    /// Materialised on first use and shared by every dataset built on it (the splits of a
+    /// shuffled `train_test_split` see one shuffle, computed once).
+    Cached {
+        input: Dataset,
+        frame: std::sync::Mutex<Option<DataFrame>>,
+    },
 }
 
 /// A lazy, cheaply cloned table: the data every trainer, tuner and batch predictor consumes.
@@ -284,6 +302,7 @@ impl fmt::Debug for Dataset {
                 write!(f, "{input:?}.map_batches(batch_size={batch_size:?})")
             }
             Node::Union(children) => f.debug_tuple("union").field(children).finish(),
+            Node::Cached { input, .. } => write!(f, "{input:?}.materialize()"),
         }
     }
 }
@@ -540,7 +559,11 @@ impl Dataset {
             }
         };
         let base = if shuffle {
-            self.random_shuffle(seed)
+            // Shuffled once, when either split is first consumed, and shared by both.
+            Self::new(Node::Cached {
+                input: self.random_shuffle(seed),
+                frame: std::sync::Mutex::new(None),
+            })
         } else {
             self.clone()
         };
@@ -674,7 +697,9 @@ pub(crate) fn file_sources<'a>(ds: &'a Dataset, out: &mut Vec<&'a FileSource>) {
     match &*ds.node {
         Node::Frame(_) => {}
         Node::Files(src) => out.push(src),
-        Node::Op { input, .. } | Node::Map { input, .. } => file_sources(input, out),
+        Node::Op { input, .. } | Node::Map { input, .. } | Node::Cached { input, .. } => {
+            file_sources(input, out);
+        }
         Node::Union(children) => children.iter().for_each(|c| file_sources(c, out)),
     }
 }

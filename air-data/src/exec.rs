@@ -80,6 +80,13 @@ pub(crate) fn lower(ds: &Dataset) -> Result<Option<LazyFrame>> {
             None => None,
         },
         Node::Map { .. } => None,
+        Node::Cached { input, frame } => {
+            let mut guard = frame.lock().unwrap_or_else(|p| p.into_inner());
+            if guard.is_none() {
+                *guard = Some(collect(input)?);
+            }
+            guard.as_ref().map(|df| df.clone().lazy())
+        }
         Node::Union(children) => {
             let mut lazies = Vec::with_capacity(children.len());
             for child in children {
@@ -217,7 +224,9 @@ pub(crate) fn schema(ds: &Dataset) -> Result<Schema> {
             Ok(out.schema().as_ref().clone())
         }
         Node::Union(children) => schema(&children[0]),
-        Node::Frame(_) | Node::Files(_) => unreachable!("pure polars nodes always lower"),
+        Node::Frame(_) | Node::Files(_) | Node::Cached { .. } => {
+            unreachable!("pure polars and cached nodes always lower")
+        }
     }
 }
 

@@ -49,6 +49,7 @@ mod error;
 mod exec;
 mod matrix;
 mod source;
+mod synthetic;
 mod write;
 
 pub use air_checkpoint::StorageOptions;
@@ -58,3 +59,4 @@ pub use error::{DataError, Result};
 pub use matrix::{Matrix, to_f32_matrix, to_f32_vector};
 pub use polars;
 pub use source::CsvOptions;
+pub use synthetic::synthetic;

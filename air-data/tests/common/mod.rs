@@ -1,13 +1,13 @@
 //! Helpers shared by air-data's integration tests (each test file includes this module).
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, missing_docs, missing_debug_implementations)]
 
 use std::path::{Path, PathBuf};
 
 use air_data::polars::prelude::*;
 
 // The moto S3 server harness of air-checkpoint's tests, shared rather than copied.
-#[path = "../../air-checkpoint/tests/common/mod.rs"]
+#[path = "../../../air-checkpoint/tests/common/mod.rs"]
 pub mod s3_harness;
 
 /// The breast cancer CSV of the AIR quick start (569 rows, 30 features + `target`).

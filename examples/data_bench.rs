@@ -1,0 +1,226 @@
+//! Dataset throughput on a parquet file, next to the same operation written directly in polars.
+//!
+//! ```text
+//! cargo run --release --example gen_synthetic -- --rows 1000000 --out /tmp/synthetic.parquet
+//! cargo run --release --example data_bench -- --input /tmp/synthetic.parquet
+//! cargo run --release --example data_bench -- --input /tmp/synthetic.parquet --only iter_batches
+//! ```
+//!
+//! Each operation runs `--repeat` times (default 3) and the median is printed as rows/s. With
+//! `--only OP` a single operation runs and the process's peak resident memory is printed, so
+//! streaming (`iter_batches`) can be compared with materialising (`read`) on the same file.
+//! The float columns are those named `f0`, `f1`, ... in the file.
+
+use std::time::Instant;
+
+use air::data::{Dataset, polars::prelude::*};
+use anyhow::{Context, bail};
+
+const BATCH: usize = 4096;
+
+struct Bench {
+    input: String,
+    repeat: usize,
+    rows: usize,
+    floats: Vec<String>,
+}
+
+impl Bench {
+    fn run(&self, name: &str, mut f: impl FnMut() -> anyhow::Result<usize>) -> anyhow::Result<f64> {
+        let mut times = Vec::with_capacity(self.repeat);
+        for _ in 0..self.repeat {
+            let start = Instant::now();
+            let rows = f()?;
+            times.push(start.elapsed().as_secs_f64());
+            if rows != self.rows {
+                bail!("{name}: saw {rows} rows, expected {}", self.rows);
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        let median = times[times.len() / 2];
+        println!(
+            "{name:<34} {:>8.3} s  {:>12.0} rows/s",
+            median,
+            self.rows as f64 / median
+        );
+        Ok(median)
+    }
+
+    fn lazy(&self) -> anyhow::Result<LazyFrame> {
+        Ok(LazyFrame::scan_parquet(
+            PlRefPath::new(self.input.as_str()),
+            ScanArgsParquet::default(),
+        )?)
+    }
+
+    fn ours(&self, op: &str) -> anyhow::Result<f64> {
+        let ds = Dataset::read_parquet(&self.input)?;
+        match op {
+            "read" => self.run("read (to_polars)", || Ok(ds.to_polars()?.height())),
+            "count" => self.run("read + count", || {
+                Ok(Dataset::read_parquet(&self.input)?.count()?)
+            }),
+            "iter_batches" => self.run("iter_batches(4096) full pass", || {
+                let mut n = 0;
+                for b in ds.iter_batches(BATCH)? {
+                    n += b?.height();
+                }
+                Ok(n)
+            }),
+            "map_batches" => self.run("map_batches identity (4096)", || {
+                let mapped = ds.map_batches(Ok::<DataFrame, PolarsError>, BATCH)?;
+                let mut n = 0;
+                for b in mapped.iter_batches(BATCH)? {
+                    n += b?.height();
+                }
+                Ok(n)
+            }),
+            "random_shuffle" => self.run("random_shuffle", || {
+                Ok(ds.random_shuffle(Some(1)).to_polars()?.height())
+            }),
+            "train_test_split" => self.run("train_test_split(0.25, shuffle)", || {
+                let (train, test) = ds.train_test_split(0.25, true, Some(1))?;
+                Ok(train.to_polars()?.height() + test.to_polars()?.height())
+            }),
+            "matrix" => self.run("f32 matrix (20 floats)", || {
+                Ok(ds.to_f32_matrix(&self.floats)?.rows)
+            }),
+            other => bail!("unknown op {other:?}"),
+        }
+    }
+
+    /// The same operations written by hand against polars.
+    fn polars(&self, op: &str) -> anyhow::Result<f64> {
+        match op {
+            "read" => self.run("  polars: scan_parquet().collect()", || {
+                Ok(self.lazy()?.collect()?.height())
+            }),
+            "count" => self.run("  polars: scan + select(len())", || {
+                let df = self.lazy()?.select([len()]).collect()?;
+                Ok(df.column("len")?.cast(&DataType::UInt64)?.u64()?.get(0).unwrap_or(0) as usize)
+            }),
+            "iter_batches" => self.run("  polars: collect_batches(4096)", || {
+                let mut n = 0;
+                let batches = self.lazy()?.collect_batches(
+                    Engine::Streaming,
+                    true,
+                    std::num::NonZeroUsize::new(BATCH),
+                    false,
+                )?;
+                for b in batches {
+                    n += b?.height();
+                }
+                Ok(n)
+            }),
+            "map_batches" => self.run("  polars: collect_batches + identity", || {
+                let mut n = 0;
+                let batches = self.lazy()?.collect_batches(
+                    Engine::Streaming,
+                    true,
+                    std::num::NonZeroUsize::new(BATCH),
+                    false,
+                )?;
+                for b in batches {
+                    let out: PolarsResult<DataFrame> = Ok(b?);
+                    n += out?.height();
+                }
+                Ok(n)
+            }),
+            "random_shuffle" => self.run("  polars: collect + sample_n(shuffle)", || {
+                let df = self.lazy()?.collect()?;
+                Ok(df
+                    .sample_n_literal(df.height(), false, Some(true), Some(1))?
+                    .height())
+            }),
+            "train_test_split" => self.run("  polars: collect + shuffle + slices", || {
+                let df = self.lazy()?.collect()?;
+                let df = df.sample_n_literal(df.height(), false, Some(true), Some(1))?;
+                let test = df.height().div_ceil(4);
+                let train = df.slice(0, df.height() - test);
+                let test = df.slice((df.height() - test) as i64, test);
+                Ok(train.height() + test.height())
+            }),
+            "matrix" => self.run("  polars: select + cast + loop", || {
+                let cols: Vec<Expr> = self
+                    .floats
+                    .iter()
+                    .map(|c| col(c.as_str()).cast(DataType::Float32))
+                    .collect();
+                let mut df = self.lazy()?.select(cols).collect()?;
+                df.rechunk_mut_par();
+                let (rows, ncols) = (df.height(), df.width());
+                let mut out = vec![0f32; rows * ncols];
+                for (j, c) in df.columns().iter().enumerate() {
+                    let ca = c.f32()?;
+                    for (i, v) in ca.into_no_null_iter().enumerate() {
+                        out[i * ncols + j] = v;
+                    }
+                }
+                Ok(out.len() / ncols)
+            }),
+            other => bail!("unknown op {other:?}"),
+        }
+    }
+}
+
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut input = None;
+    let mut repeat = 3;
+    let mut only = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--input" => input = Some(value()?),
+            "--repeat" => repeat = Context::context(value()?.parse::<usize>(), "--repeat")?,
+            "--only" => only = Some(value()?),
+            other => bail!("unknown argument {other:?} (expected --input PATH [--repeat N] [--only OP])"),
+        }
+    }
+    let input = input.context("--input PATH is required (make one with the gen_synthetic example)")?;
+    let ds = Dataset::read_parquet(&input)?;
+    let rows = ds.count()?;
+    let floats: Vec<String> = ds
+        .columns()?
+        .into_iter()
+        .filter(|c| c.starts_with('f') && c[1..].parse::<u32>().is_ok())
+        .collect();
+    println!(
+        "{input}: {rows} rows, {} columns ({} floats); {} threads",
+        ds.schema()?.len(),
+        floats.len(),
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    let bench = Bench {
+        input,
+        repeat: repeat.max(1),
+        rows,
+        floats,
+    };
+    if let Some(op) = only {
+        bench.ours(&op)?;
+        println!("peak RSS: {:.0} MiB", peak_rss_mib().unwrap_or(f64::NAN));
+        return Ok(());
+    }
+    for op in [
+        "count",
+        "read",
+        "iter_batches",
+        "map_batches",
+        "random_shuffle",
+        "train_test_split",
+        "matrix",
+    ] {
+        let ours = bench.ours(op)?;
+        let theirs = bench.polars(op)?;
+        println!("  -> ours / hand-written polars time: {:.2}x", ours / theirs);
+    }
+    Ok(())
+}
