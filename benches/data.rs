@@ -25,13 +25,17 @@ fn bench_data(c: &mut Criterion) {
         .unwrap();
     let ds = Dataset::read_parquet(&path).unwrap();
     let floats: Vec<String> = (0..20).map(|j| format!("f{j}")).collect();
-    let scan = || LazyFrame::scan_parquet(PlRefPath::new(path.as_str()), ScanArgsParquet::default()).unwrap();
+    let scan = || {
+        LazyFrame::scan_parquet(PlRefPath::new(path.as_str()), ScanArgsParquet::default()).unwrap()
+    };
 
     let mut g = c.benchmark_group("data");
     g.sample_size(10);
     g.throughput(Throughput::Elements(rows));
     g.bench_function("read", |b| b.iter(|| black_box(ds.to_polars().unwrap())));
-    g.bench_function("read/polars", |b| b.iter(|| black_box(scan().collect().unwrap())));
+    g.bench_function("read/polars", |b| {
+        b.iter(|| black_box(scan().collect().unwrap()))
+    });
     g.bench_function("iter_batches_4096", |b| {
         b.iter(|| {
             for batch in ds.iter_batches(BATCH).unwrap() {
@@ -63,7 +67,10 @@ fn bench_data(c: &mut Criterion) {
     g.bench_function("random_shuffle/polars", |b| {
         b.iter(|| {
             let df = scan().collect().unwrap();
-            black_box(df.sample_n_literal(df.height(), false, Some(true), Some(1)).unwrap())
+            black_box(
+                df.sample_n_literal(df.height(), false, Some(true), Some(1))
+                    .unwrap(),
+            )
         })
     });
     g.bench_function("train_test_split", |b| {

@@ -7,11 +7,16 @@
 //! ```
 //!
 //! Each operation runs `--repeat` times (default 3) and the median is printed as rows/s. With
-//! `--only OP` a single operation runs and the process's peak resident memory is printed, so
-//! streaming (`iter_batches`) can be compared with materialising (`read`) on the same file.
-//! The float columns are those named `f0`, `f1`, ... in the file.
+//! `--only OP` a single operation runs and the process's peak memory is printed (all resident
+//! pages, and anonymous memory alone, sampled), so streaming (`iter_batches`) can be compared
+//! with materialising (`read`) on the same file.
+//! The float columns are those named `f0`, `f1`, ... in the file. A path ending in `.csv` is
+//! read as CSV, anything else as parquet.
 
-use std::time::Instant;
+use std::{
+    sync::{Arc, Mutex},
+    time::Instant,
+};
 
 use air::data::{Dataset, polars::prelude::*};
 use anyhow::{Context, bail};
@@ -46,20 +51,32 @@ impl Bench {
         Ok(median)
     }
 
+    fn is_csv(&self) -> bool {
+        self.input.ends_with(".csv")
+    }
+
     fn lazy(&self) -> anyhow::Result<LazyFrame> {
-        Ok(LazyFrame::scan_parquet(
-            PlRefPath::new(self.input.as_str()),
-            ScanArgsParquet::default(),
-        )?)
+        let path = PlRefPath::new(self.input.as_str());
+        Ok(if self.is_csv() {
+            LazyCsvReader::new(path).finish()?
+        } else {
+            LazyFrame::scan_parquet(path, ScanArgsParquet::default())?
+        })
+    }
+
+    fn dataset(&self) -> anyhow::Result<Dataset> {
+        Ok(if self.is_csv() {
+            Dataset::read_csv(&self.input)?
+        } else {
+            Dataset::read_parquet(&self.input)?
+        })
     }
 
     fn ours(&self, op: &str) -> anyhow::Result<f64> {
-        let ds = Dataset::read_parquet(&self.input)?;
+        let ds = self.dataset()?;
         match op {
             "read" => self.run("read (to_polars)", || Ok(ds.to_polars()?.height())),
-            "count" => self.run("read + count", || {
-                Ok(Dataset::read_parquet(&self.input)?.count()?)
-            }),
+            "count" => self.run("read + count", || Ok(self.dataset()?.count()?)),
             "iter_batches" => self.run("iter_batches(4096) full pass", || {
                 let mut n = 0;
                 for b in ds.iter_batches(BATCH)? {
@@ -97,7 +114,12 @@ impl Bench {
             }),
             "count" => self.run("  polars: scan + select(len())", || {
                 let df = self.lazy()?.select([len()]).collect()?;
-                Ok(df.column("len")?.cast(&DataType::UInt64)?.u64()?.get(0).unwrap_or(0) as usize)
+                Ok(df
+                    .column("len")?
+                    .cast(&DataType::UInt64)?
+                    .u64()?
+                    .get(0)
+                    .unwrap_or(0) as usize)
             }),
             "iter_batches" => self.run("  polars: collect_batches(4096)", || {
                 let mut n = 0;
@@ -163,11 +185,29 @@ impl Bench {
     }
 }
 
-fn peak_rss_mib() -> Option<f64> {
+/// A field of /proc/self/status in MiB (Linux only).
+fn status_mib(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+/// Samples anonymous resident memory (heap; excludes the page cache of memory-mapped input
+/// files, which the kernel can drop at will) every 5 ms and keeps the maximum.
+fn track_peak_anon() -> Arc<Mutex<f64>> {
+    let peak = Arc::new(Mutex::new(0.0f64));
+    let p = peak.clone();
+    std::thread::spawn(move || {
+        loop {
+            if let Some(v) = status_mib("RssAnon:") {
+                let mut m = p.lock().unwrap();
+                *m = m.max(v);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    });
+    peak
 }
 
 fn main() -> anyhow::Result<()> {
@@ -181,11 +221,20 @@ fn main() -> anyhow::Result<()> {
             "--input" => input = Some(value()?),
             "--repeat" => repeat = Context::context(value()?.parse::<usize>(), "--repeat")?,
             "--only" => only = Some(value()?),
-            other => bail!("unknown argument {other:?} (expected --input PATH [--repeat N] [--only OP])"),
+            other => {
+                bail!("unknown argument {other:?} (expected --input PATH [--repeat N] [--only OP])")
+            }
         }
     }
-    let input = input.context("--input PATH is required (make one with the gen_synthetic example)")?;
-    let ds = Dataset::read_parquet(&input)?;
+    let input =
+        input.context("--input PATH is required (make one with the gen_synthetic example)")?;
+    let bench = Bench {
+        input,
+        repeat: repeat.max(1),
+        rows: 0,
+        floats: Vec::new(),
+    };
+    let ds = bench.dataset()?;
     let rows = ds.count()?;
     let floats: Vec<String> = ds
         .columns()?
@@ -193,20 +242,25 @@ fn main() -> anyhow::Result<()> {
         .filter(|c| c.starts_with('f') && c[1..].parse::<u32>().is_ok())
         .collect();
     println!(
-        "{input}: {rows} rows, {} columns ({} floats); {} threads",
+        "{}: {rows} rows, {} columns ({} floats); {} threads",
+        bench.input,
         ds.schema()?.len(),
         floats.len(),
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     let bench = Bench {
-        input,
-        repeat: repeat.max(1),
         rows,
         floats,
+        ..bench
     };
     if let Some(op) = only {
+        let peak_anon = track_peak_anon();
         bench.ours(&op)?;
-        println!("peak RSS: {:.0} MiB", peak_rss_mib().unwrap_or(f64::NAN));
+        println!(
+            "peak RSS: {:.0} MiB (all resident pages, mapped input included); peak anonymous: {:.0} MiB",
+            status_mib("VmHWM:").unwrap_or(f64::NAN),
+            *peak_anon.lock().unwrap()
+        );
         return Ok(());
     }
     for op in [
@@ -220,7 +274,10 @@ fn main() -> anyhow::Result<()> {
     ] {
         let ours = bench.ours(op)?;
         let theirs = bench.polars(op)?;
-        println!("  -> ours / hand-written polars time: {:.2}x", ours / theirs);
+        println!(
+            "  -> ours / hand-written polars time: {:.2}x",
+            ours / theirs
+        );
     }
     Ok(())
 }

@@ -6,7 +6,8 @@
 //! cargo run --release --example gen_synthetic -- --rows 1000000 --out /tmp/synthetic.parquet
 //! ```
 //!
-//! Rows are generated and written batch by batch, so memory stays small for any `--rows`.
+//! Rows are generated and written batch by batch, so memory stays small for any `--rows`. An
+//! `--out` path ending in `.csv` gets CSV instead of parquet.
 
 use std::time::Instant;
 
@@ -28,7 +29,12 @@ fn main() -> anyhow::Result<()> {
     }
     let out = out.context("--out PATH is required")?;
     let start = Instant::now();
-    let written = air::data::synthetic(rows, seed)?.write_parquet(&out)?;
+    let table = air::data::synthetic(rows, seed)?;
+    let written = if out.ends_with(".csv") {
+        table.write_csv(&out)?
+    } else {
+        table.write_parquet(&out)?
+    };
     println!(
         "wrote {written} rows to {out} in {:.2} s ({} bytes)",
         start.elapsed().as_secs_f64(),

@@ -4,9 +4,9 @@
 //! same credentials) for data and for checkpoints.
 
 use std::{
-    future::Future,
     collections::{BTreeMap, HashMap},
     fmt,
+    future::Future,
     path::PathBuf,
     sync::{Arc, Mutex, OnceLock},
     time::Duration,

@@ -78,7 +78,9 @@ pub(crate) fn find_malformed_row(path: &Path, options: &CsvOptions) -> Option<Da
 fn parses_as(field: &str, dtype: &DataType) -> bool {
     let field = field.trim();
     match dtype {
-        DataType::Boolean => field.eq_ignore_ascii_case("true") || field.eq_ignore_ascii_case("false"),
+        DataType::Boolean => {
+            field.eq_ignore_ascii_case("true") || field.eq_ignore_ascii_case("false")
+        }
         d if d.is_integer() => field.parse::<i128>().is_ok(),
         d if d.is_float() => field.parse::<f64>().is_ok(),
         _ => true,
@@ -169,12 +171,18 @@ mod tests {
         let text = "a,b\n\"x,1\",2\n\"multi\nline\",3\n\"q\"\"uote\",4\n";
         let mut r = Records::new(text.as_bytes(), b',');
         assert_eq!(r.next_record().unwrap(), (1, vec!["a".into(), "b".into()]));
-        assert_eq!(r.next_record().unwrap(), (2, vec!["x,1".into(), "2".into()]));
+        assert_eq!(
+            r.next_record().unwrap(),
+            (2, vec!["x,1".into(), "2".into()])
+        );
         assert_eq!(
             r.next_record().unwrap(),
             (3, vec!["multi\nline".into(), "3".into()])
         );
-        assert_eq!(r.next_record().unwrap(), (5, vec!["q\"uote".into(), "4".into()]));
+        assert_eq!(
+            r.next_record().unwrap(),
+            (5, vec!["q\"uote".into(), "4".into()])
+        );
         assert!(r.next_record().is_none());
     }
 }

@@ -24,7 +24,8 @@ use crate::{
 /// a boxed error (polars' errors, this crate's, `anyhow`'s, `String`).
 pub trait BatchFn: Send + Sync + 'static {
     /// Transforms one batch.
-    fn call(&self, batch: DataFrame) -> Result<DataFrame, Box<dyn std::error::Error + Send + Sync>>;
+    fn call(&self, batch: DataFrame)
+    -> Result<DataFrame, Box<dyn std::error::Error + Send + Sync>>;
 }
 
 impl<F, E> BatchFn for F
@@ -32,7 +33,10 @@ where
     F: Fn(DataFrame) -> Result<DataFrame, E> + Send + Sync + 'static,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    fn call(&self, batch: DataFrame) -> Result<DataFrame, Box<dyn std::error::Error + Send + Sync>> {
+    fn call(
+        &self,
+        batch: DataFrame,
+    ) -> Result<DataFrame, Box<dyn std::error::Error + Send + Sync>> {
         self(batch).map_err(Into::into)
     }
 }
@@ -255,7 +259,10 @@ pub(crate) fn column_not_found(column: &str, context: &str, schema: &Schema) -> 
 pub(crate) enum Node {
     Frame(LazyFrame),
     Files(FileSource),
-    Op { input: Dataset, op: Op },
+    Op {
+        input: Dataset,
+        op: Op,
+    },
     Map {
         input: Dataset,
         f: Arc<dyn BatchFn>,
@@ -298,7 +305,9 @@ impl fmt::Debug for Dataset {
             Node::Frame(_) => write!(f, "from_polars(..)"),
             Node::Files(src) => write!(f, "{src:?}"),
             Node::Op { input, op } => write!(f, "{input:?}.{}(..)", op.name()),
-            Node::Map { input, batch_size, .. } => {
+            Node::Map {
+                input, batch_size, ..
+            } => {
                 write!(f, "{input:?}.map_batches(batch_size={batch_size:?})")
             }
             Node::Union(children) => f.debug_tuple("union").field(children).finish(),
@@ -357,7 +366,10 @@ impl Dataset {
     }
 
     /// [`read_json`](Self::read_json) with object store settings.
-    pub fn read_json_with(location: &str, storage: &air_checkpoint::StorageOptions) -> Result<Self> {
+    pub fn read_json_with(
+        location: &str,
+        storage: &air_checkpoint::StorageOptions,
+    ) -> Result<Self> {
         let options = CsvOptions::new().with_storage(storage.clone());
         FileSource::open(location, Format::Json, options).map(|s| Self::new(Node::Files(s)))
     }
@@ -427,7 +439,11 @@ impl Dataset {
     /// the blocks made by [`repartition`](Self::repartition) or the chunks the source yields.
     ///
     /// Errors and panics in `f` become [`DataError::UserFunction`] with the batch's position.
-    pub fn map_batches<F: BatchFn>(&self, f: F, batch_size: impl Into<Option<usize>>) -> Result<Self> {
+    pub fn map_batches<F: BatchFn>(
+        &self,
+        f: F,
+        batch_size: impl Into<Option<usize>>,
+    ) -> Result<Self> {
         let batch_size = batch_size.into();
         if batch_size == Some(0) {
             return Err(DataError::InvalidArgument {
@@ -450,12 +466,16 @@ impl Dataset {
 
     /// Keeps only `columns`, in that order.
     pub fn select_columns<S: AsRef<str>>(&self, columns: &[S]) -> Self {
-        self.op(Op::Select(columns.iter().map(|c| c.as_ref().to_owned()).collect()))
+        self.op(Op::Select(
+            columns.iter().map(|c| c.as_ref().to_owned()).collect(),
+        ))
     }
 
     /// Removes `columns`.
     pub fn drop_columns<S: AsRef<str>>(&self, columns: &[S]) -> Self {
-        self.op(Op::Drop(columns.iter().map(|c| c.as_ref().to_owned()).collect()))
+        self.op(Op::Drop(
+            columns.iter().map(|c| c.as_ref().to_owned()).collect(),
+        ))
     }
 
     /// Renames columns, `(old, new)` pairs.
@@ -543,7 +563,11 @@ impl Dataset {
         let test = match test_size {
             TestSize::Fraction(f) if f > 0.0 && f < 1.0 => {
                 // f64 has 53 bits of mantissa; row counts beyond 2^53 are not a concern here.
-                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+                #[allow(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    clippy::cast_precision_loss
+                )]
                 let rows = (f * n as f64).ceil() as usize;
                 rows
             }
@@ -640,11 +664,7 @@ impl Dataset {
 
     /// The column names.
     pub fn columns(&self) -> Result<Vec<String>> {
-        Ok(self
-            .schema()?
-            .iter_names()
-            .map(|n| n.to_string())
-            .collect())
+        Ok(self.schema()?.iter_names().map(|n| n.to_string()).collect())
     }
 
     /// Prints the first `n` rows as a table.

@@ -11,7 +11,9 @@ use polars::prelude::PolarsError;
 #[non_exhaustive]
 pub enum DataError {
     /// A path or URI names nothing.
-    #[error("no such file or directory: {path} (check the path; relative paths resolve against {cwd})")]
+    #[error(
+        "no such file or directory: {path} (check the path; relative paths resolve against {cwd})"
+    )]
     NotFound {
         /// The path as given.
         path: String,
@@ -97,7 +99,9 @@ pub enum DataError {
         expected: String,
     },
     /// A user function passed to `map_batches` failed.
-    #[error("map_batches function failed on batch {batch} (rows {first_row}..{end_row}): {message}")]
+    #[error(
+        "map_batches function failed on batch {batch} (rows {first_row}..{end_row}): {message}"
+    )]
     UserFunction {
         /// The batch index (0-based).
         batch: usize,

@@ -30,9 +30,7 @@ pub(crate) fn explain(ds: &Dataset, error: PolarsError) -> DataError {
         };
     }
     for source in sources {
-        let names = source.files.names();
-        if matches!(source.format, crate::source::Format::Csv | crate::source::Format::Json) {
-            let explained = source.read_error(error, &names);
+        if let Some(explained) = source.diagnose(&error, &source.files.names()) {
             return explained;
         }
     }
@@ -173,14 +171,11 @@ pub(crate) fn count(ds: &Dataset) -> Result<usize> {
         return children.iter().map(count).sum();
     }
     if let Some(lf) = lower(ds)? {
-        let counted = lf
-            .select([len().alias("len")])
-            .collect()
-            .and_then(|df| {
-                df.column("len")
-                    .and_then(|c| c.cast(&DataType::UInt64))
-                    .and_then(|c| c.u64().map(|ca| ca.get(0).unwrap_or(0)))
-            });
+        let counted = lf.select([len().alias("len")]).collect().and_then(|df| {
+            df.column("len")
+                .and_then(|c| c.cast(&DataType::UInt64))
+                .and_then(|c| c.u64().map(|ca| ca.get(0).unwrap_or(0)))
+        });
         match counted {
             Ok(n) => return Ok(usize::try_from(n).unwrap_or(usize::MAX)),
             // Any plan polars cannot count directly is counted by streaming it.
@@ -279,7 +274,11 @@ pub(crate) fn stream(ds: &Dataset, hint: usize) -> Result<BatchStream> {
         }
         _ => {
             let df = collect(ds)?;
-            Ok(Box::new(SliceStream { df, hint, offset: 0 }))
+            Ok(Box::new(SliceStream {
+                df,
+                hint,
+                offset: 0,
+            }))
         }
     }
 }
@@ -323,7 +322,9 @@ fn polars_stream(ds: Dataset, lf: LazyFrame, hint: usize) -> Result<BatchStream>
             path: format!("{ds:?}").into(),
             source: e,
         })?;
-    Ok(Box::new(rx.into_iter().map(move |r| r.map_err(|e| explain(&ds, e)))))
+    Ok(Box::new(
+        rx.into_iter().map(move |r| r.map_err(|e| explain(&ds, e))),
+    ))
 }
 
 struct SliceStream {

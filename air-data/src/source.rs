@@ -102,7 +102,10 @@ impl CsvOptions {
     }
 
     /// Strings read as null in every column.
-    pub fn with_null_values<S: Into<String>>(mut self, values: impl IntoIterator<Item = S>) -> Self {
+    pub fn with_null_values<S: Into<String>>(
+        mut self,
+        values: impl IntoIterator<Item = S>,
+    ) -> Self {
         self.null_values = values.into_iter().map(Into::into).collect();
         self
     }
@@ -161,10 +164,9 @@ impl Files {
         match self {
             Self::Local(paths) => paths.iter().map(|p| p.display().to_string()).collect(),
             Self::Cloud { uris, .. } => uris.clone(),
-            Self::Fetched { location, paths } => paths
-                .iter()
-                .map(|p| object_uri(location, p))
-                .collect(),
+            Self::Fetched { location, paths } => {
+                paths.iter().map(|p| object_uri(location, p)).collect()
+            }
         }
     }
 
@@ -193,7 +195,10 @@ impl Files {
 
 fn object_uri(location: &StoreLocation, path: &ObjectPath) -> String {
     // location.uri is "scheme://bucket/prefix"; rebuild "scheme://bucket/<path>".
-    let (scheme, rest) = location.uri.split_once("://").unwrap_or(("", &location.uri));
+    let (scheme, rest) = location
+        .uri
+        .split_once("://")
+        .unwrap_or(("", &location.uri));
     let bucket = rest.split('/').next().unwrap_or(rest);
     format!("{scheme}://{bucket}/{path}")
 }
@@ -244,9 +249,10 @@ impl FileSource {
             files: self.files.single(i),
             ..self.clone()
         };
-        let first = single(0).lazy()?.collect_schema().map_err(|e| {
-            self.read_error(e, &names[0..1])
-        })?;
+        let first = single(0)
+            .lazy()?
+            .collect_schema()
+            .map_err(|e| self.read_error(e, &names[0..1]))?;
         for i in 1..n {
             let schema = single(i)
                 .lazy()?
@@ -272,7 +278,7 @@ impl FileSource {
                     .map(|p| PlRefPath::new(p.to_string_lossy().as_ref())),
             )),
             Files::Cloud { uris, .. } => {
-                ScanSources::Paths(Buffer::from_iter(uris.iter().map(|u| PlRefPath::new(u))))
+                ScanSources::Paths(Buffer::from_iter(uris.iter().map(PlRefPath::new)))
             }
             Files::Fetched { location, paths } => {
                 let buffers = storage::block_on(fetch_all(location, paths))?;
@@ -351,7 +357,8 @@ impl FileSource {
                 })?;
             frames.push(df.lazy());
         }
-        concat(frames, UnionArgs::default()).map_err(polars_err(format!("reading {}", self.location)))
+        concat(frames, UnionArgs::default())
+            .map_err(polars_err(format!("reading {}", self.location)))
     }
 
     fn json_array_files(&self, sources: &ScanSources) -> Result<Vec<bool>> {
@@ -361,13 +368,15 @@ impl FileSource {
                     (Files::Local(paths), _) => {
                         use std::io::Read;
                         let mut buf = vec![0u8; 4096];
-                        let mut f = std::fs::File::open(&paths[i])
-                            .map_err(io_err("opening", &paths[i]))?;
+                        let mut f =
+                            std::fs::File::open(&paths[i]).map_err(io_err("opening", &paths[i]))?;
                         let n = f.read(&mut buf).map_err(io_err("reading", &paths[i]))?;
                         buf.truncate(n);
                         buf
                     }
-                    (_, ScanSources::Buffers(b)) => b[i].as_slice()[..b[i].len().min(4096)].to_vec(),
+                    (_, ScanSources::Buffers(b)) => {
+                        b[i].as_slice()[..b[i].len().min(4096)].to_vec()
+                    }
                     (Files::Cloud { .. }, _) => {
                         // polars reads cloud JSON lines itself; arrays must be fetched.
                         let bytes = self.file_bytes(sources, i)?;
@@ -413,30 +422,28 @@ impl FileSource {
     /// Turns a polars error from reading these files into the clearest error available:
     /// for CSV, the file and line of the first malformed row.
     pub(crate) fn read_error(&self, error: PolarsError, names: &[String]) -> DataError {
-        if self.format == Format::Csv
-            && let Files::Local(paths) = &self.files
-        {
-            for path in paths {
-                let name = path.display().to_string();
-                if !names.contains(&name) {
-                    continue;
-                }
-                if let Some(found) = crate::csv_check::find_malformed_row(path, &self.csv) {
-                    return found;
-                }
+        self.diagnose(&error, names)
+            .unwrap_or_else(|| DataError::Polars {
+                context: format!("reading {}", names.join(", ")),
+                source: error,
+            })
+    }
+
+    /// A precise error for `error` if these files explain it: a malformed CSV row (local files
+    /// are re-scanned to find it) or a JSON parse failure.
+    pub(crate) fn diagnose(&self, error: &PolarsError, names: &[String]) -> Option<DataError> {
+        match (&self.format, &self.files) {
+            (Format::Csv, Files::Local(paths)) => paths
+                .iter()
+                .filter(|p| names.contains(&p.display().to_string()))
+                .find_map(|p| crate::csv_check::find_malformed_row(p, &self.csv)),
+            (Format::Json, _) if error.to_string().to_ascii_lowercase().contains("json") => {
+                Some(DataError::MalformedJson {
+                    file: names.join(", "),
+                    reason: error.to_string(),
+                })
             }
-        }
-        if let PolarsError::ComputeError(msg) = &error
-            && self.format == Format::Json
-        {
-            return DataError::MalformedJson {
-                file: names.join(", "),
-                reason: msg.to_string(),
-            };
-        }
-        DataError::Polars {
-            context: format!("reading {}", names.join(", ")),
-            source: error,
+            _ => None,
         }
     }
 }
@@ -463,7 +470,9 @@ pub(crate) fn schema_difference(expected: &Schema, actual: &Schema) -> Option<St
         match actual.get(name) {
             None => return Some(format!("column {name:?} is missing")),
             Some(other) if other != dtype => {
-                return Some(format!("column {name:?} has type {other}, expected {dtype}"));
+                return Some(format!(
+                    "column {name:?} has type {other}, expected {dtype}"
+                ));
             }
             Some(_) => {}
         }
@@ -667,7 +676,7 @@ pub(crate) fn cloud_options(scheme: &str, storage: &StorageOptions) -> Result<Cl
     let mut options = CloudOptions::from_untyped_config(cloud_scheme, config)
         .map_err(polars_err(format!("configuring {scheme}:// access")))?;
     if storage.max_retries().is_some() || storage.retry_timeout().is_some() {
-        let mut retry = options.retry_config.clone();
+        let mut retry = options.retry_config;
         retry.max_retries = storage.max_retries().or(retry.max_retries);
         retry.retry_timeout = storage.retry_timeout().or(retry.retry_timeout);
         options = options.with_retry_config(retry);

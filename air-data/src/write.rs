@@ -58,7 +58,12 @@ impl Dataset {
         self.write_with(destination, Format::Json, storage)
     }
 
-    fn write_with(&self, destination: &str, format: Format, storage: &StorageOptions) -> Result<usize> {
+    fn write_with(
+        &self,
+        destination: &str,
+        format: Format,
+        storage: &StorageOptions,
+    ) -> Result<usize> {
         match storage::resolve(destination, storage)? {
             Resolved::Local(path) => {
                 if path.is_dir() {
@@ -106,7 +111,9 @@ impl Dataset {
         // An empty dataset still gets a valid file with its columns.
         let schema = match batches.peek() {
             Some(Ok(first)) => first.schema().clone(),
-            Some(Err(_)) => return Err(batches.next().and_then(Result::err).expect("peeked error")),
+            Some(Err(_)) => {
+                return Err(batches.next().and_then(Result::err).expect("peeked error"));
+            }
             None => Arc::new(self.schema()?),
         };
         match format {

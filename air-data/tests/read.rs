@@ -66,12 +66,25 @@ fn reads_json_arrays_and_json_lines() {
     let array = dir.path().join("a.json");
     fs::write(&array, r#"[{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]"#).unwrap();
     let lines = dir.path().join("b.json");
-    fs::write(&lines, "{\"a\": 3, \"b\": \"z\"}\n{\"a\": 4, \"b\": null}\n").unwrap();
+    fs::write(
+        &lines,
+        "{\"a\": 3, \"b\": \"z\"}\n{\"a\": 4, \"b\": null}\n",
+    )
+    .unwrap();
     let df = Dataset::read_json(s(&array)).unwrap().to_polars().unwrap();
     assert_eq!(df.shape(), (2, 2));
     // A directory holding both kinds.
-    let both = Dataset::read_json(s(dir.path())).unwrap().to_polars().unwrap();
-    let a: Vec<i64> = both.column("a").unwrap().i64().unwrap().into_no_null_iter().collect();
+    let both = Dataset::read_json(s(dir.path()))
+        .unwrap()
+        .to_polars()
+        .unwrap();
+    let a: Vec<i64> = both
+        .column("a")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
     assert_eq!(a, [1, 2, 3, 4]);
     assert_eq!(both.column("b").unwrap().null_count(), 1);
 }
@@ -93,9 +106,15 @@ fn reads_directories_and_globs_in_name_order() {
     assert_eq!(ids(&all.to_polars().unwrap()), (0..30).collect::<Vec<_>>());
     let glob = format!("{}/part-[12].parquet", s(dir.path()));
     let some = Dataset::read_parquet(&glob).unwrap();
-    assert_eq!(ids(&some.to_polars().unwrap()), (10..30).collect::<Vec<_>>());
+    assert_eq!(
+        ids(&some.to_polars().unwrap()),
+        (10..30).collect::<Vec<_>>()
+    );
     let file_uri = format!("file://{}", s(dir.path()));
-    assert_eq!(Dataset::read_parquet(&file_uri).unwrap().count().unwrap(), 30);
+    assert_eq!(
+        Dataset::read_parquet(&file_uri).unwrap().count().unwrap(),
+        30
+    );
 }
 
 #[test]
@@ -118,7 +137,10 @@ fn creates_from_items_and_ranges() {
     .unwrap();
     let df = ds.to_polars().unwrap();
     assert_eq!(df.get_column_names(), ["name", "score"]);
-    let plain = Dataset::from_items(&[1, 2, 3]).unwrap().to_polars().unwrap();
+    let plain = Dataset::from_items(&[1, 2, 3])
+        .unwrap()
+        .to_polars()
+        .unwrap();
     assert_eq!(plain.get_column_names(), ["item"]);
     let range = Dataset::range(5).to_polars().unwrap();
     assert_eq!(ids(&range), [0, 1, 2, 3, 4]);
@@ -153,7 +175,10 @@ fn a_malformed_csv_row_is_reported_with_file_and_line() {
     extra = lines.join("\n") + "\n";
     let path = dir.path().join("extra.csv");
     fs::write(&path, &extra).unwrap();
-    let err = Dataset::read_csv(s(&path)).unwrap().to_polars().unwrap_err();
+    let err = Dataset::read_csv(s(&path))
+        .unwrap()
+        .to_polars()
+        .unwrap_err();
     match &err {
         DataError::MalformedCsv { file, line, reason } => {
             assert!(file.ends_with("extra.csv"), "{err}");
@@ -172,12 +197,18 @@ fn a_malformed_csv_row_is_reported_with_file_and_line() {
     let err = match err {
         Err(e) => e,
         // Counting rows need not parse values; reading them must fail.
-        Ok(_) => Dataset::read_csv(s(&path)).unwrap().to_polars().unwrap_err(),
+        Ok(_) => Dataset::read_csv(s(&path))
+            .unwrap()
+            .to_polars()
+            .unwrap_err(),
     };
     match &err {
         DataError::MalformedCsv { line, reason, .. } => {
             assert_eq!(*line, 1800, "{err}");
-            assert!(reason.contains("\"abc\"") && reason.contains("\"b\""), "{err}");
+            assert!(
+                reason.contains("\"abc\"") && reason.contains("\"b\""),
+                "{err}"
+            );
         }
         other => panic!("expected MalformedCsv, got {other:?}"),
     }
@@ -195,7 +226,10 @@ fn files_with_different_schemas_are_refused() {
             file,
             difference,
         } => {
-            assert!(first_file.ends_with("1.csv") && file.ends_with("2.csv"), "{err}");
+            assert!(
+                first_file.ends_with("1.csv") && file.ends_with("2.csv"),
+                "{err}"
+            );
             assert!(difference.contains("\"b\" is missing"), "{err}");
         }
         other => panic!("expected SchemaMismatch, got {other:?}"),
@@ -208,19 +242,25 @@ fn files_with_different_schemas_are_refused() {
         .write_parquet(s(&dir.path().join("2.parquet")))
         .unwrap();
     let err = Dataset::read_parquet(s(dir.path())).unwrap_err();
-    assert!(err.to_string().contains("column \"a\" has type str, expected i64"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("column \"a\" has type str, expected i64"),
+        "{err}"
+    );
 }
 
 #[test]
 fn an_unknown_column_lists_the_available_ones() {
     let ds = Dataset::read_csv(s(&breast_cancer())).unwrap();
     for result in [
-        ds.select_columns(&["mean radius", "mean radiuss"]).to_polars(),
+        ds.select_columns(&["mean radius", "mean radiuss"])
+            .to_polars(),
         ds.drop_columns(&["nope"]).to_polars(),
         ds.sort(&["nope"], false).to_polars(),
         ds.filter(col("nope").gt(lit(1))).to_polars(),
         ds.with_column("y", col("nope") * lit(2)).to_polars(),
-        ds.to_f32_matrix(&["mean radius", "nope"]).map(|_| DataFrame::empty()),
+        ds.to_f32_matrix(&["mean radius", "nope"])
+            .map(|_| DataFrame::empty()),
     ] {
         let err = result.unwrap_err();
         let DataError::ColumnNotFound {
@@ -255,10 +295,14 @@ fn csv_options_apply() {
 #[test]
 fn memory_uris_read_and_write() {
     let ds = Dataset::from_polars(sample(100));
-    ds.write_parquet("memory://air-data-test/dir/a.parquet").unwrap();
+    ds.write_parquet("memory://air-data-test/dir/a.parquet")
+        .unwrap();
     ds.write_csv("memory://air-data-test/dir/b.csv").unwrap();
     let back = Dataset::read_parquet("memory://air-data-test/dir").unwrap();
-    assert_eq!(ids(&back.to_polars().unwrap()), (0..100).collect::<Vec<_>>());
+    assert_eq!(
+        ids(&back.to_polars().unwrap()),
+        (0..100).collect::<Vec<_>>()
+    );
     let csv = Dataset::read_csv("memory://air-data-test/dir/b.csv").unwrap();
     assert_eq!(csv.count().unwrap(), 100);
     let err = Dataset::read_csv("memory://air-data-test/missing").unwrap_err();

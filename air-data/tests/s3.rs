@@ -23,18 +23,24 @@ fn parquet_csv_and_json_on_s3() {
     assert_eq!(head.shape(), (5, 1));
     let glob = Dataset::read_parquet_with("s3://air-data/pq/part-[02].parquet", &opts).unwrap();
     assert_eq!(glob.count().unwrap(), 2000);
-    let batches: usize = ds.iter_batches(512).unwrap().map(|b| b.unwrap().height()).sum();
+    let batches: usize = ds
+        .iter_batches(512)
+        .unwrap()
+        .map(|b| b.unwrap().height())
+        .sum();
     assert_eq!(batches, 3000);
 
     let full = Dataset::from_polars(df.clone());
-    full.write_csv_with("s3://air-data/csv/t.csv", &opts).unwrap();
+    full.write_csv_with("s3://air-data/csv/t.csv", &opts)
+        .unwrap();
     let csv = Dataset::read_csv_with(
         "s3://air-data/csv/t.csv",
         CsvOptions::new().with_storage(opts.clone()),
     )
     .unwrap();
     assert!(csv.to_polars().unwrap().equals(&df));
-    full.write_json_with("s3://air-data/json/t.jsonl", &opts).unwrap();
+    full.write_json_with("s3://air-data/json/t.jsonl", &opts)
+        .unwrap();
     let json = Dataset::read_json_with("s3://air-data/json", &opts).unwrap();
     assert!(json.to_polars().unwrap().equals(&df));
 

@@ -16,7 +16,9 @@ use common::{ids, s, sample};
 fn parquet_dataset(rows: usize) -> (tempfile::TempDir, Dataset) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.parquet");
-    Dataset::from_polars(sample(rows)).write_parquet(s(&path)).unwrap();
+    Dataset::from_polars(sample(rows))
+        .write_parquet(s(&path))
+        .unwrap();
     let ds = Dataset::read_parquet(s(&path)).unwrap();
     (dir, ds)
 }
@@ -64,7 +66,10 @@ fn map_batches_may_change_row_counts_and_chain() {
         .unwrap()
         .select_columns(&["id"])
         .limit(10);
-    assert_eq!(ids(&ds.to_polars().unwrap()), (0..20).step_by(2).collect::<Vec<_>>());
+    assert_eq!(
+        ids(&ds.to_polars().unwrap()),
+        (0..20).step_by(2).collect::<Vec<_>>()
+    );
     assert_eq!(ds.count().unwrap(), 10);
     // Ops that are not row-local after a map_batches run on the collected output.
     let sorted = ds.sort(&["id"], true).to_polars().unwrap();
@@ -129,7 +134,13 @@ fn column_ops() {
         .to_polars()
         .unwrap();
     assert_eq!(out.get_column_names(), ["id", "y", "z"]);
-    let z: Vec<f64> = out.column("z").unwrap().f64().unwrap().into_no_null_iter().collect();
+    let z: Vec<f64> = out
+        .column("z")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
     assert_eq!(z, [0.0, 1.0, 2.0]);
     let both = ds.union(&[ds.limit(2)]);
     assert_eq!(both.count().unwrap(), 8);
@@ -137,7 +148,10 @@ fn column_ops() {
         .union(&[ds.select_columns(&["id"])])
         .to_polars()
         .unwrap_err();
-    assert!(matches!(err, DataError::UnionSchemaMismatch { .. }), "{err:?}");
+    assert!(
+        matches!(err, DataError::UnionSchemaMismatch { .. }),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -149,7 +163,13 @@ fn sort_and_groupby_aggregate() {
     .unwrap();
     let ds = Dataset::from_polars(df);
     let sorted = ds.sort(&["v"], true).to_polars().unwrap();
-    let v: Vec<f64> = sorted.column("v").unwrap().f64().unwrap().into_no_null_iter().collect();
+    let v: Vec<f64> = sorted
+        .column("v")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
     assert_eq!(v, [5.0, 4.0, 3.0, 2.0, 1.0]);
     let agg = ds
         .groupby(&["k"])
@@ -165,7 +185,9 @@ fn sort_and_groupby_aggregate() {
         .unwrap();
     assert_eq!(
         agg.get_column_names(),
-        ["k", "count()", "sum(v)", "mean(v)", "std(v)", "min(v)", "max(v)"]
+        [
+            "k", "count()", "sum(v)", "mean(v)", "std(v)", "min(v)", "max(v)"
+        ]
     );
     let get = |name: &str| -> Vec<Option<f64>> {
         agg.column(name)
@@ -233,12 +255,22 @@ fn repartition_makes_the_blocks_map_batches_sees() {
 fn train_test_split_by_fraction_rows_and_shuffled() {
     let ds = Dataset::range(100);
     let (train, test) = ds.train_test_split(0.25, false, None).unwrap();
-    assert_eq!(ids(&train.to_polars().unwrap()), (0..75).collect::<Vec<_>>());
-    assert_eq!(ids(&test.to_polars().unwrap()), (75..100).collect::<Vec<_>>());
+    assert_eq!(
+        ids(&train.to_polars().unwrap()),
+        (0..75).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        ids(&test.to_polars().unwrap()),
+        (75..100).collect::<Vec<_>>()
+    );
     // sklearn rounds the test size up.
-    let (train, test) = Dataset::range(10).train_test_split(0.25, false, None).unwrap();
+    let (train, test) = Dataset::range(10)
+        .train_test_split(0.25, false, None)
+        .unwrap();
     assert_eq!((train.count().unwrap(), test.count().unwrap()), (7, 3));
-    let (_, test) = ds.train_test_split(TestSize::Rows(10), false, None).unwrap();
+    let (_, test) = ds
+        .train_test_split(TestSize::Rows(10), false, None)
+        .unwrap();
     assert_eq!(test.count().unwrap(), 10);
     let (train, test) = ds.train_test_split(0.3, true, Some(7)).unwrap();
     let train_ids: BTreeSet<i64> = ids(&train.to_polars().unwrap()).into_iter().collect();
@@ -246,9 +278,22 @@ fn train_test_split_by_fraction_rows_and_shuffled() {
     assert_eq!((train_ids.len(), test_ids.len()), (70, 30));
     assert!(train_ids.is_disjoint(&test_ids));
     assert_ne!(test_ids, (70..100).collect());
-    for bad in [TestSize::Fraction(0.0), TestSize::Fraction(1.0), TestSize::Rows(101)] {
+    for bad in [
+        TestSize::Fraction(0.0),
+        TestSize::Fraction(1.0),
+        TestSize::Rows(101),
+    ] {
         let err = ds.train_test_split(bad, false, None).unwrap_err();
-        assert!(matches!(err, DataError::InvalidArgument { name: "test_size", .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                DataError::InvalidArgument {
+                    name: "test_size",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 }
 
@@ -256,14 +301,20 @@ fn train_test_split_by_fraction_rows_and_shuffled() {
 fn split_into_shards() {
     let ds = Dataset::range(10);
     let shards = ds.split(3, false).unwrap();
-    let parts: Vec<Vec<i64>> = shards.iter().map(|d| ids(&d.to_polars().unwrap())).collect();
+    let parts: Vec<Vec<i64>> = shards
+        .iter()
+        .map(|d| ids(&d.to_polars().unwrap()))
+        .collect();
     assert_eq!(parts, [vec![0, 1, 2, 3], vec![4, 5, 6], vec![7, 8, 9]]);
     let equal = ds.split(3, true).unwrap();
     let counts: Vec<usize> = equal.iter().map(|d| d.count().unwrap()).collect();
     assert_eq!(counts, [3, 3, 3]);
     let at = ds.split_at_indices(&[2, 5, 20]).unwrap();
     let parts: Vec<Vec<i64>> = at.iter().map(|d| ids(&d.to_polars().unwrap())).collect();
-    assert_eq!(parts, [vec![0, 1], vec![2, 3, 4], (5..10).collect(), vec![]]);
+    assert_eq!(
+        parts,
+        [vec![0, 1], vec![2, 3, 4], (5..10).collect(), vec![]]
+    );
     assert!(ds.split_at_indices(&[5, 2]).is_err());
     assert!(ds.split(0, false).is_err());
     // Shards of a map_batches dataset stream too.
@@ -275,7 +326,11 @@ fn split_into_shards() {
 #[test]
 fn iter_batches_sizes_drop_last_and_local_shuffle() {
     let (_dir, ds) = parquet_dataset(10_000);
-    let sizes: Vec<usize> = ds.iter_batches(3000).unwrap().map(|b| b.unwrap().height()).collect();
+    let sizes: Vec<usize> = ds
+        .iter_batches(3000)
+        .unwrap()
+        .map(|b| b.unwrap().height())
+        .collect();
     assert_eq!(sizes, [3000, 3000, 3000, 1000]);
     let sizes: Vec<usize> = ds
         .iter_batches(BatchOptions::new(3000).with_drop_last(true))

@@ -1,6 +1,11 @@
 //! Helpers shared by air-data's integration tests (each test file includes this module).
 
-#![allow(dead_code, unreachable_pub, missing_docs, missing_debug_implementations)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    missing_docs,
+    missing_debug_implementations
+)]
 
 use std::path::{Path, PathBuf};
 
