@@ -148,7 +148,7 @@ pub(crate) enum Op {
 }
 
 impl Op {
-    fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Self::Filter(_) => "filter",
             Self::Select(_) => "select_columns",
@@ -721,5 +721,30 @@ pub(crate) fn file_sources<'a>(ds: &'a Dataset, out: &mut Vec<&'a FileSource>) {
             file_sources(input, out);
         }
         Node::Union(children) => children.iter().for_each(|c| file_sources(c, out)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datasets_cross_threads() {
+        // Trainers hand shards to worker threads and tuners share one dataset across trials.
+        fn check<T: Send + Sync + Clone + 'static>() {}
+        check::<Dataset>();
+        check::<GroupedDataset>();
+    }
+
+    #[test]
+    fn debug_shows_the_plan() {
+        let ds = Dataset::range(3)
+            .limit(2)
+            .map_batches(Ok::<DataFrame, PolarsError>, 1)
+            .unwrap();
+        assert_eq!(
+            format!("{ds:?}"),
+            "from_polars(..).limit(..).map_batches(batch_size=Some(1))"
+        );
     }
 }

@@ -126,7 +126,13 @@ pub(crate) fn collect(ds: &Dataset) -> Result<DataFrame> {
         Node::Op { input, op } if !op.streams() => {
             let df = collect(input)?;
             op.check(df.schema())?;
-            op.apply(df.lazy()).collect().map_err(|e| explain(ds, e))
+            let schema = df.schema().clone();
+            op.apply(df.lazy())
+                .collect()
+                .map_err(|e| match missing_column(&e) {
+                    Some(column) => column_not_found(&column, op.name(), &schema),
+                    None => explain(ds, e),
+                })
         }
         Node::Union(children) => {
             let mut frames = Vec::with_capacity(children.len());

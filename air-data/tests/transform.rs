@@ -77,6 +77,13 @@ fn map_batches_may_change_row_counts_and_chain() {
     let filtered = ds.filter(col("id").gt(lit(10))).to_polars().unwrap();
     assert_eq!(ids(&filtered), [12, 14, 16, 18]);
     assert_eq!(ds.schema().unwrap().len(), 1);
+    let err = ds.filter(col("nope").gt(lit(1))).to_polars().unwrap_err();
+    assert!(
+        matches!(&err, DataError::ColumnNotFound { column, available, .. } if column == "nope" && available == &["id"]),
+        "{err:?}"
+    );
+    let err = ds.select_columns(&["nope"]).to_polars().unwrap_err();
+    assert!(matches!(err, DataError::ColumnNotFound { .. }), "{err:?}");
 }
 
 #[test]
@@ -402,4 +409,28 @@ fn matrix_helper_is_row_major_with_nan_for_nulls() {
     for r in (0..10_000).step_by(997) {
         assert_eq!(m.row(r), [r as f32 * 0.5, r as f32]);
     }
+}
+
+#[test]
+fn consumers_stop_early_and_nothing_runs_before_consumption() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let ds = Dataset::range(100_000)
+        .map_batches(
+            move |df: DataFrame| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, PolarsError>(df)
+            },
+            100,
+        )
+        .unwrap();
+    let shards = ds.split_at_indices(&[10]).unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "building the plan ran the function");
+    assert_eq!(ids(&ds.take(10).unwrap()), (0..10).collect::<Vec<_>>());
+    let after_take = calls.load(Ordering::SeqCst);
+    // One parallel window of batches at most, not the 1000 batches of the whole input.
+    assert!(after_take <= 64, "take(10) ran the function {after_take} times");
+    let first = shards[0].iter_batches(4).unwrap().next().unwrap().unwrap();
+    assert_eq!(ids(&first), [0, 1, 2, 3]);
+    assert!(calls.load(Ordering::SeqCst) - after_take <= 64);
 }
