@@ -425,11 +425,18 @@ fn consumers_stop_early_and_nothing_runs_before_consumption() {
         )
         .unwrap();
     let shards = ds.split_at_indices(&[10]).unwrap();
-    assert_eq!(calls.load(Ordering::SeqCst), 0, "building the plan ran the function");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "building the plan ran the function"
+    );
     assert_eq!(ids(&ds.take(10).unwrap()), (0..10).collect::<Vec<_>>());
     let after_take = calls.load(Ordering::SeqCst);
     // One parallel window of batches at most, not the 1000 batches of the whole input.
-    assert!(after_take <= 64, "take(10) ran the function {after_take} times");
+    assert!(
+        after_take <= 64,
+        "take(10) ran the function {after_take} times"
+    );
     let first = shards[0].iter_batches(4).unwrap().next().unwrap().unwrap();
     assert_eq!(ids(&first), [0, 1, 2, 3]);
     assert!(calls.load(Ordering::SeqCst) - after_take <= 64);
