@@ -140,12 +140,33 @@ pub(crate) enum Op {
     Drop(Vec<String>),
     Rename(Vec<(String, String)>),
     WithColumn(String, Expr),
-    Slice { offset: usize, len: usize },
-    Sort { by: Vec<String>, descending: bool },
-    GroupBy { keys: Vec<String>, aggs: Vec<Agg> },
-    Shuffle { seed: u64 },
+    Slice {
+        offset: usize,
+        len: usize,
+    },
+    Sort {
+        by: Vec<String>,
+        descending: bool,
+    },
+    GroupBy {
+        keys: Vec<String>,
+        aggs: Vec<Agg>,
+    },
+    Shuffle {
+        seed: u64,
+    },
     Repartition(usize),
+    /// A fallible plan rewrite with a name (a preprocessor's expressions); `row_local` ops are
+    /// applied batch by batch after a `map_batches`.
+    Pipe {
+        name: String,
+        f: PipeFn,
+        row_local: bool,
+    },
 }
+
+/// A plan rewrite appended by [`Dataset::pipe`].
+pub(crate) type PipeFn = Arc<dyn Fn(LazyFrame) -> Result<LazyFrame> + Send + Sync>;
 
 impl Op {
     pub(crate) fn name(&self) -> &'static str {
@@ -160,6 +181,7 @@ impl Op {
             Self::GroupBy { .. } => "groupby",
             Self::Shuffle { .. } => "random_shuffle",
             Self::Repartition(_) => "repartition",
+            Self::Pipe { .. } => "pipe",
         }
     }
 
@@ -181,10 +203,11 @@ impl Op {
     /// Whether the op can run batch by batch on a stream (it looks at one row at a time and
     /// keeps no state across rows other than a row counter).
     pub(crate) fn streams(&self) -> bool {
-        matches!(
-            self,
-            Self::Select(_) | Self::Drop(_) | Self::Rename(_) | Self::Slice { .. }
-        )
+        match self {
+            Self::Select(_) | Self::Drop(_) | Self::Rename(_) | Self::Slice { .. } => true,
+            Self::Pipe { row_local, .. } => *row_local,
+            _ => false,
+        }
     }
 
     pub(crate) fn check(&self, schema: &Schema) -> Result<()> {
@@ -196,8 +219,8 @@ impl Op {
         Ok(())
     }
 
-    pub(crate) fn apply(&self, lf: LazyFrame) -> LazyFrame {
-        match self {
+    pub(crate) fn apply(&self, lf: LazyFrame) -> Result<LazyFrame> {
+        Ok(match self {
             Self::Filter(e) => lf.filter(e.clone()),
             Self::Select(c) => lf.select(c.iter().map(|c| col(c.as_str())).collect::<Vec<_>>()),
             Self::Drop(c) => lf.drop(by_name(c.iter().map(String::as_str), true, false)),
@@ -243,7 +266,8 @@ impl Op {
                 )
             }
             Self::Repartition(_) => lf,
-        }
+            Self::Pipe { f, .. } => f(lf)?,
+        })
     }
 }
 
@@ -304,6 +328,10 @@ impl fmt::Debug for Dataset {
         match &*self.node {
             Node::Frame(_) => write!(f, "from_polars(..)"),
             Node::Files(src) => write!(f, "{src:?}"),
+            Node::Op {
+                input,
+                op: Op::Pipe { name, .. },
+            } => write!(f, "{input:?}.{name}(..)"),
             Node::Op { input, op } => write!(f, "{input:?}.{}(..)", op.name()),
             Node::Map {
                 input, batch_size, ..
@@ -457,6 +485,20 @@ impl Dataset {
             f: Arc::new(f),
             batch_size,
         }))
+    }
+
+    /// Appends a rewrite of the polars plan (how preprocessors add their expressions). With
+    /// `row_local` the rewrite promises to treat each row on its own, so it may be applied batch
+    /// by batch where the plan streams through a `map_batches`.
+    pub fn pipe<F>(&self, name: &str, row_local: bool, f: F) -> Self
+    where
+        F: Fn(LazyFrame) -> Result<LazyFrame> + Send + Sync + 'static,
+    {
+        self.op(Op::Pipe {
+            name: name.to_owned(),
+            f: Arc::new(f),
+            row_local,
+        })
     }
 
     /// Keeps the rows where `predicate` is true (null counts as false).

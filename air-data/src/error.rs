@@ -132,6 +132,55 @@ pub enum DataError {
         /// Why.
         reason: String,
     },
+    /// A preprocessor was asked to transform before it was fitted.
+    #[error(
+        "{preprocessor} is not fitted: call fit (or fit_transform) on the training dataset first"
+    )]
+    NotFitted {
+        /// The preprocessor's type.
+        preprocessor: String,
+    },
+    /// A column holds nulls where a preprocessor cannot take them.
+    #[error(
+        "{preprocessor}: column {column:?} contains nulls; impute them first (for example with a \
+         SimpleImputer in a Chain before it)"
+    )]
+    NullsNotAllowed {
+        /// The preprocessor's type.
+        preprocessor: String,
+        /// The column.
+        column: String,
+    },
+    /// A preprocessor's configuration is invalid.
+    #[error("{preprocessor}: {reason}")]
+    InvalidPreprocessor {
+        /// The preprocessor's type.
+        preprocessor: String,
+        /// What is wrong and what is expected.
+        reason: String,
+    },
+    /// A saved preprocessor names a type or function this process has not registered.
+    #[error(
+        "unknown {kind} {name:?} in a saved preprocessor; known: [{}]. Register it in this \
+         process before loading ({hint})",
+        known.join(", ")
+    )]
+    NotRegistered {
+        /// "preprocessor" or "batch function".
+        kind: &'static str,
+        /// The name.
+        name: String,
+        /// The registered names.
+        known: Vec<String>,
+        /// How to register.
+        hint: &'static str,
+    },
+    /// A saved preprocessor cannot be read.
+    #[error("cannot load the preprocessor saved in the checkpoint: {reason}")]
+    PreprocessorFormat {
+        /// Why.
+        reason: String,
+    },
     /// polars reported an error while running the plan.
     #[error("{context}: {source}")]
     Polars {

@@ -60,7 +60,7 @@ pub(crate) fn lower(ds: &Dataset) -> Result<Option<LazyFrame>> {
             Some(mut lf) => {
                 let schema = lf.collect_schema().map_err(|e| explain(input, e))?;
                 op.check(&schema)?;
-                let mut out = op.apply(lf);
+                let mut out = op.apply(lf)?;
                 if let Op::Filter(_) | Op::WithColumn(..) = op {
                     // Surface unknown columns in user expressions now, with the input's columns.
                     if let Err(e) = out.collect_schema()
@@ -127,7 +127,7 @@ pub(crate) fn collect(ds: &Dataset) -> Result<DataFrame> {
             let df = collect(input)?;
             op.check(df.schema())?;
             let schema = df.schema().clone();
-            op.apply(df.lazy())
+            op.apply(df.lazy())?
                 .collect()
                 .map_err(|e| match missing_column(&e) {
                     Some(column) => column_not_found(&column, op.name(), &schema),
@@ -207,7 +207,7 @@ pub(crate) fn schema(ds: &Dataset) -> Result<Schema> {
         Node::Op { input, op } => {
             let input_schema = schema(input)?;
             op.check(&input_schema)?;
-            let mut lf = op.apply(DataFrame::empty_with_schema(&input_schema).lazy());
+            let mut lf = op.apply(DataFrame::empty_with_schema(&input_schema).lazy())?;
             Ok(lf
                 .collect_schema()
                 .map_err(|e| explain(ds, e))?
@@ -390,15 +390,12 @@ impl Iterator for OpStream {
             if let Err(e) = self.op.check(batch.schema()) {
                 return Some(Err(e));
             }
-            return Some(
-                self.op
-                    .apply(batch.lazy())
-                    .collect()
-                    .map_err(|e| DataError::Polars {
-                        context: "applying an op after map_batches".to_owned(),
-                        source: e,
-                    }),
-            );
+            return Some(self.op.apply(batch.lazy()).and_then(|lf| {
+                lf.collect().map_err(|e| DataError::Polars {
+                    context: format!("applying {} after map_batches", self.op.name()),
+                    source: e,
+                })
+            }));
         }
     }
 }

@@ -48,6 +48,7 @@ mod dataset;
 mod error;
 mod exec;
 mod matrix;
+mod preprocess;
 mod source;
 mod synthetic;
 mod write;
@@ -58,5 +59,13 @@ pub use dataset::{Agg, BatchFn, Dataset, GroupedDataset, TestSize};
 pub use error::{DataError, Result};
 pub use matrix::{Matrix, to_f32_matrix, to_f32_vector};
 pub use polars;
+pub use preprocess::{
+    BatchMapper, Chain, Concatenator, FitStatus, FloatType, ImputeStrategy, LabelEncoder,
+    MaxAbsScaler, MinMaxScaler, Norm, Normalizer, OneHotEncoder, OrdinalEncoder,
+    PREPROCESSOR_ENTRY, PREPROCESSOR_FORMAT_VERSION, PowerMethod, PowerTransformer, Preprocessor,
+    PreprocessorClone, QuantileInterpolation, RobustScaler, SimpleImputer, StandardScaler,
+    load_preprocessor, preprocessor_from_json, preprocessor_to_json, register_batch_fn,
+    register_preprocessor, save_preprocessor,
+};
 pub use source::CsvOptions;
 pub use synthetic::synthetic;

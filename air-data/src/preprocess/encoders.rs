@@ -1,0 +1,493 @@
+//! Categorical encoders (ordinal, one-hot, label) and the `Concatenator`.
+//!
+//! Categories are the sorted distinct non-null values seen by `fit`. Values not seen by `fit`
+//! encode to null (ordinal, label) or all zeros (one-hot). Nulls cannot be encoded: `fit` and
+//! `transform` fail with a message that says to impute first.
+
+use std::collections::BTreeMap;
+
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    FitStatus, Preprocessor, check_columns, check_lazy, impute::json_lit, names, reject_nulls,
+    to_value,
+};
+use crate::{
+    Dataset,
+    dataset::column_not_found,
+    error::{DataError, Result},
+};
+
+/// Distinct values of one column with their counts, sorted by value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Categories {
+    values: Vec<serde_json::Value>,
+}
+
+impl Categories {
+    /// The values as a polars series of the column's kind.
+    fn series(&self, name: &str) -> Series {
+        let name: PlSmallStr = name.into();
+        if self.values.iter().all(serde_json::Value::is_string) {
+            let v: Vec<&str> = self.values.iter().filter_map(|v| v.as_str()).collect();
+            Series::new(name, v)
+        } else if self.values.iter().all(serde_json::Value::is_boolean) {
+            let v: Vec<bool> = self
+                .values
+                .iter()
+                .filter_map(serde_json::Value::as_bool)
+                .collect();
+            Series::new(name, v)
+        } else if self.values.iter().all(|v| v.as_i64().is_some()) {
+            let v: Vec<i64> = self
+                .values
+                .iter()
+                .filter_map(serde_json::Value::as_i64)
+                .collect();
+            Series::new(name, v)
+        } else {
+            let v: Vec<f64> = self
+                .values
+                .iter()
+                .filter_map(serde_json::Value::as_f64)
+                .collect();
+            Series::new(name, v)
+        }
+    }
+
+    fn label(value: &serde_json::Value) -> String {
+        match value {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// Counts of each distinct value of `column`, sorted by value; nulls are an error.
+fn value_counts(
+    ds: &Dataset,
+    column: &str,
+    preprocessor: &str,
+) -> Result<(Vec<serde_json::Value>, Vec<u64>)> {
+    let counted = ds
+        .select_columns(&[column])
+        .groupby(&[column])
+        .count()
+        .to_polars()?;
+    let values = counted.column(column).expect("grouped column");
+    if values.null_count() > 0 {
+        return Err(DataError::NullsNotAllowed {
+            preprocessor: preprocessor.to_owned(),
+            column: column.to_owned(),
+        });
+    }
+    let counts = counted
+        .column("count()")
+        .and_then(|c| c.cast(&DataType::UInt64))
+        .map_err(|e| DataError::Polars {
+            context: format!("fitting {preprocessor}"),
+            source: e,
+        })?;
+    let counts: Vec<u64> = counts.u64().expect("cast").into_no_null_iter().collect();
+    let values = (0..values.len())
+        .map(|i| super::impute::json_of(&values.slice(i as i64, 1)))
+        .collect();
+    Ok((values, counts))
+}
+
+fn encode_expr(column: &str, cats: &Categories, preprocessor: &str) -> Expr {
+    let old = cats.series("old");
+    let new = Series::new(
+        "new".into(),
+        (0..cats.values.len() as i64).collect::<Vec<_>>(),
+    );
+    reject_nulls(column, preprocessor).replace_strict(
+        lit(old),
+        lit(new),
+        Some(lit(NULL).cast(DataType::Int64)),
+        Some(DataType::Int64),
+    )
+}
+
+fn status<T>(stats: &Option<T>) -> FitStatus {
+    if stats.is_some() {
+        FitStatus::Fitted
+    } else {
+        FitStatus::NotFitted
+    }
+}
+
+/// Encodes each column's values as their index among the sorted categories (`Int64`; unseen
+/// values become null).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrdinalEncoder {
+    columns: Vec<String>,
+    stats: Option<BTreeMap<String, Categories>>,
+}
+
+impl OrdinalEncoder {
+    /// Encodes `columns`.
+    pub fn new<S: AsRef<str>>(columns: impl IntoIterator<Item = S>) -> Self {
+        Self {
+            columns: names(columns),
+            stats: None,
+        }
+    }
+
+    /// The sorted categories of `column`, once fitted.
+    pub fn categories(&self, column: &str) -> Option<&[serde_json::Value]> {
+        Some(&self.stats.as_ref()?.get(column)?.values)
+    }
+}
+
+impl Preprocessor for OrdinalEncoder {
+    fn type_name(&self) -> &str {
+        "OrdinalEncoder"
+    }
+    fn fit_status(&self) -> FitStatus {
+        status(&self.stats)
+    }
+    fn fit(&mut self, ds: &Dataset) -> Result<()> {
+        check_columns(ds, &self.columns, "OrdinalEncoder")?;
+        let mut stats = BTreeMap::new();
+        for c in &self.columns {
+            let (values, _) = value_counts(ds, c, "OrdinalEncoder")?;
+            stats.insert(c.clone(), Categories { values });
+        }
+        self.stats = Some(stats);
+        Ok(())
+    }
+    fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
+        let mut lf = lf;
+        check_lazy(&mut lf, &self.columns, "OrdinalEncoder")?;
+        let stats = self.stats.as_ref().expect("fitted");
+        let exprs: Vec<Expr> = stats
+            .iter()
+            .map(|(c, cats)| encode_expr(c, cats, "OrdinalEncoder").alias(c.as_str()))
+            .collect();
+        Ok(lf.with_columns(exprs))
+    }
+    fn to_config(&self) -> Result<serde_json::Value> {
+        to_value(self)
+    }
+}
+
+/// Replaces each column by one 0/1 `Int64` column per category, named `{column}_{value}`
+/// (categories sorted). Unseen values, and values outside the `max_categories` most frequent,
+/// encode to all zeros.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OneHotEncoder {
+    columns: Vec<String>,
+    max_categories: BTreeMap<String, usize>,
+    stats: Option<BTreeMap<String, Categories>>,
+}
+
+impl OneHotEncoder {
+    /// Encodes `columns`, keeping every category.
+    pub fn new<S: AsRef<str>>(columns: impl IntoIterator<Item = S>) -> Self {
+        Self {
+            columns: names(columns),
+            max_categories: BTreeMap::new(),
+            stats: None,
+        }
+    }
+
+    /// Keeps only the `max` most frequent categories of `column` (ties to the smaller value).
+    pub fn with_max_categories(mut self, column: &str, max: usize) -> Self {
+        self.max_categories.insert(column.to_owned(), max);
+        self
+    }
+
+    /// The output column names, once fitted.
+    pub fn output_columns(&self) -> Option<Vec<String>> {
+        let stats = self.stats.as_ref()?;
+        Some(
+            self.columns
+                .iter()
+                .flat_map(|c| {
+                    stats[c]
+                        .values
+                        .iter()
+                        .map(move |v| format!("{c}_{}", Categories::label(v)))
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Preprocessor for OneHotEncoder {
+    fn type_name(&self) -> &str {
+        "OneHotEncoder"
+    }
+    fn fit_status(&self) -> FitStatus {
+        status(&self.stats)
+    }
+    fn fit(&mut self, ds: &Dataset) -> Result<()> {
+        let schema = check_columns(ds, &self.columns, "OneHotEncoder")?;
+        for c in self.max_categories.keys() {
+            if !self.columns.contains(c) {
+                return Err(column_not_found(c, "OneHotEncoder max_categories", &schema));
+            }
+        }
+        let mut stats = BTreeMap::new();
+        for c in &self.columns {
+            let (mut values, counts) = value_counts(ds, c, "OneHotEncoder")?;
+            if let Some(&max) = self.max_categories.get(c)
+                && max < values.len()
+            {
+                // Most frequent first; the stable sort keeps value order among ties.
+                let mut order: Vec<usize> = (0..values.len()).collect();
+                order.sort_by(|&a, &b| counts[b].cmp(&counts[a]));
+                let mut keep: Vec<usize> = order.into_iter().take(max).collect();
+                keep.sort_unstable();
+                values = keep.into_iter().map(|i| values[i].clone()).collect();
+            }
+            stats.insert(c.clone(), Categories { values });
+        }
+        self.stats = Some(stats);
+        Ok(())
+    }
+    fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
+        let mut lf = lf;
+        check_lazy(&mut lf, &self.columns, "OneHotEncoder")?;
+        let stats = self.stats.as_ref().expect("fitted");
+        let mut exprs = Vec::new();
+        for c in &self.columns {
+            let checked = reject_nulls(c, "OneHotEncoder");
+            for v in &stats[c].values {
+                exprs.push(
+                    checked
+                        .clone()
+                        .eq(json_lit(v)?)
+                        .cast(DataType::Int64)
+                        .alias(format!("{c}_{}", Categories::label(v))),
+                );
+            }
+        }
+        Ok(lf.with_columns(exprs).drop(by_name(
+            self.columns.iter().map(String::as_str),
+            true,
+            false,
+        )))
+    }
+    fn to_config(&self) -> Result<serde_json::Value> {
+        to_value(self)
+    }
+}
+
+/// Encodes a label column as the index of its value among the sorted labels (`Int64`; unseen
+/// labels become null), with [`inverse_transform_batch`](Self::inverse_transform_batch) back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelEncoder {
+    label_column: String,
+    stats: Option<Categories>,
+}
+
+impl LabelEncoder {
+    /// Encodes `label_column`.
+    pub fn new(label_column: &str) -> Self {
+        Self {
+            label_column: label_column.to_owned(),
+            stats: None,
+        }
+    }
+
+    /// The sorted labels, once fitted.
+    pub fn classes(&self) -> Option<&[serde_json::Value]> {
+        Some(&self.stats.as_ref()?.values)
+    }
+
+    fn inverse_expr(&self) -> Result<Expr> {
+        let cats = self.stats.as_ref().ok_or_else(|| DataError::NotFitted {
+            preprocessor: "LabelEncoder".to_owned(),
+        })?;
+        let codes = Series::new(
+            "codes".into(),
+            (0..cats.values.len() as i64).collect::<Vec<_>>(),
+        );
+        Ok(col(self.label_column.as_str())
+            .cast(DataType::Int64)
+            .replace_strict(
+                lit(codes),
+                lit(cats.series("labels")),
+                Some(lit(NULL)),
+                None::<DataType>,
+            )
+            .alias(self.label_column.as_str()))
+    }
+
+    /// Codes back to labels, on a dataset.
+    pub fn inverse_transform(&self, ds: &Dataset) -> Result<Dataset> {
+        let expr = self.inverse_expr()?;
+        Ok(ds.pipe("LabelEncoder.inverse", true, move |lf| {
+            Ok(lf.with_column(expr.clone()))
+        }))
+    }
+
+    /// Codes back to labels, on one batch.
+    pub fn inverse_transform_batch(&self, df: DataFrame) -> Result<DataFrame> {
+        df.lazy()
+            .with_column(self.inverse_expr()?)
+            .collect()
+            .map_err(|e| DataError::Polars {
+                context: "LabelEncoder inverse_transform".to_owned(),
+                source: e,
+            })
+    }
+}
+
+impl Preprocessor for LabelEncoder {
+    fn type_name(&self) -> &str {
+        "LabelEncoder"
+    }
+    fn fit_status(&self) -> FitStatus {
+        status(&self.stats)
+    }
+    fn fit(&mut self, ds: &Dataset) -> Result<()> {
+        check_columns(ds, std::slice::from_ref(&self.label_column), "LabelEncoder")?;
+        let (values, _) = value_counts(ds, &self.label_column, "LabelEncoder")?;
+        self.stats = Some(Categories { values });
+        Ok(())
+    }
+    fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
+        let mut lf = lf;
+        check_lazy(
+            &mut lf,
+            std::slice::from_ref(&self.label_column),
+            "LabelEncoder",
+        )?;
+        let cats = self.stats.as_ref().expect("fitted");
+        let c = self.label_column.as_str();
+        Ok(lf.with_column(encode_expr(c, cats, "LabelEncoder").alias(c)))
+    }
+    fn to_config(&self) -> Result<serde_json::Value> {
+        to_value(self)
+    }
+}
+
+/// The element type of [`Concatenator`]'s output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FloatType {
+    /// `f32` (what tensors want).
+    F32,
+    /// `f64`.
+    F64,
+}
+
+/// Merges numeric columns into one fixed-size array column (Ray's tensor column) and drops
+/// them. Stateless.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Concatenator {
+    output_column_name: String,
+    include: Option<Vec<String>>,
+    exclude: Vec<String>,
+    dtype: FloatType,
+}
+
+impl Default for Concatenator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Concatenator {
+    /// Concatenates every column into `concat_out` as `f32`.
+    pub fn new() -> Self {
+        Self {
+            output_column_name: "concat_out".to_owned(),
+            include: None,
+            exclude: Vec::new(),
+            dtype: FloatType::F32,
+        }
+    }
+
+    /// Only these columns, in this order.
+    pub fn with_include<S: AsRef<str>>(mut self, columns: impl IntoIterator<Item = S>) -> Self {
+        self.include = Some(names(columns));
+        self
+    }
+
+    /// All columns but these (for example the label).
+    pub fn with_exclude<S: AsRef<str>>(mut self, columns: impl IntoIterator<Item = S>) -> Self {
+        self.exclude = names(columns);
+        self
+    }
+
+    /// The output column's name.
+    pub fn with_output_column_name(mut self, name: &str) -> Self {
+        self.output_column_name = name.to_owned();
+        self
+    }
+
+    /// The output's element type.
+    pub fn with_dtype(mut self, dtype: FloatType) -> Self {
+        self.dtype = dtype;
+        self
+    }
+}
+
+impl Preprocessor for Concatenator {
+    fn type_name(&self) -> &str {
+        "Concatenator"
+    }
+    fn fit_status(&self) -> FitStatus {
+        FitStatus::NotFittable
+    }
+    fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
+        let mut lf = lf;
+        let schema = lf.collect_schema().map_err(|e| DataError::Polars {
+            context: "Concatenator: resolving the input's columns".to_owned(),
+            source: e,
+        })?;
+        if let Some(include) = &self.include {
+            super::check_schema(&schema, include, "Concatenator include")?;
+        }
+        super::check_schema(&schema, &self.exclude, "Concatenator exclude")?;
+        let columns: Vec<String> = match &self.include {
+            Some(include) => include.clone(),
+            None => schema.iter_names().map(|n| n.to_string()).collect(),
+        }
+        .into_iter()
+        .filter(|c| !self.exclude.contains(c))
+        .collect();
+        for c in &columns {
+            let dtype = schema.get(c).expect("checked");
+            if !(dtype.is_primitive_numeric() || dtype.is_bool()) {
+                return Err(DataError::NonNumericColumn {
+                    column: c.clone(),
+                    dtype: dtype.to_string(),
+                });
+            }
+        }
+        if columns.is_empty() {
+            return Err(DataError::InvalidPreprocessor {
+                preprocessor: "Concatenator".to_owned(),
+                reason: "no columns left to concatenate (check include/exclude)".to_owned(),
+            });
+        }
+        let inner = match self.dtype {
+            FloatType::F32 => DataType::Float32,
+            FloatType::F64 => DataType::Float64,
+        };
+        let parts: Vec<Expr> = columns
+            .iter()
+            .map(|c| col(c.as_str()).cast(inner.clone()))
+            .collect();
+        let list = concat_list(parts).map_err(|e| DataError::Polars {
+            context: "Concatenator".to_owned(),
+            source: e,
+        })?;
+        let out = list
+            .cast(DataType::Array(Box::new(inner), columns.len()))
+            .alias(self.output_column_name.as_str());
+        let dropped = columns
+            .iter()
+            .map(String::as_str)
+            .filter(|c| *c != self.output_column_name);
+        Ok(lf.with_column(out).drop(by_name(dropped, true, false)))
+    }
+    fn to_config(&self) -> Result<serde_json::Value> {
+        to_value(self)
+    }
+}
