@@ -1,0 +1,452 @@
+//! Preprocessor semantics (Ray's), errors, checkpoints and sharing.
+
+mod common;
+
+use std::sync::Arc;
+
+use air_checkpoint::Checkpoint;
+use air_data::{
+    BatchMapper, Chain, Concatenator, DataError, Dataset, FitStatus, FloatType, ImputeStrategy,
+    LabelEncoder, MaxAbsScaler, MinMaxScaler, Norm, Normalizer, OneHotEncoder, OrdinalEncoder,
+    PREPROCESSOR_ENTRY, PowerMethod, PowerTransformer, Preprocessor, RobustScaler, SimpleImputer,
+    StandardScaler, load_preprocessor, polars::prelude::*, preprocessor_from_json,
+    preprocessor_to_json, register_batch_fn, register_preprocessor, save_preprocessor,
+};
+use serde::{Deserialize, Serialize};
+
+fn frame() -> DataFrame {
+    df!(
+        "a" => [Some(1.0), Some(2.0), None, Some(4.0), Some(5.0)],
+        "b" => [3.0, 3.0, 3.0, 3.0, 3.0],
+        "c" => ["x", "y", "x", "z", "x"],
+        "label" => ["no", "yes", "no", "yes", "maybe"],
+    )
+    .unwrap()
+}
+
+fn f64s(df: &DataFrame, c: &str) -> Vec<Option<f64>> {
+    df.column(c)
+        .unwrap()
+        .cast(&DataType::Float64)
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .collect()
+}
+
+#[test]
+fn ray_semantics_for_scalers() {
+    let ds = Dataset::from_polars(frame());
+    // Ray's RobustScaler doc example: X1 = [1..5] -> [-1, -0.5, 0, 0.5, 1].
+    let five = Dataset::from_polars(df!("x" => [1.0, 2.0, 3.0, 4.0, 5.0]).unwrap());
+    let out = RobustScaler::new(["x"])
+        .fit_transform(&five)
+        .unwrap()
+        .to_polars()
+        .unwrap();
+    assert_eq!(f64s(&out, "x"), [-1.0, -0.5, 0.0, 0.5, 1.0].map(Some));
+    // A constant column divides by 1; nulls are ignored by statistics and stay null.
+    let out = StandardScaler::new(["a", "b"])
+        .fit_transform(&ds)
+        .unwrap()
+        .to_polars()
+        .unwrap();
+    assert_eq!(f64s(&out, "b"), [Some(0.0); 5]);
+    assert_eq!(f64s(&out, "a")[2], None);
+    let out = MinMaxScaler::new(["a", "b"])
+        .fit_transform(&ds)
+        .unwrap()
+        .to_polars()
+        .unwrap();
+    assert_eq!(
+        f64s(&out, "a"),
+        [Some(0.0), Some(0.25), None, Some(0.75), Some(1.0)]
+    );
+    assert_eq!(f64s(&out, "b"), [Some(0.0); 5]);
+    let zeros = Dataset::from_polars(df!("z" => [0.0, 0.0]).unwrap());
+    let out = MaxAbsScaler::new(["z"])
+        .fit_transform(&zeros)
+        .unwrap()
+        .to_polars()
+        .unwrap();
+    assert_eq!(f64s(&out, "z"), [Some(0.0); 2]);
+    // Ray's "lower" quantiles are available too.
+    let lower = RobustScaler::new(["x"])
+        .with_quantile_range(0.1, 0.9)
+        .unwrap()
+        .with_interpolation(air_data::QuantileInterpolation::Lower);
+    let mut lower = lower;
+    lower.fit(&five).unwrap();
+    // floor(0.1 * 4) = 0 -> 1.0; floor(0.9 * 4) = 3 -> 4.0; scale 3.
+    let out = lower
+        .transform_batch(df!("x" => [3.0, 6.0]).unwrap())
+        .unwrap();
+    assert_eq!(f64s(&out, "x"), [Some(0.0), Some(1.0)]);
+    assert!(
+        RobustScaler::new(["x"])
+            .with_quantile_range(0.8, 0.2)
+            .is_err()
+    );
+    // A zero row stays zero under every norm.
+    let rows = Dataset::from_polars(df!("p" => [0.0, 3.0], "q" => [0.0, -4.0]).unwrap());
+    for (norm, expected) in [(Norm::L1, -4.0 / 7.0), (Norm::L2, -0.8), (Norm::Max, -1.0)] {
+        let out = Normalizer::new(["p", "q"], norm)
+            .transform(&rows)
+            .unwrap()
+            .to_polars()
+            .unwrap();
+        assert_eq!(f64s(&out, "q"), [Some(0.0), Some(expected)], "{norm:?}");
+    }
+}
+
+#[test]
+fn encoders_handle_unseen_values_and_refuse_nulls() {
+    let ds = Dataset::from_polars(frame());
+    let unseen = df!(
+        "a" => [1.0], "b" => [3.0], "c" => ["new"], "label" => ["never"],
+    )
+    .unwrap();
+    let mut ord = OrdinalEncoder::new(["c"]);
+    ord.fit(&ds).unwrap();
+    assert_eq!(ord.categories("c").unwrap(), ["x", "y", "z"]);
+    let out = ord.transform_batch(unseen.clone()).unwrap();
+    assert_eq!(out.column("c").unwrap().null_count(), 1);
+    let mut oh = OneHotEncoder::new(["c"]);
+    oh.fit(&ds).unwrap();
+    let out = oh.transform_batch(unseen.clone()).unwrap();
+    for name in ["c_x", "c_y", "c_z"] {
+        assert_eq!(f64s(&out, name), [Some(0.0)], "{name}");
+    }
+    assert!(out.column("c").is_err(), "the source column is dropped");
+    let mut capped = OneHotEncoder::new(["c"]).with_max_categories("c", 1);
+    capped.fit(&ds).unwrap();
+    assert_eq!(capped.output_columns().unwrap(), ["c_x"]);
+    let mut label = LabelEncoder::new("label");
+    label.fit(&ds).unwrap();
+    assert_eq!(label.classes().unwrap(), ["maybe", "no", "yes"]);
+    let coded = label.transform_batch(frame()).unwrap();
+    assert_eq!(f64s(&coded, "label"), [1.0, 2.0, 1.0, 2.0, 0.0].map(Some));
+    let back = label.inverse_transform_batch(coded).unwrap();
+    assert!(
+        back.column("label")
+            .unwrap()
+            .equals(frame().column("label").unwrap())
+    );
+    assert_eq!(
+        label
+            .transform_batch(unseen)
+            .unwrap()
+            .column("label")
+            .unwrap()
+            .null_count(),
+        1
+    );
+
+    let nulls = Dataset::from_polars(df!("c" => [Some("x"), None]).unwrap());
+    for result in [
+        OrdinalEncoder::new(["c"]).fit(&nulls),
+        OneHotEncoder::new(["c"]).fit(&nulls),
+        LabelEncoder::new("c").fit(&nulls),
+    ] {
+        let err = result.unwrap_err();
+        assert!(matches!(err, DataError::NullsNotAllowed { .. }), "{err:?}");
+        assert!(err.to_string().contains("impute them first"), "{err}");
+    }
+    // Nulls arriving at transform time are refused too, with the same advice.
+    let err = ord
+        .transform_batch(df!("c" => [Some("x"), None]).unwrap())
+        .unwrap_err();
+    assert!(err.to_string().contains("impute them first"), "{err}");
+    let err = ord.transform(&nulls).unwrap().to_polars().unwrap_err();
+    assert!(err.to_string().contains("impute them first"), "{err}");
+}
+
+#[test]
+fn transform_before_fit_and_unknown_columns_are_errors() {
+    let ds = Dataset::from_polars(frame());
+    let scaler = StandardScaler::new(["a"]);
+    assert_eq!(scaler.fit_status(), FitStatus::NotFitted);
+    for err in [
+        scaler.transform(&ds).unwrap_err(),
+        scaler.transform_batch(frame()).unwrap_err(),
+    ] {
+        assert!(
+            matches!(&err, DataError::NotFitted { preprocessor } if preprocessor == "StandardScaler"),
+            "{err:?}"
+        );
+    }
+    let err = StandardScaler::new(["nope"]).fit(&ds).unwrap_err();
+    assert!(
+        matches!(&err, DataError::ColumnNotFound { column, available, .. } if column == "nope" && available.len() == 4),
+        "{err:?}"
+    );
+    // A fitted preprocessor given a batch without its column says which one.
+    let mut fitted = StandardScaler::new(["a"]);
+    fitted.fit(&ds).unwrap();
+    let err = fitted
+        .transform_batch(df!("b" => [1.0]).unwrap())
+        .unwrap_err();
+    assert!(
+        matches!(&err, DataError::ColumnNotFound { column, .. } if column == "a"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn chain_fits_each_stage_on_the_previous_output() {
+    let ds = Dataset::from_polars(frame());
+    let mut chain = Chain::new(vec![
+        Box::new(SimpleImputer::new(["a"], ImputeStrategy::Mean)),
+        Box::new(StandardScaler::new(["a"])),
+        Box::new(OneHotEncoder::new(["c"])),
+        Box::new(
+            Concatenator::new()
+                .with_exclude(["label"])
+                .with_output_column_name("features"),
+        ),
+    ]);
+    assert_eq!(chain.fit_status(), FitStatus::NotFitted);
+    let out = chain.fit_transform(&ds).unwrap().to_polars().unwrap();
+    assert_eq!(chain.fit_status(), FitStatus::Fitted);
+    assert_eq!(out.get_column_names(), ["label", "features"]);
+    assert_eq!(
+        out.column("features").unwrap().dtype(),
+        &DataType::Array(Box::new(DataType::Float32), 5)
+    );
+    // The imputed mean is 3, so the scaled value of the null row is exactly 0.
+    let row = out.column("features").unwrap().get(2).unwrap();
+    let AnyValue::Array(values, 5) = row else {
+        panic!("{row:?}")
+    };
+    assert_eq!(values.get(0).unwrap(), AnyValue::Float32(0.0));
+    // A chain with one stage fitted by hand is partially fitted.
+    let mut scaler = StandardScaler::new(["a"]);
+    scaler.fit(&ds).unwrap();
+    let partial = Chain::new(vec![Box::new(scaler), Box::new(MinMaxScaler::new(["b"]))]);
+    assert_eq!(partial.fit_status(), FitStatus::PartiallyFitted);
+    assert!(matches!(
+        partial.transform(&ds),
+        Err(DataError::NotFitted { .. })
+    ));
+    // Stateless stages only: nothing to fit.
+    let stateless = Chain::new(vec![Box::new(Normalizer::new(["a", "b"], Norm::L2))]);
+    assert_eq!(stateless.fit_status(), FitStatus::NotFittable);
+}
+
+#[test]
+fn concatenator_errors_name_the_column() {
+    let ds = Dataset::from_polars(frame());
+    let err = Concatenator::new()
+        .transform(&ds)
+        .unwrap()
+        .to_polars()
+        .unwrap_err();
+    assert!(
+        matches!(&err, DataError::NonNumericColumn { column, .. } if column == "c"),
+        "{err:?}"
+    );
+    let err = Concatenator::new()
+        .with_include(["a", "missing"])
+        .transform_batch(frame())
+        .unwrap_err();
+    assert!(
+        matches!(&err, DataError::ColumnNotFound { column, .. } if column == "missing"),
+        "{err:?}"
+    );
+    let out = Concatenator::new()
+        .with_include(["b", "a"])
+        .with_dtype(FloatType::F64)
+        .transform_batch(frame())
+        .unwrap();
+    let AnyValue::Array(values, 2) = out.column("concat_out").unwrap().get(0).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        values.f64().unwrap().iter().collect::<Vec<_>>(),
+        [Some(3.0), Some(1.0)]
+    );
+}
+
+/// Every built-in, fitted, through a checkpoint directory and back: same output.
+#[test]
+fn fitted_preprocessors_round_trip_through_checkpoints() {
+    let ds = Dataset::from_polars(frame());
+    register_batch_fn("double_b", |df: DataFrame| {
+        df.lazy().with_column(col("b") * lit(2.0)).collect()
+    });
+    let built_ins: Vec<Box<dyn Preprocessor>> = vec![
+        Box::new(StandardScaler::new(["a", "b"]).with_ddof(1)),
+        Box::new(MinMaxScaler::new(["a"])),
+        Box::new(MaxAbsScaler::new(["a"])),
+        Box::new(
+            RobustScaler::new(["a"])
+                .with_quantile_range(0.2, 0.8)
+                .unwrap(),
+        ),
+        Box::new(Normalizer::new(["a", "b"], Norm::L1)),
+        Box::new(PowerTransformer::new(["a"], 0.5, PowerMethod::YeoJohnson).unwrap()),
+        Box::new(SimpleImputer::new(["a"], ImputeStrategy::Mean)),
+        Box::new(SimpleImputer::new(["c"], ImputeStrategy::MostFrequent)),
+        Box::new(SimpleImputer::new(
+            ["a"],
+            ImputeStrategy::Constant(serde_json::json!(-1.0)),
+        )),
+        Box::new(OrdinalEncoder::new(["c"])),
+        Box::new(OneHotEncoder::new(["c"]).with_max_categories("c", 2)),
+        Box::new(LabelEncoder::new("label")),
+        Box::new(Concatenator::new().with_include(["a", "b"])),
+        Box::new(BatchMapper::by_name("double_b", 2).unwrap()),
+        Box::new(Chain::new(vec![
+            Box::new(SimpleImputer::new(["a"], ImputeStrategy::Mean)),
+            Box::new(BatchMapper::by_name("double_b", None).unwrap()),
+            Box::new(StandardScaler::new(["a", "b"])),
+        ])),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (i, mut p) in built_ins.into_iter().enumerate() {
+        p.fit(&ds).unwrap();
+        let before = p.transform(&ds).unwrap().to_polars().unwrap();
+        let mut ckpt = Checkpoint::new();
+        save_preprocessor(p.as_ref(), &mut ckpt).unwrap();
+        let path = dir.path().join(format!("ckpt-{i}"));
+        ckpt.to_directory(&path).unwrap();
+        let loaded = load_preprocessor(&Checkpoint::from_directory(&path).unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(loaded.type_name(), p.type_name());
+        assert_eq!(loaded.fit_status(), p.fit_status());
+        let after = loaded.transform(&ds).unwrap().to_polars().unwrap();
+        assert!(
+            after.equals_missing(&before),
+            "{}: {before} vs {after}",
+            p.type_name()
+        );
+        assert!(
+            loaded
+                .transform_batch(frame())
+                .unwrap()
+                .equals_missing(&p.transform_batch(frame()).unwrap())
+        );
+    }
+    assert!(load_preprocessor(&Checkpoint::new()).unwrap().is_none());
+}
+
+#[test]
+fn loading_unknown_names_and_newer_formats_fails_clearly() {
+    let mut scaler = StandardScaler::new(["a"]);
+    scaler.fit(&Dataset::from_polars(frame())).unwrap();
+    let mut json = preprocessor_to_json(&scaler).unwrap();
+    json["type"] = "NoSuchScaler".into();
+    let err = preprocessor_from_json(json.clone()).unwrap_err();
+    assert!(
+        matches!(&err, DataError::NotRegistered { name, known, .. } if name == "NoSuchScaler" && known.contains(&"StandardScaler".to_owned())),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("register_preprocessor"), "{err}");
+    json["type"] = "StandardScaler".into();
+    json["version"] = 99.into();
+    let err = preprocessor_from_json(json).unwrap_err();
+    assert!(err.to_string().contains("newer"), "{err}");
+    let mapper = BatchMapper::new("only_here", Ok::<DataFrame, PolarsError>, None);
+    let mut json = preprocessor_to_json(&mapper).unwrap();
+    json["config"]["name"] = "defined_elsewhere".into();
+    let err = preprocessor_from_json(json).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            DataError::NotRegistered {
+                kind: "batch function",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("register_batch_fn"), "{err}");
+    let mut ckpt = Checkpoint::new();
+    ckpt.put_bytes(PREPROCESSOR_ENTRY, b"{not json".to_vec())
+        .unwrap();
+    assert!(load_preprocessor(&ckpt).is_err());
+}
+
+/// A user-defined preprocessor, registered by name, round-trips like the built-ins.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct AddMax {
+    column: String,
+    max: Option<f64>,
+}
+
+impl Preprocessor for AddMax {
+    fn type_name(&self) -> &str {
+        "AddMax"
+    }
+    fn fit_status(&self) -> FitStatus {
+        if self.max.is_some() {
+            FitStatus::Fitted
+        } else {
+            FitStatus::NotFitted
+        }
+    }
+    fn fit(&mut self, ds: &Dataset) -> air_data::Result<()> {
+        let df = ds.select_columns(&[&self.column]).to_polars()?;
+        self.max = df.column(&self.column).unwrap().f64().unwrap().max();
+        Ok(())
+    }
+    fn expressions(&self, lf: LazyFrame) -> air_data::Result<LazyFrame> {
+        let c = self.column.as_str();
+        Ok(lf.with_column((col(c) + lit(self.max.unwrap())).alias(c)))
+    }
+    fn to_config(&self) -> air_data::Result<serde_json::Value> {
+        Ok(serde_json::to_value(self).unwrap())
+    }
+}
+
+#[test]
+fn custom_preprocessors_register_by_name() {
+    register_preprocessor::<AddMax>("AddMax");
+    let mut p = AddMax {
+        column: "a".into(),
+        max: None,
+    };
+    p.fit(&Dataset::from_polars(frame())).unwrap();
+    let json = preprocessor_to_json(&p).unwrap();
+    let loaded = preprocessor_from_json(json).unwrap();
+    let out = loaded.transform_batch(df!("a" => [1.0]).unwrap()).unwrap();
+    assert_eq!(f64s(&out, "a"), [Some(6.0)]);
+}
+
+#[test]
+fn fitted_once_shared_across_threads_and_streamed_after_map_batches() {
+    let ds = Dataset::range(10_000).with_column("x", col("id").cast(DataType::Float64));
+    let mut scaler = MinMaxScaler::new(["x"]);
+    scaler.fit(&ds).unwrap();
+    let shared: Arc<dyn Preprocessor> = Arc::new(scaler);
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let p = shared.clone();
+            let shard = ds.split(4, true).unwrap()[i].clone();
+            std::thread::spawn(move || {
+                assert_eq!(p.fit_status(), FitStatus::Fitted);
+                let out = p.transform(&shard).unwrap().to_polars().unwrap();
+                f64s(&out, "x")[0].unwrap()
+            })
+        })
+        .collect();
+    let firsts: Vec<f64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    for (got, want) in firsts
+        .iter()
+        .zip([0.0, 2500.0 / 9999.0, 5000.0 / 9999.0, 7500.0 / 9999.0])
+    {
+        assert!((got - want).abs() < 1e-15, "{firsts:?}");
+    }
+    // Row-local transforms stream batch by batch after a map_batches.
+    let mapped = ds.map_batches(Ok::<DataFrame, PolarsError>, 1000).unwrap();
+    let streamed: usize = shared
+        .transform(&mapped)
+        .unwrap()
+        .iter_batches(512)
+        .unwrap()
+        .map(|b| b.unwrap().height())
+        .sum();
+    assert_eq!(streamed, 10_000);
+}
