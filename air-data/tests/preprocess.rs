@@ -235,6 +235,34 @@ fn chain_fits_each_stage_on_the_previous_output() {
 }
 
 #[test]
+fn categorizer_makes_sorted_categories() {
+    let mut cat = air_data::Categorizer::new(["c"]);
+    cat.fit(&Dataset::from_polars(frame())).unwrap();
+    let out = cat
+        .transform_batch(df!("c" => ["z", "x", "new"]).unwrap())
+        .unwrap();
+    let c = out.column("c").unwrap();
+    assert!(matches!(c.dtype(), DataType::Enum(..)), "{:?}", c.dtype());
+    assert_eq!(c.null_count(), 1, "unseen values become null");
+    let values: Vec<Option<String>> = c
+        .cast(&DataType::String)
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|v| v.map(str::to_owned))
+        .collect();
+    assert_eq!(values, [Some("z".to_owned()), Some("x".to_owned()), None]);
+    let err = air_data::Categorizer::new(["a"])
+        .fit(&Dataset::from_polars(frame()))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("expected a string column"),
+        "{err}"
+    );
+}
+
+#[test]
 fn concatenator_errors_name_the_column() {
     let ds = Dataset::from_polars(frame());
     let err = Concatenator::new()
@@ -296,6 +324,13 @@ fn fitted_preprocessors_round_trip_through_checkpoints() {
         Box::new(OneHotEncoder::new(["c"]).with_max_categories("c", 2)),
         Box::new(LabelEncoder::new("label")),
         Box::new(Concatenator::new().with_include(["a", "b"])),
+        Box::new(air_data::Categorizer::new(["c"])),
+        Box::new(air_data::UniformKBinsDiscretizer::new(["a"], 3).unwrap()),
+        Box::new(
+            air_data::CustomKBinsDiscretizer::new(["a", "b"], &[0.0, 2.5, 10.0])
+                .unwrap()
+                .with_right(false),
+        ),
         Box::new(BatchMapper::by_name("double_b", 2).unwrap()),
         Box::new(Chain::new(vec![
             Box::new(SimpleImputer::new(["a"], ImputeStrategy::Mean)),

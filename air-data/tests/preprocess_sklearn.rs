@@ -193,3 +193,25 @@ fn ordinal_one_hot_and_label_encoders() {
         &["color"],
     );
 }
+
+#[test]
+fn discretizers_match_scikit_learn_and_pandas_cut() {
+    use air_data::{CustomKBinsDiscretizer, UniformKBinsDiscretizer};
+    let left = UniformKBinsDiscretizer::new(NUM, 5)
+        .unwrap()
+        .with_right(false);
+    check(left.clone(), &cancer(), "kbins_uniform", &NUM);
+    check(left, &cancer(), "pandas_cut_uniform_left", &NUM);
+    check(
+        UniformKBinsDiscretizer::new(NUM, 5).unwrap(),
+        &cancer(),
+        "pandas_cut_uniform",
+        &NUM,
+    );
+    let custom = CustomKBinsDiscretizer::new(["mean radius"], &[6.981, 10.0, 15.0, 20.0, 25.0])
+        .unwrap()
+        .with_include_lowest(true);
+    check(custom, &cancer(), "pandas_cut_custom", &["mean radius"]);
+    assert!(CustomKBinsDiscretizer::new(["x"], &[1.0, 1.0]).is_err());
+    assert!(UniformKBinsDiscretizer::new(["x"], 0).is_err());
+}

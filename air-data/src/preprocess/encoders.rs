@@ -491,3 +491,85 @@ impl Preprocessor for Concatenator {
         to_value(self)
     }
 }
+
+/// Casts string columns to a categorical type whose categories are the sorted distinct values
+/// seen by `fit` (polars' `Enum`; what LightGBM-style learners want). Values not seen by `fit`
+/// become null.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Categorizer {
+    columns: Vec<String>,
+    stats: Option<BTreeMap<String, Vec<String>>>,
+}
+
+impl Categorizer {
+    /// Categorizes `columns` (string columns).
+    pub fn new<S: AsRef<str>>(columns: impl IntoIterator<Item = S>) -> Self {
+        Self {
+            columns: names(columns),
+            stats: None,
+        }
+    }
+}
+
+impl Preprocessor for Categorizer {
+    fn type_name(&self) -> &str {
+        "Categorizer"
+    }
+    fn fit_status(&self) -> FitStatus {
+        status(&self.stats)
+    }
+    fn fit(&mut self, ds: &Dataset) -> Result<()> {
+        let schema = check_columns(ds, &self.columns, "Categorizer")?;
+        let mut stats = BTreeMap::new();
+        for c in &self.columns {
+            let dtype = schema.get(c).expect("checked");
+            if !dtype.is_string() {
+                return Err(DataError::InvalidPreprocessor {
+                    preprocessor: "Categorizer".to_owned(),
+                    reason: format!("column {c:?} has type {dtype}, expected a string column"),
+                });
+            }
+            let counted = ds
+                .select_columns(&[c])
+                .filter(col(c.as_str()).is_not_null())
+                .groupby(&[c])
+                .count()
+                .to_polars()?;
+            let values: Vec<String> = counted
+                .column(c)
+                .expect("grouped")
+                .str()
+                .expect("string column")
+                .iter()
+                .flatten()
+                .map(str::to_owned)
+                .collect();
+            stats.insert(c.clone(), values);
+        }
+        self.stats = Some(stats);
+        Ok(())
+    }
+    fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
+        let mut lf = lf;
+        check_lazy(&mut lf, &self.columns, "Categorizer")?;
+        let stats = self.stats.as_ref().expect("fitted");
+        let mut exprs = Vec::new();
+        for (c, values) in stats {
+            let cats = FrozenCategories::new(values.iter().map(String::as_str)).map_err(|e| {
+                DataError::Polars {
+                    context: format!("Categorizer: categories of {c:?}"),
+                    source: e,
+                }
+            })?;
+            exprs.push(
+                col(c.as_str())
+                    .cast(DataType::from_frozen_categories(cats))
+                    .alias(c.as_str()),
+            );
+        }
+        Ok(lf.with_columns(exprs))
+    }
+    fn to_config(&self) -> Result<serde_json::Value> {
+        to_value(self)
+    }
+}

@@ -8,6 +8,7 @@
 //! preprocessing travels with it and never runs code from the checkpoint.
 
 mod chain;
+mod discretize;
 mod encoders;
 mod impute;
 mod registry;
@@ -20,7 +21,10 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use chain::{BatchMapper, Chain};
-pub use encoders::{Concatenator, FloatType, LabelEncoder, OneHotEncoder, OrdinalEncoder};
+pub use discretize::{CustomKBinsDiscretizer, UniformKBinsDiscretizer};
+pub use encoders::{
+    Categorizer, Concatenator, FloatType, LabelEncoder, OneHotEncoder, OrdinalEncoder,
+};
 pub use impute::{ImputeStrategy, SimpleImputer};
 pub use registry::{register_batch_fn, register_preprocessor};
 pub use scalers::{

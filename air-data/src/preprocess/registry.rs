@@ -12,9 +12,9 @@ use std::{
 use serde::de::DeserializeOwned;
 
 use super::{
-    Concatenator, LabelEncoder, MaxAbsScaler, MinMaxScaler, Normalizer, OneHotEncoder,
-    OrdinalEncoder, PowerTransformer, Preprocessor, RobustScaler, SimpleImputer, StandardScaler,
-    chain,
+    Categorizer, Concatenator, CustomKBinsDiscretizer, LabelEncoder, MaxAbsScaler, MinMaxScaler,
+    Normalizer, OneHotEncoder, OrdinalEncoder, PowerTransformer, Preprocessor, RobustScaler,
+    SimpleImputer, StandardScaler, UniformKBinsDiscretizer, chain,
 };
 use crate::{
     BatchFn,
@@ -55,7 +55,10 @@ fn constructors() -> &'static RwLock<BTreeMap<String, Constructor>> {
             OrdinalEncoder,
             OneHotEncoder,
             LabelEncoder,
-            Concatenator
+            Concatenator,
+            Categorizer,
+            UniformKBinsDiscretizer,
+            CustomKBinsDiscretizer
         );
         m.insert("Chain".to_owned(), Arc::new(chain::chain_from_config));
         m.insert(
