@@ -27,10 +27,14 @@ impl Matrix {
     }
 }
 
-fn numeric_f32(df: &DataFrame, name: &str) -> Result<Float32Chunked> {
+fn numeric<T: PolarsNumericType>(
+    df: &DataFrame,
+    name: &str,
+    target: &DataType,
+) -> Result<ChunkedArray<T>> {
     let column = df
         .column(name)
-        .map_err(|_| column_not_found(name, "the f32 matrix", df.schema()))?;
+        .map_err(|_| column_not_found(name, "the matrix", df.schema()))?;
     let dtype = column.dtype();
     if !(dtype.is_primitive_numeric() || dtype.is_bool()) {
         return Err(DataError::NonNumericColumn {
@@ -38,18 +42,78 @@ fn numeric_f32(df: &DataFrame, name: &str) -> Result<Float32Chunked> {
             dtype: dtype.to_string(),
         });
     }
+    let cast_err = |e| DataError::Polars {
+        context: format!("casting column {name:?} to {target}"),
+        source: e,
+    };
     let cast = column
         .as_materialized_series()
-        .cast(&DataType::Float32)
-        .map_err(|e| DataError::Polars {
-            context: format!("casting column {name:?} to f32"),
-            source: e,
-        })?;
-    let ca = cast.f32().map_err(|e| DataError::Polars {
-        context: format!("casting column {name:?} to f32"),
-        source: e,
-    })?;
+        .cast(target)
+        .map_err(cast_err)?;
+    let ca = cast.unpack::<T>().map_err(cast_err)?;
     Ok(ca.rechunk().into_owned())
+}
+
+fn numeric_f32(df: &DataFrame, name: &str) -> Result<Float32Chunked> {
+    numeric::<Float32Type>(df, name, &DataType::Float32)
+}
+
+/// `columns` of `df` as one row-major buffer of `T` (nulls become `missing`), filled in
+/// parallel blocks of rows so each thread writes a contiguous part of the output.
+pub(crate) fn row_major<T>(
+    df: &DataFrame,
+    columns: &[String],
+    target: &DataType,
+    missing: T::Native,
+) -> Result<Vec<T::Native>>
+where
+    T: PolarsNumericType,
+{
+    let cols: Vec<ChunkedArray<T>> = columns
+        .iter()
+        .map(|c| numeric::<T>(df, c, target))
+        .collect::<Result<_>>()?;
+    let rows = df.height();
+    let ncols = cols.len();
+    // Contiguous slices per column (nulls replaced first where present).
+    let owned: Vec<Vec<T::Native>> = cols
+        .iter()
+        .map(|ca| {
+            if ca.null_count() == 0 {
+                Vec::new()
+            } else {
+                ca.iter().map(|v| v.unwrap_or(missing)).collect()
+            }
+        })
+        .collect();
+    let slices: Vec<&[T::Native]> = cols
+        .iter()
+        .zip(&owned)
+        .map(|(ca, o)| {
+            if o.is_empty() && rows > 0 {
+                ca.cont_slice().expect("rechunked without nulls")
+            } else {
+                o.as_slice()
+            }
+        })
+        .collect();
+    let mut data = vec![T::Native::default(); rows * ncols];
+    if ncols > 0 {
+        const BLOCK: usize = 4096;
+        data.par_chunks_mut(BLOCK * ncols)
+            .enumerate()
+            .for_each(|(b, out)| {
+                let start = b * BLOCK;
+                let n = out.len() / ncols;
+                for (c, src) in slices.iter().enumerate() {
+                    let src = &src[start..start + n];
+                    for (r, v) in src.iter().enumerate() {
+                        out[r * ncols + c] = *v;
+                    }
+                }
+            });
+    }
+    Ok(data)
 }
 
 /// Copies `columns` of `df` into a row-major `f32` matrix; nulls become NaN (the missing value of
@@ -66,55 +130,12 @@ fn numeric_f32(df: &DataFrame, name: &str) -> Result<Float32Chunked> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn to_f32_matrix<S: AsRef<str>>(df: &DataFrame, columns: &[S]) -> Result<Matrix> {
-    let cols: Vec<Float32Chunked> = columns
-        .iter()
-        .map(|c| numeric_f32(df, c.as_ref()))
-        .collect::<Result<_>>()?;
-    let rows = df.height();
-    let ncols = cols.len();
-    // Contiguous slices per column (nulls replaced by NaN first where present).
-    let owned: Vec<Vec<f32>> = cols
-        .iter()
-        .map(|ca| {
-            if ca.null_count() == 0 {
-                Vec::new()
-            } else {
-                ca.iter().map(|v| v.unwrap_or(f32::NAN)).collect()
-            }
-        })
-        .collect();
-    let slices: Vec<&[f32]> = cols
-        .iter()
-        .zip(&owned)
-        .map(|(ca, o)| {
-            if o.is_empty() && rows > 0 {
-                ca.cont_slice().expect("rechunked without nulls")
-            } else {
-                o.as_slice()
-            }
-        })
-        .collect();
-    let mut data = vec![0f32; rows * ncols];
-    if ncols > 0 {
-        // Rows are written in blocks so each thread fills a contiguous part of the output.
-        const BLOCK: usize = 4096;
-        data.par_chunks_mut(BLOCK * ncols)
-            .enumerate()
-            .for_each(|(b, out)| {
-                let start = b * BLOCK;
-                let n = out.len() / ncols;
-                for (c, src) in slices.iter().enumerate() {
-                    let src = &src[start..start + n];
-                    for (r, v) in src.iter().enumerate() {
-                        out[r * ncols + c] = *v;
-                    }
-                }
-            });
-    }
+    let names: Vec<String> = columns.iter().map(|c| c.as_ref().to_owned()).collect();
+    let data = row_major::<Float32Type>(df, &names, &DataType::Float32, f32::NAN)?;
     Ok(Matrix {
         data,
-        rows,
-        cols: ncols,
+        rows: df.height(),
+        cols: names.len(),
     })
 }
 

@@ -485,3 +485,34 @@ fn fitted_once_shared_across_threads_and_streamed_after_map_batches() {
         .sum();
     assert_eq!(streamed, 10_000);
 }
+
+#[test]
+fn concatenator_streams_and_matches_the_matrix_helper() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.parquet");
+    let path = path.to_str().unwrap();
+    air_data::synthetic(5000, 3)
+        .unwrap()
+        .write_parquet(path)
+        .unwrap();
+    let ds = Dataset::read_parquet(path).unwrap();
+    let cols: Vec<String> = (0..20).map(|j| format!("f{j}")).collect();
+    let concat = Concatenator::new()
+        .with_include(&cols)
+        .transform(&ds)
+        .unwrap();
+    assert_eq!(concat.columns().unwrap(), ["cat_a", "cat_b", "concat_out"]);
+    let matrix = ds.to_f32_matrix(&cols).unwrap();
+    let mut row = 0;
+    for batch in concat.iter_batches(777).unwrap() {
+        let batch = batch.unwrap();
+        let arrays = batch.column("concat_out").unwrap().array().unwrap().clone();
+        for i in 0..batch.height() {
+            let values = arrays.get_as_series(i).unwrap();
+            let values: Vec<f32> = values.f32().unwrap().into_no_null_iter().collect();
+            assert_eq!(values, matrix.row(row));
+            row += 1;
+        }
+    }
+    assert_eq!(row, 5000);
+}

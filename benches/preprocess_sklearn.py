@@ -1,0 +1,78 @@
+"""The preprocess_bench example's operations with scikit-learn + pandas, on the same file.
+
+    python3 benches/preprocess_sklearn.py --input /tmp/synthetic.parquet
+
+Fit + transform, materialised as a pandas frame (or a numpy array for the concatenation),
+median of three runs, rows/s. Needs pandas, pyarrow and scikit-learn.
+"""
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import pandas as pd
+from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
+
+
+def timed(name, rows, fn, repeat):
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    t = statistics.median(times)
+    print(f"{name:<44} {t:7.3f} s {rows / t:12.0f} rows/s")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--input", required=True)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    path = args.input
+    floats = [f"f{j}" for j in range(20)]
+    rows = len(pd.read_parquet(path, columns=["f0"]))
+    print(f"{path}: {rows} rows; scikit-learn + pandas, read included; median of {args.repeat}")
+
+    def standard():
+        df = pd.read_parquet(path)
+        df[floats] = StandardScaler().fit_transform(df[floats])
+        return df
+
+    def min_max():
+        df = pd.read_parquet(path)
+        df[floats] = MinMaxScaler().fit_transform(df[floats])
+        return df
+
+    def one_hot():
+        df = pd.read_parquet(path)
+        enc = OneHotEncoder(sparse_output=False, dtype=np.int64)
+        encoded = enc.fit_transform(df[["cat_a", "cat_b"]])
+        out = pd.DataFrame(encoded, columns=enc.get_feature_names_out(), index=df.index)
+        return pd.concat([df.drop(columns=["cat_a", "cat_b"]), out], axis=1)
+
+    def concat():
+        df = pd.read_parquet(path)
+        return df[floats].to_numpy(dtype=np.float32)
+
+    def chain():
+        df = pd.read_parquet(path)
+        df[floats[:10]] = StandardScaler().fit_transform(df[floats[:10]])
+        df[floats[10:]] = MinMaxScaler().fit_transform(df[floats[10:]])
+        enc = OneHotEncoder(sparse_output=False, dtype=np.int64)
+        encoded = enc.fit_transform(df[["cat_a", "cat_b"]])
+        df = pd.concat(
+            [df.drop(columns=["cat_a", "cat_b"]), pd.DataFrame(encoded, index=df.index)], axis=1
+        )
+        return df.to_numpy(dtype=np.float32)
+
+    timed("StandardScaler (20 floats)", rows, standard, args.repeat)
+    timed("MinMaxScaler (20 floats)", rows, min_max, args.repeat)
+    timed("OneHotEncoder (cat_a, cat_b)", rows, one_hot, args.repeat)
+    timed("Concatenator (20 floats -> f32 array)", rows, concat, args.repeat)
+    timed("Chain (standard, min-max, one-hot, concat)", rows, chain, args.repeat)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,251 @@
+//! Preprocessor throughput (fit + transform, materialised) on a parquet file, next to the same
+//! work written by hand as polars expressions.
+//!
+//! ```text
+//! cargo run --release --example gen_synthetic -- --rows 1000000 --out /tmp/synthetic.parquet
+//! cargo run --release --example preprocess_bench -- --input /tmp/synthetic.parquet
+//! ```
+//!
+//! Expects the synthetic table's columns: floats `f0..f19`, strings `cat_a` and `cat_b`.
+//! `benches/preprocess_sklearn.py` runs the same operations with scikit-learn and pandas.
+
+use std::time::Instant;
+
+use air::data::{
+    Chain, Concatenator, Dataset, MinMaxScaler, OneHotEncoder, Preprocessor, StandardScaler,
+    polars::prelude::*,
+};
+use anyhow::{Context, bail};
+
+fn floats(range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|j| format!("f{j}")).collect()
+}
+
+fn time(
+    name: &str,
+    rows: usize,
+    repeat: usize,
+    mut f: impl FnMut() -> anyhow::Result<usize>,
+) -> anyhow::Result<f64> {
+    let mut times = Vec::new();
+    for _ in 0..repeat {
+        let start = Instant::now();
+        let n = f()?;
+        times.push(start.elapsed().as_secs_f64());
+        if n != rows {
+            bail!("{name}: {n} rows, expected {rows}");
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let t = times[times.len() / 2];
+    println!("{name:<44} {t:>7.3} s {:>12.0} rows/s", rows as f64 / t);
+    Ok(t)
+}
+
+fn collect(lf: LazyFrame) -> anyhow::Result<DataFrame> {
+    Ok(lf.collect()?)
+}
+
+/// Hand-written polars: standardise `cols` (population std, zero std -> 1).
+fn polars_standard(lf: LazyFrame, cols: &[String]) -> anyhow::Result<LazyFrame> {
+    let stats = collect(
+        lf.clone().select(
+            cols.iter()
+                .flat_map(|c| {
+                    [
+                        col(c.as_str()).mean().alias(format!("m{c}")),
+                        col(c.as_str()).std(0).alias(format!("s{c}")),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        ),
+    )?;
+    let get = |n: String| stats.column(&n).unwrap().f64().unwrap().get(0).unwrap();
+    Ok(lf.with_columns(
+        cols.iter()
+            .map(|c| {
+                let s = get(format!("s{c}"));
+                ((col(c.as_str()) - lit(get(format!("m{c}"))))
+                    / lit(if s == 0.0 { 1.0 } else { s }))
+                .alias(c.as_str())
+            })
+            .collect::<Vec<_>>(),
+    ))
+}
+
+fn polars_min_max(lf: LazyFrame, cols: &[String]) -> anyhow::Result<LazyFrame> {
+    let stats = collect(
+        lf.clone().select(
+            cols.iter()
+                .flat_map(|c| {
+                    [
+                        col(c.as_str()).min().alias(format!("lo{c}")),
+                        col(c.as_str()).max().alias(format!("hi{c}")),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        ),
+    )?;
+    let get = |n: String| stats.column(&n).unwrap().f64().unwrap().get(0).unwrap();
+    Ok(lf.with_columns(
+        cols.iter()
+            .map(|c| {
+                let (lo, hi) = (get(format!("lo{c}")), get(format!("hi{c}")));
+                let range = if hi > lo { hi - lo } else { 1.0 };
+                ((col(c.as_str()) - lit(lo)) / lit(range)).alias(c.as_str())
+            })
+            .collect::<Vec<_>>(),
+    ))
+}
+
+fn polars_one_hot(lf: LazyFrame, cols: &[&str]) -> anyhow::Result<LazyFrame> {
+    let mut exprs = Vec::new();
+    for c in cols {
+        let cats = collect(
+            lf.clone()
+                .select([col(*c).unique().sort(Default::default())]),
+        )?;
+        for v in cats.column(c)?.str()?.iter().flatten() {
+            exprs.push(
+                col(*c)
+                    .eq(lit(v))
+                    .cast(DataType::Int64)
+                    .alias(format!("{c}_{v}")),
+            );
+        }
+    }
+    Ok(lf
+        .with_columns(exprs)
+        .drop(by_name(cols.iter().copied(), true, false)))
+}
+
+fn polars_concat(lf: LazyFrame, cols: &[String]) -> anyhow::Result<LazyFrame> {
+    let parts: Vec<Expr> = cols
+        .iter()
+        .map(|c| col(c.as_str()).cast(DataType::Float32))
+        .collect();
+    Ok(lf
+        .with_column(
+            concat_list(parts)?
+                .cast(DataType::Array(Box::new(DataType::Float32), cols.len()))
+                .alias("concat_out"),
+        )
+        .drop(by_name(cols.iter().map(String::as_str), true, false)))
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut input = None;
+    let mut repeat = 3usize;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--input" => input = Some(value()?),
+            "--repeat" => repeat = Context::context(value()?.parse::<usize>(), "--repeat")?,
+            other => bail!("unknown argument {other:?} (expected --input PATH [--repeat N])"),
+        }
+    }
+    let input =
+        input.context("--input PATH is required (make one with the gen_synthetic example)")?;
+    let ds = Dataset::read_parquet(&input)?;
+    let rows = ds.count()?;
+    let scan = || -> anyhow::Result<LazyFrame> {
+        Ok(LazyFrame::scan_parquet(
+            PlRefPath::new(input.as_str()),
+            ScanArgsParquet::default(),
+        )?)
+    };
+    let all = floats(0..20);
+    println!("{input}: {rows} rows; fit + transform, materialised; median of {repeat}");
+
+    let pairs: Vec<(&str, f64, f64)> = vec![
+        (
+            "StandardScaler (20 floats)",
+            time("StandardScaler (20 floats)", rows, repeat, || {
+                Ok(StandardScaler::new(&all)
+                    .fit_transform(&ds)?
+                    .to_polars()?
+                    .height())
+            })?,
+            time("  polars by hand", rows, repeat, || {
+                Ok(collect(polars_standard(scan()?, &all)?)?.height())
+            })?,
+        ),
+        (
+            "MinMaxScaler (20 floats)",
+            time("MinMaxScaler (20 floats)", rows, repeat, || {
+                Ok(MinMaxScaler::new(&all)
+                    .fit_transform(&ds)?
+                    .to_polars()?
+                    .height())
+            })?,
+            time("  polars by hand", rows, repeat, || {
+                Ok(collect(polars_min_max(scan()?, &all)?)?.height())
+            })?,
+        ),
+        (
+            "OneHotEncoder (cat_a, cat_b)",
+            time("OneHotEncoder (cat_a, cat_b)", rows, repeat, || {
+                Ok(OneHotEncoder::new(["cat_a", "cat_b"])
+                    .fit_transform(&ds)?
+                    .to_polars()?
+                    .height())
+            })?,
+            time("  polars by hand", rows, repeat, || {
+                Ok(collect(polars_one_hot(scan()?, &["cat_a", "cat_b"])?)?.height())
+            })?,
+        ),
+        (
+            "Concatenator (20 floats -> f32 array)",
+            time(
+                "Concatenator (20 floats -> f32 array)",
+                rows,
+                repeat,
+                || {
+                    Ok(Concatenator::new()
+                        .with_include(&all)
+                        .transform(&ds)?
+                        .to_polars()?
+                        .height())
+                },
+            )?,
+            time("  polars by hand", rows, repeat, || {
+                Ok(collect(polars_concat(scan()?, &all)?)?.height())
+            })?,
+        ),
+        (
+            "Chain (standard, min-max, one-hot, concat)",
+            time(
+                "Chain (standard, min-max, one-hot, concat)",
+                rows,
+                repeat,
+                || {
+                    let mut chain = Chain::new(vec![
+                        Box::new(StandardScaler::new(floats(0..10))),
+                        Box::new(MinMaxScaler::new(floats(10..20))),
+                        Box::new(OneHotEncoder::new(["cat_a", "cat_b"])),
+                        Box::new(Concatenator::new()),
+                    ]);
+                    Ok(chain.fit_transform(&ds)?.to_polars()?.height())
+                },
+            )?,
+            time("  polars by hand", rows, repeat, || {
+                let lf = polars_standard(scan()?, &floats(0..10))?;
+                let lf = polars_min_max(lf, &floats(10..20))?;
+                let lf = polars_one_hot(lf, &["cat_a", "cat_b"])?;
+                let mut lf = lf;
+                let cols: Vec<String> = lf
+                    .collect_schema()?
+                    .iter_names()
+                    .map(|n| n.to_string())
+                    .collect();
+                Ok(collect(polars_concat(lf, &cols)?)?.height())
+            })?,
+        ),
+    ];
+    println!();
+    for (name, ours, theirs) in pairs {
+        println!("{name:<44} ours / polars by hand: {:.2}x", ours / theirs);
+    }
+    Ok(())
+}
