@@ -207,9 +207,12 @@ impl Preprocessor for UniformKBinsDiscretizer {
 }
 
 /// `k + 1` evenly spaced points from `lo` to `hi` (numpy's `linspace`: the last point exact).
+// Not fused (`mul_add`): numpy computes `i * step + start` with two roundings, and an edge one
+// ulp off would move values that sit exactly on it into the neighbouring bin.
+#[allow(clippy::suboptimal_flops)]
 fn linspace(lo: f64, hi: f64, k: usize) -> Vec<f64> {
     let step = (hi - lo) / k as f64;
-    let mut e: Vec<f64> = (0..=k).map(|i| lo + step * i as f64).collect();
+    let mut e: Vec<f64> = (0..=k).map(|i| i as f64 * step + lo).collect();
     e[k] = hi;
     e
 }
