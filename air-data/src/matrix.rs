@@ -58,57 +58,147 @@ fn numeric_f32(df: &DataFrame, name: &str) -> Result<Float32Chunked> {
     numeric::<Float32Type>(df, name, &DataType::Float32)
 }
 
-/// `columns` of `df` as one row-major buffer of `T` (nulls become `missing`), filled in
-/// parallel blocks of rows so each thread writes a contiguous part of the output.
-pub(crate) fn row_major<T>(
-    df: &DataFrame,
-    columns: &[String],
-    target: &DataType,
-    missing: T::Native,
-) -> Result<Vec<T::Native>>
-where
-    T: PolarsNumericType,
+/// An output element of the row-major fill.
+pub(crate) trait Element: Copy + Default + Send + Sync + 'static {
+    const MISSING: Self;
+    fn from_f64(v: f64) -> Self;
+    fn from_f32(v: f32) -> Self;
+    fn from_i64(v: i64) -> Self;
+}
+
+impl Element for f32 {
+    const MISSING: Self = f32::NAN;
+    #[allow(clippy::cast_possible_truncation)]
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+    fn from_f32(v: f32) -> Self {
+        v
+    }
+    #[allow(clippy::cast_precision_loss)]
+    fn from_i64(v: i64) -> Self {
+        v as f32
+    }
+}
+
+impl Element for f64 {
+    const MISSING: Self = f64::NAN;
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+    fn from_f32(v: f32) -> Self {
+        f64::from(v)
+    }
+    #[allow(clippy::cast_precision_loss)]
+    fn from_i64(v: i64) -> Self {
+        v as f64
+    }
+}
+
+/// A column read in place: float and 64-bit integer columns are not copied or cast first.
+enum Source {
+    F32(Float32Chunked),
+    F64(Float64Chunked),
+    I64(Int64Chunked),
+}
+
+fn source(df: &DataFrame, name: &str) -> Result<Source> {
+    let column = df
+        .column(name)
+        .map_err(|_| column_not_found(name, "the matrix", df.schema()))?;
+    let dtype = column.dtype();
+    let cast_err = |e| DataError::Polars {
+        context: format!("reading column {name:?} as numbers"),
+        source: e,
+    };
+    Ok(match dtype {
+        DataType::Float32 => Source::F32(column.f32().map_err(cast_err)?.clone()),
+        DataType::Float64 => Source::F64(column.f64().map_err(cast_err)?.clone()),
+        DataType::Int64 => Source::I64(column.i64().map_err(cast_err)?.clone()),
+        d if d.is_primitive_numeric() || d.is_bool() => Source::F64(
+            column
+                .cast(&DataType::Float64)
+                .map_err(cast_err)?
+                .f64()
+                .map_err(cast_err)?
+                .clone(),
+        ),
+        d => {
+            return Err(DataError::NonNumericColumn {
+                column: name.to_owned(),
+                dtype: d.to_string(),
+            });
+        }
+    })
+}
+
+/// Writes rows `start..start + out.len() / ncols` of one column into column `c` of `out`.
+fn fill_column<S, T>(
+    out: &mut [T],
+    c: usize,
+    ncols: usize,
+    ca: &ChunkedArray<S>,
+    start: usize,
+    convert: impl Fn(S::Native) -> T,
+) where
+    S: PolarsNumericType,
+    T: Element,
 {
-    let cols: Vec<ChunkedArray<T>> = columns
+    let end = start + out.len() / ncols;
+    let mut offset = 0;
+    for arr in ca.downcast_iter() {
+        let len = arr.len();
+        let (lo, hi) = (start.max(offset), end.min(offset + len));
+        if lo < hi {
+            let values = &arr.values()[lo - offset..hi - offset];
+            let rows = out[(lo - start) * ncols..].chunks_mut(ncols);
+            match arr.validity() {
+                None => {
+                    for (row, v) in rows.zip(values) {
+                        row[c] = convert(*v);
+                    }
+                }
+                Some(valid) => {
+                    for (i, (row, v)) in rows.zip(values).enumerate() {
+                        row[c] = if valid.get_bit(lo - offset + i) {
+                            convert(*v)
+                        } else {
+                            T::MISSING
+                        };
+                    }
+                }
+            }
+        }
+        offset += len;
+        if offset >= end {
+            break;
+        }
+    }
+}
+
+/// `columns` of `df` as one row-major buffer (nulls become NaN), filled in parallel blocks of
+/// rows, each thread writing a contiguous part of the output straight from the columns' own
+/// buffers.
+pub(crate) fn row_major<T: Element>(df: &DataFrame, columns: &[String]) -> Result<Vec<T>> {
+    let sources: Vec<Source> = columns
         .iter()
-        .map(|c| numeric::<T>(df, c, target))
+        .map(|c| source(df, c))
         .collect::<Result<_>>()?;
     let rows = df.height();
-    let ncols = cols.len();
-    // Contiguous slices per column (nulls replaced first where present).
-    let owned: Vec<Vec<T::Native>> = cols
-        .iter()
-        .map(|ca| {
-            if ca.null_count() == 0 {
-                Vec::new()
-            } else {
-                ca.iter().map(|v| v.unwrap_or(missing)).collect()
-            }
-        })
-        .collect();
-    let slices: Vec<&[T::Native]> = cols
-        .iter()
-        .zip(&owned)
-        .map(|(ca, o)| {
-            if o.is_empty() && rows > 0 {
-                ca.cont_slice().expect("rechunked without nulls")
-            } else {
-                o.as_slice()
-            }
-        })
-        .collect();
-    let mut data = vec![T::Native::default(); rows * ncols];
+    let ncols = sources.len();
+    let mut data = vec![T::default(); rows * ncols];
     if ncols > 0 {
-        const BLOCK: usize = 4096;
+        // 1024 rows x the columns stay in cache while every column writes its slot.
+        const BLOCK: usize = 1024;
         data.par_chunks_mut(BLOCK * ncols)
             .enumerate()
             .for_each(|(b, out)| {
                 let start = b * BLOCK;
-                let n = out.len() / ncols;
-                for (c, src) in slices.iter().enumerate() {
-                    let src = &src[start..start + n];
-                    for (r, v) in src.iter().enumerate() {
-                        out[r * ncols + c] = *v;
+                for (c, src) in sources.iter().enumerate() {
+                    match src {
+                        Source::F32(ca) => fill_column(out, c, ncols, ca, start, T::from_f32),
+                        Source::F64(ca) => fill_column(out, c, ncols, ca, start, T::from_f64),
+                        Source::I64(ca) => fill_column(out, c, ncols, ca, start, T::from_i64),
                     }
                 }
             });
@@ -131,7 +221,7 @@ where
 /// ```
 pub fn to_f32_matrix<S: AsRef<str>>(df: &DataFrame, columns: &[S]) -> Result<Matrix> {
     let names: Vec<String> = columns.iter().map(|c| c.as_ref().to_owned()).collect();
-    let data = row_major::<Float32Type>(df, &names, &DataType::Float32, f32::NAN)?;
+    let data = row_major::<f32>(df, &names)?;
     Ok(Matrix {
         data,
         rows: df.height(),

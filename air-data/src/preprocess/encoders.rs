@@ -509,15 +509,11 @@ fn concatenate(
     let width = columns.len();
     let values: ArrayRef = match dtype {
         FloatType::F32 => {
-            let data =
-                crate::matrix::row_major::<Float32Type>(&df, columns, &DataType::Float32, f32::NAN)
-                    .map_err(to_polars)?;
+            let data = crate::matrix::row_major::<f32>(&df, columns).map_err(to_polars)?;
             Float32Chunked::from_vec("".into(), data).chunks()[0].clone()
         }
         FloatType::F64 => {
-            let data =
-                crate::matrix::row_major::<Float64Type>(&df, columns, &DataType::Float64, f64::NAN)
-                    .map_err(to_polars)?;
+            let data = crate::matrix::row_major::<f64>(&df, columns).map_err(to_polars)?;
             Float64Chunked::from_vec("".into(), data).chunks()[0].clone()
         }
     };
