@@ -14,6 +14,10 @@
 //!   [`Dataset::split_at_indices`].
 //! - Consume: [`Dataset::iter_batches`] (streaming, bounded memory), `take`, `count`, `schema`,
 //!   `show`, `to_polars`, writers, and [`to_f32_matrix`] for tensors and tree learners.
+//! - Preprocess: [`Preprocessor`]s fitted on a training dataset and applied as polars
+//!   expressions, lazily to datasets or eagerly to one batch ([`StandardScaler`],
+//!   [`OneHotEncoder`], [`Chain`], ... checked against scikit-learn), saved into checkpoints as
+//!   versioned JSON ([`save_preprocessor`], [`load_preprocessor`]).
 //!
 //! ```
 //! use air_data::{Agg, Dataset, polars::prelude::*};
