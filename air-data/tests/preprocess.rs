@@ -12,6 +12,7 @@ use air_data::{
     StandardScaler, load_preprocessor, polars::prelude::*, preprocessor_from_json,
     preprocessor_to_json, register_batch_fn, register_preprocessor, save_preprocessor,
 };
+use common::floats;
 use serde::{Deserialize, Serialize};
 
 fn frame() -> DataFrame {
@@ -24,17 +25,6 @@ fn frame() -> DataFrame {
     .unwrap()
 }
 
-fn f64s(df: &DataFrame, c: &str) -> Vec<Option<f64>> {
-    df.column(c)
-        .unwrap()
-        .cast(&DataType::Float64)
-        .unwrap()
-        .f64()
-        .unwrap()
-        .iter()
-        .collect()
-}
-
 #[test]
 fn ray_semantics_for_scalers() {
     let ds = Dataset::from_polars(frame());
@@ -45,32 +35,32 @@ fn ray_semantics_for_scalers() {
         .unwrap()
         .to_polars()
         .unwrap();
-    assert_eq!(f64s(&out, "x"), [-1.0, -0.5, 0.0, 0.5, 1.0].map(Some));
+    assert_eq!(floats(&out, "x"), [-1.0, -0.5, 0.0, 0.5, 1.0].map(Some));
     // A constant column divides by 1; nulls are ignored by statistics and stay null.
     let out = StandardScaler::new(["a", "b"])
         .fit_transform(&ds)
         .unwrap()
         .to_polars()
         .unwrap();
-    assert_eq!(f64s(&out, "b"), [Some(0.0); 5]);
-    assert_eq!(f64s(&out, "a")[2], None);
+    assert_eq!(floats(&out, "b"), [Some(0.0); 5]);
+    assert_eq!(floats(&out, "a")[2], None);
     let out = MinMaxScaler::new(["a", "b"])
         .fit_transform(&ds)
         .unwrap()
         .to_polars()
         .unwrap();
     assert_eq!(
-        f64s(&out, "a"),
+        floats(&out, "a"),
         [Some(0.0), Some(0.25), None, Some(0.75), Some(1.0)]
     );
-    assert_eq!(f64s(&out, "b"), [Some(0.0); 5]);
+    assert_eq!(floats(&out, "b"), [Some(0.0); 5]);
     let zeros = Dataset::from_polars(df!("z" => [0.0, 0.0]).unwrap());
     let out = MaxAbsScaler::new(["z"])
         .fit_transform(&zeros)
         .unwrap()
         .to_polars()
         .unwrap();
-    assert_eq!(f64s(&out, "z"), [Some(0.0); 2]);
+    assert_eq!(floats(&out, "z"), [Some(0.0); 2]);
     // Ray's "lower" quantiles are available too.
     let lower = RobustScaler::new(["x"])
         .with_quantile_range(0.1, 0.9)
@@ -82,7 +72,7 @@ fn ray_semantics_for_scalers() {
     let out = lower
         .transform_batch(df!("x" => [3.0, 6.0]).unwrap())
         .unwrap();
-    assert_eq!(f64s(&out, "x"), [Some(0.0), Some(1.0)]);
+    assert_eq!(floats(&out, "x"), [Some(0.0), Some(1.0)]);
     assert!(
         RobustScaler::new(["x"])
             .with_quantile_range(0.8, 0.2)
@@ -96,7 +86,7 @@ fn ray_semantics_for_scalers() {
             .unwrap()
             .to_polars()
             .unwrap();
-        assert_eq!(f64s(&out, "q"), [Some(0.0), Some(expected)], "{norm:?}");
+        assert_eq!(floats(&out, "q"), [Some(0.0), Some(expected)], "{norm:?}");
     }
 }
 
@@ -116,7 +106,7 @@ fn encoders_handle_unseen_values_and_refuse_nulls() {
     oh.fit(&ds).unwrap();
     let out = oh.transform_batch(unseen.clone()).unwrap();
     for name in ["c_x", "c_y", "c_z"] {
-        assert_eq!(f64s(&out, name), [Some(0.0)], "{name}");
+        assert_eq!(floats(&out, name), [Some(0.0)], "{name}");
     }
     assert!(out.column("c").is_err(), "the source column is dropped");
     let mut capped = OneHotEncoder::new(["c"]).with_max_categories("c", 1);
@@ -126,7 +116,7 @@ fn encoders_handle_unseen_values_and_refuse_nulls() {
     label.fit(&ds).unwrap();
     assert_eq!(label.classes().unwrap(), ["maybe", "no", "yes"]);
     let coded = label.transform_batch(frame()).unwrap();
-    assert_eq!(f64s(&coded, "label"), [1.0, 2.0, 1.0, 2.0, 0.0].map(Some));
+    assert_eq!(floats(&coded, "label"), [1.0, 2.0, 1.0, 2.0, 0.0].map(Some));
     let back = label.inverse_transform_batch(coded).unwrap();
     assert!(
         back.column("label")
@@ -447,7 +437,7 @@ fn custom_preprocessors_register_by_name() {
     let json = preprocessor_to_json(&p).unwrap();
     let loaded = preprocessor_from_json(json).unwrap();
     let out = loaded.transform_batch(df!("a" => [1.0]).unwrap()).unwrap();
-    assert_eq!(f64s(&out, "a"), [Some(6.0)]);
+    assert_eq!(floats(&out, "a"), [Some(6.0)]);
 }
 
 #[test]
@@ -463,7 +453,7 @@ fn fitted_once_shared_across_threads_and_streamed_after_map_batches() {
             std::thread::spawn(move || {
                 assert_eq!(p.fit_status(), FitStatus::Fitted);
                 let out = p.transform(&shard).unwrap().to_polars().unwrap();
-                f64s(&out, "x")[0].unwrap()
+                floats(&out, "x")[0].unwrap()
             })
         })
         .collect();

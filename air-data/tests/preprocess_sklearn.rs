@@ -10,7 +10,7 @@ use air_data::{
     OneHotEncoder, OrdinalEncoder, PowerMethod, PowerTransformer, Preprocessor, RobustScaler,
     SimpleImputer, StandardScaler, polars::prelude::*,
 };
-use common::{breast_cancer, s};
+use common::{breast_cancer, floats, s};
 
 const NUM: [&str; 4] = [
     "mean radius",
@@ -36,17 +36,6 @@ fn cancer() -> Dataset {
 
 fn mixed() -> Dataset {
     Dataset::read_csv(s(&fixture("mixed"))).unwrap()
-}
-
-fn floats(df: &DataFrame, column: &str) -> Vec<Option<f64>> {
-    df.column(column)
-        .unwrap_or_else(|_| panic!("no column {column} in {:?}", df.get_column_names()))
-        .cast(&DataType::Float64)
-        .unwrap()
-        .f64()
-        .unwrap()
-        .iter()
-        .collect()
 }
 
 /// Fits `p` on `ds`, transforms `ds`, and compares `columns` with the fixture.

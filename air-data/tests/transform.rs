@@ -11,7 +11,7 @@ use std::{
 };
 
 use air_data::{Agg, BatchOptions, DataError, Dataset, TestSize, polars::prelude::*};
-use common::{ids, s, sample};
+use common::{floats, ids, s, sample};
 
 fn parquet_dataset(rows: usize) -> (tempfile::TempDir, Dataset) {
     let dir = tempfile::tempdir().unwrap();
@@ -196,16 +196,7 @@ fn sort_and_groupby_aggregate() {
             "k", "count()", "sum(v)", "mean(v)", "std(v)", "min(v)", "max(v)"
         ]
     );
-    let get = |name: &str| -> Vec<Option<f64>> {
-        agg.column(name)
-            .unwrap()
-            .cast(&DataType::Float64)
-            .unwrap()
-            .f64()
-            .unwrap()
-            .iter()
-            .collect()
-    };
+    let get = |name: &str| floats(&agg, name);
     assert_eq!(get("count()"), [Some(2.0), Some(2.0), Some(1.0)]);
     assert_eq!(get("sum(v)"), [Some(6.0), Some(4.0), Some(5.0)]);
     assert_eq!(get("mean(v)"), [Some(3.0), Some(2.0), Some(5.0)]);

@@ -42,3 +42,15 @@ pub fn ids(df: &DataFrame) -> Vec<i64> {
         .into_no_null_iter()
         .collect()
 }
+
+/// A column as optional f64s (any numeric type; nulls as None).
+pub fn floats(df: &DataFrame, column: &str) -> Vec<Option<f64>> {
+    df.column(column)
+        .unwrap_or_else(|_| panic!("no column {column} in {:?}", df.get_column_names()))
+        .cast(&DataType::Float64)
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .collect()
+}
