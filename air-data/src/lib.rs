@@ -64,12 +64,14 @@ pub use error::{DataError, Result};
 pub use matrix::{Matrix, to_f32_matrix, to_f32_vector};
 pub use polars;
 pub use preprocess::{
-    BatchMapper, Categorizer, Chain, Concatenator, CustomKBinsDiscretizer, FitStatus, FloatType,
-    ImputeStrategy, LabelEncoder, MaxAbsScaler, MinMaxScaler, Norm, Normalizer, OneHotEncoder,
-    OrdinalEncoder, PREPROCESSOR_ENTRY, PREPROCESSOR_FORMAT_VERSION, PowerMethod, PowerTransformer,
-    Preprocessor, PreprocessorClone, QuantileInterpolation, RobustScaler, SimpleImputer,
-    StandardScaler, UniformKBinsDiscretizer, load_preprocessor, preprocessor_from_json,
-    preprocessor_to_json, register_batch_fn, register_preprocessor, save_preprocessor,
+    BatchMapper, Categorizer, Chain, Concatenator, CountVectorizer, CustomKBinsDiscretizer,
+    FeatureHasher, FitStatus, FloatType, HashingVectorizer, ImputeStrategy, LabelEncoder,
+    MaxAbsScaler, MinMaxScaler, MultiHotEncoder, Norm, Normalizer, OneHotEncoder, OrdinalEncoder,
+    PREPROCESSOR_ENTRY, PREPROCESSOR_FORMAT_VERSION, PowerMethod, PowerTransformer, Preprocessor,
+    PreprocessorClone, QuantileInterpolation, RobustScaler, SimpleImputer, StandardScaler, TokenFn,
+    Tokenization, Tokenizer, UniformKBinsDiscretizer, VectorOutput, load_preprocessor,
+    preprocessor_from_json, preprocessor_to_json, register_batch_fn, register_preprocessor,
+    register_tokenizer, save_preprocessor,
 };
 pub use source::CsvOptions;
 pub use synthetic::synthetic;

@@ -506,3 +506,238 @@ fn concatenator_streams_and_matches_the_matrix_helper() {
     }
     assert_eq!(row, 5000);
 }
+
+fn text_frame() -> DataFrame {
+    let tags = Series::new(
+        "tags".into(),
+        [
+            Series::new("".into(), ["rock", "pop"]),
+            Series::new("".into(), ["jazz"]),
+            Series::new("".into(), Vec::<&str>::new()),
+            Series::new("".into(), ["rock", "rock"]),
+        ],
+    );
+    let mut df = df!(
+        "text" => ["The cat sat", "a dog", "the cat the hat", ""],
+        "n" => [1.0, 2.0, 3.0, 4.0],
+        "city" => ["oslo", "lima", "oslo", "pune"],
+    )
+    .unwrap();
+    df.with_column(tags.into_column()).unwrap();
+    df
+}
+
+#[test]
+fn text_preprocessors_round_trip_through_checkpoints() {
+    use air_data::{
+        CountVectorizer, FeatureHasher, HashingVectorizer, MultiHotEncoder, Tokenization,
+        Tokenizer, VectorOutput, register_tokenizer,
+    };
+    register_tokenizer("chars", |s: &str| {
+        s.chars()
+            .filter(|c| !c.is_whitespace())
+            .map(String::from)
+            .collect()
+    });
+    let ds = Dataset::from_polars(text_frame());
+    let all: Vec<Box<dyn Preprocessor>> = vec![
+        Box::new(Tokenizer::new(["text"])),
+        Box::new(
+            Tokenizer::new(["text", "city"])
+                .with_tokenization(Tokenization::Custom("chars".into()))
+                .with_lowercase(true),
+        ),
+        Box::new(CountVectorizer::new(["text"]).with_max_features(3)),
+        Box::new(
+            CountVectorizer::new(["text", "city"])
+                .with_tokenization(Tokenization::sklearn())
+                .with_output(VectorOutput::Array),
+        ),
+        Box::new(
+            HashingVectorizer::new(["text"], 5)
+                .unwrap()
+                .with_alternate_sign(true),
+        ),
+        Box::new(
+            FeatureHasher::new(["n", "city"], 4)
+                .unwrap()
+                .with_output_column("h"),
+        ),
+        Box::new(MultiHotEncoder::new(["tags"]).with_max_categories("tags", 2)),
+        Box::new(Chain::new(vec![
+            Box::new(CountVectorizer::new(["text"]).with_output(VectorOutput::Array)),
+            Box::new(MultiHotEncoder::new(["tags"]).with_output(VectorOutput::Columns)),
+        ])),
+    ];
+    for mut p in all {
+        p.fit(&ds).unwrap();
+        let before = p.transform(&ds).unwrap().to_polars().unwrap();
+        let mut ckpt = Checkpoint::new();
+        save_preprocessor(p.as_ref(), &mut ckpt).unwrap();
+        let loaded = load_preprocessor(&ckpt).unwrap().unwrap();
+        let after = loaded.transform(&ds).unwrap().to_polars().unwrap();
+        assert!(
+            after.equals_missing(&before),
+            "{}: {before} vs {after}",
+            p.type_name()
+        );
+        let batch = loaded.transform_batch(text_frame()).unwrap();
+        assert!(batch.equals_missing(&before), "{}: batch", p.type_name());
+    }
+}
+
+#[test]
+fn text_preprocessors_semantics_and_errors() {
+    use air_data::{
+        CountVectorizer, FeatureHasher, HashingVectorizer, MultiHotEncoder, Tokenization, Tokenizer,
+    };
+    let ds = Dataset::from_polars(text_frame());
+    // Tokenizer keeps nulls; Ray's default splits on single spaces.
+    let tok = Tokenizer::new(["text"]);
+    let out = tok
+        .transform_batch(df!("text" => [Some("a  b"), None]).unwrap())
+        .unwrap();
+    let lists = out.column("text").unwrap().list().unwrap();
+    let first: Vec<String> = lists
+        .get_as_series(0)
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .flatten()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(first, ["a", "", "b"]);
+    assert!(lists.get_as_series(1).is_none());
+
+    // Vocabulary: sorted; max_features keeps the most frequent; unseen tokens count nowhere.
+    let mut cv = CountVectorizer::new(["text"])
+        .with_tokenization(Tokenization::Whitespace)
+        .with_lowercase(true)
+        .with_max_features(2);
+    cv.fit(&ds).unwrap();
+    assert_eq!(cv.vocabulary("text").unwrap(), ["cat", "the"]);
+    let out = cv
+        .transform_batch(df!("text" => ["THE zebra the"]).unwrap())
+        .unwrap();
+    assert_eq!(floats(&out, "text_the"), [Some(2.0)]);
+    assert_eq!(floats(&out, "text_cat"), [Some(0.0)]);
+
+    // Multi-hot counts repeats; an empty list is all zeros; unseen elements are ignored.
+    let mut mh = MultiHotEncoder::new(["tags"]).with_output(air_data::VectorOutput::Columns);
+    mh.fit(&ds).unwrap();
+    let out = mh.transform(&ds).unwrap().to_polars().unwrap();
+    assert_eq!(
+        floats(&out, "tags_rock"),
+        [Some(1.0), Some(0.0), Some(0.0), Some(2.0)]
+    );
+    assert_eq!(
+        floats(&out, "tags_jazz"),
+        [Some(0.0), Some(1.0), Some(0.0), Some(0.0)]
+    );
+    // Integer lists work too.
+    let ints = Series::new(
+        "ids".into(),
+        [
+            Series::new("".into(), [3i32, 1]),
+            Series::new("".into(), [3i32]),
+        ],
+    );
+    let mut mh = MultiHotEncoder::new(["ids"]);
+    mh.fit(&Dataset::from_polars(
+        DataFrame::new_infer_height(vec![ints.into_column()]).unwrap(),
+    ))
+    .unwrap();
+    assert_eq!(
+        mh.categories("ids").unwrap(),
+        [serde_json::json!(1), serde_json::json!(3)]
+    );
+
+    // Nulls are refused with the imputation hint; wrong types name the column and the type.
+    let nulls = Dataset::from_polars(df!("text" => [Some("a"), None]).unwrap());
+    for mut p in [
+        Box::new(CountVectorizer::new(["text"])) as Box<dyn Preprocessor>,
+        Box::new(HashingVectorizer::new(["text"], 4).unwrap()),
+        Box::new(FeatureHasher::new(["text"], 4).unwrap()),
+    ] {
+        let err = p
+            .fit(&nulls)
+            .and_then(|()| p.transform(&nulls)?.to_polars().map(|_| ()))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("impute"),
+            "{}: {err}",
+            p.type_name()
+        );
+    }
+    let err = CountVectorizer::new(["n"]).fit(&ds).unwrap_err();
+    assert!(
+        err.to_string().contains("\"n\"") && err.to_string().contains("string"),
+        "{err}"
+    );
+    let err = MultiHotEncoder::new(["city"]).fit(&ds).unwrap_err();
+    assert!(err.to_string().contains("list"), "{err}");
+    let err = CountVectorizer::new(["missing"]).fit(&ds).unwrap_err();
+    assert!(err.to_string().contains("missing"), "{err}");
+    let err = Tokenizer::new(["text"])
+        .with_tokenization(Tokenization::Custom("nobody_registered_this".into()))
+        .transform(&ds)
+        .and_then(|t| t.to_polars())
+        .unwrap_err();
+    assert!(err.to_string().contains("register_tokenizer"), "{err}");
+    let err = Tokenizer::new(["text"])
+        .with_tokenization(Tokenization::Pattern("([a-z]".into()))
+        .transform_batch(text_frame())
+        .unwrap_err();
+    assert!(err.to_string().contains("regular expression"), "{err}");
+    assert_eq!(
+        CountVectorizer::new(["text"])
+            .transform(&ds)
+            .unwrap_err()
+            .to_string(),
+        DataError::NotFitted {
+            preprocessor: "CountVectorizer".into()
+        }
+        .to_string()
+    );
+}
+
+#[test]
+fn vectorizers_stream_batch_by_batch() {
+    use air_data::HashingVectorizer;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("docs.parquet");
+    let words = ["alpha", "beta", "gamma", "delta"];
+    let docs: Vec<String> = (0..20_000)
+        .map(|i| format!("{} {}", words[i % 4], words[(i / 4) % 4]))
+        .collect();
+    Dataset::from_polars(df!("doc" => docs).unwrap())
+        .write_parquet(path.to_str().unwrap())
+        .unwrap();
+    let ds = Dataset::read_parquet(path.to_str().unwrap()).unwrap();
+    let hv = HashingVectorizer::new(["doc"], 8).unwrap();
+    let whole = hv.transform(&ds).unwrap().to_polars().unwrap();
+    let mut rows = 0;
+    let mut parts = Vec::new();
+    for batch in hv.transform(&ds).unwrap().iter_batches(3000).unwrap() {
+        let batch = batch.unwrap();
+        rows += batch.height();
+        parts.push(batch);
+    }
+    assert_eq!(rows, 20_000);
+    let mut streamed = parts.remove(0);
+    for p in parts {
+        streamed.vstack_mut(&p).unwrap();
+    }
+    assert!(streamed.equals(&whole));
+    // Every document has two tokens.
+    let total: f64 = (0..8)
+        .map(|i| {
+            floats(&whole, &format!("hash_doc_{i}"))
+                .iter()
+                .flatten()
+                .sum::<f64>()
+        })
+        .sum();
+    assert_eq!(total, 40_000.0);
+}

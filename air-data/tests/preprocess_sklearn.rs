@@ -204,3 +204,125 @@ fn discretizers_match_scikit_learn_and_pandas_cut() {
     assert!(CustomKBinsDiscretizer::new(["x"], &[1.0, 1.0]).is_err());
     assert!(UniformKBinsDiscretizer::new(["x"], 0).is_err());
 }
+
+fn texts() -> Dataset {
+    Dataset::read_csv(s(&fixture("texts")))
+        .unwrap()
+        .with_column("tags", col("tags").str().split(lit("|")))
+}
+
+/// The fixture's column names, and checks that they are exactly the columns `p` appends.
+fn vector_columns(p: &impl Preprocessor, ds: &Dataset, fixture_name: &str) -> Vec<String> {
+    let theirs: Vec<String> = expected(fixture_name)
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    let mut p = p.clone_box();
+    p.fit(ds).unwrap();
+    let names: Vec<String> = p
+        .transform(ds)
+        .unwrap()
+        .columns()
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert_eq!(
+        names[names.len() - theirs.len()..],
+        theirs,
+        "{fixture_name}: appended columns"
+    );
+    theirs
+}
+
+fn check_vectors(p: impl Preprocessor, ds: &Dataset, fixture_name: &str) {
+    let columns = vector_columns(&p, ds, fixture_name);
+    let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+    check(p, ds, fixture_name, &columns);
+}
+
+#[test]
+fn count_vectorizer() {
+    use air_data::{CountVectorizer, Tokenization};
+    check_vectors(CountVectorizer::new(["text"]), &texts(), "count_vectorizer");
+    let sklearn_like = CountVectorizer::new(["text"])
+        .with_tokenization(Tokenization::sklearn())
+        .with_lowercase(true)
+        .with_max_features(10);
+    check_vectors(sklearn_like, &texts(), "count_vectorizer_max10");
+}
+
+#[test]
+fn hashing_vectorizer_and_feature_hasher_match_scikit_learn_buckets() {
+    use air_data::{FeatureHasher, HashingVectorizer, Tokenization};
+    check_vectors(
+        HashingVectorizer::new(["text"], 16).unwrap(),
+        &texts(),
+        "hashing_vectorizer",
+    );
+    let signed = HashingVectorizer::new(["text"], 16)
+        .unwrap()
+        .with_tokenization(Tokenization::sklearn())
+        .with_lowercase(true)
+        .with_alternate_sign(true);
+    check_vectors(signed, &texts(), "hashing_vectorizer_signed");
+    let inputs = ["clicks", "score", "city"];
+    check_vectors(
+        FeatureHasher::new(inputs, 8).unwrap(),
+        &texts(),
+        "feature_hasher",
+    );
+    check_vectors(
+        FeatureHasher::new(inputs, 8)
+            .unwrap()
+            .with_alternate_sign(true),
+        &texts(),
+        "feature_hasher_signed",
+    );
+    assert!(HashingVectorizer::new(["text"], 0).is_err());
+    assert!(FeatureHasher::new(["x"], 0).is_err());
+}
+
+#[test]
+fn multi_hot_encoder_matches_multi_label_binarizer() {
+    use air_data::{MultiHotEncoder, VectorOutput};
+    check_vectors(
+        MultiHotEncoder::new(["tags"]).with_output(VectorOutput::Columns),
+        &texts(),
+        "multi_hot",
+    );
+}
+
+#[test]
+fn array_output_holds_the_same_counts_as_columns() {
+    use air_data::{CountVectorizer, MultiHotEncoder, VectorOutput};
+    let ds = texts();
+    let theirs = expected("count_vectorizer");
+    let mut cv = CountVectorizer::new(["text"]).with_output(VectorOutput::Array);
+    let ours = cv.fit_transform(&ds).unwrap().to_polars().unwrap();
+    let arrays = ours.column("text").unwrap().array().unwrap();
+    assert_eq!(arrays.width(), theirs.width());
+    for (i, row) in arrays.amortized_iter().enumerate() {
+        let row: Vec<Option<f64>> = row
+            .unwrap()
+            .as_ref()
+            .cast(&DataType::Float64)
+            .unwrap()
+            .f64()
+            .unwrap()
+            .iter()
+            .collect();
+        let expected: Vec<Option<f64>> = theirs
+            .get_column_names()
+            .iter()
+            .map(|c| floats(&theirs, c)[i])
+            .collect();
+        assert_eq!(row, expected, "row {i}");
+    }
+    let mut mh = MultiHotEncoder::new(["tags"]);
+    let ours = mh.fit_transform(&ds).unwrap().to_polars().unwrap();
+    assert_eq!(
+        ours.column("tags").unwrap().dtype(),
+        &DataType::Array(Box::new(DataType::Int64), 6)
+    );
+}

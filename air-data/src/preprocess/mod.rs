@@ -13,6 +13,8 @@ mod encoders;
 mod impute;
 mod registry;
 mod scalers;
+mod text;
+mod vectorize;
 
 use std::{fmt, sync::Arc};
 
@@ -26,10 +28,14 @@ pub use encoders::{
     Categorizer, Concatenator, FloatType, LabelEncoder, OneHotEncoder, OrdinalEncoder,
 };
 pub use impute::{ImputeStrategy, SimpleImputer};
-pub use registry::{register_batch_fn, register_preprocessor};
+pub use registry::{register_batch_fn, register_preprocessor, register_tokenizer};
 pub use scalers::{
     MaxAbsScaler, MinMaxScaler, Norm, Normalizer, PowerMethod, PowerTransformer,
     QuantileInterpolation, RobustScaler, StandardScaler,
+};
+pub use text::{TokenFn, Tokenization, Tokenizer};
+pub use vectorize::{
+    CountVectorizer, FeatureHasher, HashingVectorizer, MultiHotEncoder, VectorOutput,
 };
 
 use crate::{

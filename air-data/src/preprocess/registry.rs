@@ -12,9 +12,10 @@ use std::{
 use serde::de::DeserializeOwned;
 
 use super::{
-    Categorizer, Concatenator, CustomKBinsDiscretizer, LabelEncoder, MaxAbsScaler, MinMaxScaler,
-    Normalizer, OneHotEncoder, OrdinalEncoder, PowerTransformer, Preprocessor, RobustScaler,
-    SimpleImputer, StandardScaler, UniformKBinsDiscretizer, chain,
+    Categorizer, Concatenator, CountVectorizer, CustomKBinsDiscretizer, FeatureHasher,
+    HashingVectorizer, LabelEncoder, MaxAbsScaler, MinMaxScaler, MultiHotEncoder, Normalizer,
+    OneHotEncoder, OrdinalEncoder, PowerTransformer, Preprocessor, RobustScaler, SimpleImputer,
+    StandardScaler, TokenFn, Tokenizer, UniformKBinsDiscretizer, chain,
 };
 use crate::{
     BatchFn,
@@ -58,7 +59,12 @@ fn constructors() -> &'static RwLock<BTreeMap<String, Constructor>> {
             Concatenator,
             Categorizer,
             UniformKBinsDiscretizer,
-            CustomKBinsDiscretizer
+            CustomKBinsDiscretizer,
+            MultiHotEncoder,
+            Tokenizer,
+            CountVectorizer,
+            HashingVectorizer,
+            FeatureHasher
         );
         m.insert("Chain".to_owned(), Arc::new(chain::chain_from_config));
         m.insert(
@@ -72,6 +78,33 @@ fn constructors() -> &'static RwLock<BTreeMap<String, Constructor>> {
 fn batch_fns() -> &'static RwLock<BTreeMap<String, Arc<dyn BatchFn>>> {
     static FNS: OnceLock<RwLock<BTreeMap<String, Arc<dyn BatchFn>>>> = OnceLock::new();
     FNS.get_or_init(Default::default)
+}
+
+fn token_fns() -> &'static RwLock<BTreeMap<String, Arc<dyn TokenFn>>> {
+    static FNS: OnceLock<RwLock<BTreeMap<String, Arc<dyn TokenFn>>>> = OnceLock::new();
+    FNS.get_or_init(Default::default)
+}
+
+/// Registers `f` under `name` for [`Tokenization::Custom`](super::Tokenization::Custom): the
+/// tokenizers and vectorizers that name it (including ones loaded from checkpoints) call it.
+/// Registering a name again replaces it.
+pub fn register_tokenizer<F: TokenFn>(name: &str, f: F) {
+    token_fns()
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(name.to_owned(), Arc::new(f));
+}
+
+pub(crate) fn token_fn(name: &str) -> Result<Arc<dyn TokenFn>> {
+    let fns = token_fns().read().unwrap_or_else(|p| p.into_inner());
+    fns.get(name)
+        .cloned()
+        .ok_or_else(|| DataError::NotRegistered {
+            kind: "tokenizer",
+            name: name.to_owned(),
+            known: fns.keys().cloned().collect(),
+            hint: "air_data::register_tokenizer(name, f)",
+        })
 }
 
 /// Registers a custom preprocessor type: checkpoints holding a preprocessor whose
