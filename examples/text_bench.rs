@@ -1,0 +1,102 @@
+//! Text vectorizer throughput (fit + transform, materialised) on generated documents.
+//!
+//! ```text
+//! cargo run --release --example text_bench -- --docs 200000 --out /tmp/docs.parquet
+//! python3 benches/text_sklearn.py --input /tmp/docs.parquet
+//! ```
+//!
+//! Documents are 4–20 words drawn from a 5,000-word vocabulary with Zipf-like frequencies,
+//! separated by single spaces, so every tokenization agrees. The file is written first (to
+//! `--out`) and read back for every run; `benches/text_sklearn.py` runs scikit-learn on it.
+
+use std::time::Instant;
+
+use air::data::{
+    CountVectorizer, Dataset, HashingVectorizer, Preprocessor, Tokenization, VectorOutput,
+    polars::prelude::*,
+};
+use anyhow::{Context, bail};
+use rand::{RngExt, SeedableRng, rngs::StdRng};
+
+fn time(
+    name: &str,
+    rows: usize,
+    mut f: impl FnMut() -> anyhow::Result<usize>,
+) -> anyhow::Result<()> {
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let start = Instant::now();
+        let n = f()?;
+        times.push(start.elapsed().as_secs_f64());
+        if n != rows {
+            bail!("{name}: {n} rows, expected {rows}");
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let t = times[1];
+    println!("{name:<52} {t:>7.3} s {:>12.0} rows/s", rows as f64 / t);
+    Ok(())
+}
+
+fn documents(n: usize) -> Vec<String> {
+    let mut rng = StdRng::seed_from_u64(11);
+    let vocab: Vec<String> = (0..5000).map(|i| format!("w{i}")).collect();
+    // Inverse-CDF sampling of p(k) ∝ 1/(k+1).
+    let weights: Vec<f64> = (0..vocab.len()).map(|k| 1.0 / (k as f64 + 1.0)).collect();
+    let total: f64 = weights.iter().sum();
+    let mut cdf = Vec::with_capacity(weights.len());
+    let mut acc = 0.0;
+    for w in weights {
+        acc += w / total;
+        cdf.push(acc);
+    }
+    (0..n)
+        .map(|_| {
+            let words = rng.random_range(4..=20);
+            (0..words)
+                .map(|_| {
+                    let u: f64 = rng.random();
+                    vocab[cdf.partition_point(|&c| c < u).min(vocab.len() - 1)].as_str()
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut docs = 200_000usize;
+    let mut out = "/tmp/docs.parquet".to_owned();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--docs" => docs = Context::context(value()?.parse::<usize>(), "--docs")?,
+            "--out" => out = value()?,
+            other => bail!("unknown argument {other:?} (expected [--docs N] [--out PATH])"),
+        }
+    }
+    Dataset::from_polars(df!("doc" => documents(docs))?).write_parquet(&out)?;
+    let ds = Dataset::read_parquet(&out)?;
+    println!("{out}: {docs} documents; reading the file included; median of 3");
+    time("CountVectorizer (max_features 1000, array)", docs, || {
+        let mut cv = CountVectorizer::new(["doc"])
+            .with_tokenization(Tokenization::Whitespace)
+            .with_max_features(1000)
+            .with_output(VectorOutput::Array);
+        Ok(cv.fit_transform(&ds)?.to_polars()?.height())
+    })?;
+    time("CountVectorizer (max_features 100, columns)", docs, || {
+        let mut cv = CountVectorizer::new(["doc"])
+            .with_tokenization(Tokenization::Whitespace)
+            .with_max_features(100);
+        Ok(cv.fit_transform(&ds)?.to_polars()?.height())
+    })?;
+    time("HashingVectorizer (1024 buckets, array)", docs, || {
+        let hv = HashingVectorizer::new(["doc"], 1024)?
+            .with_tokenization(Tokenization::Whitespace)
+            .with_output(VectorOutput::Array);
+        Ok(hv.transform(&ds)?.to_polars()?.height())
+    })?;
+    Ok(())
+}
