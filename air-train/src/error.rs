@@ -1,3 +1,6 @@
+use air_checkpoint::CheckpointError;
+use air_data::DataError;
+
 /// Everything that can go wrong in air-train.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -11,4 +14,88 @@ pub enum TrainError {
         /// The device index that was asked for.
         index: usize,
     },
+    /// A configuration value is invalid.
+    #[error("invalid {field}: {value}; expected {expected}")]
+    InvalidConfig {
+        /// The field.
+        field: &'static str,
+        /// The offending value.
+        value: String,
+        /// What is accepted.
+        expected: String,
+    },
+    /// A collective operation was misused (mismatched calls or sizes).
+    #[error("collective operation failed: {0}")]
+    Collective(String),
+    /// A peer failed, so the collective operation this worker waited in was abandoned.
+    #[error("collective operation abandoned: {0}")]
+    CollectiveAborted(String),
+    /// `get_dataset_shard` named a dataset the trainer was not given.
+    #[error("no dataset named {name:?} was given to the trainer; known: [{}]", known.join(", "))]
+    DatasetNotFound {
+        /// The name asked for.
+        name: String,
+        /// The names the trainer has.
+        known: Vec<String>,
+    },
+    /// Reported metrics are not a JSON object of values.
+    #[error("invalid metrics {metrics}: {reason}")]
+    InvalidMetrics {
+        /// The metrics as given.
+        metrics: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The run's stop condition was met; the train loop should return (propagate it with `?`).
+    #[error("the run's stop condition {metric} >= {threshold} was met (value {value})")]
+    Stopped {
+        /// The metric that met its threshold.
+        metric: String,
+        /// The threshold.
+        threshold: f64,
+        /// The reported value.
+        value: f64,
+    },
+    /// A worker returned an error or panicked, and the failure budget is spent.
+    #[error(
+        "training failed: worker {rank} {what} after {failures} failure(s) (max_failures allows \
+         {allowed}): {message}"
+    )]
+    WorkerFailed {
+        /// The rank of the first worker that failed.
+        rank: usize,
+        /// "returned an error" or "panicked".
+        what: &'static str,
+        /// The worker's message.
+        message: String,
+        /// Failures so far, this one included.
+        failures: usize,
+        /// The configured budget, in words.
+        allowed: String,
+    },
+    /// Model weights or a model config could not be saved or loaded.
+    #[error("model {context}: {reason}")]
+    Model {
+        /// What was being done.
+        context: String,
+        /// Why it failed.
+        reason: String,
+    },
+    /// Writing the run's files failed.
+    #[error("cannot write run results at {location}: {reason}")]
+    Storage {
+        /// The file or URI.
+        location: String,
+        /// Why.
+        reason: String,
+    },
+    /// A dataset operation failed.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// A checkpoint operation failed.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
 }
+
+/// This crate's result type.
+pub type Result<T, E = TrainError> = std::result::Result<T, E>;

@@ -22,11 +22,29 @@
 //! # Ok::<(), air_train::TrainError>(())
 //! ```
 
+mod burn_ext;
+mod collective;
+mod config;
 mod device;
 mod error;
+mod progress;
+mod run;
+mod session;
+mod trainer;
 
+pub use burn_ext::{MODEL_ENTRY, load_model, save_model};
+pub use collective::{Collective, LocalCollective};
+pub use config::{
+    CheckpointConfig, FailureConfig, MaxFailures, RunConfig, ScalingConfig, ScoreOrder, Verbosity,
+};
 pub use device::{Backend, ComputeDevice};
-pub use error::TrainError;
+pub use error::{Result, TrainError};
+pub use run::Metrics;
+pub use session::Session;
+pub use trainer::{
+    DataParallelTrainer, DatasetsToSplit, LoopError, ReportHook, TrainLoop, TrainResult, Trainable,
+    Trainer, TrialInfo,
+};
 
 /// The burn version this workspace is pinned to, re-exported so users name the same types.
 pub use burn;

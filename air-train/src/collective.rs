@@ -1,0 +1,299 @@
+//! Collective operations between the workers of one run: all-reduce, broadcast, barrier.
+//!
+//! [`Collective`] is the seam between data-parallel training and the transport. The in-process
+//! [`LocalCollective`] serves worker threads of one process; a multi-process or multi-node
+//! transport implements the same trait. Values travel as flat `f32` buffers (a model's
+//! gradients or parameters, flattened in module order, which is the same on every rank).
+//!
+//! Sums are taken in rank order once every rank has contributed, so an all-reduce gives
+//! bit-identical results on every rank and from run to run regardless of arrival order.
+
+use std::{
+    fmt,
+    sync::{Condvar, Mutex},
+};
+
+use crate::TrainError;
+
+/// Operations every worker of a run calls in the same order.
+pub trait Collective: Send + Sync + fmt::Debug {
+    /// The number of ranks.
+    fn world_size(&self) -> usize;
+
+    /// Replaces `values` by their mean over all ranks. Every rank passes the same length.
+    fn all_reduce_mean(&self, rank: usize, values: &mut [f32]) -> Result<(), TrainError>;
+
+    /// Replaces `values` on every rank by those of `root`.
+    fn broadcast(&self, rank: usize, root: usize, values: &mut Vec<f32>) -> Result<(), TrainError>;
+
+    /// Returns once every rank has called it.
+    fn barrier(&self, rank: usize) -> Result<(), TrainError>;
+
+    /// Called once by each rank whose train loop has returned; a rank still in another
+    /// operation then fails with an error saying the workers' calls diverged.
+    fn finish(&self, rank: usize) -> Result<(), TrainError>;
+
+    /// Wakes every rank waiting now or later with [`TrainError::CollectiveAborted`] (a worker
+    /// has failed; its peers must not wait for it forever).
+    fn abort(&self, reason: &str);
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Mean,
+    Broadcast(usize),
+    Barrier,
+    Finish,
+}
+
+impl Op {
+    fn describe(self) -> String {
+        match self {
+            Self::Mean => "all_reduce_mean".to_owned(),
+            Self::Broadcast(root) => format!("broadcast from rank {root}"),
+            Self::Barrier => "barrier (report)".to_owned(),
+            Self::Finish => "finish (its train loop returned)".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Completed rounds; waiters watch it change.
+    generation: u64,
+    op: Option<Op>,
+    slots: Vec<Option<Vec<f32>>>,
+    arrived: usize,
+    result: Vec<f32>,
+    error: Option<String>,
+    aborted: Option<String>,
+}
+
+/// The in-process collective for worker threads.
+#[derive(Debug)]
+pub struct LocalCollective {
+    world_size: usize,
+    state: Mutex<State>,
+    turn: Condvar,
+}
+
+impl LocalCollective {
+    /// A collective for `world_size` ranks (at least 1).
+    pub fn new(world_size: usize) -> Self {
+        Self {
+            world_size: world_size.max(1),
+            state: Mutex::new(State {
+                slots: vec![None; world_size.max(1)],
+                ..State::default()
+            }),
+            turn: Condvar::new(),
+        }
+    }
+
+    fn round(&self, rank: usize, op: Op, values: Vec<f32>) -> Result<Vec<f32>, TrainError> {
+        if rank >= self.world_size {
+            return Err(TrainError::Collective(format!(
+                "rank {rank} is outside the world of {} ranks",
+                self.world_size
+            )));
+        }
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(reason) = &st.aborted {
+            return Err(TrainError::CollectiveAborted(reason.clone()));
+        }
+        match st.op {
+            None => st.op = Some(op),
+            Some(current) if current != op => {
+                let message = format!(
+                    "rank {rank} called {} while other ranks are in {}; every worker must make \
+                     the same collective calls in the same order (and report equally often)",
+                    op.describe(),
+                    current.describe()
+                );
+                st.aborted = Some(message.clone());
+                self.turn.notify_all();
+                return Err(TrainError::Collective(message));
+            }
+            Some(_) => {}
+        }
+        if st.slots[rank].is_some() {
+            return Err(TrainError::Collective(format!(
+                "rank {rank} joined the same collective round twice"
+            )));
+        }
+        st.slots[rank] = Some(values);
+        st.arrived += 1;
+        let generation = st.generation;
+        if st.arrived == self.world_size {
+            let slots: Vec<Vec<f32>> = st
+                .slots
+                .iter_mut()
+                .map(|s| s.take().unwrap_or_default())
+                .collect();
+            let (result, error) = combine(op, slots);
+            st.result = result;
+            st.error = error;
+            st.arrived = 0;
+            st.op = None;
+            st.generation += 1;
+            self.turn.notify_all();
+        } else {
+            while st.generation == generation && st.aborted.is_none() {
+                st = self.turn.wait(st).unwrap_or_else(|p| p.into_inner());
+            }
+            if st.generation == generation {
+                let reason = st.aborted.clone().unwrap_or_default();
+                return Err(TrainError::CollectiveAborted(reason));
+            }
+        }
+        match &st.error {
+            Some(e) => Err(TrainError::Collective(e.clone())),
+            None => Ok(st.result.clone()),
+        }
+    }
+}
+
+fn combine(op: Op, slots: Vec<Vec<f32>>) -> (Vec<f32>, Option<String>) {
+    match op {
+        Op::Barrier | Op::Finish => (Vec::new(), None),
+        Op::Broadcast(root) => (slots.into_iter().nth(root).unwrap_or_default(), None),
+        Op::Mean => {
+            let n = slots[0].len();
+            if let Some((rank, s)) = slots.iter().enumerate().find(|(_, s)| s.len() != n) {
+                return (
+                    Vec::new(),
+                    Some(format!(
+                        "all-reduce of {} values on rank {rank} but {n} on rank 0; every worker \
+                         must reduce the same model",
+                        s.len()
+                    )),
+                );
+            }
+            let mut sum = slots[0].clone();
+            for s in &slots[1..] {
+                for (a, b) in sum.iter_mut().zip(s) {
+                    *a += b;
+                }
+            }
+            let scale = 1.0 / slots.len() as f32;
+            sum.iter_mut().for_each(|v| *v *= scale);
+            (sum, None)
+        }
+    }
+}
+
+impl Collective for LocalCollective {
+    fn world_size(&self) -> usize {
+        self.world_size
+    }
+
+    fn all_reduce_mean(&self, rank: usize, values: &mut [f32]) -> Result<(), TrainError> {
+        if self.world_size == 1 {
+            return Ok(());
+        }
+        let mean = self.round(rank, Op::Mean, values.to_vec())?;
+        values.copy_from_slice(&mean);
+        Ok(())
+    }
+
+    fn broadcast(&self, rank: usize, root: usize, values: &mut Vec<f32>) -> Result<(), TrainError> {
+        if root >= self.world_size {
+            return Err(TrainError::Collective(format!(
+                "broadcast root {root} is outside the world of {} ranks",
+                self.world_size
+            )));
+        }
+        if self.world_size == 1 {
+            return Ok(());
+        }
+        let mine = if rank == root {
+            std::mem::take(values)
+        } else {
+            Vec::new()
+        };
+        *values = self.round(rank, Op::Broadcast(root), mine)?;
+        Ok(())
+    }
+
+    fn barrier(&self, rank: usize) -> Result<(), TrainError> {
+        if self.world_size == 1 {
+            return Ok(());
+        }
+        self.round(rank, Op::Barrier, Vec::new()).map(|_| ())
+    }
+
+    fn finish(&self, rank: usize) -> Result<(), TrainError> {
+        if self.world_size == 1 {
+            return Ok(());
+        }
+        self.round(rank, Op::Finish, Vec::new()).map(|_| ())
+    }
+
+    fn abort(&self, reason: &str) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if st.aborted.is_none() {
+            st.aborted = Some(reason.to_owned());
+        }
+        self.turn.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{sync::Arc, thread};
+
+    use super::*;
+
+    #[test]
+    fn all_reduce_broadcast_and_barrier_across_threads() {
+        let c = Arc::new(LocalCollective::new(3));
+        let handles: Vec<_> = (0..3)
+            .map(|rank| {
+                let c = c.clone();
+                thread::spawn(move || {
+                    let mut out = Vec::new();
+                    for step in 0..50 {
+                        let mut v = vec![rank as f32 + step as f32, 1.0];
+                        c.all_reduce_mean(rank, &mut v).unwrap();
+                        out.push(v);
+                        let mut b = if rank == 2 { vec![step as f32] } else { vec![] };
+                        c.broadcast(rank, 2, &mut b).unwrap();
+                        assert_eq!(b, [step as f32]);
+                        c.barrier(rank).unwrap();
+                    }
+                    out
+                })
+            })
+            .collect();
+        let results: Vec<Vec<Vec<f32>>> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        for (step, v) in results[0].iter().enumerate() {
+            assert_eq!(v, &[1.0 + step as f32, 1.0]);
+        }
+        assert_eq!(results[0], results[1]);
+        assert_eq!(results[1], results[2]);
+    }
+
+    #[test]
+    fn abort_releases_waiting_ranks_and_mismatches_are_errors() {
+        let c = Arc::new(LocalCollective::new(2));
+        let waiter = {
+            let c = c.clone();
+            thread::spawn(move || c.barrier(0))
+        };
+        thread::sleep(std::time::Duration::from_millis(20));
+        c.abort("rank 1 failed");
+        let err = waiter.join().unwrap().unwrap_err();
+        assert!(err.to_string().contains("rank 1 failed"), "{err}");
+        assert!(c.barrier(1).is_err(), "later calls fail too");
+
+        let c = Arc::new(LocalCollective::new(2));
+        let other = {
+            let c = c.clone();
+            thread::spawn(move || c.all_reduce_mean(1, &mut [1.0, 2.0, 3.0]))
+        };
+        let mine = c.all_reduce_mean(0, &mut [1.0]);
+        let theirs = other.join().unwrap();
+        assert!(mine.is_err() && theirs.is_err());
+        assert!(mine.unwrap_err().to_string().contains("same model"));
+    }
+}

@@ -1,0 +1,517 @@
+//! A run's directory (local or at a URI) and the recorder that writes rank 0's reports into it:
+//! the metrics log (`result.json` lines and `progress.csv`), `checkpoint_NNNNNN` folders with
+//! the fitted preprocessor in each, and retention by `num_to_keep` and the score attribute.
+
+use std::{
+    collections::BTreeSet,
+    io::Write,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::{Instant, SystemTime, UNIX_EPOCH},
+};
+
+use air_checkpoint::{
+    Checkpoint, StorageOptions,
+    storage::{self, Resolved, StoreLocation},
+};
+use air_data::{Dataset, Preprocessor, polars::prelude::DataFrame, save_preprocessor};
+use futures::TryStreamExt;
+use object_store::ObjectStoreExt;
+use serde_json::{Map, Value};
+
+use crate::{
+    CheckpointConfig, ScoreOrder, TrainError, Verbosity, error::Result, progress::Progress,
+};
+
+/// Reported metrics: a JSON object.
+pub type Metrics = Map<String, Value>;
+
+/// Where a run's files live.
+#[derive(Debug, Clone)]
+pub(crate) enum RunStorage {
+    Local(PathBuf),
+    Store {
+        location: StoreLocation,
+        options: StorageOptions,
+    },
+}
+
+fn storage_err(location: impl Into<String>) -> impl FnOnce(String) -> TrainError {
+    let location = location.into();
+    move |reason| TrainError::Storage { location, reason }
+}
+
+impl RunStorage {
+    /// The run directory `name` under `storage_path`, created if local.
+    pub(crate) fn open(storage_path: &str, name: &str, options: &StorageOptions) -> Result<Self> {
+        let uri = format!("{}/{name}", storage_path.trim_end_matches('/'));
+        match storage::resolve(&uri, options)? {
+            Resolved::Local(path) => {
+                std::fs::create_dir_all(&path)
+                    .map_err(|e| storage_err(path.display().to_string())(e.to_string()))?;
+                Ok(Self::Local(path))
+            }
+            Resolved::Store(location) => Ok(Self::Store {
+                location,
+                options: options.clone(),
+            }),
+        }
+    }
+
+    /// The run directory as a path or URI.
+    pub(crate) fn path(&self) -> String {
+        match self {
+            Self::Local(p) => p.display().to_string(),
+            Self::Store { location, .. } => location.uri.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    fn child(&self, name: &str) -> String {
+        match self {
+            Self::Local(p) => p.join(name).display().to_string(),
+            Self::Store { .. } => format!("{}/{name}", self.path()),
+        }
+    }
+
+    /// Writes file `name` whole; local files are replaced atomically.
+    pub(crate) fn write(&self, name: &str, bytes: Vec<u8>) -> Result<()> {
+        let fail = storage_err(self.child(name));
+        match self {
+            Self::Local(dir) => {
+                let tmp = dir.join(format!(".{name}.tmp"));
+                std::fs::write(&tmp, &bytes)
+                    .and_then(|()| std::fs::rename(&tmp, dir.join(name)))
+                    .map_err(|e| fail(e.to_string()))
+            }
+            Self::Store { location, .. } => {
+                storage::block_on(location.store.put(&location.child(name), bytes.into()))
+                    .map(|_| ())
+                    .map_err(|e| fail(e.to_string()))
+            }
+        }
+    }
+
+    /// Appends `text` to a local file, or rewrites the whole object with `whole()` remotely
+    /// (object stores cannot append).
+    fn append(&self, name: &str, text: &str, whole: impl FnOnce() -> String) -> Result<()> {
+        match self {
+            Self::Local(dir) => std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join(name))
+                .and_then(|mut f| f.write_all(text.as_bytes()))
+                .map_err(|e| storage_err(self.child(name))(e.to_string())),
+            Self::Store { .. } => self.write(name, whole().into_bytes()),
+        }
+    }
+
+    /// Saves `checkpoint` as folder `name` and returns it as read back from there.
+    pub(crate) fn save_checkpoint(
+        &self,
+        name: &str,
+        checkpoint: &Checkpoint,
+    ) -> Result<Checkpoint> {
+        match self {
+            Self::Local(dir) => {
+                let path = dir.join(name);
+                checkpoint.to_directory(&path)?;
+                Ok(Checkpoint::from_directory(&path)?)
+            }
+            Self::Store { options, .. } => {
+                let uri = self.child(name);
+                checkpoint.to_uri_with(&uri, options)?;
+                Ok(Checkpoint::from_uri_with(&uri, options)?)
+            }
+        }
+    }
+
+    /// Deletes checkpoint folder `name`.
+    pub(crate) fn delete(&self, name: &str) -> Result<()> {
+        let fail = storage_err(self.child(name));
+        match self {
+            Self::Local(dir) => {
+                std::fs::remove_dir_all(dir.join(name)).map_err(|e| fail(e.to_string()))
+            }
+            Self::Store { location, .. } => {
+                let prefix = location.child(name);
+                storage::block_on(async {
+                    let objects: Vec<_> = location.store.list(Some(&prefix)).try_collect().await?;
+                    for o in objects {
+                        location.store.delete(&o.location).await?;
+                    }
+                    Ok::<(), object_store::Error>(())
+                })
+                .map_err(|e| fail(e.to_string()))
+            }
+        }
+    }
+}
+
+/// A checkpoint the run keeps, with the metrics reported alongside it.
+#[derive(Debug, Clone)]
+pub(crate) struct Kept {
+    pub(crate) name: String,
+    pub(crate) checkpoint: Checkpoint,
+    pub(crate) metrics: Metrics,
+    order: usize,
+}
+
+/// Writes rank 0's reports.
+pub(crate) struct Recorder {
+    storage: RunStorage,
+    checkpoint_config: CheckpointConfig,
+    preprocessor: Option<Arc<dyn Preprocessor>>,
+    stop: Vec<(String, f64)>,
+    trial_id: Option<String>,
+    verbose: Verbosity,
+    on_report: Option<crate::trainer::ReportHook>,
+    progress: Progress,
+    rows: Vec<Metrics>,
+    csv_header: Vec<String>,
+    kept: Vec<Kept>,
+    checkpoints_written: usize,
+    iteration: u64,
+    started: Instant,
+    last: Instant,
+    time_before: f64,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("path", &self.storage.path())
+            .field("iteration", &self.iteration)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// What the recorder decided after a report.
+#[derive(Debug, Clone)]
+pub(crate) enum Decision {
+    Continue,
+    Stop {
+        metric: String,
+        threshold: f64,
+        value: f64,
+    },
+}
+
+pub(crate) struct RecorderOptions {
+    pub(crate) checkpoint_config: CheckpointConfig,
+    pub(crate) preprocessor: Option<Arc<dyn Preprocessor>>,
+    pub(crate) stop: Vec<(String, f64)>,
+    pub(crate) trial_id: Option<String>,
+    pub(crate) verbose: Verbosity,
+    pub(crate) on_report: Option<crate::trainer::ReportHook>,
+    pub(crate) label: String,
+}
+
+impl Recorder {
+    pub(crate) fn new(storage: RunStorage, o: RecorderOptions) -> Self {
+        let now = Instant::now();
+        Self {
+            storage,
+            checkpoint_config: o.checkpoint_config,
+            preprocessor: o.preprocessor,
+            stop: o.stop,
+            trial_id: o.trial_id,
+            progress: Progress::new(&o.label, o.verbose),
+            verbose: o.verbose,
+            on_report: o.on_report,
+            rows: Vec::new(),
+            csv_header: Vec::new(),
+            kept: Vec::new(),
+            checkpoints_written: 0,
+            iteration: 0,
+            started: now,
+            last: now,
+            time_before: 0.0,
+        }
+    }
+
+    pub(crate) fn storage(&self) -> &RunStorage {
+        &self.storage
+    }
+
+    /// Continues the iteration count and clock of a resumed run.
+    pub(crate) fn resume_from(&mut self, iteration: u64, time_total_s: f64) {
+        self.iteration = iteration;
+        self.time_before = time_total_s;
+    }
+
+    /// The newest checkpoint written, to restart from.
+    pub(crate) fn latest_checkpoint(&self) -> Option<&Kept> {
+        self.kept.iter().max_by_key(|k| k.order)
+    }
+
+    pub(crate) fn time_total_s(&self) -> f64 {
+        self.time_before + self.started.elapsed().as_secs_f64()
+    }
+
+    /// Records one report of rank 0.
+    pub(crate) fn record(
+        &mut self,
+        mut metrics: Metrics,
+        checkpoint: Option<Checkpoint>,
+    ) -> Result<Decision> {
+        let now = Instant::now();
+        self.iteration += 1;
+        let total = self.time_total_s();
+        metrics.insert("training_iteration".into(), self.iteration.into());
+        metrics.insert(
+            "time_this_iter_s".into(),
+            (now - self.last).as_secs_f64().into(),
+        );
+        metrics.insert("time_total_s".into(), total.into());
+        metrics.insert("timestamp".into(), now_unix().into());
+        if let Some(id) = &self.trial_id {
+            metrics.insert("trial_id".into(), id.clone().into());
+        }
+        self.last = now;
+        if let Some(mut checkpoint) = checkpoint {
+            if let Some(p) = &self.preprocessor {
+                save_preprocessor(p.as_ref(), &mut checkpoint)?;
+            }
+            checkpoint.set_metadata_value("training_iteration", &self.iteration)?;
+            checkpoint.set_metadata_value("time_total_s", &total)?;
+            let name = format!("checkpoint_{:06}", self.checkpoints_written);
+            let saved = self.storage.save_checkpoint(&name, &checkpoint)?;
+            metrics.insert("checkpoint_dir_name".into(), name.clone().into());
+            self.kept.push(Kept {
+                name,
+                checkpoint: saved,
+                metrics: metrics.clone(),
+                order: self.checkpoints_written,
+            });
+            self.checkpoints_written += 1;
+            self.retain()?;
+        }
+        self.write_metrics(&metrics)?;
+        if self.verbose == Verbosity::Detailed {
+            let shown = Value::Object(metrics.clone()).to_string();
+            tracing::info!(iteration = self.iteration, metrics = %shown, "report");
+        }
+        self.progress.update(self.iteration, &metrics);
+        self.rows.push(metrics.clone());
+        for (metric, threshold) in &self.stop {
+            if let Some(value) = metrics.get(metric).and_then(Value::as_f64)
+                && value >= *threshold
+            {
+                return Ok(Decision::Stop {
+                    metric: metric.clone(),
+                    threshold: *threshold,
+                    value,
+                });
+            }
+        }
+        if let Some(hook) = &self.on_report
+            && !hook(&metrics)
+        {
+            return Ok(Decision::Stop {
+                metric: "scheduler".to_owned(),
+                threshold: 0.0,
+                value: 0.0,
+            });
+        }
+        Ok(Decision::Continue)
+    }
+
+    fn score(&self, k: &Kept) -> Option<f64> {
+        let (attr, order) = self.checkpoint_config.score()?;
+        let v = k.metrics.get(attr).and_then(Value::as_f64)?;
+        Some(match order {
+            ScoreOrder::Max => v,
+            ScoreOrder::Min => -v,
+        })
+    }
+
+    /// The kept checkpoints, best first (by score, else by recency; unscored ones last).
+    pub(crate) fn ranked(&self) -> Vec<Kept> {
+        let mut ranked = self.kept.clone();
+        if self.checkpoint_config.score().is_some() {
+            ranked.sort_by(|a, b| match (self.score(a), self.score(b)) {
+                (Some(x), Some(y)) => y.total_cmp(&x).then(b.order.cmp(&a.order)),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => b.order.cmp(&a.order),
+            });
+        } else {
+            ranked.sort_by_key(|k| std::cmp::Reverse(k.order));
+        }
+        ranked
+    }
+
+    fn retain(&mut self) -> Result<()> {
+        let Some(n) = self.checkpoint_config.num_to_keep() else {
+            return Ok(());
+        };
+        let latest = self.latest_checkpoint().map(|k| k.name.clone());
+        let keep: BTreeSet<String> = self
+            .ranked()
+            .into_iter()
+            .take(n)
+            .map(|k| k.name)
+            .chain(latest)
+            .collect();
+        let (kept, dropped): (Vec<Kept>, Vec<Kept>) =
+            self.kept.drain(..).partition(|k| keep.contains(&k.name));
+        self.kept = kept;
+        for k in dropped {
+            tracing::debug!(checkpoint = %k.name, "deleting checkpoint beyond num_to_keep");
+            self.storage.delete(&k.name)?;
+        }
+        Ok(())
+    }
+
+    fn write_metrics(&mut self, metrics: &Metrics) -> Result<()> {
+        let line = format!("{}\n", Value::Object(metrics.clone()));
+        let rows = &self.rows;
+        self.storage.append("result.json", &line, || {
+            rows.iter()
+                .chain([metrics])
+                .map(|m| format!("{}\n", Value::Object(m.clone())))
+                .collect()
+        })?;
+        let mut header = self.csv_header.clone();
+        for k in metrics.keys() {
+            if !header.contains(k) {
+                header.push(k.clone());
+            }
+        }
+        let row = csv_row(&header, metrics);
+        if header == self.csv_header {
+            let rows = &self.rows;
+            let h = &header;
+            self.storage.append("progress.csv", &row, || {
+                csv_whole(h, rows.iter().chain([metrics]))
+            })?;
+        } else {
+            let all = csv_whole(&header, self.rows.iter().chain([metrics]));
+            self.storage.write("progress.csv", all.into_bytes())?;
+            self.csv_header = header;
+        }
+        Ok(())
+    }
+
+    /// Every report so far as a polars frame (one row per report, one column per key).
+    pub(crate) fn metrics_frame(&self) -> Result<DataFrame> {
+        if self.rows.is_empty() {
+            return Ok(DataFrame::empty());
+        }
+        let flat: Vec<Value> = self
+            .rows
+            .iter()
+            .map(|m| {
+                Value::Object(
+                    m.iter()
+                        .map(|(k, v)| {
+                            let v = match v {
+                                Value::Object(_) | Value::Array(_) => Value::String(v.to_string()),
+                                other => other.clone(),
+                            };
+                            (k.clone(), v)
+                        })
+                        .collect(),
+                )
+            })
+            .collect();
+        Ok(Dataset::from_items(&flat)?.to_polars()?)
+    }
+
+    pub(crate) fn last_metrics(&self) -> Option<&Metrics> {
+        self.rows.last()
+    }
+
+    pub(crate) fn finish(&self) {
+        self.progress.finish();
+    }
+}
+
+fn csv_field(v: Option<&Value>) -> String {
+    let text = match v {
+        None | Some(Value::Null) => return String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}
+
+fn csv_row(header: &[String], m: &Metrics) -> String {
+    let fields: Vec<String> = header.iter().map(|h| csv_field(m.get(h))).collect();
+    format!("{}\n", fields.join(","))
+}
+
+fn csv_whole<'a>(header: &[String], rows: impl Iterator<Item = &'a Metrics>) -> String {
+    let names: Vec<String> = header
+        .iter()
+        .map(|h| csv_field(Some(&Value::String(h.clone()))))
+        .collect();
+    let mut out = format!("{}\n", names.join(","));
+    for r in rows {
+        out.push_str(&csv_row(header, r));
+    }
+    out
+}
+
+/// A default run name: `{trainer}_{YYYY-MM-DD_HH-MM-SS}` in UTC, plus a counter on clashes.
+pub(crate) fn default_run_name(trainer: &str, storage_path: &str) -> String {
+    let secs = now_unix();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    let base = format!(
+        "{trainer}_{y:04}-{m:02}-{d:02}_{:02}-{:02}-{:02}",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    );
+    if storage_path.contains("://") {
+        return base;
+    }
+    let mut name = base.clone();
+    let mut i = 1;
+    while Path::new(storage_path).join(&name).exists() {
+        name = format!("{base}_{i}");
+        i += 1;
+    }
+    name
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_csv_quoting() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_413), (2025, 11, 21));
+        let m: Metrics = serde_json::from_str(r#"{"a": 1, "b": "x,y", "c": null}"#).unwrap();
+        assert_eq!(
+            csv_row(&["a".into(), "b".into(), "c".into(), "d".into()], &m),
+            "1,\"x,y\",,\n"
+        );
+    }
+}

@@ -1,0 +1,441 @@
+//! Data-parallel training: N workers on shards equal one worker on the whole batch; sessions,
+//! storage, retention, failures and stopping.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
+
+use air_checkpoint::Checkpoint;
+use air_data::{Dataset, polars::prelude::*};
+use air_train::{
+    Backend, CheckpointConfig, DataParallelTrainer, FailureConfig, MaxFailures, RunConfig,
+    ScalingConfig, ScoreOrder, Session, TrainError, Trainable, Trainer, TrialInfo, Verbosity,
+    burn::{
+        module::Module,
+        nn::{
+            Linear, LinearConfig, Relu,
+            loss::{MseLoss, Reduction},
+        },
+        optim::{GradientsParams, Optimizer, SgdConfig},
+        tensor::{Tensor, TensorData, backend::Backend as BurnBackend},
+    },
+    load_model, save_model,
+};
+use serde_json::{Value, json};
+
+#[derive(Module, Debug)]
+struct Mlp<B: BurnBackend> {
+    a: Linear<B>,
+    b: Linear<B>,
+    act: Relu,
+}
+
+impl<B: BurnBackend> Mlp<B> {
+    fn new(device: &B::Device) -> Self {
+        Self {
+            a: LinearConfig::new(3, 4).init(device),
+            b: LinearConfig::new(4, 1).init(device),
+            act: Relu::new(),
+        }
+    }
+    fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.b.forward(self.act.forward(self.a.forward(x)))
+    }
+}
+
+/// 96 rows: y = x0 - 2 x1 + 0.5 x2 + noise-free nonlinearity.
+fn rows() -> Vec<[f32; 4]> {
+    (0..96)
+        .map(|i| {
+            let x0 = (i as f32 * 0.37).sin();
+            let x1 = (i as f32 * 0.11).cos();
+            let x2 = ((i * 7) % 13) as f32 / 13.0;
+            [x0, x1, x2, (0.5 * x2).mul_add(x2, 2.0f32.mul_add(-x1, x0))]
+        })
+        .collect()
+}
+
+fn frame(rows: &[[f32; 4]]) -> DataFrame {
+    df!(
+        "x0" => rows.iter().map(|r| r[0]).collect::<Vec<_>>(),
+        "x1" => rows.iter().map(|r| r[1]).collect::<Vec<_>>(),
+        "x2" => rows.iter().map(|r| r[2]).collect::<Vec<_>>(),
+        "y" => rows.iter().map(|r| r[3]).collect::<Vec<_>>(),
+    )
+    .unwrap()
+}
+
+/// The per-worker loop: global batch `global_batch`, split evenly over the workers.
+fn train_loop(config: &Value, session: &mut Session) -> Result<(), TrainError> {
+    let global: usize = config["global_batch"].as_u64().unwrap() as usize;
+    let epochs = config["epochs"].as_u64().unwrap();
+    let device = session.training_device()?;
+    let mut model = Mlp::<Backend>::new(&device);
+    if let Some(c) = session.get_checkpoint() {
+        model = load_model(model, c, &device)?;
+    }
+    model = session.sync_model(model)?;
+    let mut optim = SgdConfig::new().init();
+    let batch = global / session.world_size();
+    let shard = session.get_dataset_shard("train")?.to_polars()?;
+    let m = air_data::to_f32_matrix(&shard, &["x0", "x1", "x2"])?;
+    let y = air_data::to_f32_vector(&shard, "y")?;
+    for epoch in 0..epochs {
+        let mut total = 0.0;
+        for start in (0..shard.height()).step_by(batch) {
+            let end = (start + batch).min(shard.height());
+            let x = Tensor::<Backend, 2>::from_data(
+                TensorData::new(m.data[start * 3..end * 3].to_vec(), [end - start, 3]),
+                &device,
+            );
+            let t = Tensor::<Backend, 2>::from_data(
+                TensorData::new(y[start..end].to_vec(), [end - start, 1]),
+                &device,
+            );
+            let loss = MseLoss::new().forward(model.forward(x), t, Reduction::Mean);
+            total += loss.clone().into_scalar();
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            let grads = session.sync_gradients(&model, grads)?;
+            model = optim.step(0.05, model, grads);
+        }
+        let mut ckpt = Checkpoint::new();
+        save_model(&model, &mut ckpt)?;
+        session.report(json!({"epoch": epoch, "loss": total}), Some(ckpt))?;
+    }
+    Ok(())
+}
+
+fn weights(c: &Checkpoint) -> Vec<f32> {
+    let device = air_train::ComputeDevice::Cpu.inference_device().unwrap();
+    let model = load_model(Mlp::<Backend>::new(&device), c, &device).unwrap();
+    let mut out = Vec::new();
+    for t in [
+        model.a.weight.val().into_data(),
+        model.a.bias.as_ref().unwrap().val().into_data(),
+        model.b.weight.val().into_data(),
+        model.b.bias.as_ref().unwrap().val().into_data(),
+    ] {
+        out.extend(t.to_vec::<f32>().unwrap());
+    }
+    out
+}
+
+fn initial_checkpoint() -> Checkpoint {
+    let device = air_train::ComputeDevice::Cpu.inference_device().unwrap();
+    let mut c = Checkpoint::new();
+    save_model(&Mlp::<Backend>::new(&device), &mut c).unwrap();
+    c
+}
+
+fn run_config(dir: &std::path::Path, name: &str) -> RunConfig {
+    RunConfig::new(dir.to_str().unwrap())
+        .with_name(name)
+        .with_verbose(Verbosity::Silent)
+}
+
+#[test]
+fn three_workers_on_shards_equal_one_worker_on_the_global_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = rows();
+    let init = initial_checkpoint();
+    let config = json!({"global_batch": 24, "epochs": 3});
+    // Three workers get contiguous thirds; worker k's t-th batch is rows 32k + 8t .. + 8. The
+    // single worker sees the same 24 rows as its t-th batch.
+    let three = DataParallelTrainer::new(
+        train_loop,
+        ScalingConfig::new(3).unwrap(),
+        run_config(dir.path(), "three"),
+    )
+    .with_train_loop_config(config.clone())
+    .with_dataset("train", Dataset::from_polars(frame(&base)))
+    .with_resume_from_checkpoint(init.clone());
+    let permuted: Vec<[f32; 4]> = (0..96)
+        .map(|p| {
+            let (t, rest) = (p / 24, p % 24);
+            let (k, j) = (rest / 8, rest % 8);
+            base[32 * k + 8 * t + j]
+        })
+        .collect();
+    let one = DataParallelTrainer::new(
+        train_loop,
+        ScalingConfig::new(1).unwrap(),
+        run_config(dir.path(), "one"),
+    )
+    .with_train_loop_config(config)
+    .with_dataset("train", Dataset::from_polars(frame(&permuted)))
+    .with_resume_from_checkpoint(init.clone());
+    let r3 = three.fit().unwrap().into_result().unwrap();
+    let r1 = one.fit().unwrap().into_result().unwrap();
+    let (w3, w1, w0) = (
+        weights(r3.checkpoint.as_ref().unwrap()),
+        weights(r1.checkpoint.as_ref().unwrap()),
+        weights(&init),
+    );
+    assert_ne!(w1, w0, "training moved the weights");
+    for (i, (a, b)) in w3.iter().zip(&w1).enumerate() {
+        assert!(
+            (a - b).abs() < 1e-5,
+            "weight {i}: 3 workers {a}, 1 worker {b}"
+        );
+    }
+    assert_eq!(r3.metrics["training_iteration"], 3);
+    assert_eq!(r3.metrics_dataframe.height(), 3);
+}
+
+#[test]
+fn run_directory_metrics_and_checkpoint_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let trainer = DataParallelTrainer::new(
+        |_: &Value, s: &mut Session| -> Result<(), TrainError> {
+            // Scores 5, 1, 4, 2, 3: the two best by "score" (max) are iterations 1 and 3.
+            for score in [5, 1, 4, 2, 3] {
+                let mut c = Checkpoint::new();
+                c.put_json("state.json", &json!({"score": score}))?;
+                s.report(json!({"score": score}), Some(c))?;
+            }
+            Ok(())
+        },
+        ScalingConfig::new(2).unwrap(),
+        run_config(dir.path(), "keep").with_checkpoint_config(
+            CheckpointConfig::new()
+                .with_num_to_keep(2)
+                .unwrap()
+                .with_score_attribute("score", ScoreOrder::Max),
+        ),
+    )
+    .with_dataset("train", Dataset::range(10))
+    .with_preprocessor(air_data::StandardScaler::new(["id"]));
+    let r = trainer.fit().unwrap().into_result().unwrap();
+    let run = dir.path().join("keep");
+    assert_eq!(r.path, run.display().to_string());
+    let mut names: Vec<String> = std::fs::read_dir(&run)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    // Best two (iterations 1 and 3) plus the latest (5), which a restart needs.
+    assert_eq!(
+        names,
+        [
+            "checkpoint_000000",
+            "checkpoint_000002",
+            "checkpoint_000004",
+            "params.json",
+            "progress.csv",
+            "result.json"
+        ]
+    );
+    let scores: Vec<i64> = r
+        .best_checkpoints
+        .iter()
+        .map(|(_, m)| m["score"].as_i64().unwrap())
+        .collect();
+    assert_eq!(scores, [5, 4, 3]);
+    let lines = std::fs::read_to_string(run.join("result.json")).unwrap();
+    assert_eq!(lines.lines().count(), 5);
+    let first: Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    for key in [
+        "training_iteration",
+        "time_total_s",
+        "timestamp",
+        "time_this_iter_s",
+    ] {
+        assert!(first.get(key).is_some(), "{key} auto-filled");
+    }
+    let csv = std::fs::read_to_string(run.join("progress.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 6);
+    let header = csv.lines().next().unwrap();
+    assert!(
+        header.contains("score") && header.contains("training_iteration"),
+        "{header}"
+    );
+    // The fitted preprocessor travels in every checkpoint.
+    let p = air_data::load_preprocessor(r.checkpoint.as_ref().unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.type_name(), "StandardScaler");
+    assert_eq!(r.metrics_dataframe.height(), 5);
+}
+
+#[test]
+fn shards_configs_and_session_facts() {
+    let dir = tempfile::tempdir().unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen2 = seen.clone();
+    let trainer = DataParallelTrainer::new(
+        move |config: &Value, s: &mut Session| -> Result<(), TrainError> {
+            let train = s.get_dataset_shard("train")?.to_polars()?;
+            let valid = s.get_dataset_shard("valid")?.count()?;
+            let ids: Vec<i64> = train
+                .column("id")
+                .unwrap()
+                .i64()
+                .unwrap()
+                .into_no_null_iter()
+                .collect();
+            seen2.lock().unwrap().push((
+                s.world_rank(),
+                s.world_size(),
+                ids,
+                valid,
+                config["lr"].clone(),
+            ));
+            assert!(matches!(
+                s.get_dataset_shard("nope"),
+                Err(TrainError::DatasetNotFound { .. })
+            ));
+            s.report(Value::Null, None)?; // empty metrics are legal
+            s.report(json!({}), None)?;
+            assert!(s.report(json!(3), None).is_err());
+            Ok(())
+        },
+        ScalingConfig::new(2).unwrap(),
+        run_config(dir.path(), "shards"),
+    )
+    .with_train_loop_config(json!({"lr": 0.1, "epochs": 2}))
+    .with_dataset("train", Dataset::range(7))
+    .with_dataset("valid", Dataset::range(4))
+    .with_datasets_to_split(air_train::DatasetsToSplit::Only(vec!["train".into()]));
+    // As a tuner would run it: a trial config merged into the typed configs.
+    let r = trainer.run_trial(
+        &json!({"train_loop_config": {"lr": 0.5}, "scaling_config": {"num_workers": 3}}),
+        &TrialInfo::new("trial_0", "t0").with_storage_path(dir.path().to_str().unwrap()),
+    );
+    assert!(r.error.is_none(), "{:?}", r.error);
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort_by_key(|s| s.0);
+    assert_eq!(seen.len(), 3);
+    for (rank, (r_, world, ids, valid, lr)) in seen.iter().enumerate() {
+        assert_eq!((*r_, *world, *valid, lr.as_f64()), (rank, 3, 4, Some(0.5)));
+        assert_eq!(
+            ids.len(),
+            2,
+            "7 rows over 3 workers: 2 each, the remainder dropped"
+        );
+    }
+    assert_eq!(r.metrics["trial_id"], "t0");
+    let bad = trainer.run_trial(
+        &json!({"scaling_config": {"num_workers": 0}}),
+        &TrialInfo::default(),
+    );
+    assert!(bad.error.unwrap().to_string().contains("num_workers"));
+    let bad = trainer.run_trial(&json!({"lr": 1}), &TrialInfo::default());
+    assert!(bad.error.unwrap().to_string().contains("train_loop_config"));
+}
+
+#[test]
+fn failures_restart_from_the_latest_checkpoint_then_fail_with_the_workers_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let a = attempts.clone();
+    let flaky = move |_: &Value, s: &mut Session| -> Result<(), TrainError> {
+        let start = match s.get_checkpoint() {
+            Some(c) => c.get_json::<u64>("step.json")? + 1,
+            None => 0,
+        };
+        if s.world_rank() == 0 {
+            a.fetch_add(1, Ordering::SeqCst);
+        }
+        for step in start..6 {
+            if step == 3 && start == 0 && s.world_rank() == 1 {
+                panic!("worker 1 lost its GPU");
+            }
+            let mut c = Checkpoint::new();
+            c.put_json("step.json", &step)?;
+            s.report(json!({"step": step}), Some(c))?;
+        }
+        Ok(())
+    };
+    let run = |max: MaxFailures, name: &str| {
+        DataParallelTrainer::new(
+            flaky.clone(),
+            ScalingConfig::new(2).unwrap(),
+            run_config(dir.path(), name).with_failure_config(FailureConfig::new(max)),
+        )
+        .fit()
+        .unwrap()
+    };
+    let r = run(MaxFailures::Limited(1), "retry");
+    assert!(r.error.is_none(), "{:?}", r.error);
+    assert_eq!(attempts.swap(0, Ordering::SeqCst), 2);
+    let steps: Vec<i64> = r
+        .metrics_dataframe
+        .column("step")
+        .unwrap()
+        .cast(&DataType::Int64)
+        .unwrap()
+        .i64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    assert_eq!(
+        steps,
+        [0, 1, 2, 3, 4, 5],
+        "resumed after the last checkpoint"
+    );
+    assert_eq!(r.metrics["training_iteration"], 6);
+
+    let r = run(MaxFailures::Limited(0), "fail");
+    let err = r.error.unwrap();
+    let msg = err.to_string();
+    assert!(
+        matches!(
+            err,
+            TrainError::WorkerFailed {
+                rank: 1,
+                what: "panicked",
+                ..
+            }
+        ),
+        "{msg}"
+    );
+    assert!(msg.contains("lost its GPU"), "{msg}");
+    // Rank 0 reported step 3 before worker 1 failed on its way there: it is recorded.
+    assert_eq!(
+        r.metrics["step"], 3,
+        "what was reported before the failure is kept"
+    );
+    assert_eq!(
+        r.checkpoint.unwrap().get_json::<u64>("step.json").unwrap(),
+        3
+    );
+}
+
+#[test]
+fn stop_conditions_and_diverging_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let endless = |_: &Value, s: &mut Session| -> anyhow::Result<()> {
+        for i in 0.. {
+            s.report(json!({"i": i}), None)?;
+        }
+        Ok(())
+    };
+    let r = DataParallelTrainer::new(
+        endless,
+        ScalingConfig::new(2).unwrap(),
+        run_config(dir.path(), "stop").with_stop("training_iteration", 4.0),
+    )
+    .fit()
+    .unwrap()
+    .into_result()
+    .unwrap();
+    assert_eq!(r.metrics["training_iteration"], 4);
+
+    let uneven = |_: &Value, s: &mut Session| -> Result<(), TrainError> {
+        let n = if s.world_rank() == 0 { 3 } else { 2 };
+        for _ in 0..n {
+            s.report(json!({}), None)?;
+        }
+        Ok(())
+    };
+    let r = DataParallelTrainer::new(
+        uneven,
+        ScalingConfig::new(2).unwrap(),
+        run_config(dir.path(), "uneven"),
+    )
+    .fit()
+    .unwrap();
+    let msg = r.error.unwrap().to_string();
+    assert!(msg.contains("report equally often"), "{msg}");
+}
