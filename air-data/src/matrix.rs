@@ -208,7 +208,10 @@ pub(crate) fn row_major<T: Element>(df: &DataFrame, columns: &[String]) -> Resul
 
 /// Copies `columns` of `df` into a row-major `f32` matrix; nulls become NaN (the missing value of
 /// tree learners). Integer, float and boolean columns are accepted; anything else is a
-/// [`DataError::NonNumericColumn`].
+/// [`DataError::NonNumericColumn`]. A single fixed-size array column (a [`Concatenator`]'s
+/// output) gives one matrix row per array.
+///
+/// [`Concatenator`]: crate::Concatenator
 ///
 /// ```
 /// use air_data::{polars::prelude::*, to_f32_matrix};
@@ -221,11 +224,62 @@ pub(crate) fn row_major<T: Element>(df: &DataFrame, columns: &[String]) -> Resul
 /// ```
 pub fn to_f32_matrix<S: AsRef<str>>(df: &DataFrame, columns: &[S]) -> Result<Matrix> {
     let names: Vec<String> = columns.iter().map(|c| c.as_ref().to_owned()).collect();
+    if let [name] = names.as_slice()
+        && let Ok(column) = df.column(name)
+        && let DataType::Array(inner, width) = column.dtype()
+    {
+        return array_matrix(column, inner, *width);
+    }
     let data = row_major::<f32>(df, &names)?;
     Ok(Matrix {
         data,
         rows: df.height(),
         cols: names.len(),
+    })
+}
+
+fn array_matrix(column: &Column, inner: &DataType, width: usize) -> Result<Matrix> {
+    if !(inner.is_primitive_numeric() || inner.is_bool()) {
+        return Err(DataError::NonNumericColumn {
+            column: column.name().to_string(),
+            dtype: column.dtype().to_string(),
+        });
+    }
+    let err = crate::error::polars_err(format!("reading array column {:?}", column.name()));
+    let ca = column.array().map_err(err)?;
+    let rows = ca.len();
+    let values = if ca.null_count() > 0 {
+        // A null array row becomes a row of NaN, like a null scalar.
+        let filled = ca
+            .amortized_iter()
+            .map(|a| match a {
+                Some(a) => a.as_ref().cast(&DataType::Float32).map(|s| {
+                    s.f32()
+                        .map(|c| c.iter().map(|v| v.unwrap_or(f32::NAN)).collect::<Vec<_>>())
+                        .unwrap_or_default()
+                }),
+                None => Ok(vec![f32::NAN; width]),
+            })
+            .collect::<PolarsResult<Vec<Vec<f32>>>>()
+            .map_err(crate::error::polars_err("reading an array column"))?;
+        filled.concat()
+    } else {
+        // A fixed-size list's values are sliced along with it: exactly rows × width.
+        let inner = ca
+            .get_inner()
+            .cast(&DataType::Float32)
+            .map_err(crate::error::polars_err("casting an array column to f32"))?;
+        inner
+            .f32()
+            .map_err(crate::error::polars_err("casting an array column to f32"))?
+            .iter()
+            .map(|v| v.unwrap_or(f32::NAN))
+            .collect()
+    };
+    Ok(Matrix {
+        data: values,
+        rows,
+        cols: width,
     })
 }
 

@@ -272,6 +272,12 @@ fn concatenator_errors_name_the_column() {
         matches!(&err, DataError::ColumnNotFound { column, .. } if column == "missing"),
         "{err:?}"
     );
+    // An excluded column that is absent (the label, when serving) is fine.
+    let out = Concatenator::new()
+        .with_exclude(["c", "label", "not_here"])
+        .transform_batch(frame())
+        .unwrap();
+    assert_eq!(out.get_column_names(), ["c", "label", "concat_out"]);
     let out = Concatenator::new()
         .with_include(["b", "a"])
         .with_dtype(FloatType::F64)
@@ -502,6 +508,14 @@ fn concatenator_streams_and_matches_the_matrix_helper() {
             let values: Vec<f32> = values.f32().unwrap().into_no_null_iter().collect();
             assert_eq!(values, matrix.row(row));
             row += 1;
+        }
+        // The array column reads back as the same matrix, also from a slice of the batch.
+        let part = batch.slice(3, 5);
+        let m = air_data::to_f32_matrix(&part, &["concat_out"]).unwrap();
+        assert_eq!((m.rows, m.cols), (part.height(), 20));
+        let first = row - batch.height() + 3;
+        for r in 0..m.rows {
+            assert_eq!(m.row(r), matrix.row(first + r));
         }
     }
     assert_eq!(row, 5000);

@@ -27,6 +27,7 @@ mod collective;
 mod config;
 mod device;
 mod error;
+mod predictor;
 mod progress;
 mod run;
 mod session;
@@ -39,6 +40,10 @@ pub use config::{
 };
 pub use device::{Backend, ComputeDevice};
 pub use error::{Result, TrainError};
+pub use predictor::{
+    BurnPredictor, FromCheckpoint, MODEL_CONFIG_ENTRY, ModelConfig, PREDICTIONS, Predictor,
+    save_burn_model,
+};
 pub use run::Metrics;
 pub use session::Session;
 pub use trainer::{

@@ -408,7 +408,8 @@ impl Concatenator {
         self
     }
 
-    /// All columns but these (for example the label).
+    /// All columns but these (for example the label); excluded columns that are absent are
+    /// ignored, so a plan that excludes the label also serves batches without it.
     pub fn with_exclude<S: AsRef<str>>(mut self, columns: impl IntoIterator<Item = S>) -> Self {
         self.exclude = names(columns);
         self
@@ -443,7 +444,8 @@ impl Preprocessor for Concatenator {
         if let Some(include) = &self.include {
             super::check_schema(&schema, include, "Concatenator include")?;
         }
-        super::check_schema(&schema, &self.exclude, "Concatenator exclude")?;
+        // Excluded columns may be absent (Ray's raise_if_missing=False): the label column a
+        // training plan excludes is not there when serving.
         let columns: Vec<String> = match &self.include {
             Some(include) => include.clone(),
             None => schema.iter_names().map(|n| n.to_string()).collect(),
