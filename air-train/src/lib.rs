@@ -3,11 +3,15 @@
 //! Training for AIR for Rust, Ray Train's role in Ray AIR, on [burn] 0.21 through the one
 //! concrete backend [`burn::Dispatch`], with the device chosen at run time.
 //!
-//! Today the crate holds [`ComputeDevice`], the run-time choice of where a worker computes
-//! (the flex CPU backend, or CUDA device *i* with the `cuda` feature), which every trainer
-//! and predictor will use. It will hold the `Trainer`/`Trainable` traits, the worker session,
-//! the scaling/run/checkpoint/failure configs, data-parallel training with gradient
-//! all-reduce, gradient-boosted trees, classical estimators and the `Predictor` trait.
+//! - [`DataParallelTrainer`] runs a train loop on `num_workers` threads, each with its own
+//!   device ([`ComputeDevice`]: the flex CPU backend, or CUDA device *i* with the `cuda`
+//!   feature) and its own shard of every dataset; [`Session::sync_gradients`] averages
+//!   gradients through a [`Collective`] so replicas stay identical.
+//! - Runs store params, metrics (`result.json`, `progress.csv`) and `checkpoint_NNNNNN`
+//!   folders under a local path or URI ([`RunConfig`], [`CheckpointConfig`]); failed workers
+//!   restart from the latest checkpoint ([`FailureConfig`]).
+//! - [`Predictor`]s rebuild the model from a checkpoint ([`BurnPredictor`] with a
+//!   [`ModelConfig`]) and apply the checkpoint's preprocessor first.
 //!
 //! ```
 //! use air_train::ComputeDevice;
