@@ -252,6 +252,51 @@ fn require_strings(schema: &Schema, columns: &[String], preprocessor: &str) -> R
     Ok(())
 }
 
+/// The transform of a text vectorizer: block `b` (input column, feature names) counts each
+/// row's tokens into a row of `names.len()` features with `add(b, token, row)`.
+fn text_vectorizer(
+    lf: LazyFrame,
+    blocks: Vec<(String, Vec<String>)>,
+    output: VectorOutput,
+    tokens: Tokens,
+    preprocessor: &'static str,
+    add: impl Fn(usize, &str, &mut [i64]) + Send + Sync + 'static,
+) -> Result<LazyFrame> {
+    let mut fields = Vec::new();
+    for (c, names) in &blocks {
+        let layout = match output {
+            VectorOutput::Columns => Layout::Columns(names),
+            VectorOutput::Array => Layout::Array(c),
+        };
+        fields.extend(block_fields(&DataType::Int64, names.len(), layout));
+    }
+    let inputs: Vec<String> = blocks.iter().map(|(c, _)| c.clone()).collect();
+    let kernel = move |df: &DataFrame| -> PolarsResult<Vec<Column>> {
+        let mut out = Vec::new();
+        for (b, (c, names)) in blocks.iter().enumerate() {
+            let ca = text_column(df.column(c)?, preprocessor)?;
+            if ca.null_count() > 0 {
+                return Err(nulls_error(preprocessor, c));
+            }
+            let width = names.len();
+            let data = fill_rows::<i64>(df.height(), width, |first, block| {
+                let part = ca.slice(first as i64, block.len() / width);
+                for (row, text) in block.chunks_exact_mut(width).zip(part.iter().flatten()) {
+                    tokens.for_each(text, &mut |t| add(b, t, row));
+                }
+                Ok(())
+            })?;
+            let layout = match output {
+                VectorOutput::Columns => Layout::Columns(names),
+                VectorOutput::Array => Layout::Array(c),
+            };
+            out.extend(block_columns::<Int64Type>(data, df.height(), width, layout));
+        }
+        Ok(out)
+    };
+    replace_columns(lf, inputs, fields, preprocessor, Arc::new(kernel))
+}
+
 /// Counts each column's tokens over a vocabulary fitted on the data: the `max_features` most
 /// frequent tokens (all by default), sorted, as `Int64` counts (scikit-learn's
 /// `CountVectorizer`). Tokens not in the vocabulary are ignored.
@@ -373,53 +418,34 @@ impl Preprocessor for CountVectorizer {
     fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
         const NAME: &str = "CountVectorizer";
         let stats = self.stats.as_ref().expect("fitted");
-        let tokens = Arc::new(self.tokenization.compile(self.lowercase, NAME)?);
-        let mut fields = Vec::new();
-        let mut blocks = Vec::new();
-        for c in &self.columns {
-            let vocab = &stats[c];
-            let names: Vec<String> = vocab.iter().map(|t| format!("{c}_{t}")).collect();
-            let layout = match self.output {
-                VectorOutput::Columns => Layout::Columns(&names),
-                VectorOutput::Array => Layout::Array(c),
-            };
-            fields.extend(block_fields(&DataType::Int64, vocab.len(), layout));
-            let index: HashMap<String, usize> = vocab
-                .iter()
-                .enumerate()
-                .map(|(i, t)| (t.clone(), i))
-                .collect();
-            blocks.push((c.clone(), index, names));
-        }
-        let output = self.output;
-        let kernel = move |df: &DataFrame| -> PolarsResult<Vec<Column>> {
-            let mut out = Vec::new();
-            for (c, index, names) in &blocks {
-                let ca = text_column(df.column(c)?, NAME)?;
-                if ca.null_count() > 0 {
-                    return Err(nulls_error(NAME, c));
-                }
-                let width = index.len();
-                let data = fill_rows::<i64>(df.height(), width, |first, block| {
-                    let part = ca.slice(first as i64, block.len() / width);
-                    for (row, text) in block.chunks_exact_mut(width).zip(part.iter().flatten()) {
-                        tokens.for_each(text, &mut |t| {
-                            if let Some(&j) = index.get(t) {
-                                row[j] += 1;
-                            }
-                        });
-                    }
-                    Ok(())
-                })?;
-                let layout = match output {
-                    VectorOutput::Columns => Layout::Columns(names),
-                    VectorOutput::Array => Layout::Array(c),
-                };
-                out.extend(block_columns::<Int64Type>(data, df.height(), width, layout));
+        let tokens = self.tokenization.compile(self.lowercase, NAME)?;
+        let blocks: Vec<(String, Vec<String>)> = self
+            .columns
+            .iter()
+            .map(|c| {
+                (
+                    c.clone(),
+                    stats[c].iter().map(|t| format!("{c}_{t}")).collect(),
+                )
+            })
+            .collect();
+        let indexes: Vec<HashMap<String, usize>> = self
+            .columns
+            .iter()
+            .map(|c| {
+                stats[c]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| (t.clone(), i))
+                    .collect()
+            })
+            .collect();
+        let add = move |block: usize, token: &str, row: &mut [i64]| {
+            if let Some(&j) = indexes[block].get(token) {
+                row[j] += 1;
             }
-            Ok(out)
         };
-        replace_columns(lf, self.columns.clone(), fields, NAME, Arc::new(kernel))
+        text_vectorizer(lf, blocks, self.output, tokens, NAME, add)
     }
     fn to_config(&self) -> Result<serde_json::Value> {
         to_value(self)
@@ -494,46 +520,25 @@ impl Preprocessor for HashingVectorizer {
     fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
         const NAME: &str = "HashingVectorizer";
         check_positive(self.num_features, "num_features", NAME)?;
-        let tokens = Arc::new(self.tokenization.compile(self.lowercase, NAME)?);
-        let width = self.num_features;
-        let mut fields = Vec::new();
-        let mut blocks = Vec::new();
-        for c in &self.columns {
-            let names: Vec<String> = (0..width).map(|i| format!("hash_{c}_{i}")).collect();
-            let layout = match self.output {
-                VectorOutput::Columns => Layout::Columns(&names),
-                VectorOutput::Array => Layout::Array(c),
-            };
-            fields.extend(block_fields(&DataType::Int64, width, layout));
-            blocks.push((c.clone(), names));
-        }
-        let (output, alternate_sign) = (self.output, self.alternate_sign);
-        let kernel = move |df: &DataFrame| -> PolarsResult<Vec<Column>> {
-            let mut out = Vec::new();
-            for (c, names) in &blocks {
-                let ca = text_column(df.column(c)?, NAME)?;
-                if ca.null_count() > 0 {
-                    return Err(nulls_error(NAME, c));
-                }
-                let data = fill_rows::<i64>(df.height(), width, |first, block| {
-                    let part = ca.slice(first as i64, block.len() / width);
-                    for (row, text) in block.chunks_exact_mut(width).zip(part.iter().flatten()) {
-                        tokens.for_each(text, &mut |t| {
-                            let (j, sign) = bucket(t, width);
-                            row[j] += if alternate_sign { i64::from(sign) } else { 1 };
-                        });
-                    }
-                    Ok(())
-                })?;
-                let layout = match output {
-                    VectorOutput::Columns => Layout::Columns(names),
-                    VectorOutput::Array => Layout::Array(c),
-                };
-                out.extend(block_columns::<Int64Type>(data, df.height(), width, layout));
-            }
-            Ok(out)
+        let tokens = self.tokenization.compile(self.lowercase, NAME)?;
+        let blocks: Vec<(String, Vec<String>)> = self
+            .columns
+            .iter()
+            .map(|c| {
+                (
+                    c.clone(),
+                    (0..self.num_features)
+                        .map(|i| format!("hash_{c}_{i}"))
+                        .collect(),
+                )
+            })
+            .collect();
+        let alternate_sign = self.alternate_sign;
+        let add = move |_: usize, token: &str, row: &mut [i64]| {
+            let (j, sign) = bucket(token, row.len());
+            row[j] += if alternate_sign { i64::from(sign) } else { 1 };
         };
-        replace_columns(lf, self.columns.clone(), fields, NAME, Arc::new(kernel))
+        text_vectorizer(lf, blocks, self.output, tokens, NAME, add)
     }
     fn to_config(&self) -> Result<serde_json::Value> {
         to_value(self)
