@@ -1,7 +1,6 @@
 //! Runs stored at an `s3://` URI on a real S3-compatible server (moto on 127.0.0.1).
 
 #[path = "../../air-checkpoint/tests/common/mod.rs"]
-#[allow(dead_code, unreachable_pub)]
 mod s3_harness;
 
 use air_checkpoint::{
