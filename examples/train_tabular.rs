@@ -17,8 +17,8 @@ use air::{
     checkpoint::Checkpoint,
     data::{Chain, Concatenator, Dataset, FloatType, StandardScaler},
     train::{
-        Backend, BurnPredictor, DataParallelTrainer, FromCheckpoint, ModelConfig, Predictor,
-        RunConfig, ScalingConfig, Session, TrainError, Trainer, Verbosity,
+        Backend, BurnPredictor, BurnTrainer, FromCheckpoint, ModelConfig, Predictor, RunConfig,
+        ScalingConfig, Session, TrainError, Trainer, Verbosity,
         burn::{
             module::Module,
             nn::{Linear, LinearConfig, Relu},
@@ -152,14 +152,13 @@ fn run(o: &Options) -> anyhow::Result<(f64, f64, f64)> {
                 .with_dtype(FloatType::F32),
         ),
     ]);
-    let trainer = DataParallelTrainer::new(
+    let trainer = BurnTrainer::new(
         train_loop,
         ScalingConfig::new(o.workers)?.with_use_gpu(o.gpu)?,
         RunConfig::new(o.storage.as_str())
             .with_name("tabular")
             .with_verbose(Verbosity::Progress),
     )
-    .with_name("BurnTrainer")
     .with_train_loop_config(json!({
         "batch_size": 16, "num_epochs": o.epochs, "num_features": 30, "lr": 0.01
     }))

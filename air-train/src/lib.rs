@@ -51,8 +51,8 @@ pub use predictor::{
 pub use run::Metrics;
 pub use session::Session;
 pub use trainer::{
-    DataParallelTrainer, DatasetsToSplit, LoopError, ReportHook, TrainLoop, TrainResult, Trainable,
-    Trainer, TrialInfo,
+    BurnTrainer, DataParallelTrainer, DatasetsToSplit, LoopError, ReportHook, TrainLoop,
+    TrainResult, Trainable, Trainer, TrialInfo,
 };
 
 /// The burn version this workspace is pinned to, re-exported so users name the same types.

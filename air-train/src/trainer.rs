@@ -140,6 +140,25 @@ where
     }
 }
 
+/// Ray's `TorchTrainer` for burn: a [`DataParallelTrainer`] labelled `"BurnTrainer"`, whose
+/// workers build their model replica on [`Session::training_device`], start from rank 0's
+/// weights with [`Session::sync_model`] and average gradients with
+/// [`Session::sync_gradients`] (see the `train_tabular` example).
+#[derive(Debug, Clone, Copy)]
+pub struct BurnTrainer;
+
+impl BurnTrainer {
+    /// A data-parallel trainer for a burn train loop.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(
+        train_loop: impl TrainLoop,
+        scaling: ScalingConfig,
+        run: RunConfig,
+    ) -> DataParallelTrainer {
+        DataParallelTrainer::new(train_loop, scaling, run).with_name("BurnTrainer")
+    }
+}
+
 /// Which datasets are cut into one shard per worker.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum DatasetsToSplit {
@@ -400,6 +419,12 @@ impl DataParallelTrainer {
     fn run_inner(&self, config: &Value, trial: &TrialInfo) -> Result<TrainResult> {
         self.run.validate()?;
         let (loop_config, scaling) = self.merged(config)?;
+        if scaling.use_gpu() {
+            // Fail before any worker starts when this build cannot reach a GPU at all.
+            for index in 0..scaling.num_workers() {
+                ComputeDevice::Cuda { index }.inference_device()?;
+            }
+        }
         let trainer = Self {
             scaling,
             ..self.clone()

@@ -439,3 +439,90 @@ fn stop_conditions_and_diverging_workers() {
     let msg = r.error.unwrap().to_string();
     assert!(msg.contains("report equally often"), "{msg}");
 }
+
+/// Counts how often it is fitted.
+#[derive(Debug, Clone)]
+struct CountingScaler {
+    inner: air_data::StandardScaler,
+}
+
+static FITS: AtomicUsize = AtomicUsize::new(0);
+
+impl air_data::Preprocessor for CountingScaler {
+    fn type_name(&self) -> &str {
+        "StandardScaler"
+    }
+    fn fit_status(&self) -> air_data::FitStatus {
+        self.inner.fit_status()
+    }
+    fn fit(&mut self, ds: &Dataset) -> air_data::Result<()> {
+        FITS.fetch_add(1, Ordering::SeqCst);
+        self.inner.fit(ds)
+    }
+    fn expressions(&self, lf: LazyFrame) -> air_data::Result<LazyFrame> {
+        self.inner.expressions(lf)
+    }
+    fn to_config(&self) -> air_data::Result<Value> {
+        self.inner.to_config()
+    }
+}
+
+#[test]
+fn the_preprocessor_is_fitted_once_and_shared_by_trials_and_gpu_requests_fail_early() {
+    let dir = tempfile::tempdir().unwrap();
+    let trainer = DataParallelTrainer::new(
+        |_: &Value, s: &mut Session| -> Result<(), TrainError> {
+            let mean: f64 = s
+                .get_dataset_shard("train")?
+                .to_polars()?
+                .column("id")
+                .unwrap()
+                .f64()
+                .unwrap()
+                .mean()
+                .unwrap();
+            s.report(json!({"mean": mean}), None)
+        },
+        ScalingConfig::new(1).unwrap(),
+        run_config(dir.path(), "shared"),
+    )
+    .with_dataset(
+        "train",
+        Dataset::range(11).with_column("id", col("id").cast(DataType::Float64)),
+    )
+    .with_preprocessor(CountingScaler {
+        inner: air_data::StandardScaler::new(["id"]),
+    });
+    for i in 0..3 {
+        let r = trainer.clone().run_trial(
+            &json!({}),
+            &TrialInfo::new(&format!("trial_{i}"), &format!("t{i}"))
+                .with_storage_path(dir.path().to_str().unwrap()),
+        );
+        assert!(r.error.is_none(), "{:?}", r.error);
+        assert!(
+            r.metrics["mean"].as_f64().unwrap().abs() < 1e-12,
+            "scaled data"
+        );
+    }
+    assert_eq!(
+        FITS.load(Ordering::SeqCst),
+        1,
+        "fitted once for three trials"
+    );
+    assert_eq!(
+        trainer.fitted_preprocessor().unwrap().fit_status(),
+        air_data::FitStatus::Fitted
+    );
+
+    #[cfg(not(feature = "cuda"))]
+    {
+        let gpu = DataParallelTrainer::new(
+            |_: &Value, _: &mut Session| -> Result<(), TrainError> { panic!("must not start") },
+            ScalingConfig::new(2).unwrap().with_use_gpu(true).unwrap(),
+            run_config(dir.path(), "gpu"),
+        );
+        let err = gpu.fit().unwrap_err();
+        assert!(err.to_string().contains("--features cuda"), "{err}");
+    }
+}
