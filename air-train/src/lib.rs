@@ -38,6 +38,8 @@ mod session;
 mod trainer;
 
 pub use burn_ext::{MODEL_ENTRY, load_model, save_model};
+#[cfg(feature = "collective")]
+pub use collective::BurnCollective;
 pub use collective::{Collective, LocalCollective};
 pub use config::{
     CheckpointConfig, FailureConfig, MaxFailures, RunConfig, ScalingConfig, ScoreOrder, Verbosity,
@@ -51,8 +53,8 @@ pub use predictor::{
 pub use run::Metrics;
 pub use session::Session;
 pub use trainer::{
-    BurnTrainer, DataParallelTrainer, DatasetsToSplit, LoopError, ReportHook, TrainLoop,
-    TrainResult, Trainable, Trainer, TrialInfo,
+    BurnTrainer, CollectiveBackend, DataParallelTrainer, DatasetsToSplit, LoopError, ReportHook,
+    TrainLoop, TrainResult, Trainable, Trainer, TrialInfo,
 };
 
 /// The burn version this workspace is pinned to, re-exported so users name the same types.

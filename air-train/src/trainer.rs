@@ -159,6 +159,18 @@ impl BurnTrainer {
     }
 }
 
+/// Which [`Collective`] the workers of a run share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum CollectiveBackend {
+    /// [`LocalCollective`]: worker threads, with abort on failure (the default).
+    #[default]
+    Local,
+    /// [`crate::BurnCollective`] (feature `collective`).
+    #[cfg(feature = "collective")]
+    Burn,
+}
+
 /// Which datasets are cut into one shard per worker.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum DatasetsToSplit {
@@ -212,6 +224,7 @@ pub struct DataParallelTrainer {
     prepared: Arc<OnceLock<Prepared>>,
     resume_from: Option<Checkpoint>,
     storage_options: StorageOptions,
+    collective: CollectiveBackend,
 }
 
 #[derive(Clone)]
@@ -247,7 +260,14 @@ impl DataParallelTrainer {
             prepared: Arc::new(OnceLock::new()),
             resume_from: None,
             storage_options: StorageOptions::new(),
+            collective: CollectiveBackend::Local,
         }
+    }
+
+    /// Which collective the workers use.
+    pub fn with_collective(mut self, collective: CollectiveBackend) -> Self {
+        self.collective = collective;
+        self
     }
 
     /// The label of runs and trials (`"BurnTrainer"`, ...).
@@ -539,7 +559,11 @@ impl DataParallelTrainer {
         recorder: &Arc<Mutex<Recorder>>,
     ) -> Result<(), Failure> {
         let n = self.scaling.num_workers();
-        let collective: Arc<dyn Collective> = Arc::new(LocalCollective::new(n));
+        let collective: Arc<dyn Collective> = match self.collective {
+            CollectiveBackend::Local => Arc::new(LocalCollective::new(n)),
+            #[cfg(feature = "collective")]
+            CollectiveBackend::Burn => Arc::new(crate::BurnCollective::new(n)),
+        };
         let shared = Arc::new(Shared {
             collective: collective.clone(),
             recorder: recorder.clone(),

@@ -136,6 +136,16 @@ fn run_config(dir: &std::path::Path, name: &str) -> RunConfig {
 
 #[test]
 fn three_workers_on_shards_equal_one_worker_on_the_global_batch() {
+    equivalence(air_train::CollectiveBackend::Local);
+}
+
+#[cfg(feature = "collective")]
+#[test]
+fn burn_collective_trains_the_same_model() {
+    equivalence(air_train::CollectiveBackend::Burn);
+}
+
+fn equivalence(collective: air_train::CollectiveBackend) {
     let dir = tempfile::tempdir().unwrap();
     let base = rows();
     let init = initial_checkpoint();
@@ -149,7 +159,8 @@ fn three_workers_on_shards_equal_one_worker_on_the_global_batch() {
     )
     .with_train_loop_config(config.clone())
     .with_dataset("train", Dataset::from_polars(frame(&base)))
-    .with_resume_from_checkpoint(init.clone());
+    .with_resume_from_checkpoint(init.clone())
+    .with_collective(collective);
     let permuted: Vec<[f32; 4]> = (0..96)
         .map(|p| {
             let (t, rest) = (p / 24, p % 24);
