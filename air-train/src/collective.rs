@@ -50,7 +50,7 @@ impl Op {
     fn describe(self) -> String {
         match self {
             Self::Mean => "all_reduce_mean".to_owned(),
-            Self::Broadcast(root) => format!("broadcast from rank {root}"),
+            Self::Broadcast(root) => format!("broadcast from rank {root} (report or sync_model)"),
             Self::Barrier => "barrier (report)".to_owned(),
             Self::Finish => "finish (its train loop returned)".to_owned(),
         }

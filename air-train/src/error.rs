@@ -46,15 +46,12 @@ pub enum TrainError {
         /// What is wrong.
         reason: String,
     },
-    /// The run's stop condition was met; the train loop should return (propagate it with `?`).
-    #[error("the run's stop condition {metric} >= {threshold} was met (value {value})")]
+    /// The run was told to stop (a stop condition was met, or a tuner's scheduler ended the
+    /// trial); the train loop should return it (`?`) and the run ends successfully.
+    #[error("the run was stopped: {reason}")]
     Stopped {
-        /// The metric that met its threshold.
-        metric: String,
-        /// The threshold.
-        threshold: f64,
-        /// The reported value.
-        value: f64,
+        /// Why, in words.
+        reason: String,
     },
     /// A worker returned an error or panicked, and the failure budget is spent.
     #[error(

@@ -195,11 +195,7 @@ fn now_unix() -> u64 {
 #[derive(Debug, Clone)]
 pub(crate) enum Decision {
     Continue,
-    Stop {
-        metric: String,
-        threshold: f64,
-        value: f64,
-    },
+    Stop(String),
 }
 
 pub(crate) struct RecorderOptions {
@@ -303,21 +299,17 @@ impl Recorder {
             if let Some(value) = metrics.get(metric).and_then(Value::as_f64)
                 && value >= *threshold
             {
-                return Ok(Decision::Stop {
-                    metric: metric.clone(),
-                    threshold: *threshold,
-                    value,
-                });
+                return Ok(Decision::Stop(format!(
+                    "stop condition {metric} >= {threshold} met (reported {value})"
+                )));
             }
         }
         if let Some(hook) = &self.on_report
             && !hook(&metrics)
         {
-            return Ok(Decision::Stop {
-                metric: "scheduler".to_owned(),
-                threshold: 0.0,
-                value: 0.0,
-            });
+            return Ok(Decision::Stop(
+                "the tuner's scheduler ended the trial".to_owned(),
+            ));
         }
         Ok(Decision::Continue)
     }

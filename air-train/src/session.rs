@@ -60,6 +60,9 @@ impl Session {
                 });
             }
         };
+        // Rank 0 records and decides; its decision travels in the round every rank joins, so
+        // each rank acts on this report's decision, never on a later one.
+        let mut stop = Vec::new();
         if self.rank == 0 {
             let decision = self
                 .shared
@@ -67,32 +70,20 @@ impl Session {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .record(metrics, checkpoint)?;
-            if let Decision::Stop {
-                metric,
-                threshold,
-                value,
-            } = decision
-            {
+            let stopping = matches!(decision, Decision::Stop(_));
+            if let Decision::Stop(reason) = decision {
                 *self.shared.stop.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some(TrainError::Stopped {
-                        metric,
-                        threshold,
-                        value,
-                    });
+                    Some(TrainError::Stopped { reason });
             }
+            stop.push(if stopping { 1.0 } else { 0.0 });
         }
-        self.shared.collective.barrier(self.rank)?;
-        if let Some(TrainError::Stopped {
-            metric,
-            threshold,
-            value,
-        }) = &*self.shared.stop.lock().unwrap_or_else(|p| p.into_inner())
-        {
-            return Err(TrainError::Stopped {
-                metric: metric.clone(),
-                threshold: *threshold,
-                value: *value,
-            });
+        self.shared.collective.broadcast(self.rank, 0, &mut stop)?;
+        if stop.first() == Some(&1.0) {
+            let reason = match &*self.shared.stop.lock().unwrap_or_else(|p| p.into_inner()) {
+                Some(TrainError::Stopped { reason }) => reason.clone(),
+                _ => "stopped by rank 0".to_owned(),
+            };
+            return Err(TrainError::Stopped { reason });
         }
         Ok(())
     }

@@ -432,6 +432,18 @@ fn stop_conditions_and_diverging_workers() {
     .into_result()
     .unwrap();
     assert_eq!(r.metrics["training_iteration"], 4);
+    // A tuner's scheduler stops a trial through the report hook.
+    let r = DataParallelTrainer::new(
+        endless,
+        ScalingConfig::new(2).unwrap(),
+        run_config(dir.path(), "hook"),
+    )
+    .run_trial(
+        &json!({}),
+        &TrialInfo::new("hooked", "h0").with_on_report(|m| m["i"].as_i64() < Some(2)),
+    );
+    assert!(r.error.is_none(), "{:?}", r.error);
+    assert_eq!(r.metrics["training_iteration"], 3);
 
     let uneven = |_: &Value, s: &mut Session| -> Result<(), TrainError> {
         let n = if s.world_rank() == 0 { 3 } else { 2 };
