@@ -549,3 +549,44 @@ fn the_preprocessor_is_fitted_once_and_shared_by_trials_and_gpu_requests_fail_ea
         assert!(err.to_string().contains("--features cuda"), "{err}");
     }
 }
+
+#[test]
+fn resume_from_checkpoint_continues_the_count_and_the_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let counting = |config: &Value, s: &mut Session| -> Result<(), TrainError> {
+        let start = match s.get_checkpoint() {
+            Some(c) => c.get_json::<u64>("epoch.json")? + 1,
+            None => 0,
+        };
+        for epoch in start..start + config["epochs"].as_u64().unwrap() {
+            let mut c = Checkpoint::new();
+            c.put_json("epoch.json", &epoch)?;
+            s.report(json!({"epoch": epoch}), Some(c))?;
+        }
+        Ok(())
+    };
+    let first = DataParallelTrainer::new(
+        counting,
+        ScalingConfig::new(2).unwrap(),
+        run_config(dir.path(), "first"),
+    )
+    .with_train_loop_config(json!({"epochs": 2}))
+    .fit()
+    .unwrap()
+    .into_result()
+    .unwrap();
+    let resumed = DataParallelTrainer::new(
+        counting,
+        ScalingConfig::new(2).unwrap(),
+        run_config(dir.path(), "second"),
+    )
+    .with_train_loop_config(json!({"epochs": 3}))
+    .with_resume_from_checkpoint(first.checkpoint.unwrap())
+    .fit()
+    .unwrap()
+    .into_result()
+    .unwrap();
+    assert_eq!(resumed.metrics["epoch"], 4);
+    assert_eq!(resumed.metrics["training_iteration"], 5, "2 before + 3 now");
+    assert_eq!(resumed.metrics_dataframe.height(), 3);
+}
