@@ -39,6 +39,28 @@ impl ComputeDevice {
         }
     }
 
+    /// Checks that the device can run a tensor operation: a CUDA device that is absent, or
+    /// whose driver cannot be loaded, is [`TrainError::GpuUnavailable`] naming it, not a panic
+    /// inside a worker.
+    pub fn check_available(self) -> Result<(), TrainError> {
+        let device = self.inference_device()?;
+        let Self::Cuda { index } = self else {
+            return Ok(());
+        };
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            burn::tensor::Tensor::<Backend, 1>::zeros([1], &device).into_data()
+        }))
+        .map(|_| ())
+        .map_err(|payload| TrainError::GpuUnavailable {
+            index,
+            reason: payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "the CUDA runtime panicked".to_owned()),
+        })
+    }
+
     /// The autodiff-enabled burn device used for training.
     pub fn training_device(self) -> Result<DispatchDevice, TrainError> {
         self.inference_device().map(DispatchDevice::autodiff)

@@ -14,6 +14,17 @@ pub enum TrainError {
         /// The device index that was asked for.
         index: usize,
     },
+    /// A CUDA device was asked for and this build has CUDA, but the device cannot be used.
+    #[error(
+        "CUDA device {index} is not usable: {reason}; check `nvidia-smi` and the driver, lower \
+         num_workers to the number of GPUs, or set use_gpu = false"
+    )]
+    GpuUnavailable {
+        /// The device index.
+        index: usize,
+        /// What the CUDA runtime reported.
+        reason: String,
+    },
     /// A configuration value is invalid.
     #[error("invalid {field}: {value}; expected {expected}")]
     InvalidConfig {

@@ -106,6 +106,7 @@ impl<C: ModelConfig> BurnPredictor<C> {
                     std::any::type_name::<C>()
                 ),
             })?;
+        device.check_available()?;
         let device = device.inference_device()?;
         let model = load_model(config.init(&device), checkpoint, &device)?;
         Ok(Self {

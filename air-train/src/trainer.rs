@@ -442,7 +442,7 @@ impl DataParallelTrainer {
         if scaling.use_gpu() {
             // Fail before any worker starts when this build cannot reach a GPU at all.
             for index in 0..scaling.num_workers() {
-                ComputeDevice::Cuda { index }.inference_device()?;
+                ComputeDevice::Cuda { index }.check_available()?;
             }
         }
         let trainer = Self {
@@ -632,21 +632,30 @@ impl DataParallelTrainer {
                                 }
                             }
                         })
-                        .expect("spawning a worker thread")
                 })
                 .collect();
+            if let Some((rank, Err(e))) = handles.iter().enumerate().find(|(_, h)| h.is_err()) {
+                // The workers already started must not wait for one that never will.
+                collective.abort(&format!("worker {rank} could not start: {e}"));
+            }
             handles
                 .into_iter()
                 .enumerate()
-                .map(|(rank, h)| {
-                    h.join().unwrap_or_else(|p| {
+                .map(|(rank, h)| match h {
+                    Ok(h) => h.join().unwrap_or_else(|p| {
                         Err(Failure {
                             rank,
                             what: "panicked",
                             message: panic_message(p.as_ref()),
                             secondary: false,
                         })
-                    })
+                    }),
+                    Err(e) => Err(Failure {
+                        rank,
+                        what: "returned an error",
+                        message: format!("the worker thread could not be started: {e}"),
+                        secondary: false,
+                    }),
                 })
                 .collect()
         });
