@@ -31,6 +31,7 @@ mod collective;
 mod config;
 mod device;
 mod error;
+mod gbdt;
 mod predictor;
 mod progress;
 mod run;
@@ -46,6 +47,7 @@ pub use config::{
 };
 pub use device::{Backend, ComputeDevice};
 pub use error::{Result, TrainError};
+pub use gbdt::{GBDT_FORMAT_VERSION, GbdtModel, Objective, Tree};
 pub use predictor::{
     BurnPredictor, FromCheckpoint, MODEL_CONFIG_ENTRY, ModelConfig, PREDICTIONS, Predictor,
     save_burn_model,

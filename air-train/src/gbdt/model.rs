@@ -1,0 +1,284 @@
+//! The tree-ensemble model: XGBoost's structure (binary trees over `f32` thresholds with a
+//! default direction for missing values, one output group per class), our versioned JSON form,
+//! and prediction.
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::{TrainError, error::Result};
+
+/// What the ensemble's raw sum means and how it becomes a prediction (XGBoost's `objective`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Objective {
+    /// `reg:squarederror`: the sum is the prediction.
+    SquaredError,
+    /// `reg:logistic`: a probability for a regression target in [0, 1] (sigmoid of the sum).
+    RegLogistic,
+    /// `binary:logistic`: the probability of class 1 (sigmoid of the sum).
+    BinaryLogistic,
+    /// `multi:softprob`: one sum per class, softmax into class probabilities.
+    MultiSoftprob {
+        /// The number of classes.
+        num_class: usize,
+    },
+}
+
+impl Objective {
+    /// XGBoost's name (`"binary:logistic"`, ...).
+    pub fn xgboost_name(self) -> &'static str {
+        match self {
+            Self::SquaredError => "reg:squarederror",
+            Self::RegLogistic => "reg:logistic",
+            Self::BinaryLogistic => "binary:logistic",
+            Self::MultiSoftprob { .. } => "multi:softprob",
+        }
+    }
+
+    /// Outputs per row: the number of classes for multi-class, else 1.
+    pub fn num_groups(self) -> usize {
+        match self {
+            Self::MultiSoftprob { num_class } => num_class,
+            _ => 1,
+        }
+    }
+
+    /// The margin of a base score given in prediction space (`logit` for the logistic ones).
+    pub fn prob_to_margin(self, base_score: f32) -> f32 {
+        match self {
+            Self::RegLogistic | Self::BinaryLogistic => {
+                let p = base_score.clamp(1e-16, 1.0 - 1e-7);
+                -(1.0 / p - 1.0).ln()
+            }
+            _ => base_score,
+        }
+    }
+
+    /// Turns one row's margins into predictions, in place.
+    fn transform(self, margins: &mut [f32]) {
+        match self {
+            Self::SquaredError => {}
+            Self::RegLogistic | Self::BinaryLogistic => {
+                for m in margins {
+                    *m = 1.0 / (1.0 + (-*m).exp());
+                }
+            }
+            Self::MultiSoftprob { .. } => {
+                let max = margins.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let mut sum = 0.0f32;
+                for m in margins.iter_mut() {
+                    *m = (*m - max).exp();
+                    sum += *m;
+                }
+                for m in margins {
+                    *m /= sum;
+                }
+            }
+        }
+    }
+}
+
+/// One regression tree in XGBoost's array layout: node `i` is a leaf when `left[i] < 0`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tree {
+    /// Left child of each node (-1 for leaves).
+    pub left: Vec<i32>,
+    /// Right child of each node (-1 for leaves).
+    pub right: Vec<i32>,
+    /// The feature a node splits on.
+    pub feature: Vec<u32>,
+    /// Rows with `value < threshold` go left.
+    pub threshold: Vec<f32>,
+    /// Where a missing value (NaN) goes.
+    pub default_left: Vec<bool>,
+    /// The leaf value (the output added to the margin) of leaves.
+    pub leaf_value: Vec<f32>,
+    /// The loss reduction of each split (0 for leaves): feature importance by gain.
+    pub gain: Vec<f32>,
+    /// The hessian sum of the rows reaching each node.
+    pub cover: Vec<f32>,
+}
+
+impl Tree {
+    /// The index of the leaf `row` falls into.
+    #[inline]
+    pub fn leaf(&self, row: &[f32]) -> usize {
+        let mut node = 0usize;
+        while self.left[node] >= 0 {
+            let v = row[self.feature[node] as usize];
+            let go_left = if v.is_nan() {
+                self.default_left[node]
+            } else {
+                v < self.threshold[node]
+            };
+            node = if go_left {
+                self.left[node]
+            } else {
+                self.right[node]
+            } as usize;
+        }
+        node
+    }
+
+    /// The number of nodes.
+    pub fn len(&self) -> usize {
+        self.left.len()
+    }
+
+    /// Whether the tree has no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.left.is_empty()
+    }
+
+    fn validate(&self, index: usize, num_feature: usize) -> Result<()> {
+        let n = self.left.len();
+        let bad = |reason: String| TrainError::Model {
+            context: format!("tree {index}"),
+            reason,
+        };
+        if n == 0 {
+            return Err(bad("has no nodes".to_owned()));
+        }
+        for (name, len) in [
+            ("right", self.right.len()),
+            ("feature", self.feature.len()),
+            ("threshold", self.threshold.len()),
+            ("default_left", self.default_left.len()),
+            ("leaf_value", self.leaf_value.len()),
+        ] {
+            if len != n {
+                return Err(bad(format!("{name} has {len} entries for {n} nodes")));
+            }
+        }
+        for i in 0..n {
+            let (l, r) = (self.left[i], self.right[i]);
+            if (l < 0) != (r < 0) {
+                return Err(bad(format!("node {i} has one child")));
+            }
+            if l >= 0 {
+                // Children come after their parent, so traversal always ends at a leaf.
+                if l as usize >= n || r as usize >= n || l as usize <= i || r as usize <= i {
+                    return Err(bad(format!(
+                        "node {i} has children {l}, {r} outside {}..{n}",
+                        i + 1
+                    )));
+                }
+                if self.feature[i] as usize >= num_feature {
+                    return Err(bad(format!(
+                        "node {i} splits on feature {} of {num_feature}",
+                        self.feature[i]
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The saved format's version; loaders refuse newer ones.
+pub const GBDT_FORMAT_VERSION: u32 = 1;
+
+/// A trained tree ensemble (XGBoost's `gbtree` booster).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GbdtModel {
+    /// Always [`GBDT_FORMAT_VERSION`] when written by this build.
+    pub format_version: u32,
+    /// How margins become predictions.
+    pub objective: Objective,
+    /// The number of input features.
+    pub num_feature: usize,
+    /// Their names (empty when unknown), in input order.
+    pub feature_names: Vec<String>,
+    /// The starting margin of each output group.
+    pub base_margin: Vec<f32>,
+    /// The trees, in boosting order.
+    pub trees: Vec<Tree>,
+    /// The output group (class) each tree adds to.
+    pub tree_group: Vec<usize>,
+}
+
+impl GbdtModel {
+    /// Checks the structure (after loading a file).
+    pub fn validate(&self) -> Result<()> {
+        if self.format_version > GBDT_FORMAT_VERSION {
+            return Err(TrainError::Model {
+                context: "reading a GBDT model".to_owned(),
+                reason: format!(
+                    "format version {} is newer than this build reads ({GBDT_FORMAT_VERSION})",
+                    self.format_version
+                ),
+            });
+        }
+        let groups = self.objective.num_groups();
+        if self.base_margin.len() != groups {
+            return Err(TrainError::Model {
+                context: "reading a GBDT model".to_owned(),
+                reason: format!(
+                    "{} base margins for {groups} output group(s)",
+                    self.base_margin.len()
+                ),
+            });
+        }
+        if self.tree_group.len() != self.trees.len() {
+            return Err(TrainError::Model {
+                context: "reading a GBDT model".to_owned(),
+                reason: format!(
+                    "{} tree groups for {} trees",
+                    self.tree_group.len(),
+                    self.trees.len()
+                ),
+            });
+        }
+        if let Some(g) = self.tree_group.iter().find(|g| **g >= groups) {
+            return Err(TrainError::Model {
+                context: "reading a GBDT model".to_owned(),
+                reason: format!("a tree adds to group {g} of {groups}"),
+            });
+        }
+        for (i, t) in self.trees.iter().enumerate() {
+            t.validate(i, self.num_feature)?;
+        }
+        Ok(())
+    }
+
+    /// Raw margins (`rows × groups`, row-major) of a row-major `rows × num_feature` matrix.
+    pub fn predict_margin(&self, data: &[f32], rows: usize) -> Result<Vec<f32>> {
+        let d = self.num_feature;
+        if data.len() != rows * d {
+            return Err(TrainError::Model {
+                context: "predicting".to_owned(),
+                reason: format!(
+                    "{} values for {rows} rows of {d} features; the model expects {d} features",
+                    data.len()
+                ),
+            });
+        }
+        let groups = self.objective.num_groups();
+        let mut out = vec![0.0f32; rows * groups];
+        const CHUNK: usize = 1024;
+        out.par_chunks_mut(CHUNK * groups)
+            .zip(data.par_chunks(CHUNK * d.max(1)))
+            .for_each(|(out, data)| {
+                for (o, row) in out
+                    .chunks_exact_mut(groups)
+                    .zip(data.chunks_exact(d.max(1)))
+                {
+                    o.copy_from_slice(&self.base_margin);
+                    for (tree, &g) in self.trees.iter().zip(&self.tree_group) {
+                        o[g] += tree.leaf_value[tree.leaf(row)];
+                    }
+                }
+            });
+        Ok(out)
+    }
+
+    /// Predictions (`rows × groups`): probabilities for the logistic and softmax objectives.
+    pub fn predict(&self, data: &[f32], rows: usize) -> Result<Vec<f32>> {
+        let mut out = self.predict_margin(data, rows)?;
+        let groups = self.objective.num_groups();
+        for row in out.chunks_exact_mut(groups) {
+            self.objective.transform(row);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,233 @@
+//! Reading XGBoost's JSON model format (`Booster.save_model("model.json")`, XGBoost 1.6–3.x), so
+//! a model trained in Python XGBoost predicts here.
+
+use serde_json::Value;
+
+use super::model::{GBDT_FORMAT_VERSION, GbdtModel, Objective, Tree};
+use crate::{TrainError, error::Result};
+
+fn bad(reason: impl Into<String>) -> TrainError {
+    TrainError::Model {
+        context: "reading an XGBoost JSON model".to_owned(),
+        reason: reason.into(),
+    }
+}
+
+fn at<'a>(v: &'a Value, path: &[&str]) -> Result<&'a Value> {
+    let mut cur = v;
+    for (i, key) in path.iter().enumerate() {
+        cur = cur
+            .get(key)
+            .ok_or_else(|| bad(format!("missing field {}", path[..=i].join("."))))?;
+    }
+    Ok(cur)
+}
+
+/// XGBoost writes most scalars as strings (`"6"`, `"5E-1"`).
+fn number(v: &Value, what: &str) -> Result<f64> {
+    match v {
+        Value::Number(n) => n
+            .as_f64()
+            .ok_or_else(|| bad(format!("{what}: {n} is not a number"))),
+        Value::String(s) => s
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| bad(format!("{what}: {s:?} is not a number"))),
+        other => Err(bad(format!("{what}: {other} is not a number"))),
+    }
+}
+
+/// `"5E-1"` or, since XGBoost 2.1, a vector `"[5E-1]"` / `"[a,b,c]"`.
+fn numbers(v: &Value, what: &str) -> Result<Vec<f64>> {
+    let text = match v {
+        Value::String(s) => s.trim(),
+        other => return Ok(vec![number(other, what)?]),
+    };
+    let inner = text
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(text);
+    inner
+        .split(',')
+        .map(|p| {
+            p.trim()
+                .parse::<f64>()
+                .map_err(|_| bad(format!("{what}: {p:?} is not a number")))
+        })
+        .collect()
+}
+
+fn array<'a>(tree: &'a Value, key: &str, index: usize) -> Result<&'a Vec<Value>> {
+    tree.get(key)
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad(format!("tree {index}: missing array {key}")))
+}
+
+fn floats(tree: &Value, key: &str, index: usize) -> Result<Vec<f32>> {
+    array(tree, key, index)?
+        .iter()
+        .map(|v| number(v, key).map(|x| x as f32))
+        .collect()
+}
+
+fn ints(tree: &Value, key: &str, index: usize) -> Result<Vec<i64>> {
+    array(tree, key, index)?
+        .iter()
+        .map(|v| {
+            v.as_i64()
+                .or_else(|| v.as_bool().map(i64::from))
+                .ok_or_else(|| bad(format!("tree {index}: {key} holds {v}, expected integers")))
+        })
+        .collect()
+}
+
+fn tree(v: &Value, index: usize) -> Result<Tree> {
+    if ints(v, "split_type", index).is_ok_and(|t| t.iter().any(|&s| s != 0)) {
+        return Err(bad(format!(
+            "tree {index} has categorical splits, which this reader does not support; train with \
+             numeric (one-hot or ordinal) features"
+        )));
+    }
+    let left: Vec<i32> = ints(v, "left_children", index)?
+        .into_iter()
+        .map(|x| x as i32)
+        .collect();
+    let right: Vec<i32> = ints(v, "right_children", index)?
+        .into_iter()
+        .map(|x| x as i32)
+        .collect();
+    let feature: Vec<u32> = ints(v, "split_indices", index)?
+        .into_iter()
+        .map(|x| u32::try_from(x).map_err(|_| bad(format!("tree {index}: split index {x}"))))
+        .collect::<Result<_>>()?;
+    let conditions = floats(v, "split_conditions", index)?;
+    let default_left: Vec<bool> = ints(v, "default_left", index)?
+        .into_iter()
+        .map(|x| x != 0)
+        .collect();
+    let gain = floats(v, "loss_changes", index).unwrap_or_else(|_| vec![0.0; left.len()]);
+    let cover = floats(v, "sum_hessian", index).unwrap_or_else(|_| vec![0.0; left.len()]);
+    // XGBoost keeps a leaf's value in its split condition slot.
+    let leaf_value: Vec<f32> = left
+        .iter()
+        .zip(&conditions)
+        .map(|(&l, &c)| if l < 0 { c } else { 0.0 })
+        .collect();
+    let threshold: Vec<f32> = left
+        .iter()
+        .zip(&conditions)
+        .map(|(&l, &c)| if l < 0 { 0.0 } else { c })
+        .collect();
+    let gain = left
+        .iter()
+        .zip(gain)
+        .map(|(&l, g)| if l < 0 { 0.0 } else { g })
+        .collect();
+    Ok(Tree {
+        left,
+        right,
+        feature,
+        threshold,
+        default_left,
+        leaf_value,
+        gain,
+        cover,
+    })
+}
+
+impl GbdtModel {
+    /// Reads a model saved by XGBoost as JSON (`booster.save_model("model.json")`).
+    ///
+    /// Supported: the `gbtree` booster with numeric splits and the objectives of [`Objective`].
+    /// Anything else (dart, categorical splits, other objectives) is an error naming it.
+    pub fn from_xgboost_json(bytes: &[u8]) -> Result<Self> {
+        let root: Value = serde_json::from_slice(bytes).map_err(|e| {
+            bad(format!(
+                "not JSON ({e}); expected the file XGBoost's save_model writes with a .json name"
+            ))
+        })?;
+        let learner = at(&root, &["learner"])?;
+        let params = at(learner, &["learner_model_param"])?;
+        let num_feature = number(at(params, &["num_feature"])?, "num_feature")? as usize;
+        let num_class = params
+            .get("num_class")
+            .map(|v| number(v, "num_class"))
+            .transpose()?
+            .unwrap_or(0.0) as usize;
+        let name = at(learner, &["objective", "name"])?
+            .as_str()
+            .ok_or_else(|| bad("objective.name is not a string"))?;
+        let objective = match name {
+            "reg:squarederror" | "reg:linear" => Objective::SquaredError,
+            "reg:logistic" => Objective::RegLogistic,
+            "binary:logistic" => Objective::BinaryLogistic,
+            "multi:softprob" | "multi:softmax" if num_class >= 2 => {
+                Objective::MultiSoftprob { num_class }
+            }
+            other => {
+                return Err(bad(format!(
+                    "objective {other:?} is not supported; expected reg:squarederror, \
+                     reg:logistic, binary:logistic or multi:softprob"
+                )));
+            }
+        };
+        let booster = at(learner, &["gradient_booster"])?;
+        let kind = booster
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("gbtree");
+        if kind != "gbtree" {
+            return Err(bad(format!(
+                "booster {kind:?} is not supported; expected gbtree"
+            )));
+        }
+        let model = at(booster, &["model"])?;
+        let trees: Vec<Tree> = at(model, &["trees"])?
+            .as_array()
+            .ok_or_else(|| bad("model.trees is not an array"))?
+            .iter()
+            .enumerate()
+            .map(|(i, t)| tree(t, i))
+            .collect::<Result<_>>()?;
+        let tree_group: Vec<usize> = at(model, &["tree_info"])?
+            .as_array()
+            .ok_or_else(|| bad("model.tree_info is not an array"))?
+            .iter()
+            .map(|v| {
+                v.as_u64()
+                    .map(|g| g as usize)
+                    .ok_or_else(|| bad(format!("tree_info holds {v}")))
+            })
+            .collect::<Result<_>>()?;
+        let groups = objective.num_groups();
+        let mut base: Vec<f64> = numbers(at(params, &["base_score"])?, "base_score")?;
+        if base.len() == 1 && groups > 1 {
+            base = vec![base[0]; groups];
+        }
+        let base_margin = base
+            .into_iter()
+            .map(|b| objective.prob_to_margin(b as f32))
+            .collect();
+        let feature_names = learner
+            .get("feature_names")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let model = Self {
+            format_version: GBDT_FORMAT_VERSION,
+            objective,
+            num_feature,
+            feature_names,
+            base_margin,
+            trees,
+            tree_group,
+        };
+        model.validate()?;
+        Ok(model)
+    }
+}
