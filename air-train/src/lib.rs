@@ -47,7 +47,10 @@ pub use config::{
 };
 pub use device::{Backend, ComputeDevice};
 pub use error::{Result, TrainError};
-pub use gbdt::{GBDT_FORMAT_VERSION, GbdtModel, Objective, Tree};
+pub use gbdt::{
+    BoostData, EvalMetric, GBDT_FORMAT_VERSION, GbdtModel, GbdtParams, Objective, RoundReport,
+    Tree, train_gbdt,
+};
 pub use predictor::{
     BurnPredictor, FromCheckpoint, MODEL_CONFIG_ENTRY, ModelConfig, PREDICTIONS, Predictor,
     save_burn_model,

@@ -90,3 +90,161 @@ fn bad_model_files_are_clear_errors() {
     let json = serde_json::to_string(&model).unwrap();
     assert_eq!(serde_json::from_str::<GbdtModel>(&json).unwrap(), model);
 }
+
+/// Ray's XGBoost quick start data: our booster against XGBoost 3.2 (`hist`, default params,
+/// 20 rounds) on the same 70/30 split.
+#[test]
+fn breast_cancer_booster_matches_xgboost_quality() {
+    use air_train::{BoostData, EvalMetric, GbdtParams, train_gbdt};
+    let data = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/data/breast_cancer.csv"
+    );
+    let (train, valid) = Dataset::read_csv(data)
+        .unwrap()
+        .train_test_split(0.3, false, None)
+        .unwrap();
+    let (train, valid) = (train.to_polars().unwrap(), valid.to_polars().unwrap());
+    let features: Vec<String> = train
+        .get_column_names()
+        .iter()
+        .map(|c| c.to_string())
+        .filter(|c| c != "target")
+        .collect();
+    let xt = to_f32_matrix(&train, &features).unwrap();
+    let yt = air_data::to_f32_vector(&train, "target").unwrap();
+    let xv = to_f32_matrix(&valid, &features).unwrap();
+    let yv = air_data::to_f32_vector(&valid, "target").unwrap();
+    let params = GbdtParams::new(Objective::BinaryLogistic)
+        .with_max_bin(
+            std::env::var("MB")
+                .map(|v| v.parse().unwrap())
+                .unwrap_or(256),
+        )
+        .unwrap()
+        .with_eval_metrics([EvalMetric::Logloss, EvalMetric::Error]);
+    let mut history = Vec::new();
+    let t = BoostData {
+        x: &xt.data,
+        rows: xt.rows,
+        y: &yt,
+    };
+    let v = BoostData {
+        x: &xv.data,
+        rows: xv.rows,
+        y: &yv,
+    };
+    let model = train_gbdt(&params, t, &[("train", t), ("valid", v)], 20, |r| {
+        history.push(r.metrics.clone());
+        true
+    })
+    .unwrap();
+    assert_eq!(model.num_rounds(), 20);
+    let theirs: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture("breast_cancer_history.json")).unwrap())
+            .unwrap();
+    let last = history.last().unwrap();
+    let get = |k: &str| last.iter().find(|(n, _)| n == k).unwrap().1;
+    let xgb_logloss = theirs["valid"]["logloss"][19].as_f64().unwrap();
+    let xgb_error = theirs["valid"]["error"][19].as_f64().unwrap();
+    eprintln!(
+        "valid logloss ours {:.5} XGBoost {xgb_logloss:.5}; valid error ours {:.5} XGBoost {xgb_error:.5}; train logloss ours {:.5} XGBoost {:.5}",
+        get("valid-logloss"),
+        get("valid-error"),
+        get("train-logloss"),
+        theirs["train"]["logloss"][19].as_f64().unwrap()
+    );
+    assert!(
+        1.0 - get("valid-error") >= 0.95,
+        "accuracy {}",
+        1.0 - get("valid-error")
+    );
+    assert!(
+        get("valid-logloss") <= xgb_logloss * 1.1,
+        "logloss {} vs XGBoost {xgb_logloss}",
+        get("valid-logloss")
+    );
+    // The first round starts from the same base score and the same first split statistics.
+    let first_ours = history[0]
+        .iter()
+        .find(|(n, _)| n == "train-logloss")
+        .unwrap()
+        .1;
+    let first_theirs = theirs["train"]["logloss"][0].as_f64().unwrap();
+    assert!(
+        (first_ours - first_theirs).abs() < 0.02,
+        "round 1 train logloss {first_ours} vs {first_theirs}"
+    );
+}
+
+/// With few distinct values per feature both boosters bin exactly, so their trees should agree:
+/// same params as XGBoost (depth 4, eta 0.3, lambda 1, alpha 0.1, gamma 0.05, missing values),
+/// 12 rounds, predictions on the training rows compared.
+#[test]
+fn booster_grows_xgboosts_trees_when_bins_are_exact() {
+    use air_train::{BoostData, GbdtParams, train_gbdt};
+    let inputs = csv("train_inputs.csv");
+    let columns: Vec<String> = (0..6).map(|j| format!("x{j}")).collect();
+    let x = to_f32_matrix(&inputs, &columns).unwrap();
+    for (task, objective) in [
+        ("reg", Objective::SquaredError),
+        ("binary", Objective::BinaryLogistic),
+        ("multi", Objective::MultiSoftprob { num_class: 3 }),
+    ] {
+        let y = air_data::to_f32_vector(&csv(&format!("train_{task}_labels.csv")), "y").unwrap();
+        let params = GbdtParams::new(objective)
+            .with_max_depth(4)
+            .unwrap()
+            .with_eta(0.3)
+            .unwrap()
+            .with_regularization(1.0, 0.1, 0.05, 1.0)
+            .unwrap()
+            .with_max_bin(64)
+            .unwrap();
+        let data = BoostData {
+            x: &x.data,
+            rows: x.rows,
+            y: &y,
+        };
+        let model = train_gbdt(&params, data, &[], 12, |_| true).unwrap();
+        let theirs_model = GbdtModel::from_xgboost_json(
+            &std::fs::read(fixture(&format!("train_{task}_xgb.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(model.base_margin.len(), theirs_model.base_margin.len());
+        for (a, b) in model.base_margin.iter().zip(&theirs_model.base_margin) {
+            assert!((a - b).abs() < 1e-5, "{task}: base margin {a} vs {b}");
+        }
+        let ours = model.predict(&x.data, x.rows).unwrap();
+        let theirs = csv(&format!("train_{task}_predictions.csv"));
+        let groups = objective.num_groups();
+        let mut worst = 0.0f32;
+        for g in 0..groups {
+            let col = air_data::to_f32_vector(&theirs, &format!("p{g}")).unwrap();
+            for (r, want) in col.iter().enumerate() {
+                worst = worst.max((ours[r * groups + g] - want).abs());
+            }
+        }
+        let leaves = |m: &GbdtModel| -> Vec<usize> {
+            m.trees
+                .iter()
+                .map(|t| {
+                    t.leaf_value
+                        .iter()
+                        .zip(&t.left)
+                        .filter(|(_, l)| **l < 0)
+                        .count()
+                })
+                .collect()
+        };
+        eprintln!(
+            "{task}: largest prediction difference {worst:e}; leaves ours {:?} XGBoost {:?}",
+            leaves(&model),
+            leaves(&theirs_model)
+        );
+        assert!(
+            worst < 1e-4,
+            "{task}: predictions differ from XGBoost's by {worst}"
+        );
+    }
+}

@@ -1,10 +1,17 @@
 //! Gradient-boosted trees with XGBoost's model and semantics.
 //!
-//! Today: the model ([`GbdtModel`]: trees in XGBoost's array layout, a versioned serde form),
-//! prediction, and reading XGBoost's own JSON model files, checked against XGBoost's
-//! predictions. The histogram booster and `GbdtTrainer` build on this model.
+//! The model ([`GbdtModel`]: trees in XGBoost's array layout, a versioned serde form),
+//! prediction, reading XGBoost's own JSON model files, and the histogram booster
+//! ([`train_gbdt`], [`GbdtParams`] with XGBoost's names and defaults).
 
+mod binning;
+mod booster;
+mod grow;
+mod metrics;
 mod model;
+mod params;
 mod xgboost_json;
 
+pub use booster::{BoostData, RoundReport, train_gbdt};
 pub use model::{GBDT_FORMAT_VERSION, GbdtModel, Objective, Tree};
+pub use params::{EvalMetric, GbdtParams};

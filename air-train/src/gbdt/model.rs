@@ -55,7 +55,7 @@ impl Objective {
     }
 
     /// Turns one row's margins into predictions, in place.
-    fn transform(self, margins: &mut [f32]) {
+    pub(crate) fn transform_row(self, margins: &mut [f32]) {
         match self {
             Self::SquaredError => {}
             Self::RegLogistic | Self::BinaryLogistic => {
@@ -272,12 +272,24 @@ impl GbdtModel {
         Ok(out)
     }
 
+    /// Keeps only the first `rounds` boosting rounds.
+    pub fn truncate_rounds(&mut self, rounds: usize) {
+        let keep = rounds * self.objective.num_groups();
+        self.trees.truncate(keep);
+        self.tree_group.truncate(keep);
+    }
+
+    /// Boosting rounds in the model.
+    pub fn num_rounds(&self) -> usize {
+        self.trees.len() / self.objective.num_groups()
+    }
+
     /// Predictions (`rows × groups`): probabilities for the logistic and softmax objectives.
     pub fn predict(&self, data: &[f32], rows: usize) -> Result<Vec<f32>> {
         let mut out = self.predict_margin(data, rows)?;
         let groups = self.objective.num_groups();
         for row in out.chunks_exact_mut(groups) {
-            self.objective.transform(row);
+            self.objective.transform_row(row);
         }
         Ok(out)
     }

@@ -1,0 +1,288 @@
+//! Booster parameters with XGBoost's names and defaults.
+
+use serde::{Deserialize, Serialize};
+
+use super::model::Objective;
+use crate::{TrainError, error::Result};
+
+/// An evaluation metric (XGBoost's `eval_metric`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum EvalMetric {
+    /// Root mean squared error.
+    Rmse,
+    /// Mean absolute error.
+    Mae,
+    /// Binary negative log-likelihood.
+    Logloss,
+    /// Binary error rate at threshold 0.5.
+    Error,
+    /// Area under the ROC curve (ties averaged).
+    Auc,
+    /// Multi-class negative log-likelihood.
+    Mlogloss,
+    /// Multi-class error rate.
+    Merror,
+}
+
+impl EvalMetric {
+    /// XGBoost's name, used in reported keys (`valid-logloss`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Rmse => "rmse",
+            Self::Mae => "mae",
+            Self::Logloss => "logloss",
+            Self::Error => "error",
+            Self::Auc => "auc",
+            Self::Mlogloss => "mlogloss",
+            Self::Merror => "merror",
+        }
+    }
+
+    /// Whether larger is better (for early stopping).
+    pub fn higher_is_better(self) -> bool {
+        matches!(self, Self::Auc)
+    }
+
+    /// XGBoost's default metric for an objective.
+    pub fn default_for(objective: Objective) -> Self {
+        match objective {
+            Objective::SquaredError => Self::Rmse,
+            Objective::RegLogistic => Self::Rmse,
+            Objective::BinaryLogistic => Self::Logloss,
+            Objective::MultiSoftprob { .. } => Self::Mlogloss,
+        }
+    }
+}
+
+/// Booster parameters (XGBoost's names; defaults are XGBoost's).
+///
+/// ```
+/// use air_train::{EvalMetric, GbdtParams, Objective};
+///
+/// let p = GbdtParams::new(Objective::BinaryLogistic)
+///     .with_max_depth(4)?
+///     .with_eta(0.1)?
+///     .with_eval_metrics([EvalMetric::Logloss, EvalMetric::Error]);
+/// assert_eq!(p.max_bin, 256);
+/// assert!(GbdtParams::new(Objective::SquaredError).with_subsample(0.0).is_err());
+/// # Ok::<(), air_train::TrainError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GbdtParams {
+    /// What to fit.
+    pub objective: Objective,
+    /// Learning rate (shrinkage of each tree's leaf values), in (0, 1].
+    pub eta: f64,
+    /// Maximum tree depth (≥ 1).
+    pub max_depth: usize,
+    /// Minimum hessian sum in a child.
+    pub min_child_weight: f64,
+    /// L2 regularisation of leaf weights.
+    pub lambda: f64,
+    /// L1 regularisation of leaf weights.
+    pub alpha: f64,
+    /// Minimum loss reduction to keep a split (`min_split_loss`).
+    pub gamma: f64,
+    /// Fraction of rows sampled for each tree, in (0, 1].
+    pub subsample: f64,
+    /// Fraction of features sampled for each tree, in (0, 1].
+    pub colsample_bytree: f64,
+    /// The starting prediction (in prediction space); `None`: estimated from the labels, as
+    /// XGBoost's `boost_from_average` does.
+    pub base_score: Option<f64>,
+    /// Seed of the row and feature sampling.
+    pub seed: u64,
+    /// Maximum number of histogram bins per feature (2..=65535).
+    pub max_bin: usize,
+    /// Metrics reported for every eval set; empty: the objective's default.
+    pub eval_metric: Vec<EvalMetric>,
+    /// Stop when the last eval set's last metric has not improved for this many rounds.
+    pub early_stopping_rounds: Option<usize>,
+}
+
+impl Default for GbdtParams {
+    fn default() -> Self {
+        Self::new(Objective::SquaredError)
+    }
+}
+
+fn range(field: &'static str, v: f64, ok: bool, expected: &str) -> Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(TrainError::InvalidConfig {
+            field,
+            value: v.to_string(),
+            expected: expected.to_owned(),
+        })
+    }
+}
+
+impl GbdtParams {
+    /// XGBoost's defaults for `objective`.
+    pub fn new(objective: Objective) -> Self {
+        Self {
+            objective,
+            eta: 0.3,
+            max_depth: 6,
+            min_child_weight: 1.0,
+            lambda: 1.0,
+            alpha: 0.0,
+            gamma: 0.0,
+            subsample: 1.0,
+            colsample_bytree: 1.0,
+            base_score: None,
+            seed: 0,
+            max_bin: 256,
+            eval_metric: Vec::new(),
+            early_stopping_rounds: None,
+        }
+    }
+
+    /// Learning rate.
+    pub fn with_eta(mut self, eta: f64) -> Result<Self> {
+        self.eta = eta;
+        self.validate().map(|()| self)
+    }
+
+    /// Maximum depth.
+    pub fn with_max_depth(mut self, depth: usize) -> Result<Self> {
+        self.max_depth = depth;
+        self.validate().map(|()| self)
+    }
+
+    /// Row sampling per tree.
+    pub fn with_subsample(mut self, fraction: f64) -> Result<Self> {
+        self.subsample = fraction;
+        self.validate().map(|()| self)
+    }
+
+    /// Feature sampling per tree.
+    pub fn with_colsample_bytree(mut self, fraction: f64) -> Result<Self> {
+        self.colsample_bytree = fraction;
+        self.validate().map(|()| self)
+    }
+
+    /// Bins per feature.
+    pub fn with_max_bin(mut self, bins: usize) -> Result<Self> {
+        self.max_bin = bins;
+        self.validate().map(|()| self)
+    }
+
+    /// Regularisation: `lambda` (L2), `alpha` (L1), `gamma` (min split loss),
+    /// `min_child_weight`.
+    pub fn with_regularization(
+        mut self,
+        lambda: f64,
+        alpha: f64,
+        gamma: f64,
+        min_child_weight: f64,
+    ) -> Result<Self> {
+        (self.lambda, self.alpha, self.gamma, self.min_child_weight) =
+            (lambda, alpha, gamma, min_child_weight);
+        self.validate().map(|()| self)
+    }
+
+    /// A fixed starting prediction.
+    pub fn with_base_score(mut self, base_score: f64) -> Self {
+        self.base_score = Some(base_score);
+        self
+    }
+
+    /// Sampling seed.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Metrics to report.
+    pub fn with_eval_metrics(mut self, metrics: impl IntoIterator<Item = EvalMetric>) -> Self {
+        self.eval_metric = metrics.into_iter().collect();
+        self
+    }
+
+    /// Early stopping on the last eval set's last metric.
+    pub fn with_early_stopping_rounds(mut self, rounds: usize) -> Self {
+        self.early_stopping_rounds = Some(rounds);
+        self
+    }
+
+    /// The metrics to report (the objective's default when none are set).
+    pub fn metrics(&self) -> Vec<EvalMetric> {
+        if self.eval_metric.is_empty() {
+            vec![EvalMetric::default_for(self.objective)]
+        } else {
+            self.eval_metric.clone()
+        }
+    }
+
+    /// Checks every value.
+    pub fn validate(&self) -> Result<()> {
+        range(
+            "eta",
+            self.eta,
+            self.eta > 0.0 && self.eta <= 1.0,
+            "a learning rate in (0, 1]",
+        )?;
+        range(
+            "max_depth",
+            self.max_depth as f64,
+            (1..=64).contains(&self.max_depth),
+            "a depth from 1 to 64",
+        )?;
+        for (field, v) in [
+            ("min_child_weight", self.min_child_weight),
+            ("lambda", self.lambda),
+            ("alpha", self.alpha),
+            ("gamma", self.gamma),
+        ] {
+            range(field, v, v.is_finite() && v >= 0.0, "a finite value ≥ 0")?;
+        }
+        for (field, v) in [
+            ("subsample", self.subsample),
+            ("colsample_bytree", self.colsample_bytree),
+        ] {
+            range(field, v, v > 0.0 && v <= 1.0, "a fraction in (0, 1]")?;
+        }
+        range(
+            "max_bin",
+            self.max_bin as f64,
+            (2..=65_535).contains(&self.max_bin),
+            "from 2 to 65535 bins",
+        )?;
+        if let Objective::MultiSoftprob { num_class } = self.objective
+            && num_class < 2
+        {
+            return Err(TrainError::InvalidConfig {
+                field: "num_class",
+                value: num_class.to_string(),
+                expected: "at least 2 classes for multi:softprob".to_owned(),
+            });
+        }
+        for m in &self.eval_metric {
+            let fits = match m {
+                EvalMetric::Mlogloss | EvalMetric::Merror => {
+                    matches!(self.objective, Objective::MultiSoftprob { .. })
+                }
+                EvalMetric::Logloss | EvalMetric::Error | EvalMetric::Auc => matches!(
+                    self.objective,
+                    Objective::BinaryLogistic | Objective::RegLogistic
+                ),
+                EvalMetric::Rmse | EvalMetric::Mae => {
+                    !matches!(self.objective, Objective::MultiSoftprob { .. })
+                }
+            };
+            if !fits {
+                return Err(TrainError::InvalidConfig {
+                    field: "eval_metric",
+                    value: m.name().to_owned(),
+                    expected: format!("a metric for {}", self.objective.xgboost_name()),
+                });
+            }
+        }
+        Ok(())
+    }
+}
