@@ -21,11 +21,15 @@ impl Cuts {
         let thresholds: Vec<Vec<f32>> = (0..d)
             .into_par_iter()
             .map(|f| {
-                let mut v: Vec<f32> = (0..rows)
+                // Sorting order-preserving integer keys is about twice as fast as comparing
+                // floats, and this sort is most of the booster's fixed cost.
+                let mut keys: Vec<u32> = (0..rows)
                     .map(|r| data[r * d + f])
                     .filter(|x| !x.is_nan())
+                    .map(sort_key)
                     .collect();
-                v.sort_unstable_by(f32::total_cmp);
+                keys.sort_unstable();
+                let v: Vec<f32> = keys.into_iter().map(from_sort_key).collect();
                 feature_cuts(&v, max_bin)
             })
             .collect();
@@ -74,6 +78,16 @@ impl Cuts {
             });
         out
     }
+}
+
+/// An integer whose order is the float's order (negative floats have their bits flipped).
+fn sort_key(x: f32) -> u32 {
+    let b = x.to_bits();
+    if b >> 31 == 1 { !b } else { b | 0x8000_0000 }
+}
+
+fn from_sort_key(k: u32) -> f32 {
+    f32::from_bits(if k >> 31 == 1 { k & 0x7fff_ffff } else { !k })
 }
 
 /// Thresholds of one feature from its sorted non-missing values, chosen as XGBoost's `hist`
@@ -150,6 +164,21 @@ mod tests {
         assert_eq!(cuts.thresholds[0], [2.0, 3.0]);
         assert_eq!(cuts.apply(&data, 1), [2, 0, 1, MISSING, 1, 0]);
         assert_eq!(cuts.total_bins(), 3);
+    }
+
+    #[test]
+    fn sort_keys_preserve_float_order() {
+        let v = [-3.5f32, -0.0, 0.0, 1e-30, 2.0, f32::MAX, f32::MIN];
+        for a in v {
+            assert_eq!(from_sort_key(sort_key(a)).to_bits(), a.to_bits());
+            for b in v {
+                assert_eq!(
+                    sort_key(a) < sort_key(b),
+                    a.total_cmp(&b).is_lt(),
+                    "{a} {b}"
+                );
+            }
+        }
     }
 
     #[test]
