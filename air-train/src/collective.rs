@@ -23,6 +23,10 @@ pub trait Collective: Send + Sync + fmt::Debug {
     /// Replaces `values` by their mean over all ranks. Every rank passes the same length.
     fn all_reduce_mean(&self, rank: usize, values: &mut [f32]) -> Result<(), TrainError>;
 
+    /// Replaces `values` by their sum over all ranks, in `f64` (histograms of gradient
+    /// boosting, whose sums must not lose precision).
+    fn all_reduce_sum_f64(&self, rank: usize, values: &mut [f64]) -> Result<(), TrainError>;
+
     /// Replaces `values` on every rank by those of `root`.
     fn broadcast(&self, rank: usize, root: usize, values: &mut Vec<f32>) -> Result<(), TrainError>;
 
@@ -41,6 +45,7 @@ pub trait Collective: Send + Sync + fmt::Debug {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
     Mean,
+    Sum,
     Broadcast(usize),
     Barrier,
     Finish,
@@ -50,6 +55,7 @@ impl Op {
     fn describe(self) -> String {
         match self {
             Self::Mean => "all_reduce_mean".to_owned(),
+            Self::Sum => "all_reduce_sum_f64".to_owned(),
             Self::Broadcast(root) => format!("broadcast from rank {root} (report or sync_model)"),
             Self::Barrier => "barrier (report)".to_owned(),
             Self::Finish => "finish (its train loop returned)".to_owned(),
@@ -62,9 +68,9 @@ struct State {
     /// Completed rounds; waiters watch it change.
     generation: u64,
     op: Option<Op>,
-    slots: Vec<Option<Vec<f32>>>,
+    slots: Vec<Option<Vec<f64>>>,
     arrived: usize,
-    result: Vec<f32>,
+    result: Vec<f64>,
     error: Option<String>,
     aborted: Option<String>,
 }
@@ -90,7 +96,7 @@ impl LocalCollective {
         }
     }
 
-    fn round(&self, rank: usize, op: Op, values: Vec<f32>) -> Result<Vec<f32>, TrainError> {
+    fn round(&self, rank: usize, op: Op, values: Vec<f64>) -> Result<Vec<f64>, TrainError> {
         if rank >= self.world_size {
             return Err(TrainError::Collective(format!(
                 "rank {rank} is outside the world of {} ranks",
@@ -125,7 +131,7 @@ impl LocalCollective {
         st.arrived += 1;
         let generation = st.generation;
         if st.arrived == self.world_size {
-            let slots: Vec<Vec<f32>> = st
+            let slots: Vec<Vec<f64>> = st
                 .slots
                 .iter_mut()
                 .map(|s| s.take().unwrap_or_default())
@@ -153,11 +159,11 @@ impl LocalCollective {
     }
 }
 
-fn combine(op: Op, slots: Vec<Vec<f32>>) -> (Vec<f32>, Option<String>) {
+fn combine(op: Op, slots: Vec<Vec<f64>>) -> (Vec<f64>, Option<String>) {
     match op {
         Op::Barrier | Op::Finish => (Vec::new(), None),
         Op::Broadcast(root) => (slots.into_iter().nth(root).unwrap_or_default(), None),
-        Op::Mean => {
+        Op::Mean | Op::Sum => {
             let n = slots[0].len();
             if let Some((rank, s)) = slots.iter().enumerate().find(|(_, s)| s.len() != n) {
                 return (
@@ -175,8 +181,10 @@ fn combine(op: Op, slots: Vec<Vec<f32>>) -> (Vec<f32>, Option<String>) {
                     *a += b;
                 }
             }
-            let scale = 1.0 / slots.len() as f32;
-            sum.iter_mut().for_each(|v| *v *= scale);
+            if op == Op::Mean {
+                let scale = 1.0 / slots.len() as f64;
+                sum.iter_mut().for_each(|v| *v *= scale);
+            }
             (sum, None)
         }
     }
@@ -191,8 +199,21 @@ impl Collective for LocalCollective {
         if self.world_size == 1 {
             return Ok(());
         }
-        let mean = self.round(rank, Op::Mean, values.to_vec())?;
-        values.copy_from_slice(&mean);
+        let mean = self.round(
+            rank,
+            Op::Mean,
+            values.iter().map(|v| f64::from(*v)).collect(),
+        )?;
+        values.iter_mut().zip(mean).for_each(|(v, m)| *v = m as f32);
+        Ok(())
+    }
+
+    fn all_reduce_sum_f64(&self, rank: usize, values: &mut [f64]) -> Result<(), TrainError> {
+        if self.world_size == 1 {
+            return Ok(());
+        }
+        let sum = self.round(rank, Op::Sum, values.to_vec())?;
+        values.copy_from_slice(&sum);
         Ok(())
     }
 
@@ -207,11 +228,15 @@ impl Collective for LocalCollective {
             return Ok(());
         }
         let mine = if rank == root {
-            std::mem::take(values)
+            values.iter().map(|v| f64::from(*v)).collect()
         } else {
             Vec::new()
         };
-        *values = self.round(rank, Op::Broadcast(root), mine)?;
+        *values = self
+            .round(rank, Op::Broadcast(root), mine)?
+            .into_iter()
+            .map(|v| v as f32)
+            .collect();
         Ok(())
     }
 
@@ -256,6 +281,9 @@ mod tests {
                         let mut v = vec![rank as f32 + step as f32, 1.0];
                         c.all_reduce_mean(rank, &mut v).unwrap();
                         out.push(v);
+                        let mut s = [rank as f64 * 0.1, 1e-12];
+                        c.all_reduce_sum_f64(rank, &mut s).unwrap();
+                        assert!((s[0] - 0.30000000000000004).abs() < 1e-15 && s[1] == 3e-12);
                         let mut b = if rank == 2 { vec![step as f32] } else { vec![] };
                         c.broadcast(rank, 2, &mut b).unwrap();
                         assert_eq!(b, [step as f32]);

@@ -105,6 +105,11 @@ impl Session {
             })
     }
 
+    /// The names of the datasets this worker has.
+    pub fn dataset_names(&self) -> Vec<String> {
+        self.shards.keys().cloned().collect()
+    }
+
     /// The worker's rank among all workers (0 records results).
     pub fn world_rank(&self) -> usize {
         self.rank
@@ -157,5 +162,10 @@ impl Session {
     /// The collective shared with the other workers.
     pub fn collective(&self) -> &dyn Collective {
         self.shared.collective.as_ref()
+    }
+
+    /// The collective, as a handle that outlives borrows of the session.
+    pub fn collective_handle(&self) -> Arc<dyn Collective> {
+        self.shared.collective.clone()
     }
 }

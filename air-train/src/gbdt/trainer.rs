@@ -1,0 +1,409 @@
+//! `GbdtTrainer` (Ray's `XGBoostTrainer`) and `GbdtPredictor`.
+//!
+//! The trainer is a [`DataParallelTrainer`] whose train loop boosts: every worker bins the
+//! whole training set with the same cut points, builds gradient histograms on its own slice of
+//! rows, and the histograms are summed through the run's [`Collective`](crate::Collective), so
+//! one worker or many grow the same trees. Rank 0 evaluates every dataset after each round
+//! (metrics `"{dataset}-{metric}"`) and writes the checkpoints.
+
+use std::sync::Arc;
+
+use air_checkpoint::Checkpoint;
+use air_data::{
+    Dataset, Preprocessor, load_preprocessor, polars::prelude::*, to_f32_matrix, to_f32_vector,
+};
+use serde_json::{Value, json};
+
+use super::{
+    binning::Cuts,
+    booster::{BoostData, Booster, EarlyStopper, RoundReport},
+    model::GbdtModel,
+    params::GbdtParams,
+};
+use crate::{
+    DataParallelTrainer, DatasetsToSplit, FromCheckpoint, Predictor, RunConfig, ScalingConfig,
+    Session, TrainError, TrainResult, Trainable, Trainer, TrialInfo, error::Result,
+    predictor::PREDICTIONS,
+};
+
+/// The checkpoint entry a boosted model is saved under.
+pub const GBDT_MODEL_ENTRY: &str = "model.json";
+
+/// Gradient-boosted trees on the run machinery (Ray's `XGBoostTrainer`): `datasets` must hold
+/// `"train"`; every dataset is evaluated each round.
+///
+/// ```
+/// use air_data::{Dataset, polars::prelude::*};
+/// use air_train::{GbdtParams, GbdtTrainer, Objective, RunConfig, ScalingConfig, Trainer};
+///
+/// let dir = tempfile::tempdir()?;
+/// let x: Vec<f64> = (0..200).map(f64::from).collect();
+/// let y: Vec<f64> = x.iter().map(|v| if *v >= 100.0 { 1.0 } else { 0.0 }).collect();
+/// let train = Dataset::from_polars(df!("x" => x, "y" => y)?);
+/// let trainer = GbdtTrainer::new("y", GbdtParams::new(Objective::BinaryLogistic), 10,
+///     ScalingConfig::new(2)?, RunConfig::new(dir.path().to_str().unwrap()))?
+///     .with_dataset("train", train);
+/// let result = trainer.fit()?.into_result()?;
+/// assert!(result.metrics["train-logloss"].as_f64().unwrap() < 0.1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct GbdtTrainer {
+    inner: DataParallelTrainer,
+}
+
+impl GbdtTrainer {
+    /// Boosts `num_boost_round` rounds predicting `label_column`.
+    pub fn new(
+        label_column: &str,
+        params: GbdtParams,
+        num_boost_round: usize,
+        scaling: ScalingConfig,
+        run: RunConfig,
+    ) -> Result<Self> {
+        params.validate()?;
+        let frequency = run.checkpoint_config().frequency();
+        let at_end = run.checkpoint_config().at_end().unwrap_or(true);
+        let config = json!({
+            "label_column": label_column,
+            "params": serde_json::to_value(&params).map_err(|e| TrainError::InvalidConfig {
+                field: "params",
+                value: e.to_string(),
+                expected: "serialisable params".to_owned(),
+            })?,
+            "num_boost_round": num_boost_round,
+            "checkpoint_frequency": frequency,
+            "checkpoint_at_end": at_end,
+        });
+        let inner = DataParallelTrainer::new(boost_loop, scaling, run)
+            .with_name("GbdtTrainer")
+            .with_train_loop_config(config)
+            // Every worker sees all rows (it takes its own slice) so cut points and rank 0's
+            // metrics cover the whole data.
+            .with_datasets_to_split(DatasetsToSplit::Only(Vec::new()));
+        Ok(Self { inner })
+    }
+
+    /// Adds dataset `name` (`"train"` is boosted on; every dataset is evaluated).
+    pub fn with_dataset(mut self, name: &str, ds: Dataset) -> Self {
+        self.inner = self.inner.with_dataset(name, ds);
+        self
+    }
+
+    /// Fitted on `"train"` once, applied to every dataset, saved in every checkpoint.
+    pub fn with_preprocessor(mut self, p: impl Preprocessor + 'static) -> Self {
+        self.inner = self.inner.with_preprocessor(p);
+        self
+    }
+
+    /// Continues a model: only the rounds it lacks of `num_boost_round` are trained.
+    pub fn with_resume_from_checkpoint(mut self, checkpoint: Checkpoint) -> Self {
+        self.inner = self.inner.with_resume_from_checkpoint(checkpoint);
+        self
+    }
+
+    /// Credentials for a URI storage path.
+    pub fn with_storage_options(mut self, options: air_checkpoint::StorageOptions) -> Self {
+        self.inner = self.inner.with_storage_options(options);
+        self
+    }
+}
+
+impl Trainer for GbdtTrainer {
+    fn fit(&self) -> Result<TrainResult> {
+        self.inner.fit()
+    }
+}
+
+impl Trainable for GbdtTrainer {
+    fn trainable_name(&self) -> &str {
+        "GbdtTrainer"
+    }
+
+    /// Trial configs look like Ray's: `{"params": {"max_depth": 4, "eta": 0.1},
+    /// "num_boost_round": 50, "scaling_config": {...}}`.
+    fn run_trial(&self, config: &Value, trial: &TrialInfo) -> TrainResult {
+        let mut loop_config = serde_json::Map::new();
+        let mut translated = serde_json::Map::new();
+        if let Value::Object(c) = config {
+            for (k, v) in c {
+                match k.as_str() {
+                    "params" | "num_boost_round" => {
+                        loop_config.insert(k.clone(), v.clone());
+                    }
+                    _ => {
+                        translated.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        } else {
+            translated.insert("train_loop_config".to_owned(), config.clone());
+        }
+        if !loop_config.is_empty() {
+            translated.insert("train_loop_config".to_owned(), Value::Object(loop_config));
+        }
+        let mut result = self.inner.run_trial(&Value::Object(translated), trial);
+        result.config = config.clone();
+        result
+    }
+}
+
+fn features_of(df: &DataFrame, label: &str) -> Vec<String> {
+    df.columns()
+        .iter()
+        .filter(|c| c.name().as_str() != label)
+        .filter(|c| {
+            c.dtype().is_primitive_numeric()
+                || c.dtype().is_bool()
+                || matches!(c.dtype(), DataType::Array(..))
+        })
+        .map(|c| c.name().to_string())
+        .collect()
+}
+
+struct Matrix {
+    x: Vec<f32>,
+    rows: usize,
+    y: Vec<f32>,
+}
+
+fn matrix(ds: &Dataset, features: &[String], label: &str, name: &str) -> Result<Matrix> {
+    let df = ds.to_polars()?;
+    if df.column(label).is_err() {
+        return Err(TrainError::Data(air_data::DataError::ColumnNotFound {
+            column: label.to_owned(),
+            context: format!("GbdtTrainer label_column in dataset {name:?}"),
+            available: df
+                .get_column_names()
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
+        }));
+    }
+    let m = to_f32_matrix(&df, features)?;
+    Ok(Matrix {
+        x: m.data,
+        rows: m.rows,
+        y: to_f32_vector(&df, label)?,
+    })
+}
+
+fn boost_loop(config: &Value, session: &mut Session) -> Result<()> {
+    let label = config["label_column"]
+        .as_str()
+        .unwrap_or("label")
+        .to_owned();
+    let params: GbdtParams = serde_json::from_value(config["params"].clone()).map_err(|e| {
+        TrainError::InvalidConfig {
+            field: "params",
+            value: config["params"].to_string(),
+            expected: format!("GbdtParams fields ({e})"),
+        }
+    })?;
+    params.validate()?;
+    let rounds = config["num_boost_round"].as_u64().unwrap_or(10) as usize;
+    let frequency = config["checkpoint_frequency"].as_u64().unwrap_or(0) as usize;
+    let at_end = config["checkpoint_at_end"].as_bool().unwrap_or(true);
+    let (rank, world) = (session.world_rank(), session.world_size());
+
+    let train_ds = session.get_dataset_shard("train")?.clone();
+    let features = features_of(&train_ds.to_polars()?.head(Some(1)), &label);
+    if features.is_empty() {
+        return Err(TrainError::InvalidConfig {
+            field: "datasets",
+            value: "\"train\"".to_owned(),
+            expected: format!("numeric feature columns besides the label {label:?}"),
+        });
+    }
+    let train = matrix(&train_ds, &features, &label, "train")?;
+    let d = train.x.len().checked_div(train.rows).unwrap_or(0);
+    let feature_names = if d == features.len() {
+        features.clone()
+    } else {
+        (0..d).map(|j| format!("{}[{j}]", features[0])).collect()
+    };
+    let cuts = Cuts::fit(&train.x, train.rows, d, params.max_bin);
+    let (lo, hi) = (train.rows * rank / world, train.rows * (rank + 1) / world);
+    let local = BoostData {
+        x: &train.x[lo * d..hi * d],
+        rows: hi - lo,
+        y: &train.y[lo..hi],
+    };
+    // Only rank 0 reports metrics, so only it evaluates.
+    let mut eval_data: Vec<(String, Matrix)> = Vec::new();
+    if rank == 0 {
+        let mut names: Vec<String> = vec!["train".to_owned()];
+        names.extend(session.dataset_names().into_iter().filter(|n| n != "train"));
+        for name in names {
+            let ds = session.get_dataset_shard(&name)?.clone();
+            let m = if name == "train" {
+                Matrix {
+                    x: train.x.clone(),
+                    rows: train.rows,
+                    y: train.y.clone(),
+                }
+            } else {
+                matrix(&ds, &features, &label, &name)?
+            };
+            eval_data.push((name, m));
+        }
+    }
+    let evals: Vec<(String, BoostData<'_>)> = eval_data
+        .iter()
+        .map(|(n, m)| {
+            (
+                n.clone(),
+                BoostData {
+                    x: &m.x,
+                    rows: m.rows,
+                    y: &m.y,
+                },
+            )
+        })
+        .collect();
+    let collective = session.collective_handle();
+    let reduce = move |buf: &mut [f64]| collective.all_reduce_sum_f64(rank, buf);
+    let init = match session.get_checkpoint() {
+        Some(c) if c.contains(GBDT_MODEL_ENTRY) => Some(load_gbdt_model(c)?),
+        _ => None,
+    };
+    let mut booster = Booster::new(&params, &cuts, feature_names, local, evals, &reduce, init)?;
+    let mut stopper = EarlyStopper::new(&params);
+    let collective = session.collective_handle();
+    while booster.rounds_done() < rounds {
+        booster.round()?;
+        let report = RoundReport {
+            round: booster.rounds_done(),
+            metrics: if rank == 0 {
+                booster.evaluate()
+            } else {
+                Vec::new()
+            },
+        };
+        // Rank 0 decides early stopping for everyone.
+        let mut stop = vec![if rank == 0 && stopper.should_stop(&report) {
+            1.0
+        } else {
+            0.0
+        }];
+        collective.broadcast(rank, 0, &mut stop)?;
+        let stopping = stop.first() == Some(&1.0);
+        if stopping {
+            let mut best = vec![stopper.best_round as f32];
+            collective.broadcast(rank, 0, &mut best)?;
+            booster.model.truncate_rounds(best[0] as usize);
+        }
+        let done = stopping || booster.rounds_done() >= rounds;
+        let checkpoint =
+            if (done && at_end) || (frequency > 0 && report.round.is_multiple_of(frequency)) {
+                let mut c = Checkpoint::new();
+                c.put_json(GBDT_MODEL_ENTRY, &booster.model)?;
+                Some(c)
+            } else {
+                None
+            };
+        let mut metrics = serde_json::Map::new();
+        for (k, v) in &report.metrics {
+            metrics.insert(k.clone(), json!(v));
+        }
+        if stopping {
+            metrics.insert("best_iteration".to_owned(), json!(stopper.best_round));
+        }
+        session.report(Value::Object(metrics), checkpoint)?;
+        if stopping {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The boosted model saved in a checkpoint by [`GbdtTrainer`].
+pub fn load_gbdt_model(checkpoint: &Checkpoint) -> Result<GbdtModel> {
+    let model: GbdtModel =
+        checkpoint
+            .get_json(GBDT_MODEL_ENTRY)
+            .map_err(|e| TrainError::Model {
+                context: format!("reading {GBDT_MODEL_ENTRY}"),
+                reason: format!("{e} (expected a model saved by GbdtTrainer)"),
+            })?;
+    model.validate()?;
+    Ok(model)
+}
+
+/// Predicts with a boosted model from a checkpoint (Ray's `XGBoostPredictor`): the checkpoint's
+/// preprocessor runs first, features are taken by the names the model was trained on, and the
+/// output is `predictions` (probabilities for the logistic objectives, an array of class
+/// probabilities for multi-class).
+#[derive(Debug, Clone)]
+pub struct GbdtPredictor {
+    model: Arc<GbdtModel>,
+    preprocessor: Option<Arc<dyn Preprocessor>>,
+}
+
+impl GbdtPredictor {
+    /// A predictor for `model` (for example one read with [`GbdtModel::from_xgboost_json`]).
+    pub fn new(model: GbdtModel) -> Result<Self> {
+        model.validate()?;
+        Ok(Self {
+            model: Arc::new(model),
+            preprocessor: None,
+        })
+    }
+
+    /// The model.
+    pub fn model(&self) -> &GbdtModel {
+        &self.model
+    }
+}
+
+impl FromCheckpoint for GbdtPredictor {
+    fn from_checkpoint(checkpoint: &Checkpoint) -> Result<Self> {
+        Ok(Self {
+            model: Arc::new(load_gbdt_model(checkpoint)?),
+            preprocessor: load_preprocessor(checkpoint)?.map(Arc::from),
+        })
+    }
+}
+
+impl Predictor for GbdtPredictor {
+    fn predict(&self, batch: DataFrame) -> Result<DataFrame> {
+        let batch = match &self.preprocessor {
+            Some(p) => p.transform_batch(batch)?,
+            None => batch,
+        };
+        let names = &self.model.feature_names;
+        let m = if names.is_empty() || names.iter().all(|n| batch.column(n).is_ok()) {
+            let cols: Vec<String> = if names.is_empty() {
+                features_of(&batch, "")
+            } else {
+                names.clone()
+            };
+            to_f32_matrix(&batch, &cols)?
+        } else {
+            // Trained on an array column: its name is the part before "[".
+            let array = names[0].split('[').next().unwrap_or_default().to_owned();
+            to_f32_matrix(&batch, &[array])?
+        };
+        let p = self.model.predict(&m.data, m.rows)?;
+        let groups = self.model.objective.num_groups();
+        let column = if groups == 1 {
+            Float32Chunked::from_vec(PREDICTIONS.into(), p).into_column()
+        } else {
+            let values = Float32Chunked::from_vec("".into(), p).chunks()[0].clone();
+            ArrayChunked::from_aligned_values(
+                PREDICTIONS.into(),
+                &DataType::Float32,
+                groups,
+                vec![values],
+                m.rows,
+            )
+            .into_column()
+        };
+        DataFrame::new(m.rows, vec![column]).map_err(|e| {
+            TrainError::Data(air_data::DataError::Polars {
+                context: "building predictions".to_owned(),
+                source: e,
+            })
+        })
+    }
+}

@@ -1,0 +1,162 @@
+//! `GbdtTrainer`: 1 or N workers grow the same trees; metrics per dataset; checkpoints,
+//! resume, predictor.
+
+use air_data::{Dataset, StandardScaler};
+use air_train::{
+    CheckpointConfig, EvalMetric, FromCheckpoint, GbdtModel, GbdtParams, GbdtPredictor,
+    GbdtTrainer, Objective, Predictor, RunConfig, ScalingConfig, Trainable, Trainer, TrialInfo,
+    Verbosity, load_gbdt_model,
+};
+use serde_json::json;
+
+fn cancer() -> (Dataset, Dataset) {
+    let data = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/data/breast_cancer.csv"
+    );
+    Dataset::read_csv(data)
+        .unwrap()
+        .train_test_split(0.3, false, None)
+        .unwrap()
+}
+
+fn trainer(dir: &std::path::Path, name: &str, workers: usize, rounds: usize) -> GbdtTrainer {
+    let (train, valid) = cancer();
+    GbdtTrainer::new(
+        "target",
+        GbdtParams::new(Objective::BinaryLogistic)
+            .with_eval_metrics([EvalMetric::Logloss, EvalMetric::Error]),
+        rounds,
+        ScalingConfig::new(workers).unwrap(),
+        RunConfig::new(dir.to_str().unwrap())
+            .with_name(name)
+            .with_verbose(Verbosity::Silent)
+            .with_checkpoint_config(CheckpointConfig::new().with_frequency(5)),
+    )
+    .unwrap()
+    .with_dataset("train", train)
+    .with_dataset("valid", valid)
+    .with_preprocessor(StandardScaler::new(["mean radius", "mean texture"]))
+}
+
+#[test]
+fn workers_sum_histograms_and_grow_the_same_trees() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = trainer(dir.path(), "one", 1, 20)
+        .fit()
+        .unwrap()
+        .into_result()
+        .unwrap();
+    let three = trainer(dir.path(), "three", 3, 20)
+        .fit()
+        .unwrap()
+        .into_result()
+        .unwrap();
+    for key in [
+        "train-logloss",
+        "train-error",
+        "valid-logloss",
+        "valid-error",
+    ] {
+        let (a, b) = (
+            one.metrics[key].as_f64().unwrap(),
+            three.metrics[key].as_f64().unwrap(),
+        );
+        assert!((a - b).abs() < 1e-6, "{key}: 1 worker {a}, 3 workers {b}");
+    }
+    // The quick start's numbers (XGBoost 3.2 gives the same on this split).
+    assert!((one.metrics["valid-logloss"].as_f64().unwrap() - 0.09502).abs() < 1e-4);
+    assert!(1.0 - one.metrics["valid-error"].as_f64().unwrap() >= 0.95);
+    let m1 = load_gbdt_model(one.checkpoint.as_ref().unwrap()).unwrap();
+    let m3 = load_gbdt_model(three.checkpoint.as_ref().unwrap()).unwrap();
+    assert_eq!(m1.num_rounds(), 20);
+    assert_eq!(
+        m1.trees
+            .iter()
+            .map(|t| t.feature.clone())
+            .collect::<Vec<_>>(),
+        m3.trees
+            .iter()
+            .map(|t| t.feature.clone())
+            .collect::<Vec<_>>(),
+        "same splits"
+    );
+    // Checkpoints every 5 rounds and at the end: 4 of them.
+    assert_eq!(one.best_checkpoints.len(), 4);
+}
+
+#[test]
+fn resume_trains_only_the_missing_rounds_and_the_predictor_applies_the_preprocessor() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = trainer(dir.path(), "first", 2, 8)
+        .fit()
+        .unwrap()
+        .into_result()
+        .unwrap();
+    let resumed = trainer(dir.path(), "resumed", 2, 20)
+        .with_resume_from_checkpoint(first.checkpoint.unwrap())
+        .fit()
+        .unwrap()
+        .into_result()
+        .unwrap();
+    assert_eq!(resumed.metrics_dataframe.height(), 12, "rounds 9..=20 only");
+    let model = load_gbdt_model(resumed.checkpoint.as_ref().unwrap()).unwrap();
+    assert_eq!(model.num_rounds(), 20);
+    let full = trainer(dir.path(), "full", 2, 20)
+        .fit()
+        .unwrap()
+        .into_result()
+        .unwrap();
+    let (a, b) = (
+        resumed.metrics["valid-logloss"].as_f64().unwrap(),
+        full.metrics["valid-logloss"].as_f64().unwrap(),
+    );
+    assert!((a - b).abs() < 1e-6, "resumed {a} vs straight {b}");
+
+    let predictor = GbdtPredictor::from_checkpoint(full.checkpoint.as_ref().unwrap()).unwrap();
+    let (_, valid) = cancer();
+    let valid = valid.to_polars().unwrap();
+    let labels = air_data::to_f32_vector(&valid, "target").unwrap();
+    let out = predictor.predict(valid.drop("target").unwrap()).unwrap();
+    let p = out.column("predictions").unwrap().f32().unwrap();
+    let correct = p
+        .into_no_null_iter()
+        .zip(&labels)
+        .filter(|(p, y)| (*p > 0.5) == (**y > 0.5))
+        .count();
+    assert!(correct as f64 / labels.len() as f64 >= 0.95);
+}
+
+#[test]
+fn tuning_params_merge_and_bad_input_is_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = trainer(dir.path(), "base", 1, 5);
+    let r = t.run_trial(
+        &json!({"params": {"max_depth": 2, "eta": 0.1}, "num_boost_round": 3}),
+        &TrialInfo::new("trial_0", "t0").with_storage_path(dir.path().to_str().unwrap()),
+    );
+    assert!(r.error.is_none(), "{:?}", r.error);
+    assert_eq!(r.metrics["training_iteration"], 3);
+    let model: GbdtModel = load_gbdt_model(r.checkpoint.as_ref().unwrap()).unwrap();
+    assert!(model.trees.iter().all(|t| t.left.len() <= 7), "depth 2");
+
+    let (train, _) = cancer();
+    let bad = GbdtTrainer::new(
+        "no_such_label",
+        GbdtParams::new(Objective::BinaryLogistic),
+        3,
+        ScalingConfig::new(1).unwrap(),
+        RunConfig::new(dir.path().to_str().unwrap()).with_verbose(Verbosity::Silent),
+    )
+    .unwrap()
+    .with_dataset("train", train)
+    .fit()
+    .unwrap();
+    let msg = bad.error.unwrap().to_string();
+    assert!(msg.contains("no_such_label"), "{msg}");
+    assert!(
+        GbdtParams::new(Objective::MultiSoftprob { num_class: 1 })
+            .validate()
+            .is_err()
+    );
+}
