@@ -49,7 +49,8 @@ pub use device::{Backend, ComputeDevice};
 pub use error::{Result, TrainError};
 pub use gbdt::{
     BoostData, EvalMetric, GBDT_FORMAT_VERSION, GBDT_MODEL_ENTRY, GbdtModel, GbdtParams,
-    GbdtPredictor, GbdtTrainer, Objective, RoundReport, Tree, load_gbdt_model, train_gbdt,
+    GbdtPredictor, GbdtTrainer, ImportanceType, Objective, RoundReport, Tree, load_gbdt_model,
+    train_gbdt,
 };
 pub use predictor::{
     BurnPredictor, FromCheckpoint, MODEL_CONFIG_ENTRY, ModelConfig, PREDICTIONS, Predictor,

@@ -248,3 +248,35 @@ fn booster_grows_xgboosts_trees_when_bins_are_exact() {
         );
     }
 }
+
+#[test]
+fn feature_importance_matches_xgboosts_get_score() {
+    use air_train::ImportanceType;
+    for task in ["reg", "binary", "multi"] {
+        let model = GbdtModel::from_xgboost_json(
+            &std::fs::read(fixture(&format!("xgb_{task}.json"))).unwrap(),
+        )
+        .unwrap();
+        let theirs: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(fixture(&format!("xgb_{task}_importance.json"))).unwrap(),
+        )
+        .unwrap();
+        for (kind, key) in [
+            (ImportanceType::Weight, "weight"),
+            (ImportanceType::Gain, "gain"),
+            (ImportanceType::TotalGain, "total_gain"),
+            (ImportanceType::Cover, "cover"),
+        ] {
+            let ours = model.feature_importance(kind);
+            let want = theirs[key].as_object().unwrap();
+            assert_eq!(ours.len(), want.len(), "{task} {key}: features used");
+            for (name, v) in ours {
+                let w = want[&name].as_f64().unwrap();
+                assert!(
+                    (v - w).abs() <= 1e-5 * w.abs().max(1.0),
+                    "{task} {key} {name}: ours {v}, XGBoost {w}"
+                );
+            }
+        }
+    }
+}

@@ -14,6 +14,6 @@ mod trainer;
 mod xgboost_json;
 
 pub use booster::{BoostData, RoundReport, train_gbdt};
-pub use model::{GBDT_FORMAT_VERSION, GbdtModel, Objective, Tree};
+pub use model::{GBDT_FORMAT_VERSION, GbdtModel, ImportanceType, Objective, Tree};
 pub use params::{EvalMetric, GbdtParams};
 pub use trainer::{GBDT_MODEL_ENTRY, GbdtPredictor, GbdtTrainer, load_gbdt_model};

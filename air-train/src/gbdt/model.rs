@@ -175,6 +175,22 @@ impl Tree {
     }
 }
 
+/// What [`GbdtModel::feature_importance`] measures (XGBoost's `importance_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportanceType {
+    /// How many splits use the feature.
+    Weight,
+    /// The average loss reduction of its splits.
+    Gain,
+    /// The total loss reduction of its splits.
+    TotalGain,
+    /// The average hessian sum of the rows its splits see.
+    Cover,
+    /// The total hessian sum.
+    TotalCover,
+}
+
 /// The saved format's version; loaders refuse newer ones.
 pub const GBDT_FORMAT_VERSION: u32 = 1;
 
@@ -270,6 +286,48 @@ impl GbdtModel {
                 }
             });
         Ok(out)
+    }
+
+    /// Importance of every feature used by a split, in feature order, named by
+    /// `feature_names` (or `f{index}`), as XGBoost's `get_score` reports it.
+    pub fn feature_importance(&self, kind: ImportanceType) -> Vec<(String, f64)> {
+        let mut count = vec![0usize; self.num_feature];
+        let mut gain = vec![0.0f64; self.num_feature];
+        let mut cover = vec![0.0f64; self.num_feature];
+        for tree in &self.trees {
+            // Walk from the root: nodes cut off by pruning are not part of the model.
+            let mut stack = vec![0usize];
+            while let Some(n) = stack.pop() {
+                if tree.left[n] < 0 {
+                    continue;
+                }
+                let f = tree.feature[n] as usize;
+                count[f] += 1;
+                gain[f] += f64::from(tree.gain[n]);
+                cover[f] += f64::from(tree.cover[n]);
+                stack.push(tree.left[n] as usize);
+                stack.push(tree.right[n] as usize);
+            }
+        }
+        (0..self.num_feature)
+            .filter(|f| count[*f] > 0)
+            .map(|f| {
+                let name = self
+                    .feature_names
+                    .get(f)
+                    .cloned()
+                    .unwrap_or_else(|| format!("f{f}"));
+                let n = count[f] as f64;
+                let value = match kind {
+                    ImportanceType::Weight => n,
+                    ImportanceType::Gain => gain[f] / n,
+                    ImportanceType::TotalGain => gain[f],
+                    ImportanceType::Cover => cover[f] / n,
+                    ImportanceType::TotalCover => cover[f],
+                };
+                (name, value)
+            })
+            .collect()
     }
 
     /// Keeps only the first `rounds` boosting rounds.
