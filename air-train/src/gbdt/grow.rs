@@ -231,14 +231,26 @@ impl Grower<'_> {
                 tree.default_left[n] = s.default_left;
                 tree.gain[n] = s.gain as f32;
                 let d = self.d;
-                let (lrows, rrows): (Vec<u32>, Vec<u32>) = p.rows.into_iter().partition(|&row| {
+                let goes_left = |row: u32| {
                     let b = self.bins[row as usize * d + s.feature];
                     if b == MISSING {
                         s.default_left
                     } else {
                         i32::from(b) <= s.left_upto
                     }
-                });
+                };
+                // Partitioned in parallel chunks, concatenated in order (rows stay sorted, so
+                // histogram building keeps walking memory forwards).
+                let parts: Vec<(Vec<u32>, Vec<u32>)> = p
+                    .rows
+                    .par_chunks(ROW_CHUNK)
+                    .map(|c| c.iter().partition(|&&row| goes_left(row)))
+                    .collect();
+                let (mut lrows, mut rrows) = (Vec::new(), Vec::new());
+                for (l, r) in parts {
+                    lrows.extend(l);
+                    rrows.extend(r);
+                }
                 // Build the child with the smaller (global) hessian; the other is the parent's
                 // histogram minus it.
                 let left_smaller = s.left.1 <= s.right.1;
