@@ -418,6 +418,31 @@ mod burn_impl {
             Ok(())
         }
 
+        fn all_reduce_sum_f64(&self, rank: usize, values: &mut [f64]) -> Result<(), TrainError> {
+            if self.world_size == 1 {
+                return Ok(());
+            }
+            self.ensure_registered(rank)?;
+            // burn tensors here are f32: send each value as a high and a low f32 part, whose
+            // sums recombine to about 48 bits of precision.
+            let hi: Vec<f32> = values.iter().map(|v| *v as f32).collect();
+            let lo: Vec<f32> = values
+                .iter()
+                .zip(&hi)
+                .map(|(v, h)| (v - f64::from(*h)) as f32)
+                .collect();
+            let both: Vec<f32> = hi.into_iter().chain(lo).collect();
+            let t = self.tensor(&both).into_primitive().tensor();
+            let out =
+                all_reduce::<Backend>(PeerId::from(rank), t, ReduceOperation::Sum).map_err(err)?;
+            let out = Self::values(Tensor::from_primitive(TensorPrimitive::Float(out)))?;
+            let n = values.len();
+            for (i, v) in values.iter_mut().enumerate() {
+                *v = f64::from(out[i]) + f64::from(out[n + i]);
+            }
+            Ok(())
+        }
+
         fn broadcast(
             &self,
             rank: usize,

@@ -9,7 +9,11 @@ use air_train::burn::{
     tensor::{Tensor, TensorData, TensorPrimitive, backend::Backend},
 };
 
+/// burn-collective keeps one server per backend type: tests on the same backend take turns.
+static SERVER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn mean_over_threads<B: Backend>(devices: Vec<B::Device>) -> Vec<Vec<f32>> {
+    let _turn = SERVER.lock().unwrap_or_else(|p| p.into_inner());
     reset_collective::<B>();
     let n = devices.len();
     let config = CollectiveConfig::default().with_num_devices(n);
@@ -39,6 +43,31 @@ fn mean_over_threads<B: Backend>(devices: Vec<B::Device>) -> Vec<Vec<f32>> {
 fn all_reduce_on_flex() {
     let out = mean_over_threads::<burn_flex::Flex>(vec![Default::default(); 3]);
     assert!(out.iter().all(|v| v == &[1.0, 1.0]), "{out:?}");
+}
+
+#[test]
+fn f64_sums_through_burn_collective_keep_their_precision() {
+    use air_train::{BurnCollective, Collective};
+    let _turn = SERVER.lock().unwrap_or_else(|p| p.into_inner());
+    let c = std::sync::Arc::new(BurnCollective::new(3));
+    let handles: Vec<_> = (0..3)
+        .map(|rank| {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                let mut v = [
+                    (rank as f64).mul_add(0.125, 1e9),
+                    1e-9 * (rank as f64 + 1.0),
+                ];
+                c.all_reduce_sum_f64(rank, &mut v).unwrap();
+                v
+            })
+        })
+        .collect();
+    for h in handles {
+        let v = h.join().unwrap();
+        assert!((v[0] - (3e9 + 0.375)).abs() < 1e-3, "{}", v[0]);
+        assert!((v[1] - 6e-9).abs() < 1e-15, "{}", v[1]);
+    }
 }
 
 #[test]
