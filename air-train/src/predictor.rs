@@ -48,6 +48,30 @@ pub trait ModelConfig: Serialize + DeserializeOwned + Send + Sync + fmt::Debug +
     fn forward(model: &Self::Model, input: Tensor<Backend, 2>) -> Tensor<Backend, 2>;
 }
 
+/// The `predictions` frame of `rows × width` row-major values: a `Float32` column for one
+/// output, an `Array(Float32, width)` column for several.
+pub(crate) fn predictions_frame(values: Vec<f32>, rows: usize, width: usize) -> Result<DataFrame> {
+    let column = if width == 1 {
+        Float32Chunked::from_vec(PREDICTIONS.into(), values).into_column()
+    } else {
+        let values = Float32Chunked::from_vec("".into(), values).chunks()[0].clone();
+        ArrayChunked::from_aligned_values(
+            PREDICTIONS.into(),
+            &DataType::Float32,
+            width,
+            vec![values],
+            rows,
+        )
+        .into_column()
+    };
+    DataFrame::new(rows, vec![column]).map_err(|e| {
+        TrainError::Data(air_data::DataError::Polars {
+            context: "building predictions".to_owned(),
+            source: e,
+        })
+    })
+}
+
 /// Saves a model's config and weights into `checkpoint` (what [`BurnPredictor`] loads).
 pub fn save_burn_model<C: ModelConfig>(
     config: &C,
@@ -196,24 +220,6 @@ impl<C: ModelConfig> Predictor for BurnPredictor<C> {
                 reason: format!("the model returned {out_rows} rows for {rows} inputs"),
             });
         }
-        let column = if width == 1 {
-            Float32Chunked::from_vec(PREDICTIONS.into(), values).into_column()
-        } else {
-            let values = Float32Chunked::from_vec("".into(), values).chunks()[0].clone();
-            ArrayChunked::from_aligned_values(
-                PREDICTIONS.into(),
-                &DataType::Float32,
-                width,
-                vec![values],
-                rows,
-            )
-            .into_column()
-        };
-        DataFrame::new(rows, vec![column]).map_err(|e| {
-            TrainError::Data(air_data::DataError::Polars {
-                context: "building predictions".to_owned(),
-                source: e,
-            })
-        })
+        predictions_frame(values, rows, width)
     }
 }

@@ -23,7 +23,7 @@ use super::{
 use crate::{
     DataParallelTrainer, DatasetsToSplit, FromCheckpoint, Predictor, RunConfig, ScalingConfig,
     Session, TrainError, TrainResult, Trainable, Trainer, TrialInfo, error::Result,
-    predictor::PREDICTIONS,
+    predictor::predictions_frame,
 };
 
 /// The checkpoint entry a boosted model is saved under.
@@ -385,25 +385,6 @@ impl Predictor for GbdtPredictor {
             to_f32_matrix(&batch, &[array])?
         };
         let p = self.model.predict(&m.data, m.rows)?;
-        let groups = self.model.objective.num_groups();
-        let column = if groups == 1 {
-            Float32Chunked::from_vec(PREDICTIONS.into(), p).into_column()
-        } else {
-            let values = Float32Chunked::from_vec("".into(), p).chunks()[0].clone();
-            ArrayChunked::from_aligned_values(
-                PREDICTIONS.into(),
-                &DataType::Float32,
-                groups,
-                vec![values],
-                m.rows,
-            )
-            .into_column()
-        };
-        DataFrame::new(m.rows, vec![column]).map_err(|e| {
-            TrainError::Data(air_data::DataError::Polars {
-                context: "building predictions".to_owned(),
-                source: e,
-            })
-        })
+        predictions_frame(p, m.rows, self.model.objective.num_groups())
     }
 }
