@@ -61,7 +61,7 @@ pub use air_checkpoint::StorageOptions;
 pub use batches::{BatchOptions, Batches};
 pub use dataset::{Agg, BatchFn, Dataset, GroupedDataset, TestSize};
 pub use error::{DataError, Result};
-pub use matrix::{Matrix, to_f32_matrix, to_f32_vector};
+pub use matrix::{Matrix, to_f32_matrix, to_f32_vector, to_f64_matrix, to_f64_vector};
 pub use polars;
 pub use preprocess::{
     BatchMapper, Categorizer, Chain, Concatenator, CountVectorizer, CustomKBinsDiscretizer,

@@ -1,4 +1,5 @@
-//! Numeric columns to a contiguous row-major `f32` matrix: the input of tensors and tree learners.
+//! Numeric columns to a contiguous row-major `f32` (tensors, tree learners) or `f64` (classical
+//! estimators) matrix.
 
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -9,20 +10,21 @@ use crate::{
     error::{DataError, Result},
 };
 
-/// A dense row-major `f32` matrix: row `r`, column `c` is `data[r * cols + c]`.
+/// A dense row-major matrix (`f32` unless said otherwise): row `r`, column `c` is
+/// `data[r * cols + c]`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Matrix {
+pub struct Matrix<T = f32> {
     /// The values, row after row.
-    pub data: Vec<f32>,
+    pub data: Vec<T>,
     /// The number of rows.
     pub rows: usize,
     /// The number of columns.
     pub cols: usize,
 }
 
-impl Matrix {
+impl<T> Matrix<T> {
     /// Row `r` as a slice.
-    pub fn row(&self, r: usize) -> &[f32] {
+    pub fn row(&self, r: usize) -> &[T] {
         &self.data[r * self.cols..(r + 1) * self.cols]
     }
 }
@@ -61,6 +63,9 @@ fn numeric_f32(df: &DataFrame, name: &str) -> Result<Float32Chunked> {
 /// An output element of the row-major fill.
 pub(crate) trait Element: Copy + Default + Send + Sync + 'static {
     const MISSING: Self;
+    const DTYPE: DataType;
+    /// The values of a series already cast to [`Self::DTYPE`], nulls as missing.
+    fn values(s: &Series) -> PolarsResult<Vec<Self>>;
     fn from_f64(v: f64) -> Self;
     fn from_f32(v: f32) -> Self;
     fn from_i64(v: i64) -> Self;
@@ -68,6 +73,10 @@ pub(crate) trait Element: Copy + Default + Send + Sync + 'static {
 
 impl Element for f32 {
     const MISSING: Self = f32::NAN;
+    const DTYPE: DataType = DataType::Float32;
+    fn values(s: &Series) -> PolarsResult<Vec<Self>> {
+        Ok(s.f32()?.iter().map(|v| v.unwrap_or(f32::NAN)).collect())
+    }
     #[allow(clippy::cast_possible_truncation)]
     fn from_f64(v: f64) -> Self {
         v as f32
@@ -83,6 +92,10 @@ impl Element for f32 {
 
 impl Element for f64 {
     const MISSING: Self = f64::NAN;
+    const DTYPE: DataType = DataType::Float64;
+    fn values(s: &Series) -> PolarsResult<Vec<Self>> {
+        Ok(s.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+    }
     fn from_f64(v: f64) -> Self {
         v
     }
@@ -223,6 +236,25 @@ pub(crate) fn row_major<T: Element>(df: &DataFrame, columns: &[String]) -> Resul
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn to_f32_matrix<S: AsRef<str>>(df: &DataFrame, columns: &[S]) -> Result<Matrix> {
+    to_matrix(df, columns)
+}
+
+/// [`to_f32_matrix`] in `f64`: for estimators that compute in double precision (scikit-learn's
+/// dtype), so nothing is rounded on the way in.
+///
+/// ```
+/// use air_data::{polars::prelude::*, to_f64_matrix};
+///
+/// let df = df!("a" => [0.1f64, 2.0], "b" => [1i64, 2])?;
+/// let m = to_f64_matrix(&df, &["a", "b"])?;
+/// assert_eq!(m.row(0), [0.1, 1.0]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn to_f64_matrix<S: AsRef<str>>(df: &DataFrame, columns: &[S]) -> Result<Matrix<f64>> {
+    to_matrix(df, columns)
+}
+
+fn to_matrix<T: Element, S: AsRef<str>>(df: &DataFrame, columns: &[S]) -> Result<Matrix<T>> {
     let names: Vec<String> = columns.iter().map(|c| c.as_ref().to_owned()).collect();
     if let [name] = names.as_slice()
         && let Ok(column) = df.column(name)
@@ -230,7 +262,7 @@ pub fn to_f32_matrix<S: AsRef<str>>(df: &DataFrame, columns: &[S]) -> Result<Mat
     {
         return array_matrix(column, inner, *width);
     }
-    let data = row_major::<f32>(df, &names)?;
+    let data = row_major::<T>(df, &names)?;
     Ok(Matrix {
         data,
         rows: df.height(),
@@ -238,7 +270,7 @@ pub fn to_f32_matrix<S: AsRef<str>>(df: &DataFrame, columns: &[S]) -> Result<Mat
     })
 }
 
-fn array_matrix(column: &Column, inner: &DataType, width: usize) -> Result<Matrix> {
+fn array_matrix<T: Element>(column: &Column, inner: &DataType, width: usize) -> Result<Matrix<T>> {
     if !(inner.is_primitive_numeric() || inner.is_bool()) {
         return Err(DataError::NonNumericColumn {
             column: column.name().to_string(),
@@ -253,28 +285,21 @@ fn array_matrix(column: &Column, inner: &DataType, width: usize) -> Result<Matri
         let filled = ca
             .amortized_iter()
             .map(|a| match a {
-                Some(a) => a.as_ref().cast(&DataType::Float32).map(|s| {
-                    s.f32()
-                        .map(|c| c.iter().map(|v| v.unwrap_or(f32::NAN)).collect::<Vec<_>>())
-                        .unwrap_or_default()
-                }),
-                None => Ok(vec![f32::NAN; width]),
+                Some(a) => T::values(&a.as_ref().cast(&T::DTYPE)?),
+                None => Ok(vec![T::MISSING; width]),
             })
-            .collect::<PolarsResult<Vec<Vec<f32>>>>()
+            .collect::<PolarsResult<Vec<Vec<T>>>>()
             .map_err(crate::error::polars_err("reading an array column"))?;
         filled.concat()
     } else {
         // A fixed-size list's values are sliced along with it: exactly rows × width.
         let inner = ca
             .get_inner()
-            .cast(&DataType::Float32)
-            .map_err(crate::error::polars_err("casting an array column to f32"))?;
-        inner
-            .f32()
-            .map_err(crate::error::polars_err("casting an array column to f32"))?
-            .iter()
-            .map(|v| v.unwrap_or(f32::NAN))
-            .collect()
+            .cast(&T::DTYPE)
+            .map_err(crate::error::polars_err(
+                "casting an array column to floats",
+            ))?;
+        T::values(&inner).map_err(crate::error::polars_err("reading an array column"))?
     };
     Ok(Matrix {
         data: values,
@@ -287,6 +312,12 @@ fn array_matrix(column: &Column, inner: &DataType, width: usize) -> Result<Matri
 pub fn to_f32_vector(df: &DataFrame, column: &str) -> Result<Vec<f32>> {
     let ca = numeric_f32(df, column)?;
     Ok(ca.iter().map(|v| v.unwrap_or(f32::NAN)).collect())
+}
+
+/// [`to_f32_vector`] in `f64`.
+pub fn to_f64_vector(df: &DataFrame, column: &str) -> Result<Vec<f64>> {
+    let ca = numeric::<Float64Type>(df, column, &DataType::Float64)?;
+    Ok(ca.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
 }
 
 impl Dataset {

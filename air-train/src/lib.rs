@@ -36,6 +36,7 @@ mod predictor;
 mod progress;
 mod run;
 mod session;
+mod sklearn;
 mod trainer;
 
 pub use burn_ext::{MODEL_ENTRY, load_model, save_model};
@@ -58,6 +59,14 @@ pub use predictor::{
 };
 pub use run::Metrics;
 pub use session::Session;
+pub use sklearn::{
+    Criterion, CvConfig, DecisionTreeParams, ElasticNetParams, Estimator, EstimatorKind, Gamma,
+    GaussianNbParams, KMeansParams, KNeighborsParams, Kernel, KnnAlgorithm, KnnWeights,
+    LassoParams, LinearRegressionParams, LinearSolver, LogisticRegressionParams, Predictions,
+    RandomForestParams, RidgeParams, RidgeSolver, SKLEARN_FORMAT_VERSION, SKLEARN_MODEL_ENTRY,
+    Scoring, SklearnModel, SklearnPredictor, SklearnTrainer, SvcParams, SvrParams,
+    load_sklearn_model,
+};
 pub use trainer::{
     BurnTrainer, CollectiveBackend, DataParallelTrainer, DatasetsToSplit, LoopError, ReportHook,
     TrainLoop, TrainResult, Trainable, Trainer, TrialInfo,

@@ -148,7 +148,8 @@ impl Trainable for GbdtTrainer {
     }
 }
 
-fn features_of(df: &DataFrame, label: &str) -> Vec<String> {
+/// The numeric, boolean and array columns other than `label`: what a learner reads as features.
+pub(crate) fn features_of(df: &DataFrame, label: &str) -> Vec<String> {
     df.columns()
         .iter()
         .filter(|c| c.name().as_str() != label)
