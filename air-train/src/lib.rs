@@ -12,6 +12,10 @@
 //!   restart from the latest checkpoint ([`FailureConfig`]).
 //! - [`Predictor`]s rebuild the model from a checkpoint ([`BurnPredictor`] with a
 //!   [`ModelConfig`]) and apply the checkpoint's preprocessor first.
+//! - [`GbdtTrainer`] boosts trees with XGBoost's semantics (histograms summed across workers);
+//!   [`GbdtPredictor`] also serves models saved by Python XGBoost.
+//! - [`SklearnTrainer`] fits classical estimators ([`Estimator`], over smartcore, with
+//!   scikit-learn's objectives) with optional k-fold cross-validation; [`SklearnPredictor`].
 //!
 //! ```
 //! use air_train::ComputeDevice;
@@ -61,8 +65,8 @@ pub use run::Metrics;
 pub use session::Session;
 pub use sklearn::{
     Criterion, CvConfig, DecisionTreeParams, ElasticNetParams, Estimator, EstimatorKind, Gamma,
-    GaussianNbParams, KMeansParams, KNeighborsParams, Kernel, KnnAlgorithm, KnnWeights,
-    LassoParams, LinearRegressionParams, LinearSolver, LogisticRegressionParams, Predictions,
+    GaussianNbParams, KMeansParams, KNeighborsParams, Kernel, KnnWeights, LassoParams,
+    LinearRegressionParams, LinearSolver, LogisticRegressionParams, Predictions,
     RandomForestParams, RidgeParams, RidgeSolver, SKLEARN_FORMAT_VERSION, SKLEARN_MODEL_ENTRY,
     Scoring, SklearnModel, SklearnPredictor, SklearnTrainer, SvcParams, SvrParams,
     load_sklearn_model,

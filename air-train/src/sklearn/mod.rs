@@ -3,14 +3,15 @@
 //! cross-validation, and [`SklearnPredictor`].
 
 mod model;
+mod native;
 mod params;
 mod trainer;
 
 pub use model::{Predictions, SKLEARN_FORMAT_VERSION, SklearnModel};
 pub use params::{
     Criterion, CvConfig, DecisionTreeParams, ElasticNetParams, Estimator, EstimatorKind, Gamma,
-    GaussianNbParams, KMeansParams, KNeighborsParams, Kernel, KnnAlgorithm, KnnWeights,
-    LassoParams, LinearRegressionParams, LinearSolver, LogisticRegressionParams,
-    RandomForestParams, RidgeParams, RidgeSolver, Scoring, SvcParams, SvrParams,
+    GaussianNbParams, KMeansParams, KNeighborsParams, Kernel, KnnWeights, LassoParams,
+    LinearRegressionParams, LinearSolver, LogisticRegressionParams, RandomForestParams,
+    RidgeParams, RidgeSolver, Scoring, SvcParams, SvrParams,
 };
 pub use trainer::{SKLEARN_MODEL_ENTRY, SklearnPredictor, SklearnTrainer, load_sklearn_model};

@@ -14,7 +14,6 @@ use air_data::Matrix;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use smartcore::{
-    cluster::kmeans::{KMeans, KMeansParameters},
     ensemble::{
         random_forest_classifier::{RandomForestClassifier, RandomForestClassifierParameters},
         random_forest_regressor::{RandomForestRegressor, RandomForestRegressorParameters},
@@ -27,13 +26,6 @@ use smartcore::{
         },
         logistic_regression::{LogisticRegression, LogisticRegressionParameters},
         ridge_regression::{RidgeRegression, RidgeRegressionParameters, RidgeRegressionSolverName},
-    },
-    metrics::distance::euclidian::Euclidian,
-    naive_bayes::gaussian::{GaussianNB, GaussianNBParameters},
-    neighbors::{
-        KNNWeightFunction,
-        knn_classifier::{KNNClassifier, KNNClassifierParameters},
-        knn_regressor::{KNNRegressor, KNNRegressorParameters},
     },
     svm::{
         Kernels,
@@ -48,9 +40,12 @@ use smartcore::{
     },
 };
 
-use super::params::{
-    Criterion, Estimator, EstimatorKind, Gamma, Kernel, KnnAlgorithm, KnnWeights, LinearSolver,
-    RidgeSolver, Scoring,
+use super::{
+    native::{GaussianNb, Neighbours, kmeans, nearest_centroid},
+    params::{
+        Criterion, Estimator, EstimatorKind, Gamma, Kernel, KnnWeights, LinearSolver, RidgeSolver,
+        Scoring,
+    },
 };
 use crate::{TrainError, error::Result};
 
@@ -59,7 +54,6 @@ pub const SKLEARN_FORMAT_VERSION: u32 = 1;
 const FORMAT_TAG: &str = "air-sklearn";
 
 type Dm = DenseMatrix<f64>;
-type Algo = smartcore::algorithm::neighbour::KNNAlgorithmName;
 
 /// Rows handed to one prediction task: enough to amortise copying them into a smartcore matrix.
 const PREDICT_CHUNK: usize = 2048;
@@ -104,13 +98,13 @@ enum Fitted {
         model: RandomForestRegressor<f64, f64, Dm, Vec<f64>>,
     },
     KnnClassifier {
-        model: KNNClassifier<f64, u32, Dm, Vec<u32>, Euclidian<f64>>,
+        model: Neighbours,
     },
     KnnRegressor {
-        model: KNNRegressor<f64, f64, Dm, Vec<f64>, Euclidian<f64>>,
+        model: Neighbours,
     },
     GaussianNb {
-        model: GaussianNB<f64, u32, Dm, Vec<u32>>,
+        model: GaussianNb,
     },
     /// One machine per pair of classes (one for two classes).
     Svc {
@@ -576,38 +570,43 @@ impl SklearnModel {
                     model: RandomForestRegressor::fit(&xm()?, &y, params).map_err(&fit_err)?,
                 }
             }
-            Estimator::KNeighborsClassifier(p) => {
-                let params = KNNClassifierParameters::default()
-                    .with_k(p.n_neighbors.min(rows))
-                    .with_weight(weights(p.weights))
-                    .with_algorithm(algorithm(p.algorithm));
-                Fitted::KnnClassifier {
-                    model: KNNClassifier::fit(&xm()?, &codes, params).map_err(&fit_err)?,
-                }
-            }
-            Estimator::KNeighborsRegressor(p) => {
-                let params = KNNRegressorParameters::default()
-                    .with_k(p.n_neighbors.min(rows))
-                    .with_weight(weights(p.weights))
-                    .with_algorithm(algorithm(p.algorithm));
-                Fitted::KnnRegressor {
-                    model: KNNRegressor::fit(&xm()?, &y, params).map_err(&fit_err)?,
-                }
-            }
+            Estimator::KNeighborsClassifier(p) => Fitted::KnnClassifier {
+                model: Neighbours::fit(
+                    &x.data,
+                    cols,
+                    codes.iter().map(|c| f64::from(*c)).collect(),
+                    p.n_neighbors,
+                    p.weights == KnnWeights::Distance,
+                ),
+            },
+            Estimator::KNeighborsRegressor(p) => Fitted::KnnRegressor {
+                model: Neighbours::fit(
+                    &x.data,
+                    cols,
+                    y.clone(),
+                    p.n_neighbors,
+                    p.weights == KnnWeights::Distance,
+                ),
+            },
             Estimator::GaussianNb(p) => {
-                let mut params = GaussianNBParameters::default();
-                if let Some(priors) = &p.priors {
-                    if priors.len() != classes.len() {
-                        return Err(TrainError::InvalidConfig {
-                            field: "priors",
-                            value: format!("{} priors", priors.len()),
-                            expected: format!("one per class ({} classes)", classes.len()),
-                        });
-                    }
-                    params = params.with_priors(priors.clone());
+                if let Some(priors) = &p.priors
+                    && priors.len() != classes.len()
+                {
+                    return Err(TrainError::InvalidConfig {
+                        field: "priors",
+                        value: format!("{} priors", priors.len()),
+                        expected: format!("one per class ({} classes)", classes.len()),
+                    });
                 }
                 Fitted::GaussianNb {
-                    model: GaussianNB::fit(&xm()?, &codes, params).map_err(&fit_err)?,
+                    model: GaussianNb::fit(
+                        &x.data,
+                        cols,
+                        &codes,
+                        classes.len(),
+                        p.priors.as_deref(),
+                        p.var_smoothing,
+                    ),
                 }
             }
             Estimator::Svc(p) => {
@@ -673,16 +672,9 @@ impl SklearnModel {
                     },
                 }
             }
-            Estimator::KMeans(p) => {
-                let mut params = KMeansParameters::default()
-                    .with_k(p.n_clusters)
-                    .with_max_iter(p.max_iter);
-                params.seed = Some(p.seed);
-                let m = KMeans::<f64, u32, Dm, Vec<u32>>::fit(&xm()?, params).map_err(&fit_err)?;
-                Fitted::KMeans {
-                    centroids: field(&m, "centroids")?,
-                }
-            }
+            Estimator::KMeans(p) => Fitted::KMeans {
+                centroids: kmeans(&x.data, cols, p.n_clusters, p.max_iter, p.seed),
+            },
         };
         Ok(Self {
             format: FORMAT_TAG.to_owned(),
@@ -844,15 +836,9 @@ impl SklearnModel {
             Fitted::ForestRegressor { model } => {
                 Predictions::Values(model.predict(&dense(x, rows, cols)?).map_err(&err)?)
             }
-            Fitted::KnnClassifier { model } => {
-                class_of(model.predict(&dense(x, rows, cols)?).map_err(&err)?)
-            }
-            Fitted::KnnRegressor { model } => {
-                Predictions::Values(model.predict(&dense(x, rows, cols)?).map_err(&err)?)
-            }
-            Fitted::GaussianNb { model } => {
-                class_of(model.predict(&dense(x, rows, cols)?).map_err(&err)?)
-            }
+            Fitted::KnnClassifier { model } => class_of(model.classify(x, self.classes.len())),
+            Fitted::KnnRegressor { model } => Predictions::Values(model.regress(x)),
+            Fitted::GaussianNb { model } => class_of(model.predict(x, cols)),
             Fitted::Svc { kernel, machines } => class_of(
                 rows_iter()
                     .map(|r| {
@@ -877,7 +863,7 @@ impl SklearnModel {
             }
             Fitted::KMeans { centroids } => Predictions::Labels(
                 rows_iter()
-                    .map(|r| i64::from(nearest(centroids, r).0))
+                    .map(|r| i64::from(nearest_centroid(centroids, r).0))
                     .collect(),
             ),
         })
@@ -908,7 +894,7 @@ impl SklearnModel {
             return Ok(x
                 .data
                 .par_chunks(self.num_features().max(1))
-                .map(|r| nearest(centroids, r).1)
+                .map(|r| nearest_centroid(centroids, r).1)
                 .sum());
         }
         let Some(y) = y else {
@@ -965,20 +951,6 @@ fn lasso(
     Ok(matrix_values(m.coefficients()))
 }
 
-fn weights(w: KnnWeights) -> KNNWeightFunction {
-    match w {
-        KnnWeights::Uniform => KNNWeightFunction::Uniform,
-        KnnWeights::Distance => KNNWeightFunction::Distance,
-    }
-}
-
-fn algorithm(a: KnnAlgorithm) -> Algo {
-    match a {
-        KnnAlgorithm::CoverTree => Algo::CoverTree,
-        KnnAlgorithm::LinearSearch => Algo::LinearSearch,
-    }
-}
-
 fn argmax(z: &[f64]) -> u32 {
     let mut best = 0;
     for (i, v) in z.iter().enumerate() {
@@ -987,18 +959,6 @@ fn argmax(z: &[f64]) -> u32 {
         }
     }
     u32::try_from(best).unwrap_or(0)
-}
-
-/// The nearest centroid (lowest index on ties) and the squared distance to it.
-fn nearest(centroids: &[Vec<f64>], r: &[f64]) -> (u32, f64) {
-    let mut best = (0u32, f64::INFINITY);
-    for (i, c) in centroids.iter().enumerate() {
-        let d: f64 = c.iter().zip(r).map(|(a, b)| (a - b) * (a - b)).sum();
-        if d < best.1 {
-            best = (u32::try_from(i).unwrap_or(0), d);
-        }
-    }
-    best
 }
 
 /// A supervised metric of predictions against labels.

@@ -178,18 +178,21 @@ impl Estimator {
             Self::KNeighborsClassifier(p) | Self::KNeighborsRegressor(p) => {
                 count("n_neighbors", p.n_neighbors, 1)
             }
-            Self::GaussianNb(p) => match &p.priors {
-                Some(priors) => {
-                    let sum: f64 = priors.iter().sum();
-                    check(
-                        "priors",
-                        sum,
-                        priors.iter().all(|v| *v >= 0.0) && (sum - 1.0).abs() < 1e-6,
-                        "non-negative class priors summing to 1",
-                    )
+            Self::GaussianNb(p) => {
+                non_negative("var_smoothing", p.var_smoothing)?;
+                match &p.priors {
+                    Some(priors) => {
+                        let sum: f64 = priors.iter().sum();
+                        check(
+                            "priors",
+                            sum,
+                            priors.iter().all(|v| *v >= 0.0) && (sum - 1.0).abs() < 1e-6,
+                            "non-negative class priors summing to 1",
+                        )
+                    }
+                    None => Ok(()),
                 }
-                None => Ok(()),
-            },
+            }
             Self::Svc(p) => {
                 positive("c", p.c)?;
                 positive("tol", p.tol)?;
@@ -203,7 +206,7 @@ impl Estimator {
                 p.kernel.validate()
             }
             Self::KMeans(p) => {
-                count("n_clusters", p.n_clusters, 2)?;
+                count("n_clusters", p.n_clusters, 1)?;
                 count("max_iter", p.max_iter, 1)
             }
         }
@@ -653,19 +656,8 @@ pub enum KnnWeights {
     Distance,
 }
 
-/// How neighbours are searched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum KnnAlgorithm {
-    /// A cover tree: sub-linear queries on low-dimensional data.
-    #[default]
-    CoverTree,
-    /// A scan over all training rows.
-    LinearSearch,
-}
-
-/// k-nearest-neighbour parameters (Euclidean distance).
+/// k-nearest-neighbour parameters (Euclidean distance, exact search by scanning the training
+/// rows; the training matrix is kept in the model).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct KNeighborsParams {
@@ -673,8 +665,6 @@ pub struct KNeighborsParams {
     pub n_neighbors: usize,
     /// Vote weighting.
     pub weights: KnnWeights,
-    /// Search structure.
-    pub algorithm: KnnAlgorithm,
 }
 
 impl Default for KNeighborsParams {
@@ -682,7 +672,6 @@ impl Default for KNeighborsParams {
         Self {
             n_neighbors: 5,
             weights: KnnWeights::Uniform,
-            algorithm: KnnAlgorithm::CoverTree,
         }
     }
 }
@@ -704,20 +693,25 @@ impl KNeighborsParams {
         self.weights = weights;
         self
     }
-
-    /// Sets the search structure.
-    pub fn with_algorithm(mut self, algorithm: KnnAlgorithm) -> Self {
-        self.algorithm = algorithm;
-        self
-    }
 }
 
 /// [`Estimator::GaussianNb`] parameters.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct GaussianNbParams {
     /// Class priors in the order of the sorted class labels; `None`: the class frequencies.
     pub priors: Option<Vec<f64>>,
+    /// Added to every variance, as a share of the largest feature variance (≥ 0).
+    pub var_smoothing: f64,
+}
+
+impl Default for GaussianNbParams {
+    fn default() -> Self {
+        Self {
+            priors: None,
+            var_smoothing: 1e-9,
+        }
+    }
 }
 
 impl GaussianNbParams {
@@ -729,6 +723,12 @@ impl GaussianNbParams {
     /// Fixes the class priors.
     pub fn with_priors(mut self, priors: Vec<f64>) -> Self {
         self.priors = Some(priors);
+        self
+    }
+
+    /// Sets the variance smoothing.
+    pub fn with_var_smoothing(mut self, var_smoothing: f64) -> Self {
+        self.var_smoothing = var_smoothing;
         self
     }
 }
@@ -937,12 +937,12 @@ impl SvrParams {
 /// [`Estimator::KMeans`] parameters; there is no default cluster count.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KMeansParams {
-    /// Number of clusters (≥ 2).
+    /// Number of clusters (≥ 1).
     pub n_clusters: usize,
     /// Maximum Lloyd iterations.
     #[serde(default = "default_kmeans_iter")]
     pub max_iter: usize,
-    /// Seed of the k-means++ initialisation.
+    /// Seed of the (greedy) k-means++ initialisation.
     #[serde(default)]
     pub seed: u64,
 }
