@@ -64,9 +64,9 @@ pub use predictor::{
 pub use run::Metrics;
 pub use session::Session;
 pub use sklearn::{
-    Criterion, CvConfig, DecisionTreeParams, ElasticNetParams, Estimator, EstimatorKind, Gamma,
-    GaussianNbParams, KMeansParams, KNeighborsParams, Kernel, KnnWeights, LassoParams,
-    LinearRegressionParams, LinearSolver, LogisticRegressionParams, Predictions,
+    Criterion, CvConfig, DecisionTreeParams, DiscreteNbParams, ElasticNetParams, Estimator,
+    EstimatorKind, Gamma, GaussianNbParams, KMeansParams, KNeighborsParams, Kernel, KnnWeights,
+    LassoParams, LinearRegressionParams, LinearSolver, LogisticRegressionParams, Predictions,
     RandomForestParams, RidgeParams, RidgeSolver, SKLEARN_FORMAT_VERSION, SKLEARN_MODEL_ENTRY,
     Scoring, SklearnModel, SklearnPredictor, SklearnTrainer, SvcParams, SvrParams,
     load_sklearn_model,

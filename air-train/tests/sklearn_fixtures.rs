@@ -205,7 +205,13 @@ fn logistic_regression_reaches_sklearns_optimum() {
 /// Deterministic given the data: identical predictions.
 #[test]
 fn neighbours_and_naive_bayes_equal_sklearn() {
-    for name in ["knn_classifier", "gaussian_nb", "gaussian_nb_cancer"] {
+    for name in [
+        "knn_classifier",
+        "gaussian_nb",
+        "gaussian_nb_cancer",
+        "multinomial_nb",
+        "bernoulli_nb",
+    ] {
         let o = run(name);
         assert_eq!(o.ours, o.theirs, "{name}");
     }

@@ -156,8 +156,8 @@ fn kmeans_needs_no_label() {
     let mut y = Vec::new();
     for i in 0..30 {
         let c = f64::from(i % 2) * 10.0;
-        x.push(c + f64::from(i) * 0.01);
-        y.push(c - f64::from(i) * 0.01);
+        x.push(f64::from(i).mul_add(0.01, c));
+        y.push(f64::from(i).mul_add(-0.01, c));
     }
     let train = Dataset::from_polars(df!("a" => x, "b" => y).unwrap());
     let result = SklearnTrainer::new(

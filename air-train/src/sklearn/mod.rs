@@ -9,9 +9,9 @@ mod trainer;
 
 pub use model::{Predictions, SKLEARN_FORMAT_VERSION, SklearnModel};
 pub use params::{
-    Criterion, CvConfig, DecisionTreeParams, ElasticNetParams, Estimator, EstimatorKind, Gamma,
-    GaussianNbParams, KMeansParams, KNeighborsParams, Kernel, KnnWeights, LassoParams,
-    LinearRegressionParams, LinearSolver, LogisticRegressionParams, RandomForestParams,
-    RidgeParams, RidgeSolver, Scoring, SvcParams, SvrParams,
+    Criterion, CvConfig, DecisionTreeParams, DiscreteNbParams, ElasticNetParams, Estimator,
+    EstimatorKind, Gamma, GaussianNbParams, KMeansParams, KNeighborsParams, Kernel, KnnWeights,
+    LassoParams, LinearRegressionParams, LinearSolver, LogisticRegressionParams,
+    RandomForestParams, RidgeParams, RidgeSolver, Scoring, SvcParams, SvrParams,
 };
 pub use trainer::{SKLEARN_MODEL_ENTRY, SklearnPredictor, SklearnTrainer, load_sklearn_model};

@@ -41,7 +41,7 @@ use smartcore::{
 };
 
 use super::{
-    native::{GaussianNb, Neighbours, kmeans, nearest_centroid},
+    native::{DiscreteNb, GaussianNb, Neighbours, kmeans, nearest_centroid, sq_dist},
     params::{
         Criterion, Estimator, EstimatorKind, Gamma, Kernel, KnnWeights, LinearSolver, RidgeSolver,
         Scoring,
@@ -106,6 +106,9 @@ enum Fitted {
     GaussianNb {
         model: GaussianNb,
     },
+    DiscreteNb {
+        model: DiscreteNb,
+    },
     /// One machine per pair of classes (one for two classes).
     Svc {
         kernel: ResolvedKernel,
@@ -132,13 +135,10 @@ enum ResolvedKernel {
 
 impl ResolvedKernel {
     fn apply(self, a: &[f64], b: &[f64]) -> f64 {
-        let dot = || a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+        let dot = || dot(a, b);
         match self {
             Self::Linear => dot(),
-            Self::Rbf { gamma } => {
-                let d2: f64 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();
-                (-gamma * d2).exp()
-            }
+            Self::Rbf { gamma } => (-gamma * sq_dist(a, b)).exp(),
             Self::Poly {
                 degree,
                 gamma,
@@ -183,7 +183,9 @@ impl SupportVectors {
         self.vectors
             .iter()
             .zip(&self.weights)
-            .fold(self.bias, |f, (v, w)| w.mul_add(kernel.apply(x, v), f))
+            .map(|(v, w)| w * kernel.apply(x, v))
+            .sum::<f64>()
+            + self.bias
     }
 }
 
@@ -588,16 +590,34 @@ impl SklearnModel {
                     p.weights == KnnWeights::Distance,
                 ),
             },
-            Estimator::GaussianNb(p) => {
-                if let Some(priors) = &p.priors
-                    && priors.len() != classes.len()
-                {
+            Estimator::MultinomialNb(p) | Estimator::BernoulliNb(p) => {
+                check_priors(p.priors.as_deref(), classes.len())?;
+                let bernoulli = matches!(estimator, Estimator::BernoulliNb(_));
+                if !bernoulli && let Some(bad) = x.data.iter().position(|v| *v < 0.0) {
                     return Err(TrainError::InvalidConfig {
-                        field: "priors",
-                        value: format!("{} priors", priors.len()),
-                        expected: format!("one per class ({} classes)", classes.len()),
+                        field: "features",
+                        value: format!(
+                            "{} in column {:?}",
+                            x.data[bad],
+                            feature_names.get(bad % cols).map_or("?", String::as_str)
+                        ),
+                        expected: "non-negative counts for MultinomialNB".to_owned(),
                     });
                 }
+                Fitted::DiscreteNb {
+                    model: DiscreteNb::fit(
+                        &x.data,
+                        cols,
+                        &codes,
+                        classes.len(),
+                        p.alpha,
+                        bernoulli.then_some(p.binarize),
+                        p.priors.as_deref(),
+                    ),
+                }
+            }
+            Estimator::GaussianNb(p) => {
+                check_priors(p.priors.as_deref(), classes.len())?;
                 Fitted::GaussianNb {
                     model: GaussianNb::fit(
                         &x.data,
@@ -788,9 +808,7 @@ impl SklearnModel {
                 codes
                     .into_iter()
                     .map(|c| {
-                        self.classes
-                            .iter()
-                            .nth(c as usize)
+                        <[i64]>::get(&self.classes, c as usize)
                             .copied()
                             .unwrap_or_default()
                     })
@@ -799,22 +817,16 @@ impl SklearnModel {
         };
         let rows_iter = || x.chunks_exact(cols);
         Ok(match &self.fitted {
-            Fitted::Linear { coef, intercept } => Predictions::Values(
-                rows_iter()
-                    .map(|r| {
-                        r.iter()
-                            .zip(coef)
-                            .fold(*intercept, |s, (a, w)| a.mul_add(*w, s))
-                    })
-                    .collect(),
-            ),
+            Fitted::Linear { coef, intercept } => {
+                Predictions::Values(rows_iter().map(|r| dot(r, coef) + intercept).collect())
+            }
             Fitted::Logistic { coef, intercept } => class_of(
                 rows_iter()
                     .map(|r| {
                         let z: Vec<f64> = coef
                             .iter()
                             .zip(intercept)
-                            .map(|(w, b)| r.iter().zip(w).fold(*b, |s, (a, w)| a.mul_add(*w, s)))
+                            .map(|(w, b)| dot(r, w) + b)
                             .collect();
                         if z.len() == 1 {
                             u32::from(z[0] > 0.0)
@@ -839,6 +851,7 @@ impl SklearnModel {
             Fitted::KnnClassifier { model } => class_of(model.classify(x, self.classes.len())),
             Fitted::KnnRegressor { model } => Predictions::Values(model.regress(x)),
             Fitted::GaussianNb { model } => class_of(model.predict(x, cols)),
+            Fitted::DiscreteNb { model } => class_of(model.predict(x, cols)),
             Fitted::Svc { kernel, machines } => class_of(
                 rows_iter()
                     .map(|r| {
@@ -906,6 +919,36 @@ impl SklearnModel {
         };
         let pred = self.predict(x)?.to_f64();
         Ok(metric(scoring, y, &pred))
+    }
+}
+
+/// x·w in four lanes (no `mul_add`: a library call without an FMA target feature).
+#[allow(clippy::suboptimal_flops)]
+fn dot(x: &[f64], w: &[f64]) -> f64 {
+    let mut lanes = [0.0f64; 4];
+    let (x4, w4) = (x.chunks_exact(4), w.chunks_exact(4));
+    let tail: f64 = x4
+        .remainder()
+        .iter()
+        .zip(w4.remainder())
+        .map(|(a, b)| a * b)
+        .sum();
+    for (a, b) in x4.zip(w4) {
+        for l in 0..4 {
+            lanes[l] += a[l] * b[l];
+        }
+    }
+    (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) + tail
+}
+
+fn check_priors(priors: Option<&[f64]>, classes: usize) -> Result<()> {
+    match priors {
+        Some(p) if p.len() != classes => Err(TrainError::InvalidConfig {
+            field: "priors",
+            value: format!("{} priors", p.len()),
+            expected: format!("one per class ({classes} classes)"),
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -1012,7 +1055,7 @@ fn f1(y: &[f64], pred: &[f64], positive: f64) -> f64 {
             (false, false) => {}
         }
     }
-    let denom = 2.0 * tp + fp + fneg;
+    let denom = 2.0f64.mul_add(tp, fp + fneg);
     if denom == 0.0 { 0.0 } else { 2.0 * tp / denom }
 }
 

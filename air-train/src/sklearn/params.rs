@@ -51,6 +51,12 @@ pub enum Estimator {
     /// Gaussian naive Bayes (`GaussianNB`).
     #[serde(rename = "gaussian_nb")]
     GaussianNb(GaussianNbParams),
+    /// Naive Bayes over non-negative counts (`MultinomialNB`).
+    #[serde(rename = "multinomial_nb")]
+    MultinomialNb(DiscreteNbParams),
+    /// Naive Bayes over binary features (`BernoulliNB`; features > `binarize` are set).
+    #[serde(rename = "bernoulli_nb")]
+    BernoulliNb(DiscreteNbParams),
     /// Support vector classifier, one-vs-one for more than two classes (`SVC`).
     Svc(SvcParams),
     /// Epsilon support vector regression (`SVR`).
@@ -88,6 +94,8 @@ impl Estimator {
             Self::KNeighborsClassifier(_) => "KNeighborsClassifier",
             Self::KNeighborsRegressor(_) => "KNeighborsRegressor",
             Self::GaussianNb(_) => "GaussianNB",
+            Self::MultinomialNb(_) => "MultinomialNB",
+            Self::BernoulliNb(_) => "BernoulliNB",
             Self::Svc(_) => "SVC",
             Self::Svr(_) => "SVR",
             Self::KMeans(_) => "KMeans",
@@ -102,6 +110,8 @@ impl Estimator {
             | Self::RandomForestClassifier(_)
             | Self::KNeighborsClassifier(_)
             | Self::GaussianNb(_)
+            | Self::MultinomialNb(_)
+            | Self::BernoulliNb(_)
             | Self::Svc(_) => EstimatorKind::Classifier,
             Self::KMeans(_) => EstimatorKind::Clusterer,
             _ => EstimatorKind::Regressor,
@@ -192,6 +202,15 @@ impl Estimator {
                     }
                     None => Ok(()),
                 }
+            }
+            Self::MultinomialNb(p) | Self::BernoulliNb(p) => {
+                non_negative("alpha", p.alpha)?;
+                check(
+                    "binarize",
+                    p.binarize,
+                    p.binarize.is_finite(),
+                    "a finite threshold",
+                )
             }
             Self::Svc(p) => {
                 positive("c", p.c)?;
@@ -733,6 +752,53 @@ impl GaussianNbParams {
     }
 }
 
+/// [`Estimator::MultinomialNb`] and [`Estimator::BernoulliNb`] parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DiscreteNbParams {
+    /// Additive (Laplace) smoothing (≥ 0).
+    pub alpha: f64,
+    /// Bernoulli only: a feature is set when its value is greater than this.
+    pub binarize: f64,
+    /// Class priors in the order of the sorted class labels; `None`: the class frequencies.
+    pub priors: Option<Vec<f64>>,
+}
+
+impl Default for DiscreteNbParams {
+    fn default() -> Self {
+        Self {
+            alpha: 1.0,
+            binarize: 0.0,
+            priors: None,
+        }
+    }
+}
+
+impl DiscreteNbParams {
+    /// scikit-learn's defaults (`alpha = 1`, `binarize = 0`).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the smoothing.
+    pub fn with_alpha(mut self, alpha: f64) -> Self {
+        self.alpha = alpha;
+        self
+    }
+
+    /// Sets the Bernoulli threshold.
+    pub fn with_binarize(mut self, binarize: f64) -> Self {
+        self.binarize = binarize;
+        self
+    }
+
+    /// Fixes the class priors.
+    pub fn with_priors(mut self, priors: Vec<f64>) -> Self {
+        self.priors = Some(priors);
+        self
+    }
+}
+
 /// The kernel coefficient of RBF, polynomial and sigmoid kernels.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -803,7 +869,7 @@ impl Kernel {
             Self::Rbf { gamma } | Self::Poly { gamma, .. } | Self::Sigmoid { gamma, .. } => *gamma,
         };
         match gamma {
-            Gamma::Value(v) if !(v > 0.0) => Err(TrainError::InvalidConfig {
+            Gamma::Value(v) if v.is_nan() || v <= 0.0 => Err(TrainError::InvalidConfig {
                 field: "gamma",
                 value: v.to_string(),
                 expected: "a number > 0, \"scale\" or \"auto\"".to_owned(),
