@@ -72,6 +72,19 @@ pub(crate) fn predictions_frame(values: Vec<f32>, rows: usize, width: usize) -> 
     })
 }
 
+/// Reads the JSON model entry `entry` that `saved_by` wrote into a checkpoint; a missing or
+/// unreadable entry names the entry and the trainer that writes it.
+pub(crate) fn read_model_entry<T: DeserializeOwned>(
+    checkpoint: &Checkpoint,
+    entry: &str,
+    saved_by: &str,
+) -> Result<T> {
+    checkpoint.get_json(entry).map_err(|e| TrainError::Model {
+        context: format!("reading {entry}"),
+        reason: format!("{e} (expected a model saved by {saved_by})"),
+    })
+}
+
 /// Saves a model's config and weights into `checkpoint` (what [`BurnPredictor`] loads).
 pub fn save_burn_model<C: ModelConfig>(
     config: &C,

@@ -22,8 +22,9 @@ use super::{
 };
 use crate::{
     DataParallelTrainer, DatasetsToSplit, FromCheckpoint, Predictor, RunConfig, ScalingConfig,
-    Session, TrainError, TrainResult, Trainable, Trainer, TrialInfo, error::Result,
-    predictor::predictions_frame,
+    Session, TrainError, TrainResult, Trainable, Trainer, TrialInfo,
+    error::Result,
+    predictor::{predictions_frame, read_model_entry},
 };
 
 /// The checkpoint entry a boosted model is saved under.
@@ -320,13 +321,7 @@ fn boost_loop(config: &Value, session: &mut Session) -> Result<()> {
 
 /// The boosted model saved in a checkpoint by [`GbdtTrainer`].
 pub fn load_gbdt_model(checkpoint: &Checkpoint) -> Result<GbdtModel> {
-    let model: GbdtModel =
-        checkpoint
-            .get_json(GBDT_MODEL_ENTRY)
-            .map_err(|e| TrainError::Model {
-                context: format!("reading {GBDT_MODEL_ENTRY}"),
-                reason: format!("{e} (expected a model saved by GbdtTrainer)"),
-            })?;
+    let model: GbdtModel = read_model_entry(checkpoint, GBDT_MODEL_ENTRY, "GbdtTrainer")?;
     model.validate()?;
     Ok(model)
 }

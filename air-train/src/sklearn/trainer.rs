@@ -23,7 +23,7 @@ use super::{
 use crate::{
     DataParallelTrainer, DatasetsToSplit, FromCheckpoint, PREDICTIONS, Predictor, RunConfig,
     ScalingConfig, Session, TrainError, TrainResult, Trainable, Trainer, TrialInfo, error::Result,
-    gbdt::features_of,
+    gbdt::features_of, predictor::read_model_entry,
 };
 
 /// The checkpoint entry a classical model is saved under.
@@ -418,13 +418,7 @@ fn fit_loop(config: &Value, session: &mut Session) -> Result<()> {
 
 /// The fitted model saved in a checkpoint by [`SklearnTrainer`].
 pub fn load_sklearn_model(checkpoint: &Checkpoint) -> Result<SklearnModel> {
-    let model: SklearnModel =
-        checkpoint
-            .get_json(SKLEARN_MODEL_ENTRY)
-            .map_err(|e| TrainError::Model {
-                context: format!("reading {SKLEARN_MODEL_ENTRY}"),
-                reason: format!("{e} (expected a model saved by SklearnTrainer)"),
-            })?;
+    let model: SklearnModel = read_model_entry(checkpoint, SKLEARN_MODEL_ENTRY, "SklearnTrainer")?;
     model.validate()?;
     Ok(model)
 }
