@@ -64,12 +64,64 @@ pub(crate) fn predictions_frame(values: Vec<f32>, rows: usize, width: usize) -> 
         )
         .into_column()
     };
+    single_column_frame(column, rows)
+}
+
+/// A frame holding only `column` (of `rows` rows): a predictor's output.
+pub(crate) fn single_column_frame(column: Column, rows: usize) -> Result<DataFrame> {
     DataFrame::new(rows, vec![column]).map_err(|e| {
         TrainError::Data(air_data::DataError::Polars {
             context: "building predictions".to_owned(),
             source: e,
         })
     })
+}
+
+/// A model's feature names for `width` matrix columns read from `features`: the names
+/// themselves, or `"{array}[j]"` when one array column gave all `width` values.
+pub(crate) fn expanded_feature_names(features: &[String], width: usize) -> Vec<String> {
+    if width == features.len() {
+        features.to_vec()
+    } else {
+        (0..width)
+            .map(|j| format!("{}[{j}]", features[0]))
+            .collect()
+    }
+}
+
+/// The columns of `batch` that hold a model's `names` (see [`expanded_feature_names`]): the
+/// names themselves, or the array column they came from; a missing feature is named.
+pub(crate) fn feature_columns(
+    batch: &DataFrame,
+    names: &[String],
+    who: &str,
+) -> Result<Vec<String>> {
+    if names.iter().all(|n| batch.column(n).is_ok()) {
+        return Ok(names.to_vec());
+    }
+    // Fitted on an array column: its name is the part before "[".
+    if let Some(array) = names
+        .first()
+        .and_then(|n| n.split_once('['))
+        .map(|(a, _)| a.to_owned())
+        .filter(|a| batch.column(a).is_ok())
+    {
+        return Ok(vec![array]);
+    }
+    let missing: Vec<&str> = names
+        .iter()
+        .filter(|n| batch.column(n).is_err())
+        .map(String::as_str)
+        .collect();
+    Err(TrainError::Data(air_data::DataError::ColumnNotFound {
+        column: missing.join(", "),
+        context: format!("{who} features"),
+        available: batch
+            .get_column_names()
+            .iter()
+            .map(|c| c.to_string())
+            .collect(),
+    }))
 }
 
 /// Reads the JSON model entry `entry` that `saved_by` wrote into a checkpoint; a missing or

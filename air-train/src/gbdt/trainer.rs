@@ -24,7 +24,7 @@ use crate::{
     DataParallelTrainer, DatasetsToSplit, FromCheckpoint, Predictor, RunConfig, ScalingConfig,
     Session, TrainError, TrainResult, Trainable, Trainer, TrialInfo,
     error::Result,
-    predictor::{predictions_frame, read_model_entry},
+    predictor::{expanded_feature_names, feature_columns, predictions_frame, read_model_entry},
 };
 
 /// The checkpoint entry a boosted model is saved under.
@@ -219,11 +219,7 @@ fn boost_loop(config: &Value, session: &mut Session) -> Result<()> {
     }
     let train = matrix(&train_ds, &features, &label, "train")?;
     let d = train.x.len().checked_div(train.rows).unwrap_or(0);
-    let feature_names = if d == features.len() {
-        features.clone()
-    } else {
-        (0..d).map(|j| format!("{}[{j}]", features[0])).collect()
-    };
+    let feature_names = expanded_feature_names(&features, d);
     let cuts = Cuts::fit(&train.x, train.rows, d, params.max_bin);
     let (lo, hi) = (train.rows * rank / world, train.rows * (rank + 1) / world);
     let local = BoostData {
@@ -368,18 +364,13 @@ impl Predictor for GbdtPredictor {
             None => batch,
         };
         let names = &self.model.feature_names;
-        let m = if names.is_empty() || names.iter().all(|n| batch.column(n).is_ok()) {
-            let cols: Vec<String> = if names.is_empty() {
-                features_of(&batch, "")
-            } else {
-                names.clone()
-            };
-            to_f32_matrix(&batch, &cols)?
+        // A model read from XGBoost JSON may carry no names: then every numeric column.
+        let cols = if names.is_empty() {
+            features_of(&batch, "")
         } else {
-            // Trained on an array column: its name is the part before "[".
-            let array = names[0].split('[').next().unwrap_or_default().to_owned();
-            to_f32_matrix(&batch, &[array])?
+            feature_columns(&batch, names, "GbdtPredictor")?
         };
+        let m = to_f32_matrix(&batch, &cols)?;
         let p = self.model.predict(&m.data, m.rows)?;
         predictions_frame(p, m.rows, self.model.objective.num_groups())
     }

@@ -22,8 +22,10 @@ use super::{
 };
 use crate::{
     DataParallelTrainer, DatasetsToSplit, FromCheckpoint, PREDICTIONS, Predictor, RunConfig,
-    ScalingConfig, Session, TrainError, TrainResult, Trainable, Trainer, TrialInfo, error::Result,
-    gbdt::features_of, predictor::read_model_entry,
+    ScalingConfig, Session, TrainError, TrainResult, Trainable, Trainer, TrialInfo,
+    error::Result,
+    gbdt::features_of,
+    predictor::{expanded_feature_names, feature_columns, read_model_entry, single_column_frame},
 };
 
 /// The checkpoint entry a classical model is saved under.
@@ -339,13 +341,7 @@ fn fit_loop(config: &Value, session: &mut Session) -> Result<()> {
         });
     }
     let train = read(&train_ds, &features, label.as_deref(), "train")?;
-    let feature_names = if train.x.cols == features.len() {
-        features.clone()
-    } else {
-        (0..train.x.cols)
-            .map(|j| format!("{}[{j}]", features[0]))
-            .collect()
-    };
+    let feature_names = expanded_feature_names(&features, train.x.cols);
 
     let mut metrics = Map::new();
     if let Some(cv) = &cv {
@@ -464,43 +460,13 @@ impl Predictor for SklearnPredictor {
             Some(p) => p.transform_batch(batch)?,
             None => batch,
         };
-        let names = &self.model.feature_names;
-        let x = if names.iter().all(|n| batch.column(n).is_ok()) {
-            to_f64_matrix(&batch, names)?
-        } else if let Some(array) = names
-            .first()
-            .and_then(|n| n.split_once('['))
-            .map(|(a, _)| a.to_owned())
-            .filter(|a| batch.column(a).is_ok())
-        {
-            // Fitted on an array column: its name is the part before "[".
-            to_f64_matrix(&batch, &[array])?
-        } else {
-            let missing: Vec<&str> = names
-                .iter()
-                .filter(|n| batch.column(n).is_err())
-                .map(String::as_str)
-                .collect();
-            return Err(TrainError::Data(air_data::DataError::ColumnNotFound {
-                column: missing.join(", "),
-                context: "SklearnPredictor features".to_owned(),
-                available: batch
-                    .get_column_names()
-                    .iter()
-                    .map(|c| c.to_string())
-                    .collect(),
-            }));
-        };
+        let cols = feature_columns(&batch, &self.model.feature_names, "SklearnPredictor")?;
+        let x = to_f64_matrix(&batch, &cols)?;
         let rows = x.rows;
         let column = match self.model.predict(&x)? {
             Predictions::Labels(v) => Int64Chunked::from_vec(PREDICTIONS.into(), v).into_column(),
             Predictions::Values(v) => Float64Chunked::from_vec(PREDICTIONS.into(), v).into_column(),
         };
-        DataFrame::new(rows, vec![column]).map_err(|e| {
-            TrainError::Data(air_data::DataError::Polars {
-                context: "building predictions".to_owned(),
-                source: e,
-            })
-        })
+        single_column_frame(column, rows)
     }
 }
