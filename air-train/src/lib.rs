@@ -61,7 +61,7 @@ pub use predictor::{
     BurnPredictor, FromCheckpoint, MODEL_CONFIG_ENTRY, ModelConfig, PREDICTIONS, Predictor,
     save_burn_model,
 };
-pub use run::Metrics;
+pub use run::{Metrics, default_run_name};
 pub use session::Session;
 pub use sklearn::{
     Criterion, CvConfig, DecisionTreeParams, DiscreteNbParams, ElasticNetParams, Estimator,

@@ -125,6 +125,68 @@ impl RunStorage {
         }
     }
 
+    /// File `name`'s bytes, or `None` if it does not exist.
+    pub(crate) fn read(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let fail = storage_err(self.child(name));
+        match self {
+            Self::Local(dir) => match std::fs::read(dir.join(name)) {
+                Ok(b) => Ok(Some(b)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(fail(e.to_string())),
+            },
+            Self::Store { location, .. } => {
+                match storage::block_on(async {
+                    location
+                        .store
+                        .get(&location.child(name))
+                        .await?
+                        .bytes()
+                        .await
+                }) {
+                    Ok(b) => Ok(Some(b.to_vec())),
+                    Err(object_store::Error::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(fail(e.to_string())),
+                }
+            }
+        }
+    }
+
+    /// The names of the `checkpoint_*` folders in the run directory.
+    pub(crate) fn checkpoint_names(&self) -> Result<Vec<String>> {
+        let fail = storage_err(self.path());
+        let mut names: Vec<String> = match self {
+            Self::Local(dir) => std::fs::read_dir(dir)
+                .map_err(|e| fail(e.to_string()))?
+                .filter_map(|e| e.ok())
+                .filter(|e| e.path().is_dir())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| n.starts_with("checkpoint_"))
+                .collect(),
+            Self::Store { location, .. } => {
+                let objects: Vec<_> = storage::block_on(async {
+                    location
+                        .store
+                        .list(Some(&location.prefix))
+                        .try_collect::<Vec<_>>()
+                        .await
+                })
+                .map_err(|e| fail(e.to_string()))?;
+                let mut set = BTreeSet::new();
+                for o in objects {
+                    if let Some(rel) = location.relative_name(&o.location)
+                        && let Some(first) = rel.split('/').next()
+                        && first.starts_with("checkpoint_")
+                    {
+                        set.insert(first.to_owned());
+                    }
+                }
+                set.into_iter().collect()
+            }
+        };
+        names.sort();
+        Ok(names)
+    }
+
     /// Deletes checkpoint folder `name`.
     pub(crate) fn delete(&self, name: &str) -> Result<()> {
         let fail = storage_err(self.child(name));
@@ -165,6 +227,7 @@ pub(crate) struct Recorder {
     trial_id: Option<String>,
     verbose: Verbosity,
     on_report: Option<crate::trainer::ReportHook>,
+    result_files: bool,
     progress: Progress,
     rows: Vec<Metrics>,
     csv_header: Vec<String>,
@@ -205,6 +268,7 @@ pub(crate) struct RecorderOptions {
     pub(crate) trial_id: Option<String>,
     pub(crate) verbose: Verbosity,
     pub(crate) on_report: Option<crate::trainer::ReportHook>,
+    pub(crate) result_files: bool,
     pub(crate) label: String,
 }
 
@@ -220,6 +284,7 @@ impl Recorder {
             progress: Progress::new(&o.label, o.verbose),
             verbose: o.verbose,
             on_report: o.on_report,
+            result_files: o.result_files,
             rows: Vec::new(),
             csv_header: Vec::new(),
             kept: Vec::new(),
@@ -239,6 +304,54 @@ impl Recorder {
     pub(crate) fn resume_from(&mut self, iteration: u64, time_total_s: f64) {
         self.iteration = iteration;
         self.time_before = time_total_s;
+    }
+
+    /// Continues a run whose directory already holds reports and checkpoints (a paused or
+    /// crashed tuning trial): keeps the reports up to the resumed iteration, rewrites the
+    /// metrics files from them, and numbers new checkpoints after the existing ones.
+    pub(crate) fn continue_run(&mut self) -> Result<()> {
+        let iteration = self.iteration;
+        if let Some(bytes) = self.storage.read("result.json")? {
+            self.rows = String::from_utf8_lossy(&bytes)
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Metrics>(l).ok())
+                .filter(|m| {
+                    m.get("training_iteration")
+                        .and_then(Value::as_u64)
+                        .is_some_and(|i| i <= iteration)
+                })
+                .collect();
+        }
+        self.checkpoints_written = self
+            .storage
+            .checkpoint_names()?
+            .iter()
+            .filter_map(|n| n.strip_prefix("checkpoint_")?.parse::<usize>().ok())
+            .map(|i| i + 1)
+            .max()
+            .unwrap_or(0);
+        if self.result_files {
+            let json: String = self
+                .rows
+                .iter()
+                .map(|m| format!("{}\n", Value::Object(m.clone())))
+                .collect();
+            self.storage.write("result.json", json.into_bytes())?;
+            let mut header: Vec<String> = Vec::new();
+            for m in &self.rows {
+                for k in m.keys() {
+                    if !header.contains(k) {
+                        header.push(k.clone());
+                    }
+                }
+            }
+            if !self.rows.is_empty() {
+                let all = csv_whole(&header, self.rows.iter());
+                self.storage.write("progress.csv", all.into_bytes())?;
+            }
+            self.csv_header = header;
+        }
+        Ok(())
     }
 
     /// The newest checkpoint written, to restart from.
@@ -362,6 +475,9 @@ impl Recorder {
     }
 
     fn write_metrics(&mut self, metrics: &Metrics) -> Result<()> {
+        if !self.result_files {
+            return Ok(());
+        }
         let line = format!("{}\n", Value::Object(metrics.clone()));
         let rows = &self.rows;
         self.storage.append("result.json", &line, || {
@@ -456,7 +572,7 @@ fn csv_whole<'a>(header: &[String], rows: impl Iterator<Item = &'a Metrics>) -> 
 }
 
 /// A default run name: `{trainer}_{YYYY-MM-DD_HH-MM-SS}` in UTC, plus a counter on clashes.
-pub(crate) fn default_run_name(trainer: &str, storage_path: &str) -> String {
+pub fn default_run_name(trainer: &str, storage_path: &str) -> String {
     let secs = now_unix();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);

@@ -34,6 +34,15 @@ pub struct TrialInfo {
     pub storage_path: Option<String>,
     /// Sees every report; `false` stops the trial.
     pub on_report: Option<ReportHook>,
+    /// Continues an earlier run of this trial (paused, or cut off by a crash) from this
+    /// checkpoint, in the same trial directory: the metrics log keeps the reports up to the
+    /// checkpoint's iteration and new checkpoints are numbered after the existing ones.
+    pub resume_from: Option<Checkpoint>,
+    /// Writes no `result.json` / `progress.csv` (a tuner with its loggers off); checkpoints
+    /// and `params.json` are still written.
+    pub no_result_files: bool,
+    /// Shows no per-run progress bar (a tuner draws its own status table).
+    pub quiet: bool,
 }
 
 impl fmt::Debug for TrialInfo {
@@ -43,6 +52,9 @@ impl fmt::Debug for TrialInfo {
             .field("id", &self.id)
             .field("storage_path", &self.storage_path)
             .field("on_report", &self.on_report.is_some())
+            .field("resume_from", &self.resume_from.is_some())
+            .field("no_result_files", &self.no_result_files)
+            .field("quiet", &self.quiet)
             .finish()
     }
 }
@@ -69,6 +81,24 @@ impl TrialInfo {
         hook: impl Fn(&Metrics) -> bool + Send + Sync + 'static,
     ) -> Self {
         self.on_report = Some(Arc::new(hook));
+        self
+    }
+
+    /// Continues this trial from `checkpoint` (see [`TrialInfo::resume_from`]).
+    pub fn with_resume_from(mut self, checkpoint: Option<Checkpoint>) -> Self {
+        self.resume_from = checkpoint;
+        self
+    }
+
+    /// Turns the per-trial `result.json` / `progress.csv` files off (`false`) or on.
+    pub fn with_result_files(mut self, write: bool) -> Self {
+        self.no_result_files = !write;
+        self
+    }
+
+    /// Hides the per-run progress bar.
+    pub fn with_quiet(mut self, quiet: bool) -> Self {
+        self.quiet = quiet;
         self
     }
 }
@@ -119,6 +149,13 @@ pub trait Trainable: Send + Sync + fmt::Debug {
 
     /// Runs one trial with `config` merged in; every failure is in [`TrainResult::error`].
     fn run_trial(&self, config: &Value, trial: &TrialInfo) -> TrainResult;
+
+    /// What one trial with `config` reserves while it runs (`{"CPU": 1.0}` unless the
+    /// trainable says otherwise; a data-parallel trainer reserves its scaling config's total).
+    fn resources(&self, config: &Value) -> BTreeMap<String, f64> {
+        let _ = config;
+        BTreeMap::from([("CPU".to_owned(), 1.0)])
+    }
 }
 
 /// The error a train loop returns.
@@ -333,6 +370,13 @@ impl DataParallelTrainer {
         if let Some(p) = self.prepared.get() {
             return Ok(p.clone());
         }
+        // Concurrent tuning trials share one preparation: the first fits and transforms, the
+        // others wait for it instead of repeating the work.
+        static PREPARING: Mutex<()> = Mutex::new(());
+        let _guard = PREPARING.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = self.prepared.get() {
+            return Ok(p.clone());
+        }
         let preprocessor = match &self.preprocessor {
             None => None,
             Some(p)
@@ -486,15 +530,24 @@ impl DataParallelTrainer {
                     .map(|(k, v)| (k.clone(), *v))
                     .collect(),
                 trial_id: trial.id.clone(),
-                verbose: self.run.verbose(),
+                verbose: if trial.quiet {
+                    crate::Verbosity::Silent
+                } else {
+                    self.run.verbose()
+                },
                 on_report: trial.on_report.clone(),
+                result_files: !trial.no_result_files,
                 label: name.clone(),
             },
         );
-        if let Some(c) = &self.resume_from {
+        let resume_from = trial.resume_from.as_ref().or(self.resume_from.as_ref());
+        if let Some(c) = resume_from {
             let iteration = c.metadata_value::<u64>("training_iteration")?.unwrap_or(0);
             let total = c.metadata_value::<f64>("time_total_s")?.unwrap_or(0.0);
             recorder.resume_from(iteration, total);
+        }
+        if trial.resume_from.is_some() {
+            recorder.continue_run()?;
         }
         let recorder = Arc::new(Mutex::new(recorder));
         let mut failures = 0;
@@ -503,7 +556,7 @@ impl DataParallelTrainer {
                 let r = recorder.lock().unwrap_or_else(|p| p.into_inner());
                 r.latest_checkpoint()
                     .map(|k| k.checkpoint.clone())
-                    .or_else(|| self.resume_from.clone())
+                    .or_else(|| resume_from.cloned())
             };
             match trainer.attempt(&loop_config, &name, &trial_id, &shards, resume, &recorder) {
                 Ok(()) => break None,
@@ -762,6 +815,13 @@ impl Trainer for DataParallelTrainer {
 impl Trainable for DataParallelTrainer {
     fn trainable_name(&self) -> &str {
         &self.name
+    }
+
+    fn resources(&self, config: &Value) -> BTreeMap<String, f64> {
+        match self.merged(config) {
+            Ok((_, scaling)) => scaling.total_resources(),
+            Err(_) => self.scaling.total_resources(),
+        }
     }
 
     fn run_trial(&self, config: &Value, trial: &TrialInfo) -> TrainResult {

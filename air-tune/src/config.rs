@@ -1,0 +1,281 @@
+//! `TuneConfig`, `Mode`, and how closures and trainers become trainables.
+
+use std::{collections::BTreeMap, fmt, sync::Arc, time::Duration};
+
+use air_data::Dataset;
+use air_train::{
+    DataParallelTrainer, DatasetsToSplit, LoopError, RunConfig, ScalingConfig, Session,
+    TrainResult, Trainable, TrialInfo,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::{
+    error::{Result, invalid},
+    schedule::TrialScheduler,
+    search::Searcher,
+};
+
+/// Whether lower or higher values of the metric are better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Lower is better (a loss).
+    Min,
+    /// Higher is better (an accuracy).
+    Max,
+}
+
+/// Resources as name → amount (`{"CPU": 2.0, "GPU": 1.0}`).
+pub type Resources = BTreeMap<String, f64>;
+
+/// How the experiment searches (Ray's `TuneConfig`).
+pub struct TuneConfig {
+    pub(crate) metric: Option<String>,
+    pub(crate) mode: Option<Mode>,
+    pub(crate) num_samples: usize,
+    pub(crate) max_concurrent_trials: Option<usize>,
+    pub(crate) search_alg: Option<Box<dyn Searcher>>,
+    pub(crate) scheduler: Option<Box<dyn TrialScheduler>>,
+    pub(crate) time_budget: Option<Duration>,
+    pub(crate) seed: Option<u64>,
+    pub(crate) total_resources: Option<Resources>,
+    pub(crate) resources_per_trial: Option<Resources>,
+    pub(crate) result_files: bool,
+    pub(crate) state_period: Option<Duration>,
+}
+
+impl fmt::Debug for TuneConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TuneConfig")
+            .field("metric", &self.metric)
+            .field("mode", &self.mode)
+            .field("num_samples", &self.num_samples)
+            .field("max_concurrent_trials", &self.max_concurrent_trials)
+            .field("search_alg", &self.search_alg.as_ref().map(|s| s.name()))
+            .field("scheduler", &self.scheduler.as_ref().map(|s| s.name()))
+            .field("time_budget", &self.time_budget)
+            .field("seed", &self.seed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for TuneConfig {
+    /// Ray's defaults: one sample, random/grid search, FIFO, no metric.
+    fn default() -> Self {
+        Self {
+            metric: None,
+            mode: None,
+            num_samples: 1,
+            max_concurrent_trials: None,
+            search_alg: None,
+            scheduler: None,
+            time_budget: None,
+            seed: None,
+            total_resources: None,
+            resources_per_trial: None,
+            result_files: true,
+            state_period: None,
+        }
+    }
+}
+
+impl TuneConfig {
+    /// Ray's defaults (see [`Default`]).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The metric searchers and schedulers optimise, and the default of
+    /// [`crate::ResultGrid::best_result`].
+    pub fn with_metric(mut self, metric: &str, mode: Mode) -> Self {
+        self.metric = Some(metric.to_owned());
+        self.mode = Some(mode);
+        self
+    }
+
+    /// Samples per grid point (≥ 1; with a model-based searcher, the number of trials).
+    pub fn with_num_samples(mut self, n: usize) -> Result<Self> {
+        if n == 0 {
+            return Err(invalid("num_samples", 0, "at least 1"));
+        }
+        self.num_samples = n;
+        Ok(self)
+    }
+
+    /// At most this many trials run at once (≥ 1; default: as many as resources allow).
+    pub fn with_max_concurrent_trials(mut self, n: usize) -> Result<Self> {
+        if n == 0 {
+            return Err(invalid("max_concurrent_trials", 0, "at least 1"));
+        }
+        self.max_concurrent_trials = Some(n);
+        Ok(self)
+    }
+
+    /// The searcher (default: [`crate::BasicVariantGenerator`]).
+    pub fn with_search_alg(mut self, s: impl Searcher + 'static) -> Self {
+        self.search_alg = Some(Box::new(s));
+        self
+    }
+
+    /// The scheduler (default: [`crate::Fifo`]).
+    pub fn with_scheduler(mut self, s: impl TrialScheduler + 'static) -> Self {
+        self.scheduler = Some(Box::new(s));
+        self
+    }
+
+    /// Stops every trial once the experiment has run this long (trials stop at their next
+    /// report).
+    pub fn with_time_budget(mut self, budget: Duration) -> Self {
+        self.time_budget = Some(budget);
+        self
+    }
+
+    /// Makes sampling reproducible (otherwise a seed is drawn and saved with the experiment).
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// What the pool has (default: `{"CPU": available cores, "GPU": 0}`).
+    pub fn with_total_resources(mut self, r: Resources) -> Result<Self> {
+        check_resources("total_resources", &r)?;
+        self.total_resources = Some(r);
+        Ok(self)
+    }
+
+    /// What each trial reserves, overriding the trainable's own (Ray's `tune.with_resources`).
+    pub fn with_resources_per_trial(mut self, r: Resources) -> Result<Self> {
+        check_resources("resources_per_trial", &r)?;
+        self.resources_per_trial = Some(r);
+        Ok(self)
+    }
+
+    /// Whether trials write `result.json` and `progress.csv` (Ray's CSV and JSON loggers;
+    /// default true).
+    pub fn with_result_files(mut self, on: bool) -> Self {
+        self.result_files = on;
+        self
+    }
+
+    /// How often the experiment state is saved at most (default: adaptive, so that saving
+    /// takes about 5% of the time).
+    pub fn with_state_save_period(mut self, period: Duration) -> Self {
+        self.state_period = Some(period);
+        self
+    }
+}
+
+fn check_resources(field: &'static str, r: &Resources) -> Result<()> {
+    for (k, v) in r {
+        if !(v.is_finite() && *v >= 0.0) {
+            return Err(invalid(
+                field,
+                format!("{k} = {v}"),
+                "amounts that are finite and ≥ 0",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Anything a [`crate::Tuner`] can run: a trainer of air-train, an `Arc<dyn Trainable>`, or a
+/// closure `Fn(&Value, &mut Session) -> Result<(), E>` that reports through the session.
+pub trait IntoTrainable<M> {
+    /// The trainable.
+    fn into_trainable(self) -> Arc<dyn Trainable>;
+}
+
+/// Marker for [`IntoTrainable`] on trainers.
+#[derive(Debug)]
+pub enum TrainerMarker {}
+
+/// Marker for [`IntoTrainable`] on closures.
+#[derive(Debug)]
+pub enum FunctionMarker {}
+
+impl<T: Trainable + 'static> IntoTrainable<TrainerMarker> for T {
+    fn into_trainable(self) -> Arc<dyn Trainable> {
+        Arc::new(self)
+    }
+}
+
+impl IntoTrainable<()> for Arc<dyn Trainable> {
+    fn into_trainable(self) -> Arc<dyn Trainable> {
+        self
+    }
+}
+
+impl<F, E> IntoTrainable<(FunctionMarker, E)> for F
+where
+    F: Fn(&Value, &mut Session) -> std::result::Result<(), E> + Send + Sync + 'static,
+    E: Into<LoopError>,
+{
+    fn into_trainable(self) -> Arc<dyn Trainable> {
+        Arc::new(FunctionTrainable::new(self))
+    }
+}
+
+/// A closure as a trainable (Ray's function trainable): it gets the trial config and a
+/// one-worker session to `report` through; with [`FunctionTrainable::with_dataset`] (Ray's
+/// `tune.with_parameters`) every trial shares the dataset, unsplit and uncopied.
+#[derive(Debug, Clone)]
+pub struct FunctionTrainable {
+    inner: DataParallelTrainer,
+    resources: Resources,
+}
+
+impl FunctionTrainable {
+    /// Wraps `f`.
+    pub fn new<F, E>(f: F) -> Self
+    where
+        F: Fn(&Value, &mut Session) -> std::result::Result<(), E> + Send + Sync + 'static,
+        E: Into<LoopError>,
+    {
+        let scaling = ScalingConfig::new(1).expect("one worker is a valid scaling config");
+        let run = RunConfig::new(std::env::temp_dir().display().to_string());
+        Self {
+            inner: DataParallelTrainer::new(f, scaling, run)
+                .with_name("trainable")
+                .with_datasets_to_split(DatasetsToSplit::Only(Vec::new())),
+            resources: Resources::from([("CPU".to_owned(), 1.0)]),
+        }
+    }
+
+    /// Gives every trial dataset `name` (through `session.get_dataset_shard(name)`).
+    pub fn with_dataset(mut self, name: &str, ds: Dataset) -> Self {
+        self.inner = self.inner.with_dataset(name, ds);
+        self
+    }
+
+    /// The label trials are named with.
+    pub fn with_name(mut self, name: &str) -> Self {
+        self.inner = self.inner.with_name(name);
+        self
+    }
+
+    /// What each trial reserves (default `{"CPU": 1}`).
+    pub fn with_resources(mut self, r: Resources) -> Result<Self> {
+        check_resources("resources", &r)?;
+        self.resources = r;
+        Ok(self)
+    }
+}
+
+impl Trainable for FunctionTrainable {
+    fn trainable_name(&self) -> &str {
+        self.inner.trainable_name()
+    }
+
+    fn run_trial(&self, config: &Value, trial: &TrialInfo) -> TrainResult {
+        let mut r = self
+            .inner
+            .run_trial(&json!({ "train_loop_config": config }), trial);
+        r.config = config.clone();
+        r
+    }
+
+    fn resources(&self, _config: &Value) -> BTreeMap<String, f64> {
+        self.resources.clone()
+    }
+}

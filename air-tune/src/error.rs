@@ -1,0 +1,78 @@
+use air_train::TrainError;
+
+/// Everything that can go wrong in air-tune.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TuneError {
+    /// A search-space domain has invalid bounds or values.
+    #[error("invalid search space at {path}: {domain}: {reason}")]
+    InvalidSpace {
+        /// Where in the param space (`params.max_depth`).
+        path: String,
+        /// The domain as written (`randint(9, 1)`).
+        domain: String,
+        /// What is wrong and what is expected.
+        reason: String,
+    },
+    /// A tuner, searcher or scheduler setting is invalid.
+    #[error("invalid {field}: {value}; expected {expected}")]
+    InvalidConfig {
+        /// The setting.
+        field: &'static str,
+        /// The offending value.
+        value: String,
+        /// What is accepted.
+        expected: String,
+    },
+    /// A searcher cannot handle a domain of the space.
+    #[error("{searcher} cannot search {path} = {domain}: {hint}")]
+    UnsupportedDomain {
+        /// The searcher.
+        searcher: String,
+        /// Where in the param space.
+        path: String,
+        /// The domain.
+        domain: String,
+        /// What to do instead.
+        hint: String,
+    },
+    /// `get_best_result` (or another query) found nothing to rank.
+    #[error("no result to rank: {reason}")]
+    NoResult {
+        /// Why.
+        reason: String,
+    },
+    /// Reading or writing the experiment directory failed.
+    #[error("experiment storage at {location}: {reason}")]
+    Storage {
+        /// The path or URI.
+        location: String,
+        /// What failed.
+        reason: String,
+    },
+    /// An experiment directory cannot be restored.
+    #[error("cannot restore the experiment at {path}: {reason}")]
+    Restore {
+        /// The experiment directory.
+        path: String,
+        /// Why, and what was expected.
+        reason: String,
+    },
+    /// A trainer-side error surfaced outside a trial (a trial's own failure is in its result).
+    #[error(transparent)]
+    Train(#[from] TrainError),
+    /// A polars error while building a results frame.
+    #[error("building the results frame: {0}")]
+    Frame(String),
+}
+
+/// `Result` with [`TuneError`].
+pub type Result<T, E = TuneError> = std::result::Result<T, E>;
+
+pub(crate) fn invalid(field: &'static str, value: impl ToString, expected: &str) -> TuneError {
+    TuneError::InvalidConfig {
+        field,
+        value: value.to_string(),
+        expected: expected.to_owned(),
+    }
+}
