@@ -909,7 +909,16 @@ impl Runner {
                         .choose_trial_to_run(table, &refs)
                         .and_then(|id| table.index.get(&id).copied())
                 };
+                let was_done = self.searcher_done;
                 let Some(idx) = chosen.or_else(|| self.create(&mut core)) else {
+                    if self.searcher_done && !was_done {
+                        // Schedulers holding trials for more to come can act now.
+                        let Core {
+                            table, scheduler, ..
+                        } = &mut *core;
+                        scheduler.on_search_finished(table);
+                        continue;
+                    }
                     break;
                 };
                 let need = core.table.trials[idx].resources.clone();

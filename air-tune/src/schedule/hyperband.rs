@@ -37,6 +37,8 @@ struct HbState {
     bracket_of: BTreeMap<String, usize>,
     /// Paused trials allowed to resume.
     resumable: BTreeSet<String>,
+    /// No more trials will join: a bracket that is not full halves once its live trials wait.
+    search_finished: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -184,6 +186,9 @@ impl TrialScheduler for HyperBand {
         let Some(&b) = self.state.bracket_of.get(trial.id()) else {
             return Decision::Continue;
         };
+        // It runs, so its promotion is used up (a chosen trial stays resumable until it runs,
+        // in case the pool had no room for it).
+        self.state.resumable.remove(trial.id());
         let br = &mut self.state.brackets[b];
         if !br.live.contains(trial.id()) {
             return Decision::Stop;
@@ -227,14 +232,13 @@ impl TrialScheduler for HyperBand {
             .iter()
             .find(|id| self.state.resumable.contains(**id))
         {
-            self.state.resumable.remove(*r);
             return Some((*r).to_owned());
         }
         // Nothing runs and nothing new will come: halve the brackets that cannot fill up.
         let busy = trials
             .iter()
             .any(|t| matches!(t.status(), TrialStatus::Running | TrialStatus::Pending));
-        if !busy && !candidates.is_empty() {
+        if self.state.search_finished && !busy && !candidates.is_empty() {
             for b in 0..self.state.brackets.len() {
                 self.try_halve(b, true);
             }
@@ -242,11 +246,14 @@ impl TrialScheduler for HyperBand {
                 .iter()
                 .find(|id| self.state.resumable.contains(**id))
             {
-                self.state.resumable.remove(*r);
                 return Some((*r).to_owned());
             }
         }
         None
+    }
+
+    fn on_search_finished(&mut self, _: &TrialTable) {
+        self.state.search_finished = true;
     }
 
     fn save_state(&self) -> Value {
@@ -301,6 +308,12 @@ mod tests {
         }
         let mut resumed = Vec::new();
         while let Some(r) = hb.choose_trial_to_run(&table, &cands) {
+            // Starting it: its first result uses up the promotion.
+            let t = table.get(&r).unwrap().clone();
+            assert_eq!(
+                hb.on_trial_result(&table, &t, &result(2, 0.0)),
+                Decision::Continue
+            );
             resumed.push(r);
         }
         assert_eq!(resumed, vec!["t0", "t1", "t2"]);

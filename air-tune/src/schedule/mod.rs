@@ -79,6 +79,12 @@ pub trait TrialScheduler: Send + fmt::Debug {
             .map(|s| (*s).to_owned())
     }
 
+    /// The searcher will create no more trials (brackets waiting to fill up can stop
+    /// waiting).
+    fn on_search_finished(&mut self, trials: &TrialTable) {
+        let _ = trials;
+    }
+
     /// State saved with the experiment.
     fn save_state(&self) -> Value {
         Value::Null
