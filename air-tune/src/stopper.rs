@@ -307,17 +307,17 @@ impl CombinedStopper {
 impl Stopper for CombinedStopper {
     fn stop_trial(&mut self, trial_id: &str, result: &Metrics) -> bool {
         // Every stopper sees every result (stateful ones count), then any may stop.
-        self.stoppers
+        let decisions: Vec<bool> = self
+            .stoppers
             .iter_mut()
             .map(|s| s.stop_trial(trial_id, result))
-            .fold(false, |a, b| a || b)
+            .collect();
+        decisions.contains(&true)
     }
 
     fn stop_all(&mut self) -> bool {
-        self.stoppers
-            .iter_mut()
-            .map(|s| s.stop_all())
-            .fold(false, |a, b| a || b)
+        let decisions: Vec<bool> = self.stoppers.iter_mut().map(|s| s.stop_all()).collect();
+        decisions.contains(&true)
     }
 }
 

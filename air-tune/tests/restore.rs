@@ -51,8 +51,11 @@ fn trainable(
             ck.put_json("state.json", &json!({ "iter": i }))?;
             let x = config["x"].as_f64().unwrap_or(0.0);
             session.report(json!({ "loss": x / i as f64 }), Some(ck))?;
-            while gated && i == GATE {
-                std::thread::sleep(Duration::from_millis(50));
+            if gated && i == GATE {
+                // Wait here until the parent kills this process.
+                loop {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
             }
         }
         Ok(())

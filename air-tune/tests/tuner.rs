@@ -40,7 +40,7 @@ fn curve(config: &Value, session: &mut Session) -> Result<(), TrainError> {
     for i in start + 1..=iters {
         let mut ck = Checkpoint::new();
         ck.put_json("state.json", &json!({ "iter": i }))?;
-        let loss = (x - 0.3).powi(2) + 1.0 / i as f64;
+        let loss = (x - 0.3).mul_add(x - 0.3, 1.0 / i as f64);
         session.report(json!({ "loss": loss, "x": x }), Some(ck))?;
     }
     Ok(())
@@ -266,17 +266,6 @@ fn hyperband_pauses_and_resumes_from_checkpoints() {
     .fit()
     .unwrap();
     assert_eq!(grid.num_terminated(), 9);
-    for r in &grid {
-        eprintln!(
-            "DEBUG {} {} {:?}",
-            r.trial_id,
-            r.config["x"],
-            r.history
-                .iter()
-                .map(|m| m["training_iteration"].as_u64().unwrap())
-                .collect::<Vec<_>>()
-        );
-    }
     let best = grid.best_result().unwrap();
     assert_eq!(best.config["x"], json!(0.3));
     // The survivors reached max_t through pauses; each resumed where its checkpoint left off,
@@ -442,7 +431,7 @@ fn trainers_are_trainables_with_merged_configs() {
             )
         })
         .collect();
-    by_depth.sort_by(|a, b| a.0.cmp(&b.0));
+    by_depth.sort_by_key(|d| d.0);
     assert!(by_depth.first().unwrap().0 < by_depth.last().unwrap().0);
 
     // train_loop_config and scaling_config grid values merge into a DataParallelTrainer.
