@@ -259,6 +259,10 @@ pub struct DataParallelTrainer {
     /// The preprocessor fitted on first use and the datasets it produced, shared by clones (so
     /// tuning trials fit and transform once).
     prepared: Arc<OnceLock<Prepared>>,
+    /// Preparations of trial variants (`"preprocessor"` / `"datasets"` trial keys), by variant.
+    variants: Arc<Mutex<BTreeMap<String, Prepared>>>,
+    /// Datasets trials may pick by name with `"datasets": {"train": "<name>"}`.
+    dataset_options: BTreeMap<String, Dataset>,
     resume_from: Option<Checkpoint>,
     storage_options: StorageOptions,
     collective: CollectiveBackend,
@@ -295,6 +299,8 @@ impl DataParallelTrainer {
             datasets_to_split: DatasetsToSplit::All,
             preprocessor: None,
             prepared: Arc::new(OnceLock::new()),
+            variants: Arc::new(Mutex::new(BTreeMap::new())),
+            dataset_options: BTreeMap::new(),
             resume_from: None,
             storage_options: StorageOptions::new(),
             collective: CollectiveBackend::Local,
@@ -324,6 +330,15 @@ impl DataParallelTrainer {
     pub fn with_dataset(mut self, name: &str, ds: Dataset) -> Self {
         self.datasets.insert(name.to_owned(), ds);
         self.prepared = Arc::new(OnceLock::new());
+        self
+    }
+
+    /// Registers a dataset a tuning trial may use in place of one of the trainer's datasets,
+    /// by name: `"datasets": {"train": grid_search(["small", "large"])}` (Ray's datasets as
+    /// grid values). A trial's `"datasets"` value may also be a file path or URI (CSV, parquet
+    /// or JSON lines by extension).
+    pub fn with_dataset_option(mut self, name: &str, ds: Dataset) -> Self {
+        self.dataset_options.insert(name.to_owned(), ds);
         self
     }
 
@@ -372,51 +387,147 @@ impl DataParallelTrainer {
         }
         // Concurrent tuning trials share one preparation: the first fits and transforms, the
         // others wait for it instead of repeating the work.
-        static PREPARING: Mutex<()> = Mutex::new(());
         let _guard = PREPARING.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(p) = self.prepared.get() {
             return Ok(p.clone());
         }
-        let preprocessor = match &self.preprocessor {
-            None => None,
-            Some(p)
-                if p.fit_status() == FitStatus::NotFitted
-                    || p.fit_status() == FitStatus::PartiallyFitted =>
-            {
-                let train =
-                    self.datasets
-                        .get("train")
-                        .ok_or_else(|| TrainError::DatasetNotFound {
-                            name: "train".to_owned(),
-                            known: self.datasets.keys().cloned().collect(),
-                        })?;
-                let mut fitted = p.clone_box();
-                tracing::info!(
-                    preprocessor = fitted.type_name(),
-                    "fitting the preprocessor on \"train\""
-                );
-                fitted.fit(train)?;
-                Some(Arc::<dyn Preprocessor>::from(fitted))
-            }
-            Some(p) => Some(p.clone()),
-        };
-        let mut datasets = BTreeMap::new();
-        for (name, ds) in &self.datasets {
-            let ds = match &preprocessor {
-                Some(p) => p.transform(ds)?,
-                None => ds.clone(),
-            };
-            // Materialised once: every epoch of every worker (and every trial) reads memory
-            // instead of re-running the read and the preprocessing.
-            datasets.insert(name.clone(), Dataset::from_polars(ds.to_polars()?));
-        }
-        let prepared = Prepared {
-            preprocessor,
-            datasets,
-        };
+        let prepared = prepare_with(&self.datasets, self.preprocessor.as_ref())?;
         Ok(self.prepared.get_or_init(|| prepared).clone())
     }
 
+    /// The preparation for a trial that picks its own preprocessor and/or datasets, made once
+    /// per distinct choice and shared by every trial making it.
+    fn prepare_variant(&self, variant: &Variant) -> Result<Prepared> {
+        let key = serde_json::json!({
+            "preprocessor": variant.preprocessor,
+            "datasets": variant.datasets,
+        })
+        .to_string();
+        let _guard = PREPARING.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = self
+            .variants
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Ok(p.clone());
+        }
+        let mut datasets = self.datasets.clone();
+        for (role, source) in variant.datasets.iter().flatten() {
+            let ds = match self
+                .dataset_options
+                .get(source)
+                .or_else(|| self.datasets.get(source))
+            {
+                Some(ds) => ds.clone(),
+                None => read_dataset(source).map_err(|e| TrainError::InvalidConfig {
+                    field: "datasets",
+                    value: format!("{role:?}: {source:?}"),
+                    expected: format!(
+                        "a dataset given to the trainer ({}) or a readable .csv/.parquet/.json                          file ({e})",
+                        self.dataset_options
+                            .keys()
+                            .chain(self.datasets.keys())
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                })?,
+            };
+            datasets.insert(role.clone(), ds);
+        }
+        let preprocessor: Option<Arc<dyn Preprocessor>> = match &variant.preprocessor {
+            None => self.preprocessor.clone(),
+            Some(Value::Null) => None,
+            Some(json) => Some(Arc::from(
+                air_data::preprocessor_from_json(json.clone()).map_err(|e| {
+                    TrainError::InvalidConfig {
+                        field: "preprocessor",
+                        value: json.to_string(),
+                        expected: format!(
+                            "a preprocessor as air_data::preprocessor_to_json writes it ({e})"
+                        ),
+                    }
+                })?,
+            )),
+        };
+        let prepared = prepare_with(&datasets, preprocessor.as_ref())?;
+        self.variants
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, prepared.clone());
+        Ok(prepared)
+    }
+}
+
+static PREPARING: Mutex<()> = Mutex::new(());
+
+/// A trial's own choice of preprocessor and datasets.
+#[derive(Debug, Default)]
+struct Variant {
+    preprocessor: Option<Value>,
+    datasets: Option<BTreeMap<String, String>>,
+}
+
+fn read_dataset(source: &str) -> std::result::Result<Dataset, String> {
+    let lower = source.to_ascii_lowercase();
+    let r = if lower.ends_with(".parquet") {
+        Dataset::read_parquet(source)
+    } else if lower.ends_with(".json") || lower.ends_with(".jsonl") {
+        Dataset::read_json(source)
+    } else if lower.ends_with(".csv") {
+        Dataset::read_csv(source)
+    } else {
+        return Err("not a registered name, and no .csv/.parquet/.json extension".to_owned());
+    };
+    r.map_err(|e| e.to_string())
+}
+
+/// Fits `preprocessor` on `"train"` (unless already fitted), applies it to every dataset and
+/// materialises the results.
+fn prepare_with(
+    datasets_in: &BTreeMap<String, Dataset>,
+    preprocessor: Option<&Arc<dyn Preprocessor>>,
+) -> Result<Prepared> {
+    let preprocessor = match preprocessor {
+        None => None,
+        Some(p)
+            if p.fit_status() == FitStatus::NotFitted
+                || p.fit_status() == FitStatus::PartiallyFitted =>
+        {
+            let train = datasets_in
+                .get("train")
+                .ok_or_else(|| TrainError::DatasetNotFound {
+                    name: "train".to_owned(),
+                    known: datasets_in.keys().cloned().collect(),
+                })?;
+            let mut fitted = p.clone_box();
+            tracing::info!(
+                preprocessor = fitted.type_name(),
+                "fitting the preprocessor on \"train\""
+            );
+            fitted.fit(train)?;
+            Some(Arc::<dyn Preprocessor>::from(fitted))
+        }
+        Some(p) => Some(p.clone()),
+    };
+    let mut datasets = BTreeMap::new();
+    for (name, ds) in datasets_in {
+        let ds = match &preprocessor {
+            Some(p) => p.transform(ds)?,
+            None => ds.clone(),
+        };
+        // Materialised once: every epoch of every worker (and every trial) reads memory
+        // instead of re-running the read and the preprocessing.
+        datasets.insert(name.clone(), Dataset::from_polars(ds.to_polars()?));
+    }
+    Ok(Prepared {
+        preprocessor,
+        datasets,
+    })
+}
+
+impl DataParallelTrainer {
     fn shards(&self, prepared: &Prepared) -> Result<Vec<BTreeMap<String, Dataset>>> {
         let n = self.scaling.num_workers();
         let mut per_worker = vec![BTreeMap::new(); n];
@@ -439,6 +550,10 @@ impl DataParallelTrainer {
     }
 
     fn merged(&self, config: &Value) -> Result<(Value, ScalingConfig)> {
+        self.merged_variant(config).map(|(l, s, _)| (l, s))
+    }
+
+    fn merged_variant(&self, config: &Value) -> Result<(Value, ScalingConfig, Variant)> {
         let Value::Object(trial) = config else {
             return Err(TrainError::InvalidConfig {
                 field: "trial config",
@@ -448,6 +563,7 @@ impl DataParallelTrainer {
         };
         let mut loop_config = self.train_loop_config.clone();
         let mut scaling = self.scaling.clone();
+        let mut variant = Variant::default();
         for (key, value) in trial {
             match key.as_str() {
                 "train_loop_config" => merge_json(&mut loop_config, value),
@@ -468,21 +584,36 @@ impl DataParallelTrainer {
                     })?;
                     scaling.validate()?;
                 }
+                "preprocessor" => variant.preprocessor = Some(value.clone()),
+                "datasets" => {
+                    variant.datasets =
+                        Some(serde_json::from_value(value.clone()).map_err(|e| {
+                            TrainError::InvalidConfig {
+                                field: "datasets",
+                                value: value.to_string(),
+                                expected: format!(
+                                    "an object of dataset role → dataset name or file ({e})"
+                                ),
+                            }
+                        })?);
+                }
                 other => {
                     return Err(TrainError::InvalidConfig {
                         field: "trial config",
                         value: format!("key {other:?}"),
-                        expected: "\"train_loop_config\" or \"scaling_config\"".to_owned(),
+                        expected: "\"train_loop_config\", \"scaling_config\", \"preprocessor\" \
+                                   or \"datasets\""
+                            .to_owned(),
                     });
                 }
             }
         }
-        Ok((loop_config, scaling))
+        Ok((loop_config, scaling, variant))
     }
 
     fn run_inner(&self, config: &Value, trial: &TrialInfo) -> Result<TrainResult> {
         self.run.validate()?;
-        let (loop_config, scaling) = self.merged(config)?;
+        let (loop_config, scaling, variant) = self.merged_variant(config)?;
         if scaling.use_gpu() {
             // Fail before any worker starts when this build cannot reach a GPU at all.
             for index in 0..scaling.num_workers() {
@@ -493,7 +624,11 @@ impl DataParallelTrainer {
             scaling,
             ..self.clone()
         };
-        let prepared = trainer.prepare()?;
+        let prepared = if variant.preprocessor.is_none() && variant.datasets.is_none() {
+            trainer.prepare()?
+        } else {
+            trainer.prepare_variant(&variant)?
+        };
         let shards = trainer.shards(&prepared)?;
         let storage_path = trial
             .storage_path

@@ -521,3 +521,91 @@ fn loggers_off_and_bad_input() {
     let no_metric = grid.best_result().unwrap_err().to_string();
     assert!(no_metric.contains("get_best_result"), "{no_metric}");
 }
+
+#[test]
+fn preprocessors_and_datasets_as_grid_values() {
+    use air_data::{MinMaxScaler, preprocessor_to_json};
+    let dir = tempfile::tempdir().unwrap();
+    let full = Dataset::from_items(
+        &(0..100)
+            .map(|i| json!({ "a": f64::from(i) }))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let small = Dataset::from_items(
+        &(0..10)
+            .map(|i| json!({ "a": f64::from(i) }))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let csv = dir.path().join("tiny.csv");
+    std::fs::write(&csv, "a\n1\n2\n3\n").unwrap();
+    let trainer = DataParallelTrainer::new(
+        |_: &Value, s: &mut Session| {
+            let df = s.get_dataset_shard("train")?.to_polars()?;
+            let col = df
+                .column("a")
+                .unwrap()
+                .cast(&air_data::polars::prelude::DataType::Float64)
+                .unwrap();
+            let max = col
+                .f64()
+                .unwrap()
+                .into_no_null_iter()
+                .fold(f64::NEG_INFINITY, f64::max);
+            s.report(json!({ "rows": df.height(), "max": max }), None)
+        },
+        ScalingConfig::new(1).unwrap(),
+        RunConfig::new(dir.path().to_str().unwrap()),
+    )
+    .with_dataset("train", full)
+    .with_dataset_option("small", small)
+    .with_preprocessor(StandardScaler::new(["a"]));
+    let minmax = preprocessor_to_json(&MinMaxScaler::new(["a"])).unwrap();
+    let grid = Tuner::new(
+        trainer,
+        space!({
+            "preprocessor": grid_search([minmax, Value::Null]),
+            "datasets": { "train": grid_search(["train", "small", csv.to_str().unwrap()]) },
+        }),
+    )
+    .with_run_config(run_config(&dir, "variants"))
+    .fit()
+    .unwrap();
+    assert_eq!(grid.num_terminated(), 6, "{:?}", grid.errors());
+    let seen: Vec<(u64, f64)> = grid
+        .iter()
+        .map(|r| {
+            (
+                r.metrics["rows"].as_u64().unwrap(),
+                r.metrics["max"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    // Grid axes in path order, the first ("datasets") slowest. MinMaxScaler maps every train
+    // set's max to 1; no preprocessor leaves the raw values.
+    assert_eq!(
+        seen,
+        vec![
+            (100, 1.0),
+            (100, 99.0),
+            (10, 1.0),
+            (10, 9.0),
+            (3, 1.0),
+            (3, 3.0)
+        ]
+    );
+    // A source that is neither a registered dataset nor a readable file is named.
+    let bad = DataParallelTrainer::new(
+        |_: &Value, s: &mut Session| s.report(json!({}), None),
+        ScalingConfig::new(1).unwrap(),
+        RunConfig::new(dir.path().to_str().unwrap()),
+    )
+    .with_dataset("train", Dataset::range(3));
+    let grid = Tuner::new(bad, space!({ "datasets": { "train": "nope" } }))
+        .with_run_config(run_config(&dir, "badsource"))
+        .fit()
+        .unwrap();
+    let e = grid.errors()[0].1.to_owned();
+    assert!(e.contains("\"nope\"") && e.contains("train"), "{e}");
+}

@@ -91,6 +91,13 @@ impl GbdtTrainer {
         self
     }
 
+    /// A dataset tuning trials may pick by name (`"datasets": {"train": "<name>"}`); see
+    /// [`DataParallelTrainer::with_dataset_option`].
+    pub fn with_dataset_option(mut self, name: &str, ds: Dataset) -> Self {
+        self.inner = self.inner.with_dataset_option(name, ds);
+        self
+    }
+
     /// Fitted on `"train"` once, applied to every dataset, saved in every checkpoint.
     pub fn with_preprocessor(mut self, p: impl Preprocessor + 'static) -> Self {
         self.inner = self.inner.with_preprocessor(p);
