@@ -43,6 +43,9 @@ pub struct TrialInfo {
     pub no_result_files: bool,
     /// Shows no per-run progress bar (a tuner draws its own status table).
     pub quiet: bool,
+    /// Overrides the run config's checkpoint retention (a tuner's run config wins over the
+    /// trainer's, as in Ray).
+    pub checkpoint_config: Option<crate::CheckpointConfig>,
 }
 
 impl fmt::Debug for TrialInfo {
@@ -55,6 +58,7 @@ impl fmt::Debug for TrialInfo {
             .field("resume_from", &self.resume_from.is_some())
             .field("no_result_files", &self.no_result_files)
             .field("quiet", &self.quiet)
+            .field("checkpoint_config", &self.checkpoint_config)
             .finish()
     }
 }
@@ -99,6 +103,12 @@ impl TrialInfo {
     /// Hides the per-run progress bar.
     pub fn with_quiet(mut self, quiet: bool) -> Self {
         self.quiet = quiet;
+        self
+    }
+
+    /// Keeps checkpoints by `config` instead of the run config's.
+    pub fn with_checkpoint_config(mut self, config: Option<crate::CheckpointConfig>) -> Self {
+        self.checkpoint_config = config;
         self
     }
 }
@@ -656,7 +666,10 @@ impl DataParallelTrainer {
         let mut recorder = Recorder::new(
             storage,
             RecorderOptions {
-                checkpoint_config: self.run.checkpoint_config().clone(),
+                checkpoint_config: trial
+                    .checkpoint_config
+                    .clone()
+                    .unwrap_or_else(|| self.run.checkpoint_config().clone()),
                 preprocessor: prepared.preprocessor.clone(),
                 stop: self
                     .run

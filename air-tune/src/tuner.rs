@@ -12,7 +12,10 @@ use air_checkpoint::{
     Checkpoint, StorageOptions,
     storage::{self, Resolved},
 };
-use air_train::{FailureConfig, Metrics, RunConfig, TrainResult, Trainable, TrialInfo, Verbosity};
+use air_train::{
+    CheckpointConfig, FailureConfig, Metrics, RunConfig, TrainResult, Trainable, TrialInfo,
+    Verbosity,
+};
 use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -137,7 +140,9 @@ impl Tuner {
     }
 
     /// Where the experiment goes (`storage_path`/`name`), its failure config (trials are
-    /// retried from their latest checkpoint) and stop dict (`metric ≥ value` stops a trial).
+    /// retried from their latest checkpoint), stop dict (`metric ≥ value` stops a trial) and,
+    /// when not the default, the checkpoint retention every trial uses instead of its
+    /// trainer's (`num_to_keep`, score attribute).
     pub fn with_run_config(mut self, run: RunConfig) -> Self {
         self.run = run;
         self
@@ -546,6 +551,7 @@ struct Runner {
     result_files: bool,
     state_period: Option<Duration>,
     failure: FailureConfig,
+    checkpoint_config: Option<CheckpointConfig>,
     options: StorageOptions,
     searcher_total: Option<usize>,
     created: usize,
@@ -713,6 +719,8 @@ impl Runner {
             result_files: tune.result_files,
             state_period: tune.state_period,
             failure: *run.failure_config(),
+            checkpoint_config: (*run.checkpoint_config() != CheckpointConfig::default())
+                .then(|| run.checkpoint_config().clone()),
             options: storage_options,
             searcher_total,
             created,
@@ -792,6 +800,7 @@ impl Runner {
             .with_on_report(move |m: &Metrics| lock(&hook_shared).on_result(idx, m))
             .with_resume_from(t.resume.take())
             .with_result_files(self.result_files)
+            .with_checkpoint_config(self.checkpoint_config.clone())
             .with_quiet(true);
         let config = t.config.clone();
         let trainable = self.trainable.clone();

@@ -609,3 +609,27 @@ fn preprocessors_and_datasets_as_grid_values() {
     let e = grid.errors()[0].1.to_owned();
     assert!(e.contains("\"nope\"") && e.contains("train"), "{e}");
 }
+
+#[test]
+fn the_tuners_checkpoint_config_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let grid = Tuner::new(curve, space!({ "x": 0.3, "iters": 6 }))
+        .with_run_config(
+            run_config(&dir, "keep2").with_checkpoint_config(
+                air_train::CheckpointConfig::new()
+                    .with_num_to_keep(2)
+                    .unwrap(),
+            ),
+        )
+        .fit()
+        .unwrap();
+    let r = grid.get(0).unwrap();
+    let mut kept: Vec<String> = std::fs::read_dir(&r.path)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("checkpoint_"))
+        .collect();
+    kept.sort();
+    assert_eq!(kept, vec!["checkpoint_000004", "checkpoint_000005"]);
+    assert_eq!(r.best_checkpoints.len(), 2);
+}
