@@ -942,6 +942,15 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+/// Only the `"scaling_config"` entry of a trial config (what a wrapping trainer's resources
+/// depend on; its other keys mean something to the wrapper only).
+pub(crate) fn scaling_part(config: &Value) -> Value {
+    match config.get("scaling_config") {
+        Some(s) => serde_json::json!({ "scaling_config": s }),
+        None => serde_json::json!({}),
+    }
+}
+
 /// Deep-merges `patch` into `base` (objects merge key by key; anything else replaces).
 pub(crate) fn merge_json(base: &mut Value, patch: &Value) {
     match (base, patch) {

@@ -131,11 +131,7 @@ impl Trainable for GbdtTrainer {
     /// Trial configs look like Ray's: `{"params": {"max_depth": 4, "eta": 0.1},
     /// "num_boost_round": 50, "scaling_config": {...}}`.
     fn resources(&self, config: &Value) -> std::collections::BTreeMap<String, f64> {
-        let scaling = config
-            .get("scaling_config")
-            .map(|s| serde_json::json!({ "scaling_config": s }))
-            .unwrap_or_else(|| serde_json::json!({}));
-        self.inner.resources(&scaling)
+        self.inner.resources(&crate::trainer::scaling_part(config))
     }
 
     fn run_trial(&self, config: &Value, trial: &TrialInfo) -> TrainResult {

@@ -146,11 +146,7 @@ impl Trainable for SklearnTrainer {
     /// Trial configs look like Ray's: `{"params": {"max_depth": 4}}` sets estimator
     /// parameters (`"estimator": "ridge"` among them switches the estimator).
     fn resources(&self, config: &Value) -> std::collections::BTreeMap<String, f64> {
-        let scaling = config
-            .get("scaling_config")
-            .map(|s| serde_json::json!({ "scaling_config": s }))
-            .unwrap_or_else(|| serde_json::json!({}));
-        self.inner.resources(&scaling)
+        self.inner.resources(&crate::trainer::scaling_part(config))
     }
 
     fn run_trial(&self, config: &Value, trial: &TrialInfo) -> TrainResult {
