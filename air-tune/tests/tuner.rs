@@ -340,7 +340,11 @@ fn model_based_searchers_and_stoppers_run_real_trials() {
         ),
         (
             "bo",
-            TuneConfig::new().with_search_alg(BayesOptSearch::new().with_random_search_steps(5)),
+            // One at a time, so the GP's suggestions do not depend on completion order.
+            TuneConfig::new()
+                .with_search_alg(BayesOptSearch::new().with_random_search_steps(5))
+                .with_max_concurrent_trials(1)
+                .unwrap(),
         ),
     ] {
         let grid = Tuner::new(curve, space!({ "x": uniform(-2.0, 2.0), "iters": 3 }))
