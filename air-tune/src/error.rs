@@ -76,3 +76,25 @@ pub(crate) fn invalid(field: &'static str, value: impl ToString, expected: &str)
         expected: expected.to_owned(),
     }
 }
+
+/// `value` if it is finite and at least `min`, else an error naming `field`.
+pub(crate) fn at_least(field: &'static str, value: f64, min: f64) -> Result<f64> {
+    if value.is_finite() && value >= min {
+        Ok(value)
+    } else {
+        Err(invalid(field, value, &format!("a finite number ≥ {min}")))
+    }
+}
+
+/// `value` if it is finite and above `min`, else an error naming `field`.
+pub(crate) fn above(field: &'static str, value: f64, min: f64) -> Result<f64> {
+    if value.is_finite() && value > min {
+        Ok(value)
+    } else {
+        Err(invalid(
+            field,
+            value,
+            &format!("a finite number above {min}"),
+        ))
+    }
+}

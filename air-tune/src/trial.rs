@@ -46,7 +46,9 @@ pub struct Trial {
     pub(crate) config: Value,
     pub(crate) status: TrialStatus,
     pub(crate) history: Vec<Metrics>,
-    pub(crate) last_result: Option<Metrics>,
+    /// The last result saved in the experiment state, for a restored trial whose metrics
+    /// files are off (otherwise the history's last entry is the last result).
+    pub(crate) saved_last_result: Option<Metrics>,
     pub(crate) num_failures: usize,
     pub(crate) error: Option<String>,
     pub(crate) path: String,
@@ -63,6 +65,34 @@ pub struct Trial {
 }
 
 impl Trial {
+    /// A new pending trial that has never run.
+    pub(crate) fn new(
+        id: String,
+        name: String,
+        config: Value,
+        path: String,
+        resources: BTreeMap<String, f64>,
+    ) -> Self {
+        Self {
+            id,
+            name,
+            config,
+            status: TrialStatus::Pending,
+            history: Vec::new(),
+            saved_last_result: None,
+            num_failures: 0,
+            error: None,
+            path,
+            resources,
+            checkpoint_dir: None,
+            resume: None,
+            latest_checkpoint: None,
+            best_checkpoints: Vec::new(),
+            pending: None,
+            started_before: false,
+        }
+    }
+
     /// The trial id (`"a1b2c_00003"`).
     pub fn id(&self) -> &str {
         &self.id
@@ -91,7 +121,7 @@ impl Trial {
 
     /// The latest result.
     pub fn last_result(&self) -> Option<&Metrics> {
-        self.last_result.as_ref()
+        self.history.last().or(self.saved_last_result.as_ref())
     }
 
     /// How often the trial failed.

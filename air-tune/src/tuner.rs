@@ -382,7 +382,6 @@ impl Core {
             t.checkpoint_dir = Some(d.to_owned());
         }
         t.history.push(m.clone());
-        t.last_result = Some(m.clone());
         self.dirty = true;
         if t.pending.is_some() || self.stop_all {
             return false;
@@ -422,7 +421,7 @@ impl Core {
         self.table.trials[idx].status = status;
         let t = &self.table.trials[idx];
         let id = t.id.clone();
-        let last = t.last_result.clone();
+        let last = t.last_result().cloned();
         match status {
             TrialStatus::Error => {
                 self.scheduler.on_trial_complete(&self.table, t, None);
@@ -519,7 +518,7 @@ impl Core {
                 status: t.status,
                 num_failures: t.num_failures,
                 error: t.error.clone(),
-                last_result: t.last_result.clone(),
+                last_result: t.last_result().cloned(),
                 checkpoint_dir: t.checkpoint_dir.clone(),
                 resources: t.resources.clone(),
                 path: t.path.clone(),
@@ -636,27 +635,20 @@ impl Runner {
             searcher.restore_state(&saved.searcher_state)?;
             scheduler.restore_state(&saved.scheduler_state)?;
             for s in &saved.trials {
-                let mut t = Trial {
-                    id: s.id.clone(),
-                    name: s.name.clone(),
-                    config: s.config.clone(),
-                    status: s.status,
-                    history: load_history(&s.path, &storage_options),
-                    last_result: s.last_result.clone(),
-                    num_failures: s.num_failures,
-                    error: s.error.clone(),
-                    path: s.path.clone(),
-                    resources: s.resources.clone(),
-                    checkpoint_dir: s.checkpoint_dir.clone(),
-                    resume: None,
-                    latest_checkpoint: None,
-                    best_checkpoints: Vec::new(),
-                    pending: None,
-                    started_before: true,
-                };
-                if let Some(last) = t.history.last() {
-                    t.last_result = Some(last.clone());
-                }
+                let mut t = Trial::new(
+                    s.id.clone(),
+                    s.name.clone(),
+                    s.config.clone(),
+                    s.path.clone(),
+                    s.resources.clone(),
+                );
+                t.status = s.status;
+                t.history = load_history(&s.path, &storage_options);
+                t.saved_last_result.clone_from(&s.last_result);
+                t.num_failures = s.num_failures;
+                t.error.clone_from(&s.error);
+                t.checkpoint_dir.clone_from(&s.checkpoint_dir);
+                t.started_before = true;
                 t.latest_checkpoint = newest_checkpoint(&t.path, t.checkpoint_dir.as_deref());
                 match s.status {
                     TrialStatus::Terminated => {}
@@ -842,24 +834,10 @@ impl Runner {
                     .resources_per_trial
                     .clone()
                     .unwrap_or_else(|| self.trainable.resources(&config));
-                let idx = core.table.push(Trial {
-                    id: id.clone(),
-                    path: format!("{}/{name}", self.exp_dir),
-                    name,
-                    config,
-                    status: TrialStatus::Pending,
-                    history: Vec::new(),
-                    last_result: None,
-                    num_failures: 0,
-                    error: None,
-                    resources,
-                    checkpoint_dir: None,
-                    resume: None,
-                    latest_checkpoint: None,
-                    best_checkpoints: Vec::new(),
-                    pending: None,
-                    started_before: false,
-                });
+                let path = format!("{}/{name}", self.exp_dir);
+                let idx = core
+                    .table
+                    .push(Trial::new(id.clone(), name, config, path, resources));
                 let Core {
                     table, scheduler, ..
                 } = core;
@@ -999,7 +977,8 @@ impl Runner {
             .map(|t| TrialResult {
                 trial_id: t.id.clone(),
                 config: t.config.clone(),
-                metrics: t.last_result.clone().unwrap_or_default(),
+                // Before the history is moved out: the last result is its last entry.
+                metrics: t.last_result().cloned().unwrap_or_default(),
                 history: std::mem::take(&mut t.history),
                 checkpoint: t
                     .latest_checkpoint

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::{Decision, TrialScheduler, metric_mode, time_of};
 use crate::{
     Mode,
-    error::{Result, TuneError, invalid},
+    error::{Result, TuneError, above, at_least},
     search::score_of,
     trial::{Trial, TrialStatus, TrialTable},
 };
@@ -80,18 +80,14 @@ impl HyperBand {
 
     /// The most `time_attr` a trial gets (≥ 1).
     pub fn with_max_t(mut self, max_t: f64) -> Result<Self> {
-        if !(max_t.is_finite() && max_t >= 1.0) {
-            return Err(invalid("max_t", max_t, "a number ≥ 1"));
-        }
+        let max_t = at_least("max_t", max_t, 1.0)?;
         self.max_t = max_t;
         Ok(self)
     }
 
     /// η, the halving rate (> 1).
     pub fn with_reduction_factor(mut self, eta: f64) -> Result<Self> {
-        if !(eta.is_finite() && eta > 1.0) {
-            return Err(invalid("reduction_factor", eta, "a number above 1"));
-        }
+        let eta = above("reduction_factor", eta, 1.0)?;
         self.eta = eta;
         Ok(self)
     }

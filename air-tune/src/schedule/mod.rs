@@ -17,7 +17,7 @@ pub use pbt::{ExploreFn, Pbt};
 
 use crate::{
     Mode,
-    error::{Result, TuneError, invalid},
+    error::{Result, TuneError, above, at_least, invalid},
     search::score_of,
     space::variant_rng,
     trial::{Trial, TrialStatus, TrialTable},
@@ -199,27 +199,21 @@ impl Asha {
 
     /// Trials stop once `time_attr` reaches this (> 0).
     pub fn with_max_t(mut self, max_t: f64) -> Result<Self> {
-        if !(max_t.is_finite() && max_t > 0.0) {
-            return Err(invalid("max_t", max_t, "a positive number"));
-        }
+        let max_t = above("max_t", max_t, 0.0)?;
         self.max_t = max_t;
         Ok(self)
     }
 
     /// The first rung (> 0, at most `max_t`).
     pub fn with_grace_period(mut self, g: f64) -> Result<Self> {
-        if !(g.is_finite() && g > 0.0) {
-            return Err(invalid("grace_period", g, "a positive number"));
-        }
+        let g = above("grace_period", g, 0.0)?;
         self.grace_period = g;
         Ok(self)
     }
 
     /// The halving rate (> 1).
     pub fn with_reduction_factor(mut self, rf: f64) -> Result<Self> {
-        if !(rf.is_finite() && rf > 1.0) {
-            return Err(invalid("reduction_factor", rf, "a number above 1"));
-        }
+        let rf = above("reduction_factor", rf, 1.0)?;
         self.reduction_factor = rf;
         Ok(self)
     }
@@ -424,9 +418,7 @@ impl MedianStoppingRule {
 
     /// No trial stops before this much `time_attr` (≥ 0).
     pub fn with_grace_period(mut self, g: f64) -> Result<Self> {
-        if !(g.is_finite() && g >= 0.0) {
-            return Err(invalid("grace_period", g, "a number ≥ 0"));
-        }
+        let g = at_least("grace_period", g, 0.0)?;
         self.grace_period = g;
         Ok(self)
     }
@@ -534,24 +526,15 @@ pub(crate) mod tests {
     use serde_json::json;
 
     pub(crate) fn trial(id: &str) -> Trial {
-        Trial {
-            id: id.to_owned(),
-            name: id.to_owned(),
-            config: json!({}),
-            status: TrialStatus::Running,
-            history: Vec::new(),
-            last_result: None,
-            num_failures: 0,
-            error: None,
-            path: String::new(),
-            resources: BTreeMap::new(),
-            checkpoint_dir: None,
-            resume: None,
-            latest_checkpoint: None,
-            best_checkpoints: Vec::new(),
-            pending: None,
-            started_before: false,
-        }
+        let mut t = Trial::new(
+            id.to_owned(),
+            id.to_owned(),
+            json!({}),
+            String::new(),
+            BTreeMap::new(),
+        );
+        t.status = TrialStatus::Running;
+        t
     }
 
     pub(crate) fn result(iter: u64, metric: f64) -> Metrics {

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::{Decision, TrialScheduler, metric_mode, time_of};
 use crate::{
     Mode,
-    error::{Result, TuneError, invalid},
+    error::{Result, TuneError, above, at_least, invalid},
     search::score_of,
     space::{Domain, Key, ParamPath, variant_rng},
     trial::{Trial, TrialStatus, TrialTable},
@@ -106,18 +106,14 @@ impl Pbt {
 
     /// How much `time_attr` passes between perturbations of a trial (> 0).
     pub fn with_perturbation_interval(mut self, v: f64) -> Result<Self> {
-        if !(v.is_finite() && v > 0.0) {
-            return Err(invalid("perturbation_interval", v, "a positive number"));
-        }
+        let v = above("perturbation_interval", v, 0.0)?;
         self.perturbation_interval = v;
         Ok(self)
     }
 
     /// No perturbation before this much `time_attr` (≥ 0).
     pub fn with_burn_in_period(mut self, v: f64) -> Result<Self> {
-        if !(v.is_finite() && v >= 0.0) {
-            return Err(invalid("burn_in_period", v, "a number ≥ 0"));
-        }
+        let v = at_least("burn_in_period", v, 0.0)?;
         self.burn_in_period = v;
         Ok(self)
     }

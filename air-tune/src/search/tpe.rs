@@ -12,7 +12,7 @@ use super::{
 };
 use crate::{
     Mode,
-    error::{Result, invalid},
+    error::{Result, above, invalid},
     space::{Domain, Numeric, ParamPath, Space, variant_rng},
     stats::{log_sum_exp, norm_cdf, norm_pdf, norm_ppf},
 };
@@ -85,9 +85,7 @@ impl TpeSearch {
 
     /// The prior kernel's weight (Optuna: 1.0; positive).
     pub fn with_prior_weight(mut self, w: f64) -> Result<Self> {
-        if !(w.is_finite() && w > 0.0) {
-            return Err(invalid("prior_weight", w, "a positive number"));
-        }
+        let w = above("prior_weight", w, 0.0)?;
         self.prior_weight = w;
         Ok(self)
     }
