@@ -1,18 +1,79 @@
 //! # air-serve
 //!
-//! Bulk and online inference for AIR for Rust. It will hold the `BatchPredictor` (streaming
-//! prediction over a `Dataset` with separate preprocessing and inference stages), the
-//! `PredictorDeployment` (an axum + tokio HTTP server with replicas on dedicated threads,
-//! dynamic batching, load shedding, health and Prometheus metrics) and `Pipeline`, a DAG of
-//! serving steps.
+//! Bulk and online inference from any checkpoint (Ray AIR's `BatchPredictor` and
+//! `PredictorDeployment`):
 //!
-//! Nothing of it is built yet; the crate exists so the workspace layout and dependency graph
-//! (`air-serve` → `air-train`; only this crate sees axum) are fixed from the start.
+//! - [`BatchPredictor`] streams a [`Dataset`](air_data::Dataset) through a predictor in three
+//!   stages (read, preprocess, score) with bounded queues, and returns the predictions in input
+//!   order.
+//! - [`PredictorDeployment`] serves a predictor over HTTP with a [`Server`] (axum on its own
+//!   tokio runtime): replicas on dedicated threads, dynamic batching, a 503 past
+//!   `max_concurrent_queries`, 413/408 limits, `reconfigure` to a new checkpoint without failed
+//!   requests, graceful shutdown, `/-/healthz`, Prometheus `/-/metrics`, `/openapi.json`, and an
+//!   in-process [`DeploymentHandle`].
+//!
+//! Predictors are built by a [`PredictorFactory`] — any `Fn(&Checkpoint) -> Result<P>`, such as
+//! `GbdtPredictor::from_checkpoint`.
 //!
 //! ```
-//! // The crate compiles and links against air-train; its API arrives with the serving issue.
-//! use air_serve::air_train;
+//! use std::io::{Read, Write};
+//! use air_checkpoint::Checkpoint;
+//! use air_data::polars::prelude::*;
+//! use air_serve::{DeploymentConfig, PredictorDeployment, ServeConfig, Server};
+//! use air_train::Predictor;
+//!
+//! /// Ray's serve test model: adds 2.
+//! #[derive(Debug)]
+//! struct Adder;
+//! impl Predictor for Adder {
+//!     fn predict(&self, batch: DataFrame) -> air_train::Result<DataFrame> {
+//!         let x = batch.column("__value__").unwrap().as_materialized_series() + 2;
+//!         Ok(DataFrame::new(batch.height(), vec![x.with_name("predictions".into()).into()]).unwrap())
+//!     }
+//! }
+//!
+//! let deployment = PredictorDeployment::new(
+//!     DeploymentConfig::new("adder")?.with_route_prefix("/")?,
+//!     Checkpoint::new(),
+//!     |_: &Checkpoint| Ok(Adder),
+//! );
+//! let server = Server::new(ServeConfig::new().with_port(0)).with_deployment(deployment)?.start()?;
+//!
+//! // A bare HTTP/1.1 request, to show the wire format.
+//! let body = r#"{"array": [40]}"#;
+//! let mut stream = std::net::TcpStream::connect(server.addr())?;
+//! write!(stream, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())?;
+//! let mut answer = String::new();
+//! stream.read_to_string(&mut answer)?;
+//! assert!(answer.ends_with(r#"[{"predictions":42}]"#), "{answer}");
+//!
+//! server.shutdown()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+
+mod adapter;
+mod batch;
+mod deployment;
+mod error;
+mod factory;
+mod metrics;
+mod server;
+
+pub use adapter::{Adapter, JsonAdapter, RequestError, VALUE_COLUMN, frame_from_json, records_json};
+pub use batch::{BatchPredictor, PredictOptions, PredictionStream};
+pub use deployment::{DeploymentConfig, DeploymentHandle, DeploymentStats, PredictorDeployment};
+pub use error::{Result, ServeError};
+pub use factory::{OnDevice, PredictorFactory, on_device};
+pub use server::{ServeConfig, Server, ServerHandle};
 
 /// The training crate this one builds on, re-exported so users name one version of it.
 pub use air_train;
+
+/// The text of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic payload".to_owned())
+}

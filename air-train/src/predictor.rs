@@ -25,9 +25,63 @@ pub const PREDICTIONS: &str = "predictions";
 
 /// Predicts a batch (Ray's `Predictor`): the checkpoint's preprocessor runs first, and the
 /// output has a [`PREDICTIONS`] column.
+///
+/// Only [`predict`](Predictor::predict) is required. A predictor with a preprocessor also
+/// splits it into [`preprocess`](Predictor::preprocess) and
+/// [`predict_preprocessed`](Predictor::predict_preprocessed), so that a batch predictor can run
+/// the two on separate stages (the model's stage — a GPU — is then never waiting on
+/// preprocessing); `predict(b)` must equal `predict_preprocessed(preprocess(b)?)`.
 pub trait Predictor: Send + Sync + fmt::Debug {
-    /// Predictions for every row of `batch`.
+    /// Predictions for every row of `batch` (preprocessing included).
     fn predict(&self, batch: DataFrame) -> Result<DataFrame>;
+
+    /// The preprocessing half of [`predict`](Predictor::predict): the batch as the model reads
+    /// it. Default: the batch unchanged.
+    fn preprocess(&self, batch: DataFrame) -> Result<DataFrame> {
+        Ok(batch)
+    }
+
+    /// The model half of [`predict`](Predictor::predict), on a batch
+    /// [`preprocess`](Predictor::preprocess) returned. Default: `predict`.
+    fn predict_preprocessed(&self, batch: DataFrame) -> Result<DataFrame> {
+        self.predict(batch)
+    }
+
+    /// The raw input columns this predictor reads, when it knows them (servers use them to
+    /// reject a request with missing or extra columns by name). Default: unknown.
+    fn input_columns(&self) -> Option<Vec<String>> {
+        None
+    }
+}
+
+/// Runs `preprocessor` (if any) on `batch`.
+pub(crate) fn run_preprocessor(preprocessor: Option<&dyn Preprocessor>, batch: DataFrame) -> Result<DataFrame> {
+    Ok(match preprocessor {
+        Some(p) => p.transform_batch(batch)?,
+        None => batch,
+    })
+}
+
+/// The raw input columns of a model reading `features`: known only without a preprocessor
+/// (a preprocessor may consume and produce columns of other names).
+pub(crate) fn raw_input_columns(
+    preprocessor: Option<&dyn Preprocessor>,
+    features: &[String],
+) -> Option<Vec<String>> {
+    if preprocessor.is_some() || features.is_empty() {
+        return None;
+    }
+    // `expanded_feature_names` of one array column: the raw input is that column.
+    let array = features[0].split_once('[').map(|(a, _)| a);
+    if let Some(a) = array
+        && features
+            .iter()
+            .enumerate()
+            .all(|(j, n)| *n == format!("{a}[{j}]"))
+    {
+        return Some(vec![a.to_owned()]);
+    }
+    Some(features.to_vec())
 }
 
 /// Builds a predictor from a checkpoint.
@@ -260,10 +314,18 @@ impl<C: ModelConfig> BurnPredictor<C> {
 
 impl<C: ModelConfig> Predictor for BurnPredictor<C> {
     fn predict(&self, batch: DataFrame) -> Result<DataFrame> {
-        let batch = match &self.preprocessor {
-            Some(p) => p.transform_batch(batch)?,
-            None => batch,
-        };
+        self.predict_preprocessed(self.preprocess(batch)?)
+    }
+
+    fn preprocess(&self, batch: DataFrame) -> Result<DataFrame> {
+        run_preprocessor(self.preprocessor.as_deref(), batch)
+    }
+
+    fn input_columns(&self) -> Option<Vec<String>> {
+        raw_input_columns(self.preprocessor.as_deref(), self.features.as_deref()?)
+    }
+
+    fn predict_preprocessed(&self, batch: DataFrame) -> Result<DataFrame> {
         let features = self.feature_columns(&batch)?;
         let m = to_f32_matrix(&batch, &features)?;
         let rows = m.rows;

@@ -24,7 +24,10 @@ use crate::{
     DataParallelTrainer, DatasetsToSplit, FromCheckpoint, Predictor, RunConfig, ScalingConfig,
     Session, TrainError, TrainResult, Trainable, Trainer, TrialInfo,
     error::Result,
-    predictor::{expanded_feature_names, feature_columns, predictions_frame, read_model_entry},
+    predictor::{
+        expanded_feature_names, feature_columns, predictions_frame, raw_input_columns,
+        read_model_entry, run_preprocessor,
+    },
 };
 
 /// The checkpoint entry a boosted model is saved under.
@@ -370,10 +373,18 @@ impl FromCheckpoint for GbdtPredictor {
 
 impl Predictor for GbdtPredictor {
     fn predict(&self, batch: DataFrame) -> Result<DataFrame> {
-        let batch = match &self.preprocessor {
-            Some(p) => p.transform_batch(batch)?,
-            None => batch,
-        };
+        self.predict_preprocessed(self.preprocess(batch)?)
+    }
+
+    fn preprocess(&self, batch: DataFrame) -> Result<DataFrame> {
+        run_preprocessor(self.preprocessor.as_deref(), batch)
+    }
+
+    fn input_columns(&self) -> Option<Vec<String>> {
+        raw_input_columns(self.preprocessor.as_deref(), &self.model.feature_names)
+    }
+
+    fn predict_preprocessed(&self, batch: DataFrame) -> Result<DataFrame> {
         let names = &self.model.feature_names;
         // A model read from XGBoost JSON may carry no names: then every numeric column.
         let cols = if names.is_empty() {

@@ -25,7 +25,10 @@ use crate::{
     ScalingConfig, Session, TrainError, TrainResult, Trainable, Trainer, TrialInfo,
     error::Result,
     gbdt::features_of,
-    predictor::{expanded_feature_names, feature_columns, read_model_entry, single_column_frame},
+    predictor::{
+        expanded_feature_names, feature_columns, raw_input_columns, read_model_entry,
+        run_preprocessor, single_column_frame,
+    },
 };
 
 /// The checkpoint entry a classical model is saved under.
@@ -460,10 +463,18 @@ impl FromCheckpoint for SklearnPredictor {
 
 impl Predictor for SklearnPredictor {
     fn predict(&self, batch: DataFrame) -> Result<DataFrame> {
-        let batch = match &self.preprocessor {
-            Some(p) => p.transform_batch(batch)?,
-            None => batch,
-        };
+        self.predict_preprocessed(self.preprocess(batch)?)
+    }
+
+    fn preprocess(&self, batch: DataFrame) -> Result<DataFrame> {
+        run_preprocessor(self.preprocessor.as_deref(), batch)
+    }
+
+    fn input_columns(&self) -> Option<Vec<String>> {
+        raw_input_columns(self.preprocessor.as_deref(), &self.model.feature_names)
+    }
+
+    fn predict_preprocessed(&self, batch: DataFrame) -> Result<DataFrame> {
         let cols = feature_columns(&batch, &self.model.feature_names, "SklearnPredictor")?;
         let x = to_f64_matrix(&batch, &cols)?;
         let rows = x.rows;

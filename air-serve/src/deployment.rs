@@ -1,0 +1,759 @@
+//! [`PredictorDeployment`]: replicas of a checkpoint's predictor behind a batching queue, and the
+//! in-process [`DeploymentHandle`] that calls them.
+
+use std::{
+    collections::VecDeque,
+    fmt,
+    panic::{AssertUnwindSafe, catch_unwind},
+    sync::{
+        Arc, Condvar, Mutex, RwLock,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use air_checkpoint::Checkpoint;
+use air_data::polars::prelude::*;
+use air_train::{ComputeDevice, Predictor};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use crate::{
+    adapter::{Adapter, JsonAdapter, RequestError, check_columns},
+    error::{Result, ServeError, invalid},
+    factory::PredictorFactory,
+    metrics::Metrics,
+    panic_message,
+};
+
+/// How a deployment is served: replicas, batching, limits, route.
+///
+/// ```
+/// use std::time::Duration;
+/// use air_serve::DeploymentConfig;
+///
+/// let config = DeploymentConfig::new("gbdt")?
+///     .with_num_replicas(2)?
+///     .with_batching(32, Duration::from_millis(2))?
+///     .with_max_concurrent_queries(64)?;
+/// assert_eq!(config.route_prefix(), "/gbdt");
+/// # Ok::<(), air_serve::ServeError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentConfig {
+    name: String,
+    route_prefix: String,
+    num_replicas: usize,
+    max_batch_size: usize,
+    batch_wait_timeout: Duration,
+    max_concurrent_queries: usize,
+    request_timeout: Option<Duration>,
+    max_request_bytes: usize,
+    input_columns: Option<Vec<String>>,
+    num_gpus_per_replica: usize,
+}
+
+impl DeploymentConfig {
+    /// A deployment called `name` (letters, digits, `-`, `_`), served at `/{name}` by one
+    /// replica; requests that arrive while a replica is busy are merged (up to 16, no waiting);
+    /// 100 queries in flight per replica; 60 s timeout; 10 MiB bodies.
+    pub fn new(name: &str) -> Result<Self> {
+        let valid = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !valid {
+            return Err(invalid(
+                "deployment name",
+                format!("{name:?}"),
+                "a non-empty name of letters, digits, '-' and '_'",
+            ));
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            route_prefix: format!("/{name}"),
+            num_replicas: 1,
+            max_batch_size: 16,
+            batch_wait_timeout: Duration::ZERO,
+            max_concurrent_queries: 100,
+            request_timeout: Some(Duration::from_secs(60)),
+            max_request_bytes: 10 << 20,
+            input_columns: None,
+            num_gpus_per_replica: 0,
+        })
+    }
+
+    /// The HTTP path the deployment answers `POST` on (`"/"` for the root).
+    pub fn with_route_prefix(mut self, prefix: &str) -> Result<Self> {
+        let ok = prefix.starts_with('/')
+            && (prefix == "/" || !prefix.ends_with('/'))
+            && !prefix.starts_with("/-/")
+            && prefix != "/openapi.json"
+            && !prefix.contains(['{', '}', '*', ' ']);
+        if !ok {
+            return Err(invalid(
+                "route_prefix",
+                format!("{prefix:?}"),
+                "\"/\" or a path starting with '/', not ending with '/', without {}, * or \
+                 spaces, outside /-/ and /openapi.json",
+            ));
+        }
+        self.route_prefix = prefix.to_owned();
+        Ok(self)
+    }
+
+    /// Model instances, each on its own thread.
+    pub fn with_num_replicas(mut self, n: usize) -> Result<Self> {
+        if n == 0 {
+            return Err(invalid("num_replicas", 0, "at least 1"));
+        }
+        self.num_replicas = n;
+        Ok(self)
+    }
+
+    /// Dynamic batching: a replica takes up to `max_batch_size` queued requests as one
+    /// predictor call, waiting at most `wait` after the first for more to arrive (Ray's
+    /// `@serve.batch`). `max_batch_size = 1` turns batching off.
+    pub fn with_batching(mut self, max_batch_size: usize, wait: Duration) -> Result<Self> {
+        if max_batch_size == 0 {
+            return Err(invalid("max_batch_size", 0, "at least 1 request"));
+        }
+        self.max_batch_size = max_batch_size;
+        self.batch_wait_timeout = wait;
+        Ok(self)
+    }
+
+    /// Queries in flight per replica; beyond `num_replicas ×` this, requests are answered 503
+    /// at once instead of queueing without bound.
+    pub fn with_max_concurrent_queries(mut self, n: usize) -> Result<Self> {
+        if n == 0 {
+            return Err(invalid("max_concurrent_queries", 0, "at least 1"));
+        }
+        self.max_concurrent_queries = n;
+        Ok(self)
+    }
+
+    /// Time from arrival to answer after which a request is answered 408 (None: no limit).
+    pub fn with_request_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Largest accepted body; larger ones are answered 413.
+    pub fn with_max_request_bytes(mut self, bytes: usize) -> Result<Self> {
+        if bytes == 0 {
+            return Err(invalid("max_request_bytes", 0, "at least 1 byte"));
+        }
+        self.max_request_bytes = bytes;
+        Ok(self)
+    }
+
+    /// The exact input columns; a request with other columns is answered 422 naming them.
+    /// Default: the predictor's [`input_columns`](Predictor::input_columns) when it knows them.
+    pub fn with_input_columns<S: AsRef<str>>(mut self, columns: impl IntoIterator<Item = S>) -> Self {
+        self.input_columns = Some(columns.into_iter().map(|c| c.as_ref().to_owned()).collect());
+        self
+    }
+
+    /// GPUs per replica: replica *i* gets CUDA device `i × n` (a device-aware factory is needed,
+    /// see [`on_device`](crate::on_device)). 0: CPU.
+    pub fn with_num_gpus_per_replica(mut self, n: usize) -> Self {
+        self.num_gpus_per_replica = n;
+        self
+    }
+
+    /// The name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The route prefix.
+    pub fn route_prefix(&self) -> &str {
+        &self.route_prefix
+    }
+
+    /// The replicas.
+    pub fn num_replicas(&self) -> usize {
+        self.num_replicas
+    }
+
+    /// Requests in flight before 503s.
+    pub fn max_in_flight(&self) -> usize {
+        self.num_replicas * self.max_concurrent_queries
+    }
+
+    /// Largest accepted body.
+    pub fn max_request_bytes(&self) -> usize {
+        self.max_request_bytes
+    }
+
+    /// The request timeout.
+    pub fn request_timeout(&self) -> Option<Duration> {
+        self.request_timeout
+    }
+
+    fn device(&self, replica: usize) -> ComputeDevice {
+        if self.num_gpus_per_replica == 0 {
+            ComputeDevice::Cpu
+        } else {
+            ComputeDevice::Cuda {
+                index: replica * self.num_gpus_per_replica,
+            }
+        }
+    }
+}
+
+/// A predictor served from a checkpoint (Ray's `PredictorDeployment`): give it to a
+/// [`Server`](crate::Server), or [`start`](Self::start) it alone for in-process calls.
+pub struct PredictorDeployment {
+    config: DeploymentConfig,
+    checkpoint: Checkpoint,
+    factory: Arc<dyn PredictorFactory>,
+    adapter: Arc<dyn Adapter>,
+}
+
+impl fmt::Debug for PredictorDeployment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PredictorDeployment")
+            .field("config", &self.config)
+            .field("checkpoint", &self.checkpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PredictorDeployment {
+    /// Serves the predictor `factory` builds from `checkpoint` (for example
+    /// `GbdtPredictor::from_checkpoint`) under `config`.
+    pub fn new(
+        config: DeploymentConfig,
+        checkpoint: Checkpoint,
+        factory: impl PredictorFactory,
+    ) -> Self {
+        Self {
+            config,
+            checkpoint,
+            factory: Arc::new(factory),
+            adapter: Arc::new(JsonAdapter),
+        }
+    }
+
+    /// Replaces the request adapter (default [`JsonAdapter`]).
+    pub fn with_adapter(mut self, adapter: impl Adapter) -> Self {
+        self.adapter = Arc::new(adapter);
+        self
+    }
+
+    /// The config.
+    pub fn config(&self) -> &DeploymentConfig {
+        &self.config
+    }
+
+    /// Builds the replicas' predictors and starts their threads; the handle calls them
+    /// in-process (a [`Server`](crate::Server) does this for its deployments).
+    pub fn start(self) -> Result<DeploymentHandle> {
+        let predictors = build_all(&self.config, &*self.factory, &self.checkpoint)?;
+        let shared = Arc::new(Shared {
+            generation: RwLock::new(Arc::new(Generation::new(
+                predictors,
+                self.checkpoint,
+                &self.config,
+                0,
+            ))),
+            queue: Queue::new(),
+            metrics: Metrics::new(),
+            in_flight: AtomicUsize::new(0),
+            busy: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            config: self.config,
+            factory: self.factory,
+            adapter: self.adapter,
+            threads: Mutex::new(Vec::new()),
+        });
+        let mut threads = Vec::new();
+        for replica in 0..shared.config.num_replicas {
+            let s = Arc::clone(&shared);
+            let t = std::thread::Builder::new()
+                .name(format!("air-serve-{}-{replica}", shared.config.name))
+                .spawn(move || s.run_replica(replica))
+                .map_err(|e| ServeError::Io {
+                    addr: format!("replica thread of {}", shared.config.name),
+                    source: e,
+                })?;
+            threads.push(t);
+        }
+        *shared.threads.lock().expect("no panics under this lock") = threads;
+        tracing::info!(
+            deployment = shared.config.name,
+            replicas = shared.config.num_replicas,
+            "deployment started"
+        );
+        Ok(DeploymentHandle { shared })
+    }
+}
+
+fn build_all(
+    config: &DeploymentConfig,
+    factory: &dyn PredictorFactory,
+    checkpoint: &Checkpoint,
+) -> Result<Vec<Arc<dyn Predictor>>> {
+    (0..config.num_replicas)
+        .map(|r| {
+            let device = config.device(r);
+            device.check_available()?;
+            Ok(factory.build(checkpoint, device)?)
+        })
+        .collect()
+}
+
+/// The predictors of one checkpoint; replaced whole by `reconfigure`.
+struct Generation {
+    predictors: Vec<Arc<dyn Predictor>>,
+    checkpoint: Checkpoint,
+    input_columns: Option<Vec<String>>,
+    version: u64,
+}
+
+impl Generation {
+    fn new(
+        predictors: Vec<Arc<dyn Predictor>>,
+        checkpoint: Checkpoint,
+        config: &DeploymentConfig,
+        version: u64,
+    ) -> Self {
+        let input_columns = config
+            .input_columns
+            .clone()
+            .or_else(|| predictors.first().and_then(|p| p.input_columns()));
+        Self {
+            predictors,
+            checkpoint,
+            input_columns,
+            version,
+        }
+    }
+}
+
+/// A request waiting for a replica.
+struct Job {
+    frame: DataFrame,
+    reply: oneshot::Sender<Result<DataFrame>>,
+    arrived: Instant,
+}
+
+/// The requests of a deployment, shared by its replicas. One replica at a time gathers a
+/// batch (the `gather` lock), so two replicas never split what should be one batch; the others
+/// predict meanwhile.
+struct Queue {
+    jobs: Mutex<(VecDeque<Job>, bool)>,
+    ready: Condvar,
+    gather: Mutex<()>,
+}
+
+impl Queue {
+    fn new() -> Self {
+        Self {
+            jobs: Mutex::new((VecDeque::new(), false)),
+            ready: Condvar::new(),
+            gather: Mutex::new(()),
+        }
+    }
+
+    fn push(&self, job: Job) -> std::result::Result<(), Job> {
+        let mut jobs = self.jobs.lock().expect("no panics under this lock");
+        if jobs.1 {
+            return Err(job);
+        }
+        jobs.0.push_back(job);
+        drop(jobs);
+        self.ready.notify_all();
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        self.jobs.lock().expect("no panics under this lock").0.len()
+    }
+
+    fn close(&self) {
+        self.jobs.lock().expect("no panics under this lock").1 = true;
+        self.ready.notify_all();
+    }
+
+    /// Up to `max` requests, waiting at most `wait` after the oldest arrived for the batch to
+    /// fill; `None` once closed and empty. Requests whose caller has gone are dropped.
+    fn next_batch(&self, max: usize, wait: Duration) -> Option<Vec<Job>> {
+        let _gather = self.gather.lock().expect("no panics under this lock");
+        let mut jobs = self.jobs.lock().expect("no panics under this lock");
+        loop {
+            while jobs.0.is_empty() {
+                if jobs.1 {
+                    return None;
+                }
+                jobs = self.ready.wait(jobs).expect("no panics under this lock");
+            }
+            let deadline = jobs.0[0].arrived + wait;
+            while jobs.0.len() < max && !jobs.1 {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                jobs = self
+                    .ready
+                    .wait_timeout(jobs, deadline - now)
+                    .expect("no panics under this lock")
+                    .0;
+            }
+            let n = jobs.0.len().min(max);
+            let batch: Vec<Job> = jobs
+                .0
+                .drain(..n)
+                .filter(|j| !j.reply.is_closed())
+                .collect();
+            if !batch.is_empty() {
+                return Some(batch);
+            }
+        }
+    }
+}
+
+struct Shared {
+    config: DeploymentConfig,
+    factory: Arc<dyn PredictorFactory>,
+    adapter: Arc<dyn Adapter>,
+    generation: RwLock<Arc<Generation>>,
+    queue: Queue,
+    metrics: Metrics,
+    in_flight: AtomicUsize,
+    busy: AtomicUsize,
+    closed: AtomicBool,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Shared {
+    fn current(&self) -> Arc<Generation> {
+        Arc::clone(&self.generation.read().expect("no panics under this lock"))
+    }
+
+    fn run_replica(&self, replica: usize) {
+        let max = self.config.max_batch_size;
+        let wait = self.config.batch_wait_timeout;
+        while let Some(jobs) = self.queue.next_batch(max, wait) {
+            self.busy.fetch_add(1, Ordering::AcqRel);
+            let generation = self.current();
+            let predictor = &*generation.predictors[replica];
+            let rows: usize = jobs.iter().map(|j| j.frame.height()).sum();
+            self.metrics.batch(jobs.len(), rows);
+            self.answer(predictor, jobs);
+            self.busy.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Predicts `jobs` as one batch and splits the answer; if the merged batch fails, each
+    /// request is predicted alone so that one bad request fails only itself.
+    fn answer(&self, predictor: &dyn Predictor, mut jobs: Vec<Job>) {
+        if jobs.len() == 1 {
+            let job = jobs.pop().expect("one job");
+            let out = self.predict(predictor, job.frame);
+            let _ = job.reply.send(out);
+            return;
+        }
+        let merged = merge(&jobs);
+        let out = merged.and_then(|df| self.predict(predictor, df));
+        match out {
+            Ok(out) => {
+                let mut offset = 0;
+                for job in jobs {
+                    let n = job.frame.height();
+                    let _ = job.reply.send(Ok(out.slice(offset as i64, n)));
+                    offset += n;
+                }
+            }
+            Err(e) => {
+                tracing::debug!(deployment = self.config.name, error = %e, "batch failed; predicting its requests one by one");
+                for job in jobs {
+                    let out = self.predict(predictor, job.frame);
+                    let _ = job.reply.send(out);
+                }
+            }
+        }
+    }
+
+    fn predict(&self, predictor: &dyn Predictor, frame: DataFrame) -> Result<DataFrame> {
+        let rows = frame.height();
+        let out = catch_unwind(AssertUnwindSafe(|| predictor.predict(frame))).map_err(|p| {
+            ServeError::ReplicaPanicked {
+                deployment: self.config.name.clone(),
+                message: panic_message(&*p),
+            }
+        })??;
+        if out.height() != rows {
+            return Err(ServeError::Predict(air_train::TrainError::Model {
+                context: format!("deployment {}", self.config.name),
+                reason: format!("the predictor returned {} rows for {rows}", out.height()),
+            }));
+        }
+        Ok(out)
+    }
+}
+
+fn merge(jobs: &[Job]) -> Result<DataFrame> {
+    let mut merged = jobs[0].frame.clone();
+    for job in &jobs[1..] {
+        merged.vstack_mut(&job.frame).map_err(|e| {
+            ServeError::Predict(air_train::TrainError::Data(air_data::DataError::Polars {
+                context: "merging requests into a batch".to_owned(),
+                source: e,
+            }))
+        })?;
+    }
+    Ok(merged)
+}
+
+/// Calls a started deployment in-process (Ray's `DeploymentHandle`): the same queue, batching
+/// and limits as HTTP requests. Cheap to clone.
+#[derive(Clone)]
+pub struct DeploymentHandle {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for DeploymentHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeploymentHandle")
+            .field("name", &self.shared.config.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A numbers snapshot of one deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct DeploymentStats {
+    /// Requests being handled (queued or predicting).
+    pub in_flight: usize,
+    /// Requests waiting for a replica.
+    pub queued: usize,
+    /// Replicas predicting now.
+    pub busy_replicas: usize,
+    /// Batches predicted.
+    pub batches: u64,
+    /// Requests answered 200.
+    pub ok: u64,
+    /// Requests answered 503.
+    pub overloaded: u64,
+    /// The checkpoint version (0 at start, +1 per reconfigure).
+    pub version: u64,
+}
+
+/// Releases an in-flight slot when dropped (answered, failed or cancelled alike).
+pub(crate) struct Slot<'a>(&'a AtomicUsize);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl DeploymentHandle {
+    /// The deployment's config.
+    pub fn config(&self) -> &DeploymentConfig {
+        &self.shared.config
+    }
+
+    /// Predicts `batch` (blocking; not for use inside an async runtime — use
+    /// [`predict_async`](Self::predict_async) there).
+    pub fn predict(&self, batch: DataFrame) -> Result<DataFrame> {
+        let _slot = self.admit()?;
+        let rx = self.submit(batch)?;
+        let started = Instant::now();
+        let out = match self.shared.config.request_timeout {
+            None => rx.blocking_recv().map_err(|_| self.shut_down())?,
+            Some(t) => {
+                // A blocking receive has no timeout: poll the oneshot from a tiny runtime.
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .build()
+                    .map_err(|e| ServeError::Io {
+                        addr: "in-process handle".to_owned(),
+                        source: e,
+                    })?;
+                rt.block_on(async { tokio::time::timeout(t, rx).await })
+                    .map_err(|_| self.timeout())?
+                    .map_err(|_| self.shut_down())?
+            }
+        };
+        self.record(&out, started.elapsed());
+        out
+    }
+
+    /// Predicts `batch` from async code.
+    pub async fn predict_async(&self, batch: DataFrame) -> Result<DataFrame> {
+        let _slot = self.admit()?;
+        let started = Instant::now();
+        let out = self.call(batch).await;
+        self.record(&out, started.elapsed());
+        out
+    }
+
+    fn record(&self, out: &Result<DataFrame>, elapsed: Duration) {
+        let status = out.as_ref().map_or_else(ServeError::status, |_| 200);
+        self.shared.metrics.request(status, elapsed);
+    }
+
+    /// Takes an in-flight slot or answers 503.
+    pub(crate) fn admit(&self) -> Result<Slot<'_>> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(self.shut_down());
+        }
+        let limit = self.shared.config.max_in_flight();
+        let prev = self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
+        let slot = Slot(&self.shared.in_flight);
+        if prev >= limit {
+            return Err(ServeError::Overloaded {
+                deployment: self.shared.config.name.clone(),
+                limit,
+            });
+        }
+        Ok(slot)
+    }
+
+    /// Queues `batch` and waits for its answer within the request timeout (the caller holds a
+    /// slot).
+    pub(crate) async fn call(&self, batch: DataFrame) -> Result<DataFrame> {
+        let rx = self.submit(batch)?;
+        match self.shared.config.request_timeout {
+            None => rx.await.map_err(|_| self.shut_down())?,
+            Some(t) => tokio::time::timeout(t, rx)
+                .await
+                .map_err(|_| self.timeout())?
+                .map_err(|_| self.shut_down())?,
+        }
+    }
+
+    fn submit(&self, batch: DataFrame) -> Result<oneshot::Receiver<Result<DataFrame>>> {
+        if batch.height() == 0 {
+            return Err(RequestError::Empty.into());
+        }
+        if let Some(expected) = &self.shared.current().input_columns {
+            check_columns(&batch, expected)?;
+        }
+        let (tx, rx) = oneshot::channel();
+        let job = Job {
+            frame: batch,
+            reply: tx,
+            arrived: Instant::now(),
+        };
+        self.shared
+            .queue
+            .push(job)
+            .map_err(|_| self.shut_down())?;
+        Ok(rx)
+    }
+
+    pub(crate) fn adapter(&self) -> &dyn Adapter {
+        &*self.shared.adapter
+    }
+
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    fn timeout(&self) -> ServeError {
+        ServeError::Timeout {
+            deployment: self.shared.config.name.clone(),
+            timeout_ms: self
+                .shared
+                .config
+                .request_timeout
+                .unwrap_or_default()
+                .as_millis(),
+        }
+    }
+
+    fn shut_down(&self) -> ServeError {
+        ServeError::ShutDown(self.shared.config.name.clone())
+    }
+
+    /// Swaps every replica to a predictor of `checkpoint`. The new predictors are built first
+    /// (an error leaves the old ones serving); batches already taken finish on the old ones,
+    /// so no request fails because of the swap.
+    pub fn reconfigure(&self, checkpoint: Checkpoint) -> Result<()> {
+        let shared = &self.shared;
+        let predictors = build_all(&shared.config, &*shared.factory, &checkpoint)?;
+        let mut generation = shared.generation.write().expect("no panics under this lock");
+        let version = generation.version + 1;
+        *generation = Arc::new(Generation::new(
+            predictors,
+            checkpoint,
+            &shared.config,
+            version,
+        ));
+        tracing::info!(deployment = shared.config.name, version, "reconfigured");
+        Ok(())
+    }
+
+    /// The checkpoint being served.
+    pub fn checkpoint(&self) -> Checkpoint {
+        self.shared.current().checkpoint.clone()
+    }
+
+    /// The input columns requests are checked against, if known.
+    pub fn input_columns(&self) -> Option<Vec<String>> {
+        self.shared.current().input_columns.clone()
+    }
+
+    /// Current numbers.
+    pub fn stats(&self) -> DeploymentStats {
+        let s = &self.shared;
+        DeploymentStats {
+            in_flight: s.in_flight.load(Ordering::Acquire),
+            queued: s.queue.len(),
+            busy_replicas: s.busy.load(Ordering::Acquire),
+            batches: s.metrics.batches(),
+            ok: s.metrics.requests_with(200),
+            overloaded: s.metrics.requests_with(503),
+            version: s.current().version,
+        }
+    }
+
+    /// Prometheus lines of this deployment.
+    pub(crate) fn write_metrics(&self, out: &mut String) {
+        let stats = self.stats();
+        let gauges = gauges(&stats, self.shared.config.num_replicas);
+        self.shared
+            .metrics
+            .write(out, &self.shared.config.name, &gauges);
+    }
+
+    /// Stops taking requests, lets the replicas answer what is queued, and joins them.
+    /// Other handles of this deployment get 503 from then on.
+    pub fn shutdown(&self) {
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.queue.close();
+        let threads = std::mem::take(&mut *self.shared.threads.lock().expect("no panics"));
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The gauges [`DeploymentHandle::write_metrics`] writes: (name, help, value).
+pub(crate) const GAUGES: [(&str, &str); 4] = [
+    ("queue_depth", "Requests waiting for a replica."),
+    ("in_flight", "Requests being handled."),
+    ("busy_replicas", "Replicas predicting now."),
+    ("replicas", "Replicas of the deployment."),
+];
+
+fn gauges(stats: &DeploymentStats, replicas: usize) -> Vec<(&'static str, &'static str, f64)> {
+    let values = [
+        stats.queued as f64,
+        stats.in_flight as f64,
+        stats.busy_replicas as f64,
+        replicas as f64,
+    ];
+    GAUGES
+        .iter()
+        .zip(values)
+        .map(|((n, h), v)| (*n, *h, v))
+        .collect()
+}

@@ -1,0 +1,487 @@
+//! [`Server`]: deployments over HTTP (axum on a tokio runtime of its own).
+
+use std::{
+    fmt,
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Router,
+    body::Body,
+    extract::State,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::sync::oneshot;
+
+use crate::{
+    adapter::{RequestError, records_json},
+    deployment::{DeploymentHandle, GAUGES, PredictorDeployment},
+    error::{Result, ServeError, invalid},
+    metrics,
+};
+
+/// Bodies larger than this are parsed off the async executor.
+const BLOCKING_PARSE_BYTES: usize = 64 << 10;
+
+/// Where and how the HTTP server listens.
+///
+/// ```
+/// use air_serve::ServeConfig;
+///
+/// let config = ServeConfig::new().with_port(0).with_http_threads(2)?;
+/// assert_eq!(config.addr().ip().to_string(), "127.0.0.1");
+/// # Ok::<(), air_serve::ServeError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServeConfig {
+    host: IpAddr,
+    port: u16,
+    http_threads: usize,
+    shutdown_timeout: Duration,
+}
+
+impl Default for ServeConfig {
+    /// 127.0.0.1:8000 (Ray Serve's), two HTTP threads, 30 s to drain on shutdown.
+    fn default() -> Self {
+        Self {
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 8000,
+            http_threads: 2,
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl ServeConfig {
+    /// The defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The address to bind (`0.0.0.0` exposes the server beyond this machine).
+    pub fn with_host(mut self, host: IpAddr) -> Self {
+        self.host = host;
+        self
+    }
+
+    /// The port (0: any free port; see [`ServerHandle::addr`]).
+    pub fn with_port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Threads of the async executor that parses requests and writes answers (inference runs
+    /// on the replicas' own threads).
+    pub fn with_http_threads(mut self, n: usize) -> Result<Self> {
+        if n == 0 {
+            return Err(invalid("http_threads", 0, "at least 1"));
+        }
+        self.http_threads = n;
+        Ok(self)
+    }
+
+    /// How long shutdown waits for in-flight requests.
+    pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// The socket address.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::new(self.host, self.port)
+    }
+}
+
+/// One HTTP server for any number of deployments, each under its route prefix (Ray Serve's
+/// HTTP proxy).
+///
+/// Routes: `POST {prefix}` (and `{prefix}/`) per deployment; `GET /-/healthz`, `/-/routes`,
+/// `/-/metrics` (Prometheus) and `/openapi.json`.
+pub struct Server {
+    config: ServeConfig,
+    deployments: Vec<PredictorDeployment>,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("config", &self.config)
+            .field("deployments", &self.deployments)
+            .finish()
+    }
+}
+
+impl Server {
+    /// A server with no deployments yet.
+    pub fn new(config: ServeConfig) -> Self {
+        Self {
+            config,
+            deployments: Vec::new(),
+        }
+    }
+
+    /// Adds a deployment; its name and route prefix must be unused.
+    pub fn with_deployment(mut self, deployment: PredictorDeployment) -> Result<Self> {
+        let new = deployment.config();
+        for d in &self.deployments {
+            let c = d.config();
+            if c.name() == new.name() || c.route_prefix() == new.route_prefix() {
+                return Err(invalid(
+                    "deployment",
+                    format!("{} at {}", new.name(), new.route_prefix()),
+                    &format!(
+                        "a name and route prefix not used by {} at {}",
+                        c.name(),
+                        c.route_prefix()
+                    ),
+                ));
+            }
+        }
+        self.deployments.push(deployment);
+        Ok(self)
+    }
+
+    /// Starts the replicas and the HTTP server; returns once it accepts connections.
+    pub fn start(self) -> Result<ServerHandle> {
+        let addr = self.config.addr();
+        let io = |source| ServeError::Io {
+            addr: addr.to_string(),
+            source,
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(self.config.http_threads)
+            .thread_name("air-serve-http")
+            .enable_all()
+            .build()
+            .map_err(io)?;
+        let listener = std::net::TcpListener::bind(addr).map_err(io)?;
+        let local = listener.local_addr().map_err(io)?;
+        listener.set_nonblocking(true).map_err(io)?;
+        let handles = self
+            .deployments
+            .into_iter()
+            .map(PredictorDeployment::start)
+            .collect::<Result<Vec<_>>>()?;
+        let router = router(&handles);
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let serving = {
+            let _guard = runtime.enter();
+            let listener = tokio::net::TcpListener::from_std(listener).map_err(io)?;
+            runtime.spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(async {
+                        let _ = stop_rx.await;
+                    })
+                    .await
+            })
+        };
+        tracing::info!(%local, deployments = handles.len(), "serving");
+        Ok(ServerHandle {
+            addr: local,
+            handles,
+            stop: Some(stop_tx),
+            serving: Some(serving),
+            runtime: Some(runtime),
+            shutdown_timeout: self.config.shutdown_timeout,
+        })
+    }
+}
+
+/// A running server. [`shutdown`](Self::shutdown) (or dropping it) stops accepting, lets
+/// in-flight requests finish, and stops the replicas.
+pub struct ServerHandle {
+    addr: SocketAddr,
+    handles: Vec<DeploymentHandle>,
+    stop: Option<oneshot::Sender<()>>,
+    serving: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    runtime: Option<tokio::runtime::Runtime>,
+    shutdown_timeout: Duration,
+}
+
+impl fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("addr", &self.addr)
+            .field("deployments", &self.handles)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerHandle {
+    /// The bound address (the real port when 0 was asked for).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://{addr}`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The in-process handle of deployment `name` (to call it without HTTP, reconfigure it,
+    /// read its stats).
+    pub fn handle(&self, name: &str) -> Result<DeploymentHandle> {
+        self.handles
+            .iter()
+            .find(|h| h.config().name() == name)
+            .cloned()
+            .ok_or_else(|| ServeError::UnknownDeployment {
+                name: name.to_owned(),
+                served: self
+                    .handles
+                    .iter()
+                    .map(|h| h.config().name().to_owned())
+                    .collect(),
+            })
+    }
+
+    /// Stops accepting connections, waits (up to the shutdown timeout) for in-flight requests
+    /// to be answered, then stops the replicas. Call from synchronous code.
+    pub fn shutdown(mut self) -> Result<()> {
+        self.stop_now()
+    }
+
+    fn stop_now(&mut self) -> Result<()> {
+        let Some(runtime) = self.runtime.take() else {
+            return Ok(());
+        };
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let mut result = Ok(());
+        if let Some(serving) = self.serving.take() {
+            let timeout = self.shutdown_timeout;
+            let drained = runtime.block_on(async { tokio::time::timeout(timeout, serving).await });
+            match drained {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => {
+                    result = Err(ServeError::Io {
+                        addr: self.addr.to_string(),
+                        source: e,
+                    });
+                }
+                Ok(Err(join)) => tracing::warn!(error = %join, "the HTTP server task failed"),
+                Err(_) => tracing::warn!(
+                    ?timeout,
+                    "in-flight requests did not finish within the shutdown timeout"
+                ),
+            }
+        }
+        for h in &self.handles {
+            h.shutdown();
+        }
+        runtime.shutdown_timeout(Duration::from_secs(1));
+        tracing::info!(addr = %self.addr, "server stopped");
+        result
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        let _ = self.stop_now();
+    }
+}
+
+fn router(handles: &[DeploymentHandle]) -> Router {
+    let openapi = Arc::new(openapi(handles));
+    let routes: serde_json::Map<String, serde_json::Value> = handles
+        .iter()
+        .map(|h| (h.config().route_prefix().to_owned(), json!(h.config().name())))
+        .collect();
+    let all = handles.to_vec();
+    let mut router = Router::new()
+        .route("/-/healthz", get(|| async { "success" }))
+        .route(
+            "/-/routes",
+            get(move || {
+                let routes = routes.clone();
+                async move { axum::Json(routes) }
+            }),
+        )
+        .route(
+            "/-/metrics",
+            get(move || {
+                let all = all.clone();
+                async move { prometheus(&all) }
+            }),
+        )
+        .route(
+            "/openapi.json",
+            get(move || {
+                let doc = Arc::clone(&openapi);
+                async move { axum::Json((*doc).clone()) }
+            }),
+        );
+    for h in handles {
+        let prefix = h.config().route_prefix().to_owned();
+        let route = post(predict_route).with_state(h.clone());
+        router = router.route(&prefix, route.clone());
+        if prefix != "/" {
+            router = router.route(&format!("{prefix}/"), route);
+        }
+    }
+    let known: Vec<String> = handles
+        .iter()
+        .map(|h| h.config().route_prefix().to_owned())
+        .collect();
+    router.fallback(move |uri: axum::http::Uri| {
+        let known = known.clone();
+        async move {
+            error_response(
+                404,
+                "no_route",
+                &format!(
+                    "no deployment at {}; deployments are at [{}]",
+                    uri.path(),
+                    known.join(", ")
+                ),
+            )
+        }
+    })
+}
+
+async fn predict_route(
+    State(handle): State<DeploymentHandle>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let result = serve_request(&handle, &headers, body).await;
+    let (status, response) = match result {
+        Ok(bytes) => (
+            200,
+            ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+        ),
+        Err(e) => (e.status(), error_response(e.status(), e.kind(), &e.to_string())),
+    };
+    handle.metrics().request(status, started.elapsed());
+    response
+}
+
+async fn serve_request(handle: &DeploymentHandle, headers: &HeaderMap, body: Body) -> Result<Vec<u8>> {
+    let _slot = handle.admit()?;
+    let limit = handle.config().max_request_bytes();
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(RequestError::TooLarge { limit }.into());
+    }
+    let bytes = match Limited::new(body, limit).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            return Err(RequestError::TooLarge { limit }.into());
+        }
+        Err(e) => {
+            return Err(RequestError::Unsupported {
+                reason: format!("the body could not be read: {e}"),
+            }
+            .into());
+        }
+    };
+    let frame = if bytes.len() > BLOCKING_PARSE_BYTES {
+        let h = handle.clone();
+        tokio::task::spawn_blocking(move || h.adapter().to_frame(&bytes))
+            .await
+            .map_err(|e| RequestError::Unsupported {
+                reason: format!("parsing failed: {e}"),
+            })??
+    } else {
+        handle.adapter().to_frame(&bytes)?
+    };
+    let out = handle.call(frame).await?;
+    Ok(records_json(&out))
+}
+
+fn error_response(status: u16, kind: &str, message: &str) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = json!({"error": kind, "message": message, "status": status});
+    let mut response = (code, axum::Json(body)).into_response();
+    if status == 503 {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}
+
+fn prometheus(handles: &[DeploymentHandle]) -> Response {
+    let mut out = String::new();
+    metrics::header(&mut out, &GAUGES);
+    for h in handles {
+        h.write_metrics(&mut out);
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        out,
+    )
+        .into_response()
+}
+
+/// An OpenAPI 3 description of the served routes.
+fn openapi(handles: &[DeploymentHandle]) -> serde_json::Value {
+    let error = json!({"$ref": "#/components/schemas/Error"});
+    let mut paths = serde_json::Map::new();
+    for h in handles {
+        let c = h.config();
+        let columns = h.input_columns();
+        let record = match &columns {
+            Some(cols) => json!({
+                "type": "object",
+                "properties": cols.iter().map(|c| (c.clone(), json!({}))).collect::<serde_json::Map<_, _>>(),
+                "required": cols,
+                "additionalProperties": false,
+            }),
+            None => json!({"type": "object"}),
+        };
+        let responses = json!({
+            "200": {"description": "One record per input row.", "content": {"application/json": {"schema": {
+                "type": "array", "items": {"type": "object", "properties": {"predictions": {}}}}}}},
+            "400": {"description": "Malformed JSON.", "content": {"application/json": {"schema": error}}},
+            "408": {"description": "Not answered within the request timeout.", "content": {"application/json": {"schema": error}}},
+            "413": {"description": format!("Body over {} bytes.", c.max_request_bytes()), "content": {"application/json": {"schema": error}}},
+            "422": {"description": "Missing or unknown columns, wrong types, empty input.", "content": {"application/json": {"schema": error}}},
+            "503": {"description": format!("More than {} requests in flight.", c.max_in_flight()), "content": {"application/json": {"schema": error}}},
+        });
+        let op = json!({"post": {
+            "summary": format!("Predict with deployment {}", c.name()),
+            "operationId": format!("predict_{}", c.name()),
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"oneOf": [
+                {"type": "array", "items": record, "description": "Records."},
+                {"type": "object", "additionalProperties": {"type": "array"}, "description": "Columns."},
+                {"type": "object", "required": ["array"], "properties": {
+                    "array": {"type": "array"}, "shape": {"type": "array", "items": {"type": "integer"}},
+                    "dtype": {"type": "string", "enum": ["float32", "float64", "int32", "int64"]},
+                    "columns": {"type": "array", "items": {"type": "string"}}},
+                 "description": "An n-dimensional array (Ray's json_to_ndarray form)."},
+            ]}}}},
+            "responses": responses,
+        }});
+        paths.insert(c.route_prefix().to_owned(), op);
+    }
+    for (path, summary) in [
+        ("/-/healthz", "Liveness."),
+        ("/-/routes", "Route prefix → deployment."),
+        ("/-/metrics", "Prometheus metrics."),
+    ] {
+        paths.insert(
+            path.to_owned(),
+            json!({"get": {"summary": summary, "responses": {"200": {"description": "OK"}}}}),
+        );
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {"title": "AIR for Rust deployments", "version": env!("CARGO_PKG_VERSION")},
+        "paths": paths,
+        "components": {"schemas": {"Error": {"type": "object", "required": ["error", "message", "status"], "properties": {
+            "error": {"type": "string"}, "message": {"type": "string"}, "status": {"type": "integer"}}}}},
+    })
+}
