@@ -11,7 +11,7 @@ use std::{
     fmt,
     panic::{AssertUnwindSafe, catch_unwind},
     sync::{
-        Arc, Mutex,
+        Arc, Mutex, Weak,
         atomic::{AtomicUsize, Ordering},
         mpsc::{Receiver, RecvError, SyncSender, TrySendError, sync_channel},
     },
@@ -258,7 +258,7 @@ impl BatchPredictor {
             factory: Arc::clone(&self.factory),
             checkpoint: self.checkpoint.clone(),
             options: options.clone(),
-            input: Arc::clone(&ready_rx),
+            input: Arc::downgrade(&ready_rx),
             output: out_tx.clone(),
             started: Arc::new(AtomicUsize::new(0)),
             threads: Arc::new(Mutex::new(Vec::new())),
@@ -285,6 +285,7 @@ impl BatchPredictor {
         for _ in 1..options.min_scoring_workers {
             pool.start(None)?;
         }
+        drop(ready_rx);
         // From here only the stages hold the pool (and its output sender), so the output closes
         // once the last scoring worker and the last preprocessing thread are done.
         drop(pool);
@@ -421,7 +422,7 @@ impl PreprocessStage {
         };
         let predictor = &self.predictor;
         let batch = catch_unwind(AssertUnwindSafe(|| predictor.preprocess(input)))
-            .map_err(|p| panicked("preprocessing", &p))??;
+            .map_err(|p| panicked("preprocessing", &*p))??;
         Ok(Ready { batch, keep })
     }
 }
@@ -457,7 +458,9 @@ struct ScoringPool {
     factory: Arc<dyn PredictorFactory>,
     checkpoint: Checkpoint,
     options: PredictOptions,
-    input: Arc<Mutex<Receiver<Numbered<Ready>>>>,
+    /// Weak: the scorers own the queue's receiving end, so that once they are all gone the
+    /// preprocessing stage's sends fail instead of blocking for ever.
+    input: Weak<Mutex<Receiver<Numbered<Ready>>>>,
     output: SyncSender<Numbered<DataFrame>>,
     started: Arc<AtomicUsize>,
     threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
@@ -479,6 +482,10 @@ impl ScoringPool {
             self.started.fetch_sub(1, Ordering::AcqRel);
             return Ok(());
         }
+        let Some(input) = self.input.upgrade() else {
+            // Every scorer has stopped (an error ended the stream): nothing left to feed.
+            return Ok(());
+        };
         let predictor = match predictor {
             Some(p) => p,
             None => build_predictor(
@@ -488,7 +495,6 @@ impl ScoringPool {
             )?,
         };
         tracing::debug!(worker, "batch prediction: scoring worker started");
-        let input = Arc::clone(&self.input);
         let output = self.output.clone();
         let t = std::thread::Builder::new()
             .name(format!("air-batch-score-{worker}"))
@@ -518,7 +524,7 @@ fn score_stage(
 fn score(predictor: &dyn Predictor, ready: Ready) -> Result<DataFrame> {
     let rows = ready.batch.height();
     let mut out = catch_unwind(AssertUnwindSafe(|| predictor.predict_preprocessed(ready.batch)))
-        .map_err(|p| panicked("scoring", &p))??;
+        .map_err(|p| panicked("scoring", &*p))??;
     if out.height() != rows {
         return Err(ServeError::Predict(TrainError::Model {
             context: "batch prediction".to_owned(),

@@ -562,10 +562,16 @@ impl DeploymentHandle {
     /// Predicts `batch` (blocking; not for use inside an async runtime — use
     /// [`predict_async`](Self::predict_async) there).
     pub fn predict(&self, batch: DataFrame) -> Result<DataFrame> {
+        let started = Instant::now();
+        let out = self.predict_blocking(batch);
+        self.record(&out, started.elapsed());
+        out
+    }
+
+    fn predict_blocking(&self, batch: DataFrame) -> Result<DataFrame> {
         let _slot = self.admit()?;
         let rx = self.submit(batch)?;
-        let started = Instant::now();
-        let out = match self.shared.config.request_timeout {
+        match self.shared.config.request_timeout {
             None => rx.blocking_recv().map_err(|_| self.shut_down())?,
             Some(t) => {
                 // A blocking receive has no timeout: poll the oneshot from a tiny runtime.
@@ -580,16 +586,16 @@ impl DeploymentHandle {
                     .map_err(|_| self.timeout())?
                     .map_err(|_| self.shut_down())?
             }
-        };
-        self.record(&out, started.elapsed());
-        out
+        }
     }
 
     /// Predicts `batch` from async code.
     pub async fn predict_async(&self, batch: DataFrame) -> Result<DataFrame> {
-        let _slot = self.admit()?;
         let started = Instant::now();
-        let out = self.call(batch).await;
+        let out = match self.admit() {
+            Ok(_slot) => self.call(batch).await,
+            Err(e) => Err(e),
+        };
         self.record(&out, started.elapsed());
         out
     }
