@@ -98,6 +98,9 @@ fn gbdt_predictions_equal_the_predictor_in_input_order() {
     let dir = tempfile::tempdir().unwrap();
     let ckpt = gbdt_checkpoint(&dir);
     let direct = GbdtPredictor::from_checkpoint(&ckpt).unwrap();
+    // Behind a preprocessor, the raw input columns come from the checkpoint's metadata.
+    let raw = names(&inputs().drop("id").unwrap());
+    assert_eq!(direct.input_columns(), Some(raw));
     let bp = BatchPredictor::from_checkpoint(ckpt, GbdtPredictor::from_checkpoint);
     for (batch, workers) in [(7, 1), (7, 2), (100, 2), (10_000, 1)] {
         check_same(&bp, &direct, options(batch, workers));
@@ -123,6 +126,7 @@ fn sklearn_predictions_equal_the_predictor() {
     ));
     let ckpt = trainer.fit().unwrap().into_result().unwrap().checkpoint.unwrap();
     let direct = SklearnPredictor::from_checkpoint(&ckpt).unwrap();
+    assert_eq!(direct.input_columns().map(|c| c.len()), Some(30));
     let bp = BatchPredictor::from_checkpoint(ckpt, SklearnPredictor::from_checkpoint);
     check_same(&bp, &direct, options(50, 2));
 }

@@ -58,8 +58,8 @@ pub use gbdt::{
     train_gbdt,
 };
 pub use predictor::{
-    BurnPredictor, FromCheckpoint, MODEL_CONFIG_ENTRY, ModelConfig, PREDICTIONS, Predictor,
-    save_burn_model,
+    BurnPredictor, FromCheckpoint, LABEL_COLUMN_KEY, MODEL_CONFIG_ENTRY, ModelConfig, PREDICTIONS,
+    Predictor, TRAIN_COLUMNS_KEY, checkpoint_input_columns, save_burn_model,
 };
 pub use run::{Metrics, default_run_name};
 pub use session::Session;

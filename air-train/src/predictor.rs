@@ -23,6 +23,23 @@ pub const MODEL_CONFIG_ENTRY: &str = "model_config.json";
 /// The output column of every predictor.
 pub const PREDICTIONS: &str = "predictions";
 
+/// Checkpoint metadata: the raw columns of the `"train"` dataset (trainers record it).
+pub const TRAIN_COLUMNS_KEY: &str = "train_columns";
+
+/// Checkpoint metadata: the label column (null for an unsupervised model). With
+/// [`TRAIN_COLUMNS_KEY`] it gives a predictor its raw input columns; a train loop can set it.
+pub const LABEL_COLUMN_KEY: &str = "label_column";
+
+/// The raw input columns recorded in `checkpoint`: its train columns without the label, when
+/// both keys are present.
+pub fn checkpoint_input_columns(checkpoint: &Checkpoint) -> Option<Vec<String>> {
+    let metadata = checkpoint.metadata();
+    let columns: Vec<String> =
+        serde_json::from_value(metadata.get(TRAIN_COLUMNS_KEY)?.clone()).ok()?;
+    let label = metadata.get(LABEL_COLUMN_KEY)?.as_str();
+    Some(columns.into_iter().filter(|c| Some(c.as_str()) != label).collect())
+}
+
 /// Predicts a batch (Ray's `Predictor`): the checkpoint's preprocessor runs first, and the
 /// output has a [`PREDICTIONS`] column.
 ///
@@ -208,6 +225,7 @@ pub struct BurnPredictor<C: ModelConfig> {
     device: burn::DispatchDevice,
     preprocessor: Option<Box<dyn Preprocessor>>,
     features: Option<Vec<String>>,
+    input_columns: Option<Vec<String>>,
     _config: PhantomData<C>,
 }
 
@@ -258,6 +276,7 @@ impl<C: ModelConfig> BurnPredictor<C> {
             device,
             preprocessor: load_preprocessor(checkpoint)?,
             features: None,
+            input_columns: checkpoint_input_columns(checkpoint),
             _config: PhantomData,
         })
     }
@@ -322,7 +341,9 @@ impl<C: ModelConfig> Predictor for BurnPredictor<C> {
     }
 
     fn input_columns(&self) -> Option<Vec<String>> {
-        raw_input_columns(self.preprocessor.as_deref(), self.features.as_deref()?)
+        self.input_columns.clone().or_else(|| {
+            raw_input_columns(self.preprocessor.as_deref(), self.features.as_deref()?)
+        })
     }
 
     fn predict_preprocessed(&self, batch: DataFrame) -> Result<DataFrame> {

@@ -20,6 +20,7 @@ use object_store::ObjectStoreExt;
 use serde_json::{Map, Value};
 
 use crate::{
+    predictor::TRAIN_COLUMNS_KEY,
     CheckpointConfig, ScoreOrder, TrainError, Verbosity, error::Result, progress::Progress,
 };
 
@@ -223,6 +224,7 @@ pub(crate) struct Recorder {
     storage: RunStorage,
     checkpoint_config: CheckpointConfig,
     preprocessor: Option<Arc<dyn Preprocessor>>,
+    train_columns: Option<Vec<String>>,
     stop: Vec<(String, f64)>,
     trial_id: Option<String>,
     verbose: Verbosity,
@@ -264,6 +266,7 @@ pub(crate) enum Decision {
 pub(crate) struct RecorderOptions {
     pub(crate) checkpoint_config: CheckpointConfig,
     pub(crate) preprocessor: Option<Arc<dyn Preprocessor>>,
+    pub(crate) train_columns: Option<Vec<String>>,
     pub(crate) stop: Vec<(String, f64)>,
     pub(crate) trial_id: Option<String>,
     pub(crate) verbose: Verbosity,
@@ -279,6 +282,7 @@ impl Recorder {
             storage,
             checkpoint_config: o.checkpoint_config,
             preprocessor: o.preprocessor,
+            train_columns: o.train_columns,
             stop: o.stop,
             trial_id: o.trial_id,
             progress: Progress::new(&o.label, o.verbose),
@@ -386,6 +390,13 @@ impl Recorder {
         if let Some(mut checkpoint) = checkpoint {
             if let Some(p) = &self.preprocessor {
                 save_preprocessor(p.as_ref(), &mut checkpoint)?;
+            }
+            // The raw input schema: with it, a predictor behind a preprocessor knows which
+            // columns a request must have (see `Predictor::input_columns`).
+            if let Some(columns) = &self.train_columns
+                && !checkpoint.metadata().contains_key(TRAIN_COLUMNS_KEY)
+            {
+                checkpoint.set_metadata_value(TRAIN_COLUMNS_KEY, columns)?;
             }
             checkpoint.set_metadata_value("training_iteration", &self.iteration)?;
             checkpoint.set_metadata_value("time_total_s", &total)?;

@@ -282,6 +282,8 @@ pub struct DataParallelTrainer {
 struct Prepared {
     preprocessor: Option<Arc<dyn Preprocessor>>,
     datasets: BTreeMap<String, Dataset>,
+    /// The raw (not preprocessed) columns of `"train"`, recorded in checkpoints.
+    train_columns: Option<Vec<String>>,
 }
 
 impl fmt::Debug for DataParallelTrainer {
@@ -531,9 +533,14 @@ fn prepare_with(
         // instead of re-running the read and the preprocessing.
         datasets.insert(name.clone(), Dataset::from_polars(ds.to_polars()?));
     }
+    let train_columns = match datasets_in.get("train") {
+        Some(ds) => Some(ds.columns()?),
+        None => None,
+    };
     Ok(Prepared {
         preprocessor,
         datasets,
+        train_columns,
     })
 }
 
@@ -671,6 +678,7 @@ impl DataParallelTrainer {
                     .clone()
                     .unwrap_or_else(|| self.run.checkpoint_config().clone()),
                 preprocessor: prepared.preprocessor.clone(),
+                train_columns: prepared.train_columns.clone(),
                 stop: self
                     .run
                     .stop()

@@ -25,6 +25,7 @@ use crate::{
     Session, TrainError, TrainResult, Trainable, Trainer, TrialInfo,
     error::Result,
     predictor::{
+        LABEL_COLUMN_KEY, checkpoint_input_columns,
         expanded_feature_names, feature_columns, predictions_frame, raw_input_columns,
         read_model_entry, run_preprocessor,
     },
@@ -310,6 +311,7 @@ fn boost_loop(config: &Value, session: &mut Session) -> Result<()> {
             if (done && at_end) || (frequency > 0 && report.round.is_multiple_of(frequency)) {
                 let mut c = Checkpoint::new();
                 c.put_json(GBDT_MODEL_ENTRY, &booster.model)?;
+                c.set_metadata_value(LABEL_COLUMN_KEY, &label)?;
                 Some(c)
             } else {
                 None
@@ -344,6 +346,8 @@ pub fn load_gbdt_model(checkpoint: &Checkpoint) -> Result<GbdtModel> {
 pub struct GbdtPredictor {
     model: Arc<GbdtModel>,
     preprocessor: Option<Arc<dyn Preprocessor>>,
+    /// The raw input columns the checkpoint recorded.
+    input_columns: Option<Vec<String>>,
 }
 
 impl GbdtPredictor {
@@ -353,6 +357,7 @@ impl GbdtPredictor {
         Ok(Self {
             model: Arc::new(model),
             preprocessor: None,
+            input_columns: None,
         })
     }
 
@@ -367,6 +372,7 @@ impl FromCheckpoint for GbdtPredictor {
         Ok(Self {
             model: Arc::new(load_gbdt_model(checkpoint)?),
             preprocessor: load_preprocessor(checkpoint)?.map(Arc::from),
+            input_columns: checkpoint_input_columns(checkpoint),
         })
     }
 }
@@ -381,7 +387,9 @@ impl Predictor for GbdtPredictor {
     }
 
     fn input_columns(&self) -> Option<Vec<String>> {
-        raw_input_columns(self.preprocessor.as_deref(), &self.model.feature_names)
+        self.input_columns.clone().or_else(|| {
+            raw_input_columns(self.preprocessor.as_deref(), &self.model.feature_names)
+        })
     }
 
     fn predict_preprocessed(&self, batch: DataFrame) -> Result<DataFrame> {

@@ -26,6 +26,7 @@ use crate::{
     error::Result,
     gbdt::features_of,
     predictor::{
+        LABEL_COLUMN_KEY, checkpoint_input_columns,
         expanded_feature_names, feature_columns, raw_input_columns, read_model_entry,
         run_preprocessor, single_column_frame,
     },
@@ -415,6 +416,7 @@ fn fit_loop(config: &Value, session: &mut Session) -> Result<()> {
     }
     let mut checkpoint = Checkpoint::new();
     checkpoint.put_json(SKLEARN_MODEL_ENTRY, &model)?;
+    checkpoint.set_metadata_value(LABEL_COLUMN_KEY, &label)?;
     session.report(Value::Object(metrics), Some(checkpoint))?;
     Ok(())
 }
@@ -434,6 +436,8 @@ pub fn load_sklearn_model(checkpoint: &Checkpoint) -> Result<SklearnModel> {
 pub struct SklearnPredictor {
     model: Arc<SklearnModel>,
     preprocessor: Option<Arc<dyn Preprocessor>>,
+    /// The raw input columns the checkpoint recorded.
+    input_columns: Option<Vec<String>>,
 }
 
 impl SklearnPredictor {
@@ -443,6 +447,7 @@ impl SklearnPredictor {
         Ok(Self {
             model: Arc::new(model),
             preprocessor: None,
+            input_columns: None,
         })
     }
 
@@ -457,6 +462,7 @@ impl FromCheckpoint for SklearnPredictor {
         Ok(Self {
             model: Arc::new(load_sklearn_model(checkpoint)?),
             preprocessor: load_preprocessor(checkpoint)?.map(Arc::from),
+            input_columns: checkpoint_input_columns(checkpoint),
         })
     }
 }
@@ -471,7 +477,9 @@ impl Predictor for SklearnPredictor {
     }
 
     fn input_columns(&self) -> Option<Vec<String>> {
-        raw_input_columns(self.preprocessor.as_deref(), &self.model.feature_names)
+        self.input_columns.clone().or_else(|| {
+            raw_input_columns(self.preprocessor.as_deref(), &self.model.feature_names)
+        })
     }
 
     fn predict_preprocessed(&self, batch: DataFrame) -> Result<DataFrame> {
