@@ -23,7 +23,10 @@ fn gbdt() -> (Checkpoint, DataFrame) {
     let features: Vec<String> = (0..20).map(|j| format!("f{j}")).collect();
     let table = air::data::synthetic(ROWS, 7)
         .unwrap()
-        .with_column("y", (col("f0") * col("f1")).gt(lit(0.0)).cast(DataType::Float32))
+        .with_column(
+            "y",
+            (col("f0") * col("f1")).gt(lit(0.0)).cast(DataType::Float32),
+        )
         .to_polars()
         .unwrap();
     let x = to_f32_matrix(&table, &features).unwrap();
@@ -38,7 +41,10 @@ fn gbdt() -> (Checkpoint, DataFrame) {
     model.feature_names.clone_from(&features);
     let mut c = Checkpoint::new();
     c.put_json(GBDT_MODEL_ENTRY, &model).unwrap();
-    (c, table.select(features.iter().map(String::as_str)).unwrap())
+    (
+        c,
+        table.select(features.iter().map(String::as_str)).unwrap(),
+    )
 }
 
 fn batch_predict(c: &mut Criterion) {

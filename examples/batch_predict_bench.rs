@@ -3,14 +3,20 @@
 //! starter's MLP (20→64→64→1, untrained weights — speed only), 1 and 2 scoring workers.
 //!
 //! ```text
-//! cargo run --release --example batch_predict_bench -- --rows 1000000 --batch-size 65536
+//! cargo run --release --example batch_predict_bench -- --rows 1000000 --batch-size 16384
 //! ```
+//!
+//! `--stream FILE` instead streams a parquet file written by `gen_synthetic` through the GBDT
+//! (trained on `--rows` rows first) and prints the peak anonymous memory next to the file size.
 
 #[path = "common/tabular.rs"]
 #[allow(dead_code)]
 mod tabular;
 
-use std::time::Instant;
+use std::{
+    sync::{Arc, Mutex, PoisonError},
+    time::Instant,
+};
 
 use air::{
     checkpoint::Checkpoint,
@@ -53,7 +59,9 @@ fn bench(
     let looped = best_of(3, || {
         let mut n = 0;
         for offset in (0..df.height()).step_by(batch_size) {
-            n += direct.predict(df.slice(offset as i64, batch_size))?.height();
+            n += direct
+                .predict(df.slice(offset as i64, batch_size))?
+                .height();
         }
         Ok(n)
     })?;
@@ -90,15 +98,66 @@ fn bench(
     Ok(())
 }
 
+/// Anonymous resident memory in MiB (heap; not the page cache of the input file).
+fn rss_anon_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("RssAnon:"))?.to_owned();
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+/// Streams a parquet file through the GBDT with `predict_batches`, keeping only a count:
+/// prints rows/s and the peak anonymous memory next to the file's size.
+fn stream(path: &str, checkpoint: &Checkpoint, batch_size: usize) -> anyhow::Result<()> {
+    let peak = Arc::new(Mutex::new(0.0f64));
+    let p = Arc::clone(&peak);
+    std::thread::spawn(move || {
+        loop {
+            let v = rss_anon_mib();
+            let mut m = p.lock().unwrap_or_else(PoisonError::into_inner);
+            *m = m.max(v);
+            drop(m);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    });
+    let before = rss_anon_mib();
+    let ds = Dataset::read_parquet(path)?;
+    let bp = BatchPredictor::from_checkpoint(checkpoint.clone(), GbdtPredictor::from_checkpoint);
+    let options = PredictOptions::new()
+        .with_batch_size(batch_size)?
+        .with_feature_columns((0..20).map(|j| format!("f{j}")));
+    let start = Instant::now();
+    let mut rows = 0;
+    for batch in bp.predict_batches(&ds, &options)? {
+        rows += batch?.height();
+    }
+    let s = start.elapsed().as_secs_f64();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let peak = *peak.lock().unwrap_or_else(PoisonError::into_inner);
+    println!(
+        "streamed {rows} rows of {path} ({:.0} MiB on disk) in {s:.2} s ({:.0} rows/s): \
+         anonymous memory {before:.0} MiB before, peak {peak:.0} MiB",
+        std::fs::metadata(path)?.len() as f64 / (1 << 20) as f64,
+        rows as f64 / s,
+    );
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
-    let (mut rows, mut batch_size) = (1_000_000u64, 65_536usize);
+    let (mut rows, mut batch_size, mut stream_path) = (1_000_000u64, 16_384usize, None);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
         match arg.as_str() {
             "--rows" => rows = value()?.parse()?,
             "--batch-size" => batch_size = value()?.parse()?,
-            other => bail!("unknown argument {other:?} (expected --rows N --batch-size N)"),
+            "--stream" => stream_path = Some(value()?),
+            other => bail!(
+                "unknown argument {other:?} (expected --rows N --batch-size N [--stream FILE])"
+            ),
         }
     }
     let features: Vec<String> = (0..20).map(|j| format!("f{j}")).collect();
@@ -125,8 +184,19 @@ fn main() -> anyhow::Result<()> {
     model.feature_names.clone_from(&features);
     let mut gbdt = Checkpoint::new();
     gbdt.put_json(GBDT_MODEL_ENTRY, &model)?;
+    if let Some(path) = stream_path {
+        drop((table, df, x, y));
+        return stream(&path, &gbdt, batch_size);
+    }
     let direct = GbdtPredictor::from_checkpoint(&gbdt)?;
-    bench("GBDT", &gbdt, &direct, GbdtPredictor::from_checkpoint, &df, batch_size)?;
+    bench(
+        "GBDT",
+        &gbdt,
+        &direct,
+        GbdtPredictor::from_checkpoint,
+        &df,
+        batch_size,
+    )?;
 
     let config = MlpConfig {
         num_features: 20,

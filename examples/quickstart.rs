@@ -21,7 +21,9 @@ use std::{
 
 use air::{
     data::{Dataset, StandardScaler, polars::prelude::*},
-    serve::{BatchPredictor, DeploymentConfig, PredictOptions, PredictorDeployment, ServeConfig, Server},
+    serve::{
+        BatchPredictor, DeploymentConfig, PredictOptions, PredictorDeployment, ServeConfig, Server,
+    },
     train::{
         EvalMetric, FromCheckpoint, GbdtParams, GbdtPredictor, GbdtTrainer, Objective, RunConfig,
         ScalingConfig, Trainer, Verbosity,
@@ -133,7 +135,10 @@ fn run(storage: &str) -> anyhow::Result<Summary> {
         best.metrics["valid-logloss"].as_f64().unwrap_or(f64::NAN),
         best.config["params"]
     );
-    let checkpoint = best.checkpoint.clone().context("the best trial's checkpoint")?;
+    let checkpoint = best
+        .checkpoint
+        .clone()
+        .context("the best trial's checkpoint")?;
     stage.done();
 
     let stage = Stage::start("batch predict the validation split");
@@ -142,15 +147,16 @@ fn run(storage: &str) -> anyhow::Result<Summary> {
         .into_iter()
         .filter(|c| c != "target")
         .collect();
-    let predictions = BatchPredictor::from_checkpoint(checkpoint.clone(), GbdtPredictor::from_checkpoint)
-        .predict(
-            &valid,
-            &PredictOptions::new()
-                .with_batch_size(64)?
-                .with_feature_columns(&features)
-                .with_keep_columns(["target"]),
-        )?
-        .to_polars()?;
+    let predictions =
+        BatchPredictor::from_checkpoint(checkpoint.clone(), GbdtPredictor::from_checkpoint)
+            .predict(
+                &valid,
+                &PredictOptions::new()
+                    .with_batch_size(64)?
+                    .with_feature_columns(&features)
+                    .with_keep_columns(["target"]),
+            )?
+            .to_polars()?;
     let p = predictions.column("predictions")?.f32()?;
     let y = predictions.column("target")?.cast(&DataType::Float64)?;
     let correct = p
@@ -197,11 +203,20 @@ fn run(storage: &str) -> anyhow::Result<Summary> {
     let columns: serde_json::Map<String, serde_json::Value> = features
         .iter()
         .map(|c| {
-            let v: Vec<Option<f64>> = rows.column(c)?.cast(&DataType::Float64)?.f64()?.iter().collect();
+            let v: Vec<Option<f64>> = rows
+                .column(c)?
+                .cast(&DataType::Float64)?
+                .f64()?
+                .iter()
+                .collect();
             Ok((c.clone(), serde_json::json!(v)))
         })
         .collect::<PolarsResult<_>>()?;
-    let (status, answer) = http_post(server.addr(), "/", &serde_json::Value::Object(columns).to_string())?;
+    let (status, answer) = http_post(
+        server.addr(),
+        "/",
+        &serde_json::Value::Object(columns).to_string(),
+    )?;
     println!("POST / (3 rows as columns) -> {status} {answer}");
     let (status, answer) = http_post(server.addr(), "/", r#"[{"mean radius": "large"}]"#)?;
     println!("POST / (a bad request) -> {status} {answer}");
@@ -209,10 +224,7 @@ fn run(storage: &str) -> anyhow::Result<Summary> {
     println!("server shut down");
     stage.done();
 
-    println!(
-        "quick start done in {:.2} s",
-        total.elapsed().as_secs_f64()
-    );
+    println!("quick start done in {:.2} s", total.elapsed().as_secs_f64());
     Ok(Summary { accuracy, answers })
 }
 

@@ -23,8 +23,8 @@ use air_checkpoint::Checkpoint;
 use air_data::{Dataset, polars::prelude::*};
 use air_serve::{DeploymentConfig, PredictorDeployment, ServeConfig, Server, ServerHandle};
 use air_train::{
-    FromCheckpoint, GbdtParams, GbdtPredictor, GbdtTrainer, Objective, Predictor, RunConfig, ScalingConfig,
-    Trainer, Verbosity,
+    FromCheckpoint, GbdtParams, GbdtPredictor, GbdtTrainer, Objective, Predictor, RunConfig,
+    ScalingConfig, Trainer, Verbosity,
 };
 use anyhow::{Context, bail};
 
@@ -238,7 +238,11 @@ fn load(
                     }
                     // With a schedule, latency counts from the scheduled time: a request the
                     // server made wait (its previous answer came late) is not hidden.
-                    let sent = if interval.is_some() { next } else { Instant::now() };
+                    let sent = if interval.is_some() {
+                        next
+                    } else {
+                        Instant::now()
+                    };
                     if sent >= end {
                         break;
                     }
@@ -259,7 +263,9 @@ fn load(
         seconds,
     };
     for t in threads {
-        let (l, e) = t.join().map_err(|_| anyhow::anyhow!("a client thread panicked"))??;
+        let (l, e) = t
+            .join()
+            .map_err(|_| anyhow::anyhow!("a client thread panicked"))??;
         run.latencies.extend(l);
         run.errors += e;
     }

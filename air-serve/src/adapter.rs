@@ -33,8 +33,10 @@ pub enum RequestError {
         hint: String,
     },
     /// JSON, but none of the accepted forms (HTTP 422).
-    #[error("unsupported request body: {reason}; expected a list of records, a dict of columns \
-             or {{\"array\": [...], \"shape\": [...], \"dtype\": \"...\"}}")]
+    #[error(
+        "unsupported request body: {reason}; expected a list of records, a dict of columns \
+             or {{\"array\": [...], \"shape\": [...], \"dtype\": \"...\"}}"
+    )]
     Unsupported {
         /// What is wrong.
         reason: String,
@@ -320,8 +322,15 @@ fn build_column(name: &str, values: Vec<Value>) -> Result<Column, RequestError> 
             array_column(name, flat, values.len(), width, &DataType::Float64)?
         }
         Some(other) => {
-            let row = values.iter().position(|v| json_type(v) == other).unwrap_or(0);
-            return Err(wrong(row, "a number, boolean, string or list of numbers", &values[row]));
+            let row = values
+                .iter()
+                .position(|v| json_type(v) == other)
+                .unwrap_or(0);
+            return Err(wrong(
+                row,
+                "a number, boolean, string or list of numbers",
+                &values[row],
+            ));
         }
     })
 }
@@ -421,7 +430,11 @@ fn from_array(
                 .collect::<Option<_>>()
                 .ok_or_else(|| RequestError::unsupported("\"columns\" must be a list of names"))?,
         ),
-        Some(_) => return Err(RequestError::unsupported("\"columns\" must be a list of names")),
+        Some(_) => {
+            return Err(RequestError::unsupported(
+                "\"columns\" must be a list of names",
+            ));
+        }
     };
     let cast = |s: Series| {
         s.cast(&dtype)
@@ -516,7 +529,12 @@ pub fn records_json(df: &DataFrame) -> Vec<u8> {
     let columns: Vec<(String, &Column)> = df
         .columns()
         .iter()
-        .map(|c| (serde_json::to_string(c.name().as_str()).unwrap_or_default(), c))
+        .map(|c| {
+            (
+                serde_json::to_string(c.name().as_str()).unwrap_or_default(),
+                c,
+            )
+        })
         .collect();
     for row in 0..df.height() {
         if row > 0 {
@@ -610,11 +628,17 @@ mod tests {
     fn arrays_follow_ray_shapes() {
         let one = parse(r#"{"array": [40]}"#).unwrap();
         assert_eq!(one.shape(), (1, 1));
-        assert_eq!(one.column(VALUE_COLUMN).unwrap().i64().unwrap().get(0), Some(40));
-        let flat = parse(r#"{"array": [1, 2, 3, 4], "shape": [2, 2], "dtype": "float32"}"#)
-            .unwrap();
+        assert_eq!(
+            one.column(VALUE_COLUMN).unwrap().i64().unwrap().get(0),
+            Some(40)
+        );
+        let flat =
+            parse(r#"{"array": [1, 2, 3, 4], "shape": [2, 2], "dtype": "float32"}"#).unwrap();
         let col = flat.column(VALUE_COLUMN).unwrap();
-        assert_eq!(col.dtype(), &DataType::Array(Box::new(DataType::Float32), 2));
+        assert_eq!(
+            col.dtype(),
+            &DataType::Array(Box::new(DataType::Float32), 2)
+        );
         assert_eq!(flat.height(), 2);
         let err = parse(r#"{"array": [1, 2, 3], "shape": [2, 2]}"#).unwrap_err();
         assert!(err.to_string().contains("holds 4 values"), "{err}");
@@ -649,14 +673,16 @@ mod tests {
 
     #[test]
     fn records_round_trip_values() {
-        let df = parse(r#"[{"p": 0.25, "s": "x", "v": [1, 2]}, {"p": null, "s": "y\"", "v": [3, 4]}]"#)
-            .unwrap();
+        let df =
+            parse(r#"[{"p": 0.25, "s": "x", "v": [1, 2]}, {"p": null, "s": "y\"", "v": [3, 4]}]"#)
+                .unwrap();
         let json: Value = serde_json::from_slice(&records_json(&df)).unwrap();
         assert_eq!(
             json,
             serde_json::json!([{"p": 0.25, "s": "x", "v": [1.0, 2.0]}, {"p": null, "s": "y\"", "v": [3.0, 4.0]}])
         );
-        let f32s = DataFrame::new(1, vec![Series::new("p".into(), [0.1f32]).into_column()]).unwrap();
+        let f32s =
+            DataFrame::new(1, vec![Series::new("p".into(), [0.1f32]).into_column()]).unwrap();
         assert_eq!(records_json(&f32s), br#"[{"p":0.1}]"#);
     }
 }

@@ -125,7 +125,10 @@ impl PredictOptions {
     }
 
     /// Input columns copied next to the predictions (an id, the label).
-    pub fn with_keep_columns<S: AsRef<str>>(mut self, columns: impl IntoIterator<Item = S>) -> Self {
+    pub fn with_keep_columns<S: AsRef<str>>(
+        mut self,
+        columns: impl IntoIterator<Item = S>,
+    ) -> Self {
         self.keep_columns = columns.into_iter().map(|c| c.as_ref().to_owned()).collect();
         self
     }
@@ -214,7 +217,8 @@ impl BatchPredictor {
             match &mut out {
                 None => out = Some(batch),
                 Some(df) => {
-                    df.vstack_mut_owned(batch).map_err(|e| polars_error("joining", e))?;
+                    df.vstack_mut_owned(batch)
+                        .map_err(|e| polars_error("joining", e))?;
                 }
             }
         }
@@ -501,7 +505,10 @@ impl ScoringPool {
             .name(format!("air-batch-score-{worker}"))
             .spawn(move || score_stage(&*predictor, &input, &output))
             .map_err(spawn_error)?;
-        self.threads.lock().expect("no panics under this lock").push(t);
+        self.threads
+            .lock()
+            .expect("no panics under this lock")
+            .push(t);
         Ok(())
     }
 }
@@ -524,8 +531,10 @@ fn score_stage(
 
 fn score(predictor: &dyn Predictor, ready: Ready) -> Result<DataFrame> {
     let rows = ready.batch.height();
-    let mut out = catch_unwind(AssertUnwindSafe(|| predictor.predict_preprocessed(ready.batch)))
-        .map_err(|p| panicked("scoring", &*p))??;
+    let mut out = catch_unwind(AssertUnwindSafe(|| {
+        predictor.predict_preprocessed(ready.batch)
+    }))
+    .map_err(|p| panicked("scoring", &*p))??;
     if out.height() != rows {
         return Err(ServeError::Predict(TrainError::Model {
             context: "batch prediction".to_owned(),

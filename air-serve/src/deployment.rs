@@ -151,7 +151,10 @@ impl DeploymentConfig {
 
     /// The exact input columns; a request with other columns is answered 422 naming them.
     /// Default: the predictor's [`input_columns`](Predictor::input_columns) when it knows them.
-    pub fn with_input_columns<S: AsRef<str>>(mut self, columns: impl IntoIterator<Item = S>) -> Self {
+    pub fn with_input_columns<S: AsRef<str>>(
+        mut self,
+        columns: impl IntoIterator<Item = S>,
+    ) -> Self {
         self.input_columns = Some(columns.into_iter().map(|c| c.as_ref().to_owned()).collect());
         self
     }
@@ -404,11 +407,7 @@ impl Queue {
                     .0;
             }
             let n = jobs.0.len().min(max);
-            let batch: Vec<Job> = jobs
-                .0
-                .drain(..n)
-                .filter(|j| !j.reply.is_closed())
-                .collect();
+            let batch: Vec<Job> = jobs.0.drain(..n).filter(|j| !j.reply.is_closed()).collect();
             if !batch.is_empty() {
                 return Some(batch);
             }
@@ -648,10 +647,7 @@ impl DeploymentHandle {
             reply: tx,
             arrived: Instant::now(),
         };
-        self.shared
-            .queue
-            .push(job)
-            .map_err(|_| self.shut_down())?;
+        self.shared.queue.push(job).map_err(|_| self.shut_down())?;
         Ok(rx)
     }
 
@@ -685,7 +681,10 @@ impl DeploymentHandle {
     pub fn reconfigure(&self, checkpoint: Checkpoint) -> Result<()> {
         let shared = &self.shared;
         let predictors = build_all(&shared.config, &*shared.factory, &checkpoint)?;
-        let mut generation = shared.generation.write().expect("no panics under this lock");
+        let mut generation = shared
+            .generation
+            .write()
+            .expect("no panics under this lock");
         let version = generation.version + 1;
         *generation = Arc::new(Generation::new(
             predictors,

@@ -59,7 +59,9 @@ mod factory;
 mod metrics;
 mod server;
 
-pub use adapter::{Adapter, JsonAdapter, RequestError, VALUE_COLUMN, frame_from_json, records_json};
+pub use adapter::{
+    Adapter, JsonAdapter, RequestError, VALUE_COLUMN, frame_from_json, records_json,
+};
 pub use batch::{BatchPredictor, PredictOptions, PredictionStream};
 pub use deployment::{DeploymentConfig, DeploymentHandle, DeploymentStats, PredictorDeployment};
 pub use error::{Result, ServeError};

@@ -157,12 +157,17 @@ pub(crate) fn header(out: &mut String, gauges: &[(&str, &str)]) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
     }
     for (name, help) in gauges {
-        let _ = writeln!(out, "# HELP air_serve_{name} {help}\n# TYPE air_serve_{name} gauge");
+        let _ = writeln!(
+            out,
+            "# HELP air_serve_{name} {help}\n# TYPE air_serve_{name} gauge"
+        );
     }
 }
 
 fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -184,7 +189,9 @@ mod tests {
             "air_serve_request_latency_seconds_bucket{deployment=\"d\",le=\"0.0005\"} 2"
         ));
         assert!(
-            out.contains("air_serve_request_latency_seconds_bucket{deployment=\"d\",le=\"0.005\"} 3")
+            out.contains(
+                "air_serve_request_latency_seconds_bucket{deployment=\"d\",le=\"0.005\"} 3"
+            )
         );
         assert!(out.contains("air_serve_batch_size_bucket{deployment=\"d\",le=\"4\"} 1"));
         assert!(out.contains("air_serve_rows_total{deployment=\"d\"} 30"));

@@ -293,7 +293,12 @@ fn router(handles: &[DeploymentHandle]) -> Router {
     let openapi = Arc::new(openapi(handles));
     let routes: serde_json::Map<String, serde_json::Value> = handles
         .iter()
-        .map(|h| (h.config().route_prefix().to_owned(), json!(h.config().name())))
+        .map(|h| {
+            (
+                h.config().route_prefix().to_owned(),
+                json!(h.config().name()),
+            )
+        })
         .collect();
     let all = handles.to_vec();
     let mut router = Router::new()
@@ -359,13 +364,20 @@ async fn predict_route(
             200,
             ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
         ),
-        Err(e) => (e.status(), error_response(e.status(), e.kind(), &e.to_string())),
+        Err(e) => (
+            e.status(),
+            error_response(e.status(), e.kind(), &e.to_string()),
+        ),
     };
     handle.metrics().request(status, started.elapsed());
     response
 }
 
-async fn serve_request(handle: &DeploymentHandle, headers: &HeaderMap, body: Body) -> Result<Vec<u8>> {
+async fn serve_request(
+    handle: &DeploymentHandle,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Vec<u8>> {
     let _slot = handle.admit()?;
     let limit = handle.config().max_request_bytes();
     let declared = headers
@@ -419,11 +431,7 @@ fn prometheus(handles: &[DeploymentHandle]) -> Response {
     for h in handles {
         h.write_metrics(&mut out);
     }
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        out,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
 /// An OpenAPI 3 description of the served routes.

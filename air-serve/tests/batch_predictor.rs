@@ -40,7 +40,10 @@ fn inputs() -> DataFrame {
 }
 
 fn names(df: &DataFrame) -> Vec<String> {
-    df.get_column_names().iter().map(|c| c.to_string()).collect()
+    df.get_column_names()
+        .iter()
+        .map(|c| c.to_string())
+        .collect()
 }
 
 fn run(dir: &tempfile::TempDir) -> RunConfig {
@@ -58,7 +61,13 @@ fn gbdt_checkpoint(dir: &tempfile::TempDir) -> Checkpoint {
     .unwrap()
     .with_dataset("train", breast_cancer())
     .with_preprocessor(StandardScaler::new(["mean radius", "mean texture"]));
-    trainer.fit().unwrap().into_result().unwrap().checkpoint.unwrap()
+    trainer
+        .fit()
+        .unwrap()
+        .into_result()
+        .unwrap()
+        .checkpoint
+        .unwrap()
 }
 
 /// Predictions of `bp` with `options`, checked against `direct` (the predictor on the whole
@@ -124,7 +133,13 @@ fn sklearn_predictions_equal_the_predictor() {
             .into_iter()
             .filter(|c| c != "target"),
     ));
-    let ckpt = trainer.fit().unwrap().into_result().unwrap().checkpoint.unwrap();
+    let ckpt = trainer
+        .fit()
+        .unwrap()
+        .into_result()
+        .unwrap()
+        .checkpoint
+        .unwrap();
     let direct = SklearnPredictor::from_checkpoint(&ckpt).unwrap();
     assert_eq!(direct.input_columns().map(|c| c.len()), Some(30));
     let bp = BatchPredictor::from_checkpoint(ckpt, SklearnPredictor::from_checkpoint);
@@ -178,7 +193,11 @@ impl Predictor for Counting {
         let ahead = self.read.load(Ordering::SeqCst).saturating_sub(scored);
         self.max_ahead.fetch_max(ahead, Ordering::SeqCst);
         let p = batch.column("x").unwrap().as_materialized_series().clone();
-        Ok(DataFrame::new(batch.height(), vec![p.with_name("predictions".into()).into()]).unwrap())
+        Ok(DataFrame::new(
+            batch.height(),
+            vec![p.with_name("predictions".into()).into()],
+        )
+        .unwrap())
     }
 }
 
@@ -274,7 +293,11 @@ impl Predictor for SlowModel {
         }
         drop(n);
         let p = batch.column("id").unwrap().as_materialized_series().clone();
-        Ok(DataFrame::new(batch.height(), vec![p.with_name("predictions".into()).into()]).unwrap())
+        Ok(DataFrame::new(
+            batch.height(),
+            vec![p.with_name("predictions".into()).into()],
+        )
+        .unwrap())
     }
 }
 
@@ -315,7 +338,17 @@ impl Predictor for Failing {
                 reason: format!("bad row {id}"),
             });
         }
-        Ok(DataFrame::new(batch.height(), vec![batch.column("id").unwrap().clone().with_name("predictions".into())]).unwrap())
+        Ok(DataFrame::new(
+            batch.height(),
+            vec![
+                batch
+                    .column("id")
+                    .unwrap()
+                    .clone()
+                    .with_name("predictions".into()),
+            ],
+        )
+        .unwrap())
     }
 }
 
@@ -341,7 +374,10 @@ fn errors_name_what_went_wrong() {
         .predict(&ds, &options_plain(10).with_keep_columns(["label"]))
         .unwrap_err()
         .to_string();
-    assert!(err.contains("label") && err.contains("keep_columns") && err.contains("id"), "{err}");
+    assert!(
+        err.contains("label") && err.contains("keep_columns") && err.contains("id"),
+        "{err}"
+    );
     // A checkpoint that is not a GBDT one.
     let bp = BatchPredictor::from_checkpoint(Checkpoint::new(), GbdtPredictor::from_checkpoint);
     let err = bp.predict(&ds, &options_plain(10)).unwrap_err().to_string();
@@ -354,7 +390,10 @@ fn errors_name_what_went_wrong() {
         .predict(&ds, &options_plain(10).with_num_gpus_per_worker(1))
         .unwrap_err();
     assert!(matches!(err, ServeError::Predict(_)), "{err}");
-    assert!(err.to_string().contains("CUDA") || err.to_string().contains("on_device"), "{err}");
+    assert!(
+        err.to_string().contains("CUDA") || err.to_string().contains("on_device"),
+        "{err}"
+    );
     // Invalid options are refused at construction.
     assert!(PredictOptions::new().with_batch_size(0).is_err());
     assert!(PredictOptions::new().with_scoring_workers(2, 1).is_err());

@@ -10,8 +10,8 @@ use std::{
 use air_checkpoint::Checkpoint;
 use air_data::{Dataset, polars::prelude::*};
 use air_serve::{
-    DeploymentConfig, DeploymentHandle, PredictorDeployment, RequestError, ServeConfig,
-    ServeError, Server, ServerHandle,
+    DeploymentConfig, DeploymentHandle, PredictorDeployment, RequestError, ServeConfig, ServeError,
+    Server, ServerHandle,
 };
 use air_train::{
     FromCheckpoint, GbdtParams, GbdtPredictor, GbdtTrainer, Objective, Predictor, RunConfig,
@@ -64,7 +64,11 @@ fn serve(deployments: Vec<PredictorDeployment>) -> ServerHandle {
 }
 
 fn frame_of(name: &str, values: Series) -> DataFrame {
-    DataFrame::new(values.len(), vec![values.with_name(name.into()).into_column()]).unwrap()
+    DataFrame::new(
+        values.len(),
+        vec![values.with_name(name.into()).into_column()],
+    )
+    .unwrap()
 }
 
 fn polars(e: PolarsError) -> air_train::TrainError {
@@ -80,7 +84,11 @@ struct Adder;
 
 impl Predictor for Adder {
     fn predict(&self, batch: DataFrame) -> air_train::Result<DataFrame> {
-        let x = batch.column("__value__").map_err(polars)?.as_materialized_series() + 2;
+        let x = batch
+            .column("__value__")
+            .map_err(polars)?
+            .as_materialized_series()
+            + 2;
         Ok(frame_of("predictions", x))
     }
 }
@@ -94,10 +102,16 @@ fn ray_adder_answers_42() {
     );
     let server = serve(vec![d]);
     let url = format!("{}/adder", server.url());
-    assert_eq!(post(&url, r#"{"array": [40]}"#), (200, json!([{"predictions": 42}])));
+    assert_eq!(
+        post(&url, r#"{"array": [40]}"#),
+        (200, json!([{"predictions": 42}]))
+    );
     // The trailing slash too, and a float array.
     assert_eq!(
-        post(&format!("{url}/"), r#"{"array": [40.5], "dtype": "float64"}"#),
+        post(
+            &format!("{url}/"),
+            r#"{"array": [40.5], "dtype": "float64"}"#
+        ),
         (200, json!([{"predictions": 42.5}]))
     );
     server.shutdown().unwrap();
@@ -110,7 +124,10 @@ struct BatchSize;
 impl Predictor for BatchSize {
     fn predict(&self, batch: DataFrame) -> air_train::Result<DataFrame> {
         let n = batch.height() as i64;
-        Ok(frame_of("predictions", Series::new("".into(), vec![n; batch.height()])))
+        Ok(frame_of(
+            "predictions",
+            Series::new("".into(), vec![n; batch.height()]),
+        ))
     }
 }
 
@@ -130,7 +147,10 @@ fn ray_batching_two_concurrent_requests_share_a_batch() {
     let a = runtime().spawn(post_async(url.clone(), r#"{"array": [1]}"#.into()));
     let b = runtime().spawn(post_async(url, r#"{"array": [2]}"#.into()));
     for r in [a, b] {
-        assert_eq!(runtime().block_on(r).unwrap(), (200, json!([{"predictions": 2}])));
+        assert_eq!(
+            runtime().block_on(r).unwrap(),
+            (200, json!([{"predictions": 2}]))
+        );
     }
     let stats = server.handle("batched").unwrap().stats();
     assert_eq!((stats.batches, stats.ok), (1, 2));
@@ -158,7 +178,13 @@ fn gbdt_checkpoint() -> Checkpoint {
         )
         .unwrap()
         .with_dataset("train", breast_cancer());
-        let ckpt = trainer.fit().unwrap().into_result().unwrap().checkpoint.unwrap();
+        let ckpt = trainer
+            .fit()
+            .unwrap()
+            .into_result()
+            .unwrap()
+            .checkpoint
+            .unwrap();
         Checkpoint::from_dict(ckpt.to_dict().unwrap()).unwrap()
     })
     .clone()
@@ -184,14 +210,30 @@ fn gbdt_answers_every_body_form_like_the_predictor() {
     );
     let server = serve(vec![d]);
     let url = format!("{}/gbdt", server.url());
-    let names: Vec<String> = rows.get_column_names().iter().map(|c| c.to_string()).collect();
+    let names: Vec<String> = rows
+        .get_column_names()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
     let value = |r: usize, c: &str| rows.column(c).unwrap().f64().unwrap().get(r).unwrap();
     let records: Vec<Value> = (0..3)
-        .map(|r| Value::Object(names.iter().map(|c| (c.clone(), json!(value(r, c)))).collect()))
+        .map(|r| {
+            Value::Object(
+                names
+                    .iter()
+                    .map(|c| (c.clone(), json!(value(r, c))))
+                    .collect(),
+            )
+        })
         .collect();
     let columns: serde_json::Map<String, Value> = names
         .iter()
-        .map(|c| (c.clone(), json!((0..3).map(|r| value(r, c)).collect::<Vec<_>>())))
+        .map(|c| {
+            (
+                c.clone(),
+                json!((0..3).map(|r| value(r, c)).collect::<Vec<_>>()),
+            )
+        })
         .collect();
     let array = json!({
         "array": (0..3).map(|r| names.iter().map(|c| value(r, c)).collect::<Vec<_>>()).collect::<Vec<_>>(),
@@ -238,10 +280,20 @@ fn bad_requests_get_named_errors_and_the_server_stays_up() {
     };
     let cases: Vec<(String, u16, &str, &str)> = vec![
         ("[{\"a\": ".into(), 400, "malformed_json", "line 1"),
-        (with("mean radius", json!("NAN")).replace("\"NAN\"", "NaN"), 400, "malformed_json", "send null"),
+        (
+            with("mean radius", json!("NAN")).replace("\"NAN\"", "NaN"),
+            400,
+            "malformed_json",
+            "send null",
+        ),
         ("[]".into(), 422, "empty_input", "at least one row"),
         ("\"hello\"".into(), 422, "unsupported_body", "JSON string"),
-        (with("colour", json!(3.0)), 422, "wrong_columns", "unknown columns [colour]"),
+        (
+            with("colour", json!(3.0)),
+            422,
+            "wrong_columns",
+            "unknown columns [colour]",
+        ),
         (
             {
                 let mut r = good.clone();
@@ -252,7 +304,12 @@ fn bad_requests_get_named_errors_and_the_server_stays_up() {
             "wrong_columns",
             "missing columns [mean radius]",
         ),
-        (with("mean radius", json!("big")), 422, "predict_failed", "mean radius"),
+        (
+            with("mean radius", json!("big")),
+            422,
+            "predict_failed",
+            "mean radius",
+        ),
         ("x".repeat(100 << 10), 413, "too_large", "65536 bytes"),
     ];
     for (body, status, kind, needle) in &cases {
@@ -267,7 +324,10 @@ fn bad_requests_get_named_errors_and_the_server_stays_up() {
     }
     let (status, answer) = post(&format!("{}/nothing", server.url()), "[]");
     assert_eq!(status, 404);
-    assert!(answer["message"].as_str().unwrap().contains("/gbdt"), "{answer}");
+    assert!(
+        answer["message"].as_str().unwrap().contains("/gbdt"),
+        "{answer}"
+    );
     server.shutdown().unwrap();
 }
 
@@ -331,8 +391,13 @@ fn over_max_concurrent_queries_answers_503_at_once() {
     assert_eq!(status, 503, "{answer}");
     assert_eq!(answer["error"], "overloaded");
     // In-process calls share the limit.
-    let err = handle.predict(frame_of("__value__", Series::new("".into(), [1.0]))).unwrap_err();
-    assert!(matches!(err, ServeError::Overloaded { limit: 1, .. }), "{err}");
+    let err = handle
+        .predict(frame_of("__value__", Series::new("".into(), [1.0])))
+        .unwrap_err();
+    assert!(
+        matches!(err, ServeError::Overloaded { limit: 1, .. }),
+        "{err}"
+    );
     gate.open();
     assert_eq!(runtime().block_on(first).unwrap().0, 200);
     assert_eq!(post(&url, r#"{"array": [3]}"#).0, 200);
@@ -354,7 +419,10 @@ fn a_slow_answer_times_out_with_408() {
     let server = serve(vec![d]);
     let (status, answer) = post(&format!("{}/slow", server.url()), r#"{"array": [1]}"#);
     assert_eq!(status, 408, "{answer}");
-    assert!(answer["message"].as_str().unwrap().contains("50 ms"), "{answer}");
+    assert!(
+        answer["message"].as_str().unwrap().contains("50 ms"),
+        "{answer}"
+    );
     gate.open();
     server.shutdown().unwrap();
 }
@@ -365,13 +433,23 @@ struct Constant(f64);
 
 fn constant_checkpoint(v: f64) -> Checkpoint {
     let mut c = Checkpoint::new();
-    c.set_metadata(json!({ "value": v }).as_object().unwrap().clone().into_iter().collect());
+    c.set_metadata(
+        json!({ "value": v })
+            .as_object()
+            .unwrap()
+            .clone()
+            .into_iter()
+            .collect(),
+    );
     c
 }
 
 impl Predictor for Constant {
     fn predict(&self, batch: DataFrame) -> air_train::Result<DataFrame> {
-        Ok(frame_of("predictions", Series::new("".into(), vec![self.0; batch.height()])))
+        Ok(frame_of(
+            "predictions",
+            Series::new("".into(), vec![self.0; batch.height()]),
+        ))
     }
 }
 
@@ -442,9 +520,14 @@ fn shutdown_drains_in_flight_requests() {
         std::thread::yield_now();
     }
     gate.open();
-    assert_eq!(runtime().block_on(in_flight).unwrap(), (200, json!([{"predictions": 1}])));
+    assert_eq!(
+        runtime().block_on(in_flight).unwrap(),
+        (200, json!([{"predictions": 1}]))
+    );
     stopping.join().unwrap().unwrap();
-    let err = handle.predict(frame_of("__value__", Series::new("".into(), [1.0]))).unwrap_err();
+    let err = handle
+        .predict(frame_of("__value__", Series::new("".into(), [1.0])))
+        .unwrap_err();
     assert!(matches!(err, ServeError::ShutDown(_)), "{err}");
 }
 
@@ -453,7 +536,10 @@ struct PanicsOn13;
 
 impl Predictor for PanicsOn13 {
     fn predict(&self, batch: DataFrame) -> air_train::Result<DataFrame> {
-        let x = batch.column("__value__").and_then(|c| c.i64()).map_err(polars)?;
+        let x = batch
+            .column("__value__")
+            .and_then(|c| c.i64())
+            .map_err(polars)?;
         assert!(!x.into_no_null_iter().any(|v| v == 13), "unlucky number");
         Adder.predict(batch)
     }
@@ -490,15 +576,27 @@ fn deployments_share_a_server_and_its_endpoints() {
     assert!(dup.is_err());
     let server = serve(vec![adder, flaky]);
     let base = server.url();
-    assert_eq!(post(&format!("{base}/adder"), r#"{"array": [1]}"#).1, json!([{"predictions": 3}]));
+    assert_eq!(
+        post(&format!("{base}/adder"), r#"{"array": [1]}"#).1,
+        json!([{"predictions": 3}])
+    );
     assert_eq!(
         post(&format!("{base}/models/flaky"), r#"{"array": [1, 2]}"#).1,
         json!([{"predictions": 3}, {"predictions": 4}])
     );
     let (status, answer) = post(&format!("{base}/models/flaky"), r#"{"array": [13]}"#);
     assert_eq!(status, 500);
-    assert!(answer["message"].as_str().unwrap().contains("unlucky number"), "{answer}");
-    assert_eq!(post(&format!("{base}/models/flaky"), r#"{"array": [1]}"#).0, 200);
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("unlucky number"),
+        "{answer}"
+    );
+    assert_eq!(
+        post(&format!("{base}/models/flaky"), r#"{"array": [1]}"#).0,
+        200
+    );
 
     assert_eq!(get(&format!("{base}/-/healthz")), (200, "success".into()));
     let routes: Value = serde_json::from_str(&get(&format!("{base}/-/routes")).1).unwrap();
@@ -552,7 +650,10 @@ fn a_custom_adapter_turns_any_body_into_a_frame() {
     );
     let (status, answer) = post(&url, "1, x");
     assert_eq!(status, 422);
-    assert!(answer["message"].as_str().unwrap().contains("\"1, x\""), "{answer}");
+    assert!(
+        answer["message"].as_str().unwrap().contains("\"1, x\""),
+        "{answer}"
+    );
     server.shutdown().unwrap();
 }
 

@@ -37,7 +37,12 @@ pub fn checkpoint_input_columns(checkpoint: &Checkpoint) -> Option<Vec<String>> 
     let columns: Vec<String> =
         serde_json::from_value(metadata.get(TRAIN_COLUMNS_KEY)?.clone()).ok()?;
     let label = metadata.get(LABEL_COLUMN_KEY)?.as_str();
-    Some(columns.into_iter().filter(|c| Some(c.as_str()) != label).collect())
+    Some(
+        columns
+            .into_iter()
+            .filter(|c| Some(c.as_str()) != label)
+            .collect(),
+    )
 }
 
 /// Predicts a batch (Ray's `Predictor`): the checkpoint's preprocessor runs first, and the
@@ -72,7 +77,10 @@ pub trait Predictor: Send + Sync + fmt::Debug {
 }
 
 /// Runs `preprocessor` (if any) on `batch`.
-pub(crate) fn run_preprocessor(preprocessor: Option<&dyn Preprocessor>, batch: DataFrame) -> Result<DataFrame> {
+pub(crate) fn run_preprocessor(
+    preprocessor: Option<&dyn Preprocessor>,
+    batch: DataFrame,
+) -> Result<DataFrame> {
     Ok(match preprocessor {
         Some(p) => p.transform_batch(batch)?,
         None => batch,
@@ -341,9 +349,9 @@ impl<C: ModelConfig> Predictor for BurnPredictor<C> {
     }
 
     fn input_columns(&self) -> Option<Vec<String>> {
-        self.input_columns.clone().or_else(|| {
-            raw_input_columns(self.preprocessor.as_deref(), self.features.as_deref()?)
-        })
+        self.input_columns
+            .clone()
+            .or_else(|| raw_input_columns(self.preprocessor.as_deref(), self.features.as_deref()?))
     }
 
     fn predict_preprocessed(&self, batch: DataFrame) -> Result<DataFrame> {

@@ -20,8 +20,8 @@ use object_store::ObjectStoreExt;
 use serde_json::{Map, Value};
 
 use crate::{
-    predictor::TRAIN_COLUMNS_KEY,
-    CheckpointConfig, ScoreOrder, TrainError, Verbosity, error::Result, progress::Progress,
+    CheckpointConfig, ScoreOrder, TrainError, Verbosity, error::Result,
+    predictor::TRAIN_COLUMNS_KEY, progress::Progress,
 };
 
 /// Reported metrics: a JSON object.

@@ -25,9 +25,8 @@ use crate::{
     Session, TrainError, TrainResult, Trainable, Trainer, TrialInfo,
     error::Result,
     predictor::{
-        LABEL_COLUMN_KEY, checkpoint_input_columns,
-        expanded_feature_names, feature_columns, predictions_frame, raw_input_columns,
-        read_model_entry, run_preprocessor,
+        LABEL_COLUMN_KEY, checkpoint_input_columns, expanded_feature_names, feature_columns,
+        predictions_frame, raw_input_columns, read_model_entry, run_preprocessor,
     },
 };
 
@@ -387,9 +386,9 @@ impl Predictor for GbdtPredictor {
     }
 
     fn input_columns(&self) -> Option<Vec<String>> {
-        self.input_columns.clone().or_else(|| {
-            raw_input_columns(self.preprocessor.as_deref(), &self.model.feature_names)
-        })
+        self.input_columns
+            .clone()
+            .or_else(|| raw_input_columns(self.preprocessor.as_deref(), &self.model.feature_names))
     }
 
     fn predict_preprocessed(&self, batch: DataFrame) -> Result<DataFrame> {

@@ -26,9 +26,8 @@ use crate::{
     error::Result,
     gbdt::features_of,
     predictor::{
-        LABEL_COLUMN_KEY, checkpoint_input_columns,
-        expanded_feature_names, feature_columns, raw_input_columns, read_model_entry,
-        run_preprocessor, single_column_frame,
+        LABEL_COLUMN_KEY, checkpoint_input_columns, expanded_feature_names, feature_columns,
+        raw_input_columns, read_model_entry, run_preprocessor, single_column_frame,
     },
 };
 
@@ -477,9 +476,9 @@ impl Predictor for SklearnPredictor {
     }
 
     fn input_columns(&self) -> Option<Vec<String>> {
-        self.input_columns.clone().or_else(|| {
-            raw_input_columns(self.preprocessor.as_deref(), &self.model.feature_names)
-        })
+        self.input_columns
+            .clone()
+            .or_else(|| raw_input_columns(self.preprocessor.as_deref(), &self.model.feature_names))
     }
 
     fn predict_preprocessed(&self, batch: DataFrame) -> Result<DataFrame> {
