@@ -108,13 +108,15 @@ def main():
         ).fit()
 
     tuner = tune.Tuner(
-        tune.with_resources(trial, {"cpu": 0}),
+        tune.with_resources(trial, {"cpu": 1}),
         param_space={"params": {"max_depth": tune.randint(2, 8), "eta": tune.loguniform(1e-2, 0.5)}},
         tune_config=tune.TuneConfig(
             num_samples=8,
             metric="valid-logloss",
             mode="min",
             scheduler=ASHAScheduler(max_t=ROUNDS, grace_period=2, reduction_factor=3),
+            # Each trial's trainer needs 3 more logical CPUs: more trials at once deadlock.
+            max_concurrent_trials=1,
         ),
         run_config=tune.RunConfig(storage_path=storage, name="tune"),
     )
