@@ -272,19 +272,26 @@ impl GbdtModel {
         let groups = self.objective.num_groups();
         let mut out = vec![0.0f32; rows * groups];
         const CHUNK: usize = 1024;
-        out.par_chunks_mut(CHUNK * groups)
-            .zip(data.par_chunks(CHUNK * d.max(1)))
-            .for_each(|(out, data)| {
-                for (o, row) in out
-                    .chunks_exact_mut(groups)
-                    .zip(data.chunks_exact(d.max(1)))
-                {
-                    o.copy_from_slice(&self.base_margin);
-                    for (tree, &g) in self.trees.iter().zip(&self.tree_group) {
-                        o[g] += tree.leaf_value[tree.leaf(row)];
-                    }
+        let chunk = |out: &mut [f32], data: &[f32]| {
+            for (o, row) in out
+                .chunks_exact_mut(groups)
+                .zip(data.chunks_exact(d.max(1)))
+            {
+                o.copy_from_slice(&self.base_margin);
+                for (tree, &g) in self.trees.iter().zip(&self.tree_group) {
+                    o[g] += tree.leaf_value[tree.leaf(row)];
                 }
-            });
+            }
+        };
+        if rows <= CHUNK {
+            // One chunk: on the caller's thread. Handing it to rayon's pool would add two thread
+            // hops to every small request a server predicts.
+            chunk(&mut out, data);
+        } else {
+            out.par_chunks_mut(CHUNK * groups)
+                .zip(data.par_chunks(CHUNK * d.max(1)))
+                .for_each(|(out, data)| chunk(out, data));
+        }
         Ok(out)
     }
 
