@@ -15,7 +15,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::oneshot;
@@ -384,21 +384,13 @@ async fn serve_request(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
+    let drain = drain_cap(limit);
+    if declared.is_some_and(|n| n > drain) {
+        // Too large to be worth reading: answer now (the client may see the connection close
+        // before it reads the answer).
         return Err(RequestError::TooLarge { limit }.into());
     }
-    let bytes = match Limited::new(body, limit).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            return Err(RequestError::TooLarge { limit }.into());
-        }
-        Err(e) => {
-            return Err(RequestError::Unsupported {
-                reason: format!("the body could not be read: {e}"),
-            }
-            .into());
-        }
-    };
+    let bytes = read_body(body, limit, drain).await?;
     let frame = if bytes.len() > BLOCKING_PARSE_BYTES {
         let h = handle.clone();
         tokio::task::spawn_blocking(move || h.adapter().to_frame(&bytes))
@@ -411,6 +403,37 @@ async fn serve_request(
     };
     let out = handle.call(frame).await?;
     Ok(records_json(&out))
+}
+
+/// How much of a too-large body is read and thrown away before answering 413. Answering before
+/// the client finished sending makes the server close a connection the client is still writing
+/// to, and the client then sees a reset instead of the 413.
+fn drain_cap(limit: usize) -> usize {
+    limit.saturating_mul(4).max(1 << 20)
+}
+
+/// The body, up to `limit` bytes; past it, reads on (discarding) up to `drain` bytes and
+/// answers 413.
+async fn read_body(mut body: Body, limit: usize, drain: usize) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| RequestError::Unsupported {
+            reason: format!("the body could not be read: {e}"),
+        })?;
+        if let Ok(data) = frame.into_data() {
+            seen += data.len();
+            if seen <= limit {
+                buf.extend_from_slice(&data);
+            } else if seen > drain {
+                break;
+            }
+        }
+    }
+    if seen > limit {
+        return Err(RequestError::TooLarge { limit }.into());
+    }
+    Ok(buf)
 }
 
 fn error_response(status: u16, kind: &str, message: &str) -> Response {
