@@ -1,7 +1,7 @@
 //! Predictors: a trained model rebuilt from a checkpoint, applied to batches after the
 //! checkpoint's preprocessor (Ray's `Predictor` / `TorchPredictor`).
 
-use std::{fmt, marker::PhantomData};
+use std::{fmt, marker::PhantomData, sync::Arc};
 
 use air_checkpoint::Checkpoint;
 use air_data::{Preprocessor, load_preprocessor, polars::prelude::*, to_f32_matrix};
@@ -76,37 +76,56 @@ pub trait Predictor: Send + Sync + fmt::Debug {
     }
 }
 
-/// Runs `preprocessor` (if any) on `batch`.
-pub(crate) fn run_preprocessor(
-    preprocessor: Option<&dyn Preprocessor>,
-    batch: DataFrame,
-) -> Result<DataFrame> {
-    Ok(match preprocessor {
-        Some(p) => p.transform_batch(batch)?,
-        None => batch,
-    })
+/// What a framework predictor reads from a checkpoint besides its model: the preprocessor it
+/// runs first and the raw input columns recorded at training time.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct InputStage {
+    preprocessor: Option<Arc<dyn Preprocessor>>,
+    recorded: Option<Vec<String>>,
 }
 
-/// The raw input columns of a model reading `features`: known only without a preprocessor
-/// (a preprocessor may consume and produce columns of other names).
-pub(crate) fn raw_input_columns(
-    preprocessor: Option<&dyn Preprocessor>,
-    features: &[String],
-) -> Option<Vec<String>> {
-    if preprocessor.is_some() || features.is_empty() {
-        return None;
+impl InputStage {
+    pub(crate) fn from_checkpoint(checkpoint: &Checkpoint) -> Result<Self> {
+        Ok(Self {
+            preprocessor: load_preprocessor(checkpoint)?.map(Arc::from),
+            recorded: checkpoint_input_columns(checkpoint),
+        })
     }
-    // `expanded_feature_names` of one array column: the raw input is that column.
-    let array = features[0].split_once('[').map(|(a, _)| a);
-    if let Some(a) = array
-        && features
-            .iter()
-            .enumerate()
-            .all(|(j, n)| *n == format!("{a}[{j}]"))
-    {
-        return Some(vec![a.to_owned()]);
+
+    pub(crate) fn preprocessor(&self) -> Option<&dyn Preprocessor> {
+        self.preprocessor.as_deref()
     }
-    Some(features.to_vec())
+
+    /// The preprocessor (if any) applied to `batch`.
+    pub(crate) fn apply(&self, batch: DataFrame) -> Result<DataFrame> {
+        Ok(match &self.preprocessor {
+            Some(p) => p.transform_batch(batch)?,
+            None => batch,
+        })
+    }
+
+    /// The raw input columns of a model reading `features`: the recorded ones, else the
+    /// features themselves when there is no preprocessor (one may consume and produce columns
+    /// of other names).
+    pub(crate) fn input_columns(&self, features: &[String]) -> Option<Vec<String>> {
+        if self.recorded.is_some() {
+            return self.recorded.clone();
+        }
+        if self.preprocessor.is_some() || features.is_empty() {
+            return None;
+        }
+        // `expanded_feature_names` of one array column: the raw input is that column.
+        let array = features[0].split_once('[').map(|(a, _)| a);
+        if let Some(a) = array
+            && features
+                .iter()
+                .enumerate()
+                .all(|(j, n)| *n == format!("{a}[{j}]"))
+        {
+            return Some(vec![a.to_owned()]);
+        }
+        Some(features.to_vec())
+    }
 }
 
 /// Builds a predictor from a checkpoint.
@@ -231,9 +250,8 @@ pub struct BurnPredictor<C: ModelConfig> {
     config: C,
     model: C::Model,
     device: burn::DispatchDevice,
-    preprocessor: Option<Box<dyn Preprocessor>>,
+    input: InputStage,
     features: Option<Vec<String>>,
-    input_columns: Option<Vec<String>>,
     _config: PhantomData<C>,
 }
 
@@ -242,7 +260,7 @@ impl<C: ModelConfig> fmt::Debug for BurnPredictor<C> {
         f.debug_struct("BurnPredictor")
             .field("config", &self.config)
             .field("device", &self.device)
-            .field("preprocessor", &self.preprocessor)
+            .field("input", &self.input)
             .field("features", &self.features)
             .finish_non_exhaustive()
     }
@@ -282,9 +300,8 @@ impl<C: ModelConfig> BurnPredictor<C> {
             config,
             model,
             device,
-            preprocessor: load_preprocessor(checkpoint)?,
+            input: InputStage::from_checkpoint(checkpoint)?,
             features: None,
-            input_columns: checkpoint_input_columns(checkpoint),
             _config: PhantomData,
         })
     }
@@ -303,7 +320,7 @@ impl<C: ModelConfig> BurnPredictor<C> {
 
     /// The preprocessor loaded from the checkpoint.
     pub fn preprocessor(&self) -> Option<&dyn Preprocessor> {
-        self.preprocessor.as_deref()
+        self.input.preprocessor()
     }
 
     fn feature_columns(&self, df: &DataFrame) -> Result<Vec<String>> {
@@ -345,13 +362,12 @@ impl<C: ModelConfig> Predictor for BurnPredictor<C> {
     }
 
     fn preprocess(&self, batch: DataFrame) -> Result<DataFrame> {
-        run_preprocessor(self.preprocessor.as_deref(), batch)
+        self.input.apply(batch)
     }
 
     fn input_columns(&self) -> Option<Vec<String>> {
-        self.input_columns
-            .clone()
-            .or_else(|| raw_input_columns(self.preprocessor.as_deref(), self.features.as_deref()?))
+        self.input
+            .input_columns(self.features.as_deref().unwrap_or_default())
     }
 
     fn predict_preprocessed(&self, batch: DataFrame) -> Result<DataFrame> {

@@ -9,9 +9,7 @@
 use std::sync::Arc;
 
 use air_checkpoint::Checkpoint;
-use air_data::{
-    Dataset, Preprocessor, load_preprocessor, polars::prelude::*, to_f32_matrix, to_f32_vector,
-};
+use air_data::{Dataset, Preprocessor, polars::prelude::*, to_f32_matrix, to_f32_vector};
 use serde_json::{Value, json};
 
 use super::{
@@ -25,8 +23,8 @@ use crate::{
     Session, TrainError, TrainResult, Trainable, Trainer, TrialInfo,
     error::Result,
     predictor::{
-        LABEL_COLUMN_KEY, checkpoint_input_columns, expanded_feature_names, feature_columns,
-        predictions_frame, raw_input_columns, read_model_entry, run_preprocessor,
+        InputStage, LABEL_COLUMN_KEY, expanded_feature_names, feature_columns, predictions_frame,
+        read_model_entry,
     },
 };
 
@@ -344,9 +342,7 @@ pub fn load_gbdt_model(checkpoint: &Checkpoint) -> Result<GbdtModel> {
 #[derive(Debug, Clone)]
 pub struct GbdtPredictor {
     model: Arc<GbdtModel>,
-    preprocessor: Option<Arc<dyn Preprocessor>>,
-    /// The raw input columns the checkpoint recorded.
-    input_columns: Option<Vec<String>>,
+    input: InputStage,
 }
 
 impl GbdtPredictor {
@@ -355,8 +351,7 @@ impl GbdtPredictor {
         model.validate()?;
         Ok(Self {
             model: Arc::new(model),
-            preprocessor: None,
-            input_columns: None,
+            input: InputStage::default(),
         })
     }
 
@@ -370,8 +365,7 @@ impl FromCheckpoint for GbdtPredictor {
     fn from_checkpoint(checkpoint: &Checkpoint) -> Result<Self> {
         Ok(Self {
             model: Arc::new(load_gbdt_model(checkpoint)?),
-            preprocessor: load_preprocessor(checkpoint)?.map(Arc::from),
-            input_columns: checkpoint_input_columns(checkpoint),
+            input: InputStage::from_checkpoint(checkpoint)?,
         })
     }
 }
@@ -382,13 +376,11 @@ impl Predictor for GbdtPredictor {
     }
 
     fn preprocess(&self, batch: DataFrame) -> Result<DataFrame> {
-        run_preprocessor(self.preprocessor.as_deref(), batch)
+        self.input.apply(batch)
     }
 
     fn input_columns(&self) -> Option<Vec<String>> {
-        self.input_columns
-            .clone()
-            .or_else(|| raw_input_columns(self.preprocessor.as_deref(), &self.model.feature_names))
+        self.input.input_columns(&self.model.feature_names)
     }
 
     fn predict_preprocessed(&self, batch: DataFrame) -> Result<DataFrame> {

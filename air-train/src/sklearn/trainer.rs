@@ -8,10 +8,7 @@
 use std::{sync::Arc, time::Instant};
 
 use air_checkpoint::Checkpoint;
-use air_data::{
-    Dataset, Matrix, Preprocessor, load_preprocessor, polars::prelude::*, to_f64_matrix,
-    to_f64_vector,
-};
+use air_data::{Dataset, Matrix, Preprocessor, polars::prelude::*, to_f64_matrix, to_f64_vector};
 use rand::{SeedableRng, rngs::StdRng, seq::SliceRandom};
 use rayon::prelude::*;
 use serde_json::{Map, Value, json};
@@ -26,8 +23,8 @@ use crate::{
     error::Result,
     gbdt::features_of,
     predictor::{
-        LABEL_COLUMN_KEY, checkpoint_input_columns, expanded_feature_names, feature_columns,
-        raw_input_columns, read_model_entry, run_preprocessor, single_column_frame,
+        InputStage, LABEL_COLUMN_KEY, expanded_feature_names, feature_columns, read_model_entry,
+        single_column_frame,
     },
 };
 
@@ -434,9 +431,7 @@ pub fn load_sklearn_model(checkpoint: &Checkpoint) -> Result<SklearnModel> {
 #[derive(Debug, Clone)]
 pub struct SklearnPredictor {
     model: Arc<SklearnModel>,
-    preprocessor: Option<Arc<dyn Preprocessor>>,
-    /// The raw input columns the checkpoint recorded.
-    input_columns: Option<Vec<String>>,
+    input: InputStage,
 }
 
 impl SklearnPredictor {
@@ -445,8 +440,7 @@ impl SklearnPredictor {
         model.validate()?;
         Ok(Self {
             model: Arc::new(model),
-            preprocessor: None,
-            input_columns: None,
+            input: InputStage::default(),
         })
     }
 
@@ -460,8 +454,7 @@ impl FromCheckpoint for SklearnPredictor {
     fn from_checkpoint(checkpoint: &Checkpoint) -> Result<Self> {
         Ok(Self {
             model: Arc::new(load_sklearn_model(checkpoint)?),
-            preprocessor: load_preprocessor(checkpoint)?.map(Arc::from),
-            input_columns: checkpoint_input_columns(checkpoint),
+            input: InputStage::from_checkpoint(checkpoint)?,
         })
     }
 }
@@ -472,13 +465,11 @@ impl Predictor for SklearnPredictor {
     }
 
     fn preprocess(&self, batch: DataFrame) -> Result<DataFrame> {
-        run_preprocessor(self.preprocessor.as_deref(), batch)
+        self.input.apply(batch)
     }
 
     fn input_columns(&self) -> Option<Vec<String>> {
-        self.input_columns
-            .clone()
-            .or_else(|| raw_input_columns(self.preprocessor.as_deref(), &self.model.feature_names))
+        self.input.input_columns(&self.model.feature_names)
     }
 
     fn predict_preprocessed(&self, batch: DataFrame) -> Result<DataFrame> {
