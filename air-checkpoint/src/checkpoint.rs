@@ -31,10 +31,14 @@ use crate::{
 /// Every checkpoint this crate writes carries a manifest (`.air_checkpoint.json`) with a format
 /// version, the metadata, and each file's size and checksum; reading checks them, so truncated,
 /// corrupted or foreign-version checkpoints are refused with an error naming the bad entry.
-/// Directories without a manifest (say, an MLflow model) are read as they are.
+/// Directories without a manifest (say, an MLflow model) are read as they are by
+/// [`get_bytes`](Self::get_bytes), but loaders of our own entries (models, preprocessors,
+/// configs) read through [`get_verified_bytes`](Self::get_verified_bytes), which refuses a file
+/// no manifest vouches for — a deleted manifest or a file dropped into a checkpoint after it was
+/// written — unless the program opted in with [`allow_unverified`](Self::allow_unverified).
 ///
 /// Cloning is cheap: in-memory entries are reference-counted.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Checkpoint {
     source: Source,
     /// Entries stored in the source, minus those overridden or removed since.
@@ -44,6 +48,25 @@ pub struct Checkpoint {
     metadata: Map<String, Value>,
     /// Whether anything differs from the source (decides if `as_directory` may reuse it).
     modified: bool,
+    /// Whether the source had a manifest (always true for the in-memory form: everything in
+    /// it was put there by this process).
+    has_manifest: bool,
+    /// Whether [`Checkpoint::get_verified_bytes`] may return entries no manifest lists.
+    allow_unverified: bool,
+}
+
+impl Default for Checkpoint {
+    fn default() -> Self {
+        Self {
+            source: Source::Memory,
+            stored: BTreeMap::new(),
+            added: BTreeMap::new(),
+            metadata: Map::new(),
+            modified: false,
+            has_manifest: true,
+            allow_unverified: false,
+        }
+    }
 }
 
 #[derive(Clone, Default)]
@@ -209,13 +232,14 @@ impl Checkpoint {
         let root = path.as_ref().to_owned();
         let listing = local::walk(&root)?;
         let location = root.display().to_string();
+        let has_manifest = listing.manifest.is_some();
         let (stored, metadata) = reconcile(&location, listing.files, listing.manifest.as_deref())?;
         Ok(Self {
             source: Source::Directory(root),
             stored,
-            added: BTreeMap::new(),
             metadata,
-            modified: false,
+            has_manifest,
+            ..Self::default()
         })
     }
 
@@ -255,9 +279,9 @@ impl Checkpoint {
         Ok(Self {
             source: Source::Store(loc),
             stored,
-            added: BTreeMap::new(),
             metadata,
-            modified: false,
+            has_manifest,
+            ..Self::default()
         })
     }
 
@@ -414,10 +438,77 @@ impl Checkpoint {
     /// Entry `name` parsed as JSON into `T`.
     pub fn get_json<T: DeserializeOwned>(&self, name: &str) -> Result<T> {
         let bytes = self.get_bytes(name)?;
-        serde_json::from_slice(&bytes).map_err(|source| CheckpointError::Json {
-            name: name.to_owned(),
-            source,
+        parse_json(name, &bytes)
+    }
+
+    /// The bytes of entry `name`, which the checkpoint must vouch for: listed in its manifest
+    /// (and checked against it), or put there by this process. A file of a directory without
+    /// a manifest ([`CheckpointError::NoManifest`]) or one the manifest does not list
+    /// ([`CheckpointError::UnlistedEntry`]) is refused, unless
+    /// [`allow_unverified`](Self::allow_unverified) was called.
+    ///
+    /// Loaders of models, preprocessors and configs read through this: a model file edited
+    /// after its manifest was deleted, or a `preprocessor.json` dropped into a checkpoint saved
+    /// without one, must not silently change predictions.
+    pub fn get_verified_bytes(&self, name: &str) -> Result<Bytes> {
+        self.check_verified(name)?;
+        self.get_bytes(name)
+    }
+
+    /// Entry `name` parsed as JSON into `T`, vouched for as by
+    /// [`get_verified_bytes`](Self::get_verified_bytes).
+    pub fn get_verified_json<T: DeserializeOwned>(&self, name: &str) -> Result<T> {
+        let bytes = self.get_verified_bytes(name)?;
+        parse_json(name, &bytes)
+    }
+
+    /// Whether entry `name` exists and the checkpoint vouches for it (see
+    /// [`get_verified_bytes`](Self::get_verified_bytes)).
+    pub fn is_verified(&self, name: &str) -> bool {
+        self.contains(name) && self.check_verified(name).is_ok()
+    }
+
+    /// Whether the checkpoint's source has a manifest (always true in memory).
+    pub fn has_manifest(&self) -> bool {
+        self.has_manifest
+    }
+
+    /// Lets [`get_verified_bytes`](Self::get_verified_bytes) return entries no manifest lists:
+    /// for a directory written by another tool (or by hand) whose files you trust. Writing the
+    /// checkpoint anywhere records a manifest for every file, after which no opt-in is needed.
+    pub fn allow_unverified(mut self) -> Self {
+        self.allow_unverified = true;
+        self
+    }
+
+    fn check_verified(&self, name: &str) -> Result<()> {
+        let Some(stored) = self.stored.get(name) else {
+            // Held in memory (put by this process) or absent (get_bytes names it).
+            return Ok(());
+        };
+        if stored.record.is_some() || self.allow_unverified {
+            return Ok(());
+        }
+        let location = self.location();
+        Err(if self.has_manifest {
+            CheckpointError::UnlistedEntry {
+                name: name.to_owned(),
+                location,
+            }
+        } else {
+            CheckpointError::NoManifest {
+                name: name.to_owned(),
+                location,
+            }
         })
+    }
+
+    fn location(&self) -> String {
+        match &self.source {
+            Source::Memory => "memory".to_owned(),
+            Source::Directory(p) => p.display().to_string(),
+            Source::Store(loc) => loc.uri.clone(),
+        }
     }
 
     /// Reads every entry and checks it against the manifest (sizes and checksums).
@@ -739,6 +830,13 @@ fn reconcile(
         }
     }
     Ok((stored, manifest.metadata))
+}
+
+fn parse_json<T: DeserializeOwned>(name: &str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|source| CheckpointError::Json {
+        name: name.to_owned(),
+        source,
+    })
 }
 
 fn same_path(a: &Path, b: &Path) -> bool {

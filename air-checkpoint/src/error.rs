@@ -53,6 +53,43 @@ pub enum CheckpointError {
         /// The checkpoint root.
         root: PathBuf,
     },
+    /// A symbolic link in a checkpoint directory points at a folder inside it.
+    #[error(
+        "{} is a symbolic link to the folder {}: links to folders are not followed in a \
+         checkpoint (a link to the checkpoint's own folder would never end); replace it with \
+         the files, or with links to the files", path.display(), target.display()
+    )]
+    SymlinkToFolder {
+        /// The link.
+        path: PathBuf,
+        /// The folder it points at.
+        target: PathBuf,
+    },
+    /// An entry was asked for as verified, but the checkpoint has no manifest to vouch for it.
+    #[error(
+        "checkpoint entry {name:?} in {location} cannot be verified: there is no \
+         {MANIFEST_NAME} (the files were not written by air-checkpoint, or the manifest was \
+         removed); write the checkpoint again with Checkpoint::to_directory, or, if you trust \
+         these files, open it with `.allow_unverified()`"
+    )]
+    NoManifest {
+        /// The entry name.
+        name: String,
+        /// The checkpoint location.
+        location: String,
+    },
+    /// An entry was asked for as verified, but the manifest does not list it.
+    #[error(
+        "checkpoint entry {name:?} in {location} is not listed in its manifest {MANIFEST_NAME}: \
+         the file was added after the checkpoint was written; remove it, or, if you trust it, \
+         open the checkpoint with `.allow_unverified()`"
+    )]
+    UnlistedEntry {
+        /// The entry name.
+        name: String,
+        /// The checkpoint location.
+        location: String,
+    },
     /// A requested entry is not in the checkpoint.
     #[error("checkpoint has no entry {name:?}; it has: {available}")]
     EntryNotFound {

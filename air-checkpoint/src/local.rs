@@ -69,12 +69,15 @@ pub(crate) fn walk(root: &Path) -> Result<Listing> {
             let meta = if kind.is_symlink() {
                 let target = fs::canonicalize(&path).map_err(io_err(&path))?;
                 let meta = fs::metadata(&target).map_err(io_err(&target))?;
-                if !target.starts_with(&canonical_root) || meta.is_dir() {
+                if !target.starts_with(&canonical_root) {
                     return Err(CheckpointError::SymlinkEscapesRoot {
                         path,
                         target,
                         root: canonical_root,
                     });
+                }
+                if meta.is_dir() {
+                    return Err(CheckpointError::SymlinkToFolder { path, target });
                 }
                 meta
             } else {
@@ -148,10 +151,20 @@ pub(crate) fn read_verified(
 /// A checkpoint being written: a hidden temp sibling of the destination, published by rename.
 ///
 /// Until [`Staging::publish`], readers of the destination see the old checkpoint (or nothing);
-/// dropping an unpublished staging removes the temp directory.
+/// dropping an unpublished staging removes the temp directory. The writer holds an exclusive
+/// lock (`flock`) on its temp directory while it lives; the kernel releases it when the
+/// process dies, even by SIGKILL, so a later writer to the same destination can tell a dead
+/// writer's leftover (lockable: removed) from a live writer's folder (locked: left alone).
 pub(crate) struct Staging {
     tmp: TempDir,
     dest: PathBuf,
+    /// The open temp directory whose lock marks this writer as alive.
+    _lock: fs::File,
+}
+
+/// The hidden temp siblings of destination folder `name` start with this.
+fn temp_prefix(name: &str) -> String {
+    format!(".{name}.air-tmp-")
 }
 
 impl Staging {
@@ -172,13 +185,25 @@ impl Staging {
             _ => PathBuf::from("."),
         };
         fs::create_dir_all(&parent).map_err(io_err(&parent))?;
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{file_name}.air-tmp-"))
-            .tempdir_in(&parent)
-            .map_err(io_err(&parent))?;
+        let prefix = temp_prefix(file_name);
+        let (tmp, lock) = loop {
+            let tmp = tempfile::Builder::new()
+                .prefix(&prefix)
+                .tempdir_in(&parent)
+                .map_err(io_err(&parent))?;
+            let lock = fs::File::open(tmp.path()).map_err(io_err(tmp.path()))?;
+            lock.lock().map_err(io_err(tmp.path()))?;
+            // A cleaner may have taken the folder for a dead writer's between its creation and
+            // the lock; then it is gone (or replaced) and this writer starts over.
+            if same_file(&lock, tmp.path()) {
+                break (tmp, lock);
+            }
+        };
+        remove_stale_temps(&parent, &prefix, tmp.path());
         Ok(Self {
             tmp,
             dest: dest.to_owned(),
+            _lock: lock,
         })
     }
 
@@ -211,6 +236,64 @@ impl Staging {
                 Ok(())
             }
             Err(e) => Err(io_err(&self.dest)(e)),
+        }
+    }
+}
+
+/// Whether the open `file` is still what `path` names.
+fn same_file(file: &fs::File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (file.metadata(), fs::symlink_metadata(path)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        path.is_dir()
+    }
+}
+
+/// Removes the temp folders that writers of the same destination left behind when they died
+/// (a SIGKILL skips every destructor): siblings named `prefix*` whose lock nobody holds. A
+/// folder whose lock is held belongs to a live writer and is left alone; any failure here is
+/// logged and ignored (cleaning up must never fail a write).
+fn remove_stale_temps(parent: &Path, prefix: &str, own: &Path) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let path = entry.path();
+        // `.old` folders belong to the two-rename fallback of `exchange`, mid-swap.
+        if !name.starts_with(prefix) || name.ends_with(".old") || path == own {
+            continue;
+        }
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let Ok(lock) = fs::File::open(&path) else {
+            continue;
+        };
+        match lock.try_lock() {
+            Ok(()) => match fs::remove_dir_all(&path) {
+                Ok(()) => {
+                    tracing::info!(path = %path.display(), "removed a dead writer's temp folder")
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot remove a dead writer's temp folder")
+                }
+            },
+            Err(fs::TryLockError::WouldBlock) => {
+                tracing::debug!(path = %path.display(), "temp folder of a live writer; left alone")
+            }
+            Err(fs::TryLockError::Error(e)) => {
+                tracing::debug!(path = %path.display(), error = %e, "cannot lock a temp folder; left alone")
+            }
         }
     }
 }

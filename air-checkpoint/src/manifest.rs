@@ -283,4 +283,94 @@ mod tests {
         v.update(b"bc");
         v.finish().unwrap();
     }
+
+    mod fuzz {
+        //! Manifests are read from storage anyone may have written to: whatever the bytes, the
+        //! parser answers with a manifest or an error naming the location, never a panic.
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn any_manifest() -> impl Strategy<Value = Manifest> {
+            let name = "[a-z]{1,8}(/[a-z0-9_.]{1,8}){0,2}".prop_filter("valid entry name", |n| {
+                crate::name::validate(n).is_ok()
+            });
+            (
+                any::<bool>(),
+                proptest::collection::btree_map(name, (any::<u64>(), any::<u64>()), 0..6),
+                proptest::collection::btree_map("[a-z]{1,6}", any::<i64>(), 0..4),
+            )
+                .prop_map(|(complete, files, metadata)| Manifest {
+                    complete,
+                    files: files
+                        .into_iter()
+                        .map(|(n, (size, xxh3))| (n, FileRecord { size, xxh3 }))
+                        .collect(),
+                    metadata: metadata
+                        .into_iter()
+                        .map(|(k, v)| (k, Value::from(v)))
+                        .collect(),
+                })
+        }
+
+        /// Edits of a valid manifest: truncations, byte flips, splices of JSON fragments.
+        fn mutated() -> impl Strategy<Value = Vec<u8>> {
+            let fragments = prop::sample::select(vec![
+                "null", "-1", "1e999", "\"\"", "[]", "{}", "\"../x\"", "\"/abs\"",
+                "\"ffffffffffffffffff\"", "18446744073709551616", "\"\\u0000\"", "true",
+                "\".air_checkpoint.json\"", "[[[[[[[[[[[[[[[[", "\"complete\":false",
+            ]);
+            (any_manifest(), any::<prop::sample::Index>(), fragments, 0usize..4).prop_map(
+                |(m, at, fragment, how)| {
+                    let mut bytes = m.to_json();
+                    let i = at.index(bytes.len() + 1);
+                    match how {
+                        0 => bytes.truncate(i),
+                        1 => {
+                            if let Some(b) = bytes.get_mut(i) {
+                                *b = b.wrapping_add(1);
+                            }
+                        }
+                        2 => {
+                            bytes.splice(i..i, fragment.bytes());
+                        }
+                        _ => {
+                            let end = (i + fragment.len()).min(bytes.len());
+                            bytes.splice(i..end, fragment.bytes());
+                        }
+                    }
+                    bytes
+                },
+            )
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_manifest_round_trips(m in any_manifest()) {
+                prop_assert_eq!(Manifest::parse(&m.to_json(), "loc").unwrap(), m);
+            }
+
+            #[test]
+            fn arbitrary_bytes_are_an_error_not_a_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+                // Random bytes are almost never a manifest; if they are, they parse.
+                if let Err(e) = Manifest::parse(&bytes, "loc") {
+                    prop_assert!(e.to_string().contains("loc"), "{}", e);
+                }
+            }
+
+            #[test]
+            fn edited_manifests_parse_or_are_refused_by_name(bytes in mutated()) {
+                match Manifest::parse(&bytes, "loc") {
+                    Ok(m) => {
+                        for name in m.files.keys() {
+                            prop_assert!(crate::name::validate(name).is_ok(), "{:?}", name);
+                        }
+                    }
+                    Err(e) => prop_assert!(e.to_string().contains("loc"), "{}", e),
+                }
+            }
+        }
+    }
 }

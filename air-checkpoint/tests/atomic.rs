@@ -149,20 +149,71 @@ fn killed_writer_child() {
     }
 }
 
+/// Starts a writer child, kills it with SIGKILL after `delay`, and waits for it.
+fn kill_writer_after(dest: &Path, delay: Duration) {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "killed_writer_child", "--nocapture"])
+        .env(CHILD_ENV, dest)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(delay);
+    child.kill().unwrap(); // SIGKILL: no destructor, no cleanup runs
+    child.wait().unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn the_next_write_removes_what_killed_writers_left_and_spares_live_writers() {
+    let tmp = TempDir::new().unwrap();
+    let dest = tmp.path().join("ckpt");
+    // Kill writers until one dies mid-write (most do: writing is most of their loop).
+    let mut attempts = 0;
+    while leftovers(tmp.path()).is_empty() {
+        attempts += 1;
+        assert!(attempts <= 50, "no writer was ever killed mid-write");
+        kill_writer_after(&dest, Duration::from_millis(20 + 10 * attempts));
+    }
+    let dead = leftovers(tmp.path());
+    // A live writer's folder: its lock is held (by another open file, as another process's
+    // would be).
+    let live = tmp.path().join(".ckpt.air-tmp-live");
+    fs::create_dir(&live).unwrap();
+    fs::write(live.join("half.bin"), [1u8; 10]).unwrap();
+    let lock = fs::File::open(&live).unwrap();
+    lock.lock().unwrap();
+    // Another destination's leftovers are not this write's business.
+    let other = tmp.path().join(".other.air-tmp-x");
+    fs::create_dir(&other).unwrap();
+
+    let ckpt = writer_checkpoint(9, 1000);
+    ckpt.to_directory(&dest).unwrap();
+    assert_eq!(
+        to_vecs(Checkpoint::from_directory(&dest).unwrap().to_dict().unwrap()),
+        to_vecs(ckpt.to_dict().unwrap())
+    );
+    for d in &dead {
+        assert!(!d.exists(), "a dead writer's folder is left: {}", d.display());
+    }
+    let mut left = leftovers(tmp.path());
+    left.sort();
+    let mut expected = vec![live.clone(), other.clone()];
+    expected.sort();
+    assert_eq!(left, expected);
+    assert!(live.join("half.bin").exists(), "the live writer's files were touched");
+    // Once the live writer is gone, the next write cleans its folder too.
+    drop(lock);
+    ckpt.to_directory(&dest).unwrap();
+    assert!(!live.exists());
+    assert!(other.exists());
+}
+
 #[cfg(unix)]
 #[test]
 fn a_killed_writer_leaves_no_partial_checkpoint() {
     let tmp = TempDir::new().unwrap();
     let dest = tmp.path().join("ckpt");
     for delay_ms in [5u64, 40, 150] {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "killed_writer_child", "--nocapture"])
-            .env(CHILD_ENV, &dest)
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        child.kill().unwrap(); // SIGKILL: no destructor, no cleanup runs
-        child.wait().unwrap();
+        kill_writer_after(&dest, Duration::from_millis(delay_ms));
         if dest.exists() {
             let ckpt =
                 Checkpoint::from_directory(&dest).expect("destination holds a complete checkpoint");

@@ -259,3 +259,93 @@ fn writing_over_a_directory_that_is_not_a_checkpoint_is_refused_untouched() {
         .collect();
     assert_eq!(names, vec!["w"]);
 }
+
+/// What a loader reads: a checkpoint saved with a model and no preprocessor.
+fn saved_model(dir: &Path) -> Checkpoint {
+    let ckpt = Checkpoint::from_dict([("model.json", br#"{"w": 1.5}"#.to_vec())]).unwrap();
+    ckpt.to_directory(dir).unwrap();
+    Checkpoint::from_directory(dir).unwrap()
+}
+
+#[test]
+fn loaders_refuse_files_no_manifest_vouches_for() {
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path().join("ck");
+    let ckpt = saved_model(&dir);
+    assert!(ckpt.has_manifest() && ckpt.is_verified("model.json"));
+    assert_eq!(
+        ckpt.get_verified_bytes("model.json").unwrap().as_ref(),
+        br#"{"w": 1.5}"#
+    );
+
+    // A file dropped in after the checkpoint was written: readable as a file, never as ours.
+    fs::write(dir.join("preprocessor.json"), "{}").unwrap();
+    let ckpt = Checkpoint::from_directory(&dir).unwrap();
+    assert!(ckpt.contains("preprocessor.json") && !ckpt.is_verified("preprocessor.json"));
+    assert_eq!(ckpt.get_bytes("preprocessor.json").unwrap().as_ref(), b"{}");
+    let err = ckpt
+        .get_verified_json::<Value>("preprocessor.json")
+        .unwrap_err();
+    assert!(
+        matches!(&err, CheckpointError::UnlistedEntry { name, .. } if name == "preprocessor.json"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("allow_unverified"), "{err}");
+    fs::remove_file(dir.join("preprocessor.json")).unwrap();
+
+    // The manifest deleted, then the model edited (same size): nothing can tell, so loaders
+    // refuse unless the program opts in.
+    fs::remove_file(dir.join(MANIFEST_NAME)).unwrap();
+    fs::write(dir.join("model.json"), br#"{"w": 9.5}"#).unwrap();
+    let ckpt = Checkpoint::from_directory(&dir).unwrap();
+    assert!(!ckpt.has_manifest());
+    let err = ckpt.get_verified_bytes("model.json").unwrap_err();
+    assert!(
+        matches!(&err, CheckpointError::NoManifest { name, .. } if name == "model.json"),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&dir.display().to_string()), "{err}");
+    let trusted = ckpt.clone().allow_unverified();
+    assert_eq!(
+        trusted.get_verified_bytes("model.json").unwrap().as_ref(),
+        br#"{"w": 9.5}"#
+    );
+    // Written again, every file is listed and no opt-in is needed.
+    let again = tmp.path().join("again");
+    trusted.to_directory(&again).unwrap();
+    let again = Checkpoint::from_directory(&again).unwrap();
+    assert!(again.is_verified("model.json"));
+
+    // Entries put by this process are its own.
+    let mut ckpt = ckpt;
+    ckpt.put_bytes("model.json", "{}").unwrap();
+    assert!(ckpt.is_verified("model.json"));
+    // Absent entries are named as absent, not as unverified.
+    let err = ckpt.get_verified_bytes("nope.json").unwrap_err();
+    assert!(
+        matches!(err, CheckpointError::EntryNotFound { .. }),
+        "{err}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_link_to_a_folder_is_named_as_such() {
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path().join("ck");
+    saved(&dir);
+    std::os::unix::fs::symlink(&dir, dir.join("self")).unwrap();
+    let err = Checkpoint::from_directory(&dir).unwrap_err();
+    assert!(
+        matches!(&err, CheckpointError::SymlinkToFolder { path, .. } if path.ends_with("self")),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("outside"), "{err}");
+    fs::remove_file(dir.join("self")).unwrap();
+    std::os::unix::fs::symlink(dir.join("model"), dir.join("model-link")).unwrap();
+    let err = Checkpoint::from_directory(&dir).unwrap_err();
+    assert!(
+        matches!(err, CheckpointError::SymlinkToFolder { .. }),
+        "{err}"
+    );
+}
