@@ -14,6 +14,57 @@ use polars::prelude::*;
 
 use crate::{DataError, source::CsvOptions};
 
+/// What is wrong with the bytes of `path` as UTF-8 text, if anything: an empty file, UTF-16
+/// text, or invalid UTF-8, with the line it is on.
+pub(crate) fn find_bad_encoding(path: &Path) -> Option<DataError> {
+    let file = std::fs::File::open(path).ok()?;
+    let malformed = |line: usize, reason: String| DataError::MalformedCsv {
+        file: path.display().to_string(),
+        line,
+        reason,
+    };
+    if file.metadata().ok()?.len() == 0 {
+        return Some(malformed(
+            1,
+            "the file is empty; expected a header line (or remove the file)".to_owned(),
+        ));
+    }
+    let mut reader = BufReader::new(file);
+    let mut buf = Vec::new();
+    let mut line = 0;
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf).ok()? == 0 {
+            return None;
+        }
+        line += 1;
+        if line == 1 && (buf.starts_with(&[0xff, 0xfe]) || buf.starts_with(&[0xfe, 0xff])) {
+            return Some(malformed(
+                1,
+                "the file is UTF-16 text (it starts with a UTF-16 byte order mark); CSV files \
+                 are read as UTF-8: convert it (e.g. iconv -f UTF-16 -t UTF-8)"
+                    .to_owned(),
+            ));
+        }
+        if let Err(e) = std::str::from_utf8(&buf) {
+            let at = e.valid_up_to();
+            let bad: Vec<String> = buf[at..buf.len().min(at + 4)]
+                .iter()
+                .map(|b| format!("{b:#04x}"))
+                .collect();
+            return Some(malformed(
+                line,
+                format!(
+                    "invalid UTF-8 at column {} (bytes {}); CSV files are read as UTF-8: \
+                     convert it (e.g. iconv -f latin1 -t UTF-8)",
+                    at + 1,
+                    bad.join(" ")
+                ),
+            ));
+        }
+    }
+}
+
 /// The first malformed record of `path`, if the scan finds one.
 pub(crate) fn find_malformed_row(path: &Path, options: &CsvOptions) -> Option<DataError> {
     let schema = LazyCsvReader::new(PlRefPath::new(path.to_string_lossy().as_ref()))

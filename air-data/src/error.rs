@@ -48,6 +48,14 @@ pub enum DataError {
         /// What the parser said.
         reason: String,
     },
+    /// A parquet file cannot be read.
+    #[error("cannot read parquet file {file}: {reason}")]
+    MalformedParquet {
+        /// The file.
+        file: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Files of one dataset disagree on their columns or types.
     #[error(
         "files have different schemas: {file} differs from {first_file}: {difference} \
@@ -79,14 +87,17 @@ pub enum DataError {
     },
     /// A non-numeric column where numbers are required.
     #[error(
-        "column {column:?} has type {dtype}, expected a numeric (integer, float or boolean) column; \
-         encode it first (for example with an OrdinalEncoder or OneHotEncoder)"
+        "column {column:?} has type {dtype}{}, expected a numeric (integer, float or boolean) \
+         column; send numbers, or encode it first (for example with an OrdinalEncoder or \
+         OneHotEncoder)", found.as_ref().map(|(row, value)| format!(" (row {row}: {value})")).unwrap_or_default()
     )]
     NonNumericColumn {
         /// The column.
         column: String,
         /// Its type.
         dtype: String,
+        /// The first non-null value of the batch and its 0-based row, when the data is at hand.
+        found: Option<(usize, String)>,
     },
     /// An argument out of its valid range.
     #[error("invalid {name} = {value}: {expected}")]
@@ -194,6 +205,61 @@ pub enum DataError {
 
 /// This crate's result type.
 pub type Result<T, E = DataError> = std::result::Result<T, E>;
+
+impl DataError {
+    /// A [`NonNumericColumn`](Self::NonNumericColumn) naming `column`'s first non-null value and
+    /// its row.
+    pub(crate) fn non_numeric(column: &polars::prelude::Column) -> Self {
+        Self::NonNumericColumn {
+            column: column.name().to_string(),
+            dtype: column.dtype().to_string(),
+            found: first_value(column),
+        }
+    }
+
+    /// Adds the first offending value from `df` to a [`NonNumericColumn`](Self::NonNumericColumn)
+    /// that only knew the schema; other errors pass through.
+    pub(crate) fn with_value_from(self, df: &polars::prelude::DataFrame) -> Self {
+        match self {
+            Self::NonNumericColumn {
+                column,
+                dtype,
+                found: None,
+            } => {
+                let found = df
+                    .column(&column)
+                    .ok()
+                    .filter(|c| c.dtype().to_string() == dtype)
+                    .and_then(first_value);
+                Self::NonNumericColumn {
+                    column,
+                    dtype,
+                    found,
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+/// The first non-null value of `column` and its row, short enough for a message.
+fn first_value(column: &polars::prelude::Column) -> Option<(usize, String)> {
+    let series = column.as_materialized_series();
+    let row = (0..series.len()).find(|&i| series.get(i).is_ok_and(|v| !v.is_null()))?;
+    let value = series.get(row).ok()?;
+    let text = match &value {
+        polars::prelude::AnyValue::String(s) => format!("{s:?}"),
+        polars::prelude::AnyValue::StringOwned(s) => format!("{:?}", s.as_str()),
+        other => other.to_string(),
+    };
+    const MAX: usize = 60;
+    let text = if text.len() > MAX {
+        format!("{}... ({} bytes)", &text[..text.floor_char_boundary(MAX)], text.len())
+    } else {
+        text
+    };
+    Some((row, text))
+}
 
 pub(crate) fn polars_err(context: impl Into<String>) -> impl FnOnce(PolarsError) -> DataError {
     let context = context.into();

@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use crate::{
     dataset::{BatchFn, Dataset, Node, Op, column_not_found, file_sources},
     error::{DataError, Result},
-    source::schema_difference,
+    source::{Format, schema_difference},
 };
 
 /// A stream of batches of any size; [`Rebatch`] cuts it to an exact size.
@@ -117,8 +117,17 @@ fn check_union(lazies: &mut [LazyFrame]) -> Result<()> {
     Ok(())
 }
 
+/// Checks what polars would read without complaint but users must hear of before any row is
+/// used: CSV records with missing fields (see [`crate::csv_fields`]).
+fn check_sources(ds: &Dataset) -> Result<()> {
+    let mut sources = Vec::new();
+    file_sources(ds, &mut sources);
+    sources.iter().try_for_each(|s| s.check_fields())
+}
+
 /// Runs the plan to one frame.
 pub(crate) fn collect(ds: &Dataset) -> Result<DataFrame> {
+    check_sources(ds)?;
     if let Some(lf) = lower(ds)? {
         return lf.collect().map_err(|e| explain(ds, e));
     }
@@ -176,7 +185,12 @@ pub(crate) fn count(ds: &Dataset) -> Result<usize> {
         // out; counting the parts is as cheap.
         return children.iter().map(count).sum();
     }
-    if let Some(lf) = lower(ds)? {
+    // polars counts CSV and JSON rows without parsing them, so a file that fails to read would
+    // still count; those are counted by reading them. Parquet footers hold the row counts.
+    let mut sources = Vec::new();
+    file_sources(ds, &mut sources);
+    let counts_by_reading = sources.iter().any(|s| s.format != Format::Parquet);
+    if !counts_by_reading && let Some(lf) = lower(ds)? {
         let counted = lf.select([len().alias("len")]).collect().and_then(|df| {
             df.column("len")
                 .and_then(|c| c.cast(&DataType::UInt64))
@@ -235,6 +249,7 @@ pub(crate) fn schema(ds: &Dataset) -> Result<Schema> {
 /// [`Rebatch`]). Memory stays bounded unless the plan has a barrier (sort, shuffle, group by,
 /// repartition) or a non-streaming op after a `map_batches`.
 pub(crate) fn stream(ds: &Dataset, hint: usize) -> Result<BatchStream> {
+    check_sources(ds)?;
     let hint = hint.max(1);
     if let Node::Op {
         input,

@@ -48,10 +48,12 @@
 
 mod batches;
 mod csv_check;
+mod csv_fields;
 mod dataset;
 mod error;
 mod exec;
 mod matrix;
+mod parquet_check;
 mod preprocess;
 mod source;
 mod synthetic;
@@ -73,5 +75,5 @@ pub use preprocess::{
     preprocessor_from_json, preprocessor_to_json, register_batch_fn, register_preprocessor,
     register_tokenizer, save_preprocessor,
 };
-pub use source::CsvOptions;
+pub use source::{CsvOptions, MissingFields};
 pub use synthetic::synthetic;

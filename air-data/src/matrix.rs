@@ -39,10 +39,7 @@ fn numeric<T: PolarsNumericType>(
         .map_err(|_| column_not_found(name, "the matrix", df.schema()))?;
     let dtype = column.dtype();
     if !(dtype.is_primitive_numeric() || dtype.is_bool()) {
-        return Err(DataError::NonNumericColumn {
-            column: name.to_owned(),
-            dtype: dtype.to_string(),
-        });
+        return Err(DataError::non_numeric(column));
     }
     let cast_err = |e| DataError::Polars {
         context: format!("casting column {name:?} to {target}"),
@@ -136,12 +133,7 @@ fn source(df: &DataFrame, name: &str) -> Result<Source> {
                 .map_err(cast_err)?
                 .clone(),
         ),
-        d => {
-            return Err(DataError::NonNumericColumn {
-                column: name.to_owned(),
-                dtype: d.to_string(),
-            });
-        }
+        _ => return Err(DataError::non_numeric(column)),
     })
 }
 
@@ -272,10 +264,7 @@ fn to_matrix<T: Element, S: AsRef<str>>(df: &DataFrame, columns: &[S]) -> Result
 
 fn array_matrix<T: Element>(column: &Column, inner: &DataType, width: usize) -> Result<Matrix<T>> {
     if !(inner.is_primitive_numeric() || inner.is_bool()) {
-        return Err(DataError::NonNumericColumn {
-            column: column.name().to_string(),
-            dtype: column.dtype().to_string(),
-        });
+        return Err(DataError::non_numeric(column));
     }
     let err = crate::error::polars_err(format!("reading array column {:?}", column.name()));
     let ca = column.array().map_err(err)?;

@@ -5,9 +5,13 @@
 //! never downloaded whole. `memory://` objects are fetched when the plan runs.
 
 use std::{
+    collections::HashMap,
     fmt,
+    io::Read,
     num::NonZeroUsize,
     path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    time::SystemTime,
 };
 
 use air_checkpoint::{
@@ -19,7 +23,10 @@ use object_store::{ObjectStoreExt, path::Path as ObjectPath};
 use polars::{io::cloud::CloudOptions, prelude::*};
 use polars_buffer::Buffer;
 
-use crate::error::{DataError, Result, io_err, polars_err};
+use crate::{
+    csv_fields::{Defect, FieldCounter},
+    error::{DataError, Result, io_err, polars_err},
+};
 
 /// The file formats a dataset reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,12 +61,26 @@ impl Format {
     }
 }
 
+/// What a CSV record with fewer fields than the header means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MissingFields {
+    /// An error naming the file and line (as pyarrow, and so Ray Data, report it): a dropped
+    /// separator must not become silently missing data.
+    #[default]
+    Error,
+    /// The missing trailing fields read as null (pandas' and polars' behaviour).
+    Null,
+}
+
 /// Options for reading CSV files.
 ///
 /// ```
-/// use air_data::CsvOptions;
+/// use air_data::{CsvOptions, MissingFields};
 ///
-/// let opts = CsvOptions::new().with_separator(b';').with_null_values(["NA", ""]);
+/// let opts = CsvOptions::new()
+///     .with_separator(b';')
+///     .with_null_values(["NA", ""])
+///     .with_missing_fields(MissingFields::Null);
 /// assert_eq!(opts.separator(), b';');
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +89,7 @@ pub struct CsvOptions {
     has_header: bool,
     null_values: Vec<String>,
     infer_schema_rows: usize,
+    missing_fields: MissingFields,
     storage: StorageOptions,
 }
 
@@ -78,6 +100,7 @@ impl Default for CsvOptions {
             has_header: true,
             null_values: Vec::new(),
             infer_schema_rows: 1000,
+            missing_fields: MissingFields::Error,
             storage: StorageOptions::new(),
         }
     }
@@ -116,6 +139,13 @@ impl CsvOptions {
         self
     }
 
+    /// What a record with fewer fields than the header means (default: an error naming the file
+    /// and line).
+    pub fn with_missing_fields(mut self, missing: MissingFields) -> Self {
+        self.missing_fields = missing;
+        self
+    }
+
     /// Object store settings for URIs.
     pub fn with_storage(mut self, storage: StorageOptions) -> Self {
         self.storage = storage;
@@ -135,6 +165,11 @@ impl CsvOptions {
     /// How many rows the type inference looks at.
     pub fn infer_schema_rows(&self) -> usize {
         self.infer_schema_rows
+    }
+
+    /// What a record with fewer fields than the header means.
+    pub fn missing_fields(&self) -> MissingFields {
+        self.missing_fields
     }
 
     pub(crate) fn is_null_value(&self, field: &str) -> bool {
@@ -203,6 +238,9 @@ fn object_uri(location: &StoreLocation, path: &ObjectPath) -> String {
     format!("{scheme}://{bucket}/{path}")
 }
 
+/// A checked file's size and modification time, and whether field counts were checked.
+type Stamp = (u64, Option<SystemTime>, bool);
+
 /// A set of files of one format: the leaf of every file-backed dataset.
 #[derive(Clone)]
 pub(crate) struct FileSource {
@@ -211,6 +249,9 @@ pub(crate) struct FileSource {
     pub(crate) csv: CsvOptions,
     /// Given location, for messages.
     pub(crate) location: String,
+    /// Local CSV files whose field counts were checked, with the size and modification time
+    /// they had then (shared by clones: a dataset's plans are checked once).
+    checked: Arc<Mutex<HashMap<PathBuf, Stamp>>>,
 }
 
 impl fmt::Debug for FileSource {
@@ -234,6 +275,7 @@ impl FileSource {
             files,
             csv,
             location: location.to_owned(),
+            checked: Arc::default(),
         };
         source.check_schemas()?;
         Ok(source)
@@ -419,6 +461,99 @@ impl FileSource {
         }
     }
 
+    /// Checks CSV files for NUL bytes and, unless missing fields read as null, for records with
+    /// fewer (or more) fields than the header (see [`crate::csv_fields`]). Local files are
+    /// checked once per size and modification time; objects in stores every time a plan runs.
+    pub(crate) fn check_fields(&self) -> Result<()> {
+        if self.format != Format::Csv {
+            return Ok(());
+        }
+        let count_fields = self.csv.missing_fields == MissingFields::Error;
+        let counter = || FieldCounter::new(self.csv.separator, count_fields);
+        let names = self.files.names();
+        let defect = |i: usize, d: Defect| DataError::MalformedCsv {
+            file: names[i].clone(),
+            line: d.line(),
+            reason: match d {
+                Defect::Fields {
+                    found, expected, ..
+                } if found < expected => format!(
+                    "{found} fields, expected {expected} like the first line; to read missing \
+                     fields as null, use CsvOptions::with_missing_fields(MissingFields::Null)"
+                ),
+                Defect::Fields {
+                    found, expected, ..
+                } => format!("{found} fields, expected {expected} like the first line"),
+                Defect::Nul { .. } => "a NUL byte: binary data where text was expected (a file \
+                                       zero-filled by a crash, or not a CSV file)"
+                    .to_owned(),
+            },
+        };
+        match &self.files {
+            Files::Local(paths) => {
+                for (i, path) in paths.iter().enumerate() {
+                    let meta = std::fs::metadata(path).map_err(io_err("reading", path))?;
+                    let stamp = (meta.len(), meta.modified().ok(), count_fields);
+                    let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
+                    if checked.get(path) == Some(&stamp) {
+                        continue;
+                    }
+                    let file = std::fs::File::open(path).map_err(io_err("reading", path))?;
+                    match scan(file, counter()) {
+                        Ok(Ok(())) => {
+                            checked.insert(path.clone(), stamp);
+                        }
+                        Ok(Err(d)) => {
+                            // Text that is not UTF-8 miscounts; name the real problem.
+                            return Err(crate::csv_check::find_bad_encoding(path)
+                                .unwrap_or_else(|| defect(i, d)));
+                        }
+                        Err(e) => return Err(io_err("reading", path)(e)),
+                    }
+                }
+                Ok(())
+            }
+            Files::Fetched { location, paths } => {
+                let buffers = storage::block_on(fetch_all(location, paths))?;
+                for (i, bytes) in buffers.iter().enumerate() {
+                    let mut counter = counter();
+                    counter
+                        .feed(bytes.as_slice())
+                        .and_then(|()| counter.finish())
+                        .map_err(|d| defect(i, d))?;
+                }
+                Ok(())
+            }
+            Files::Cloud { uris, .. } => {
+                for (i, uri) in uris.iter().enumerate() {
+                    let Resolved::Store(location) = storage::resolve(uri, &self.csv.storage)?
+                    else {
+                        unreachable!("cloud URIs resolve to stores")
+                    };
+                    let found = storage::block_on(async {
+                        let mut stream = location
+                            .store
+                            .get(&location.prefix)
+                            .await
+                            .map_err(|e| location.error(e))?
+                            .into_stream();
+                        let mut counter = counter();
+                        while let Some(chunk) =
+                            stream.try_next().await.map_err(|e| location.error(e))?
+                        {
+                            if let Err(d) = counter.feed(&chunk) {
+                                return Ok::<_, DataError>(Err(d));
+                            }
+                        }
+                        Ok(counter.finish())
+                    })?;
+                    found.map_err(|d| defect(i, d))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// Turns a polars error from reading these files into the clearest error available:
     /// for CSV, the file and line of the first malformed row.
     pub(crate) fn read_error(&self, error: PolarsError, names: &[String]) -> DataError {
@@ -432,11 +567,25 @@ impl FileSource {
     /// A precise error for `error` if these files explain it: a malformed CSV row (local files
     /// are re-scanned to find it) or a JSON parse failure.
     pub(crate) fn diagnose(&self, error: &PolarsError, names: &[String]) -> Option<DataError> {
+        let named = |p: &&PathBuf| names.contains(&p.display().to_string());
         match (&self.format, &self.files) {
-            (Format::Csv, Files::Local(paths)) => paths
+            (Format::Csv, Files::Local(paths)) => paths.iter().filter(named).find_map(|p| {
+                crate::csv_check::find_bad_encoding(p)
+                    .or_else(|| crate::csv_check::find_malformed_row(p, &self.csv))
+            }),
+            (Format::Parquet, Files::Local(paths)) => paths
                 .iter()
-                .filter(|p| names.contains(&p.display().to_string()))
-                .find_map(|p| crate::csv_check::find_malformed_row(p, &self.csv)),
+                .filter(named)
+                .find_map(|p| crate::parquet_check::check_file(p)),
+            (Format::Parquet, Files::Fetched { location, paths }) => {
+                let buffers = storage::block_on(fetch_all(location, paths)).ok()?;
+                let all = self.files.names();
+                buffers
+                    .iter()
+                    .zip(&all)
+                    .filter(|(_, n)| names.contains(n))
+                    .find_map(|(b, n)| crate::parquet_check::check_bytes(n, b.as_slice()))
+            }
             (Format::Json, _) if error.to_string().to_ascii_lowercase().contains("json") => {
                 Some(DataError::MalformedJson {
                     file: names.join(", "),
@@ -446,6 +595,26 @@ impl FileSource {
             _ => None,
         }
     }
+}
+
+/// Feeds a reader through a [`FieldCounter`] in 1 MiB chunks.
+fn scan(
+    mut reader: impl Read,
+    mut counter: FieldCounter,
+) -> std::io::Result<std::result::Result<(), Defect>> {
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = match reader.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if let Err(m) = counter.feed(&buffer[..n]) {
+            return Ok(Err(m));
+        }
+    }
+    Ok(counter.finish())
 }
 
 async fn fetch_all(location: &StoreLocation, paths: &[ObjectPath]) -> Result<Vec<Buffer<u8>>> {

@@ -183,6 +183,74 @@ fn transform_before_fit_and_unknown_columns_are_errors() {
     );
 }
 
+/// The serving path: a batch whose numeric column holds a string or a list.
+#[test]
+fn a_value_of_the_wrong_type_is_named_never_cast_to_null() {
+    let ds = Dataset::from_polars(frame());
+    let numeric: Vec<Box<dyn Preprocessor>> = vec![
+        Box::new(StandardScaler::new(["a"])),
+        Box::new(MinMaxScaler::new(["a"])),
+        Box::new(MaxAbsScaler::new(["a"])),
+        Box::new(RobustScaler::new(["a"])),
+        Box::new(Normalizer::new(["a", "b"], Norm::L2)),
+        Box::new(PowerTransformer::new(["a"], 0.5, PowerMethod::YeoJohnson).unwrap()),
+        Box::new(air_data::UniformKBinsDiscretizer::new(["a"], 3).unwrap()),
+        Box::new(air_data::CustomKBinsDiscretizer::new(["a"], &[0.0, 2.5, 10.0]).unwrap()),
+        Box::new(SimpleImputer::new(["a"], ImputeStrategy::Mean)),
+        Box::new(Chain::new(vec![
+            Box::new(SimpleImputer::new(["a"], ImputeStrategy::Mean)),
+            Box::new(StandardScaler::new(["a"])),
+        ])),
+    ];
+    let long = "x".repeat(10 << 20);
+    let strings = df!("a" => [Some("1.5"), None, Some("abc")], "b" => [1.0, 2.0, 3.0]).unwrap();
+    let big = df!("a" => [long.as_str()], "b" => [1.0]).unwrap();
+    let lists = DataFrame::new(
+        1,
+        vec![
+            Series::new("a".into(), [Series::new("".into(), [1.0, 2.0])]).into_column(),
+            Series::new("b".into(), [1.0]).into_column(),
+        ],
+    )
+    .unwrap();
+    let (mut tried, mut refused_fits) = (0, 0);
+    for mut p in numeric {
+        p.fit(&ds).unwrap();
+        for (batch, row, value) in [
+            (&strings, 0, "\"1.5\""),
+            (&big, 0, "\"xxxx"),
+            (&lists, 0, "[1.0, 2.0]"),
+        ] {
+            let err = p.transform_batch(batch.clone()).unwrap_err();
+            let text = err.to_string();
+            let DataError::NonNumericColumn { column, found, .. } = &err else {
+                panic!("{}: {err:?}", p.type_name());
+            };
+            assert!(column == "a" || column == "b", "{}: {text}", p.type_name());
+            let (r, v) = found.as_ref().expect("the batch is at hand");
+            assert_eq!(*r, row, "{}: {text}", p.type_name());
+            assert!(v.starts_with(value), "{}: {text}", p.type_name());
+            assert!(text.len() < 400, "{}: the message holds the whole value", p.type_name());
+            tried += 1;
+        }
+        // Fitting on strings is refused the same way (stateless ones do not fit).
+        let fitting = p.clone_box().fit(&Dataset::from_polars(strings.clone()));
+        match p.fit_status() {
+            FitStatus::NotFittable => fitting.unwrap(),
+            _ => {
+                let err = fitting.unwrap_err();
+                assert!(
+                    matches!(err, DataError::NonNumericColumn { .. }),
+                    "{}: {err}",
+                    p.type_name()
+                );
+                refused_fits += 1;
+            }
+        }
+    }
+    assert_eq!((tried, refused_fits), (30, 7));
+}
+
 #[test]
 fn chain_fits_each_stage_on_the_previous_output() {
     let ds = Dataset::from_polars(frame());

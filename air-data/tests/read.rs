@@ -4,7 +4,7 @@ mod common;
 
 use std::fs;
 
-use air_data::{CsvOptions, DataError, Dataset, polars::prelude::*};
+use air_data::{CsvOptions, DataError, Dataset, MissingFields, polars::prelude::*};
 use common::{breast_cancer, ids, s, sample};
 
 #[test]
@@ -193,24 +193,120 @@ fn a_malformed_csv_row_is_reported_with_file_and_line() {
     let bad_number = lines.join("\n") + "\n";
     let path = dir.path().join("number.csv");
     fs::write(&path, bad_number).unwrap();
-    let err = Dataset::read_csv(s(&path)).unwrap().count();
-    let err = match err {
-        Err(e) => e,
-        // Counting rows need not parse values; reading them must fail.
-        Ok(_) => Dataset::read_csv(s(&path))
-            .unwrap()
-            .to_polars()
-            .unwrap_err(),
-    };
-    match &err {
-        DataError::MalformedCsv { line, reason, .. } => {
-            assert_eq!(*line, 1800, "{err}");
-            assert!(
-                reason.contains("\"abc\"") && reason.contains("\"b\""),
-                "{err}"
-            );
+    // Counting must not succeed where reading fails.
+    let ds = Dataset::read_csv(s(&path)).unwrap();
+    for err in [ds.count().unwrap_err(), ds.to_polars().unwrap_err()] {
+        match &err {
+            DataError::MalformedCsv { line, reason, .. } => {
+                assert_eq!(*line, 1800, "{err}");
+                assert!(
+                    reason.contains("\"abc\"") && reason.contains("\"b\""),
+                    "{err}"
+                );
+            }
+            other => panic!("expected MalformedCsv, got {other:?}"),
         }
-        other => panic!("expected MalformedCsv, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_csv_row_with_missing_fields_is_an_error_unless_nulls_are_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("short.csv");
+    let mut text = String::from("a,b,c\n");
+    for i in 0..3000 {
+        // Line 2502 lost its last field; a quoted field spanning lines comes before it.
+        match i {
+            100 => text.push_str("1,\"two\nlines\",x\n"),
+            2499 => text.push_str("5,6.5\n"),
+            _ => text.push_str(&format!("{i},{i}.5,x\n")),
+        }
+    }
+    fs::write(&path, &text).unwrap();
+    let ds = Dataset::read_csv(s(&path)).unwrap();
+    let errors = [
+        ds.to_polars().unwrap_err(),
+        ds.count().unwrap_err(),
+        ds.iter_batches(100)
+            .and_then(|mut batches| batches.find_map(Result::err).map_or(Ok(()), Err))
+            .unwrap_err(),
+        ds.filter(col("a").gt(lit(10))).take(5).unwrap_err(),
+    ];
+    for err in &errors {
+        match err {
+            DataError::MalformedCsv { file, line, reason } => {
+                assert!(file.ends_with("short.csv"), "{err}");
+                assert_eq!(*line, 2502, "{err}");
+                assert!(reason.contains("2 fields, expected 3"), "{err}");
+                assert!(reason.contains("MissingFields::Null"), "{err}");
+            }
+            other => panic!("expected MalformedCsv, got {other:?}"),
+        }
+    }
+    let nulls = CsvOptions::new().with_missing_fields(MissingFields::Null);
+    let df = Dataset::read_csv_with(s(&path), nulls)
+        .unwrap()
+        .to_polars()
+        .unwrap();
+    assert_eq!(df.height(), 3000);
+    assert_eq!(df.column("c").unwrap().null_count(), 1);
+    // A fixed file reads (the check is redone when the file changes).
+    fs::write(&path, text.replace("5,6.5\n", "5,6.5,x\n")).unwrap();
+    assert_eq!(ds.count().unwrap(), 3000);
+}
+
+#[test]
+fn broken_files_are_named_with_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.parquet");
+    Dataset::from_polars(sample(5000))
+        .write_parquet(s(&good))
+        .unwrap();
+    let bytes = fs::read(&good).unwrap();
+    let csv_text = "id,x\n1,2.5\n2,3.5\n";
+    // A writer that crashed after the size was extended: the tail is zeros.
+    let nul = [csv_text.as_bytes(), &[0u8; 100]].concat();
+    let utf16: Vec<u8> = [0xff, 0xfe]
+        .into_iter()
+        .chain(csv_text.encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("truncated.parquet", bytes[..bytes.len() / 2].to_vec(), "truncated"),
+        ("no_footer.parquet", bytes[..bytes.len() - 8].to_vec(), "does not end with"),
+        ("empty.parquet", Vec::new(), "empty"),
+        ("renamed.parquet", csv_text.as_bytes().to_vec(), "CSV or JSON"),
+        ("nul.csv", nul, "NUL byte"),
+        ("utf16.csv", utf16, "UTF-16"),
+        ("latin1.csv", b"id,name\n1,caf\xe9\n".to_vec(), "invalid UTF-8"),
+        ("empty.csv", Vec::new(), "empty"),
+    ];
+    for (name, content, what) in &cases {
+        let path = dir.path().join(name);
+        fs::write(&path, content).unwrap();
+        let ds = if name.ends_with(".csv") {
+            Dataset::read_csv(s(&path))
+        } else {
+            Dataset::read_parquet(s(&path))
+        };
+        let results = match ds {
+            Err(e) => vec![e],
+            // The schema reads headers and footers only: it may succeed (a sound header), but
+            // an error must name the file too.
+            Ok(ds) => [
+                Some(ds.to_polars().map(|_| ()).expect_err(name)),
+                Some(ds.count().map(|_| ()).expect_err(name)),
+                ds.schema().err(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+        };
+        for err in results {
+            let text = err.to_string();
+            assert!(text.contains(name), "{name}: {text}");
+            assert!(text.contains(what), "{name}: {text}");
+            assert!(!text.contains("running the dataset plan"), "{name}: {text}");
+        }
     }
 }
 

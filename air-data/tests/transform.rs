@@ -389,8 +389,14 @@ fn matrix_helper_is_row_major_with_nan_for_nulls() {
     assert_eq!((x.data, y), (vec![1.0, 2.0, 3.0], vec![1.0, 0.0, 1.0]));
     let err = ds.to_f32_matrix(&["a", "name"]).unwrap_err();
     match &err {
-        DataError::NonNumericColumn { column, dtype } => {
+        DataError::NonNumericColumn {
+            column,
+            dtype,
+            found,
+        } => {
             assert_eq!((column.as_str(), dtype.as_str()), ("name", "str"), "{err}");
+            assert_eq!(found, &Some((0, "\"x\"".to_owned())), "{err}");
+            assert!(err.to_string().contains("(row 0: \"x\")"), "{err}");
         }
         other => panic!("expected NonNumericColumn, got {other:?}"),
     }

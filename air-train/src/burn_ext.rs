@@ -221,7 +221,7 @@ pub fn load_model<B: Backend, M: Module<B>>(
     checkpoint: &Checkpoint,
     device: &B::Device,
 ) -> Result<M> {
-    let bytes = checkpoint.get_bytes(MODEL_ENTRY)?;
+    let bytes = checkpoint.get_verified_bytes(MODEL_ENTRY)?;
     let record = NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
         .load(bytes.to_vec(), device)
         .map_err(|e| TrainError::Model {

@@ -229,7 +229,7 @@ pub(crate) fn read_model_entry<T: DeserializeOwned>(
     entry: &str,
     saved_by: &str,
 ) -> Result<T> {
-    checkpoint.get_json(entry).map_err(|e| TrainError::Model {
+    checkpoint.get_verified_json(entry).map_err(|e| TrainError::Model {
         context: format!("reading {entry}"),
         reason: format!("{e} (expected a model saved by {saved_by})"),
     })
@@ -285,7 +285,7 @@ impl<C: ModelConfig> BurnPredictor<C> {
             });
         }
         let config: C = checkpoint
-            .get_json(MODEL_CONFIG_ENTRY)
+            .get_verified_json(MODEL_CONFIG_ENTRY)
             .map_err(|e| TrainError::Model {
                 context: format!("reading {MODEL_CONFIG_ENTRY}"),
                 reason: format!(

@@ -6,7 +6,8 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    FitStatus, Preprocessor, aggregate, check_columns, check_lazy, names, scalar_f64, to_value,
+    FitStatus, Preprocessor, aggregate, check_numeric_columns, check_numeric_lazy, names,
+    scalar_f64, to_value,
 };
 use crate::{
     Dataset,
@@ -79,7 +80,7 @@ fn apply(
 ) -> Result<LazyFrame> {
     let mut lf = lf;
     let columns: Vec<String> = edges.keys().cloned().collect();
-    check_lazy(&mut lf, &columns, preprocessor)?;
+    check_numeric_lazy(&mut lf, &columns, preprocessor)?;
     let exprs: Vec<Expr> = edges
         .iter()
         .map(|(c, e)| {
@@ -152,7 +153,7 @@ impl Preprocessor for UniformKBinsDiscretizer {
         }
     }
     fn fit(&mut self, ds: &Dataset) -> Result<()> {
-        check_columns(ds, &self.columns, "UniformKBinsDiscretizer")?;
+        check_numeric_columns(ds, &self.columns, "UniformKBinsDiscretizer")?;
         let mut exprs = Vec::new();
         for c in &self.columns {
             let x = col(c.as_str()).cast(DataType::Float64);

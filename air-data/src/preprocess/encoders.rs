@@ -459,6 +459,7 @@ impl Preprocessor for Concatenator {
                 return Err(DataError::NonNumericColumn {
                     column: c.clone(),
                     dtype: dtype.to_string(),
+                    found: None,
                 });
             }
         }

@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{FitStatus, Preprocessor, aggregate, check_columns, check_lazy, names, to_value};
+use super::{
+    FitStatus, Preprocessor, aggregate, check_columns, check_lazy, check_numeric_columns,
+    check_numeric_lazy, names, to_value,
+};
 use crate::{
     Dataset,
     error::{DataError, Result},
@@ -97,7 +100,11 @@ impl Preprocessor for SimpleImputer {
         }
     }
     fn fit(&mut self, ds: &Dataset) -> Result<()> {
-        check_columns(ds, &self.columns, "SimpleImputer")?;
+        if self.strategy == ImputeStrategy::Mean {
+            check_numeric_columns(ds, &self.columns, "SimpleImputer")?;
+        } else {
+            check_columns(ds, &self.columns, "SimpleImputer")?;
+        }
         let mut stats = BTreeMap::new();
         match &self.strategy {
             ImputeStrategy::Constant(_) => return Ok(()),
@@ -149,6 +156,10 @@ impl Preprocessor for SimpleImputer {
                 (_, Some(stats)) => &stats[c],
                 (_, None) => unreachable!("transform checks the fit status"),
             };
+            if value.is_number() {
+                // A number filled into strings would make the column strings, silently.
+                check_numeric_lazy(&mut lf, std::slice::from_ref(c), "SimpleImputer")?;
+            }
             exprs.push(
                 col(c.as_str())
                     .fill_null(json_lit(value)?)

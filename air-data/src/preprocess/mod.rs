@@ -135,10 +135,13 @@ pub trait Preprocessor: PreprocessorClone + Send + Sync + fmt::Debug {
         Ok(ds.pipe(&name, true, move |lf| me.expressions(lf)))
     }
 
-    /// The same transform on one in-memory batch (the predictor and serving path).
+    /// The same transform on one in-memory batch (the predictor and serving path). A value of
+    /// the wrong type is named with its column, row and value.
     fn transform_batch(&self, df: DataFrame) -> Result<DataFrame> {
         self.ensure_fitted()?;
-        self.expressions(df.lazy())?
+        let input = df.clone();
+        self.expressions(df.lazy())
+            .map_err(|e| e.with_value_from(&input))?
             .collect()
             .map_err(|e| DataError::Polars {
                 context: format!("{} transform_batch", self.type_name()),
@@ -217,7 +220,7 @@ pub fn load_preprocessor(checkpoint: &Checkpoint) -> Result<Option<Box<dyn Prepr
     if !checkpoint.contains(PREPROCESSOR_ENTRY) {
         return Ok(None);
     }
-    let json: serde_json::Value = checkpoint.get_json(PREPROCESSOR_ENTRY)?;
+    let json: serde_json::Value = checkpoint.get_verified_json(PREPROCESSOR_ENTRY)?;
     preprocessor_from_json(json).map(Some)
 }
 
@@ -241,6 +244,57 @@ pub(crate) fn check_schema(schema: &Schema, columns: &[String], preprocessor: &s
         }
     }
     Ok(())
+}
+
+/// Whether a column of `dtype` holds numbers a numeric preprocessor may cast to `Float64`
+/// (an all-null column too); strings and lists do not: casting them would turn every value
+/// into a silent null.
+fn is_numeric(dtype: &DataType) -> bool {
+    dtype.is_primitive_numeric() || dtype.is_bool() || dtype.is_null()
+}
+
+/// Checks that `columns` exist in `schema` and hold numbers.
+pub(crate) fn check_numeric_schema(
+    schema: &Schema,
+    columns: &[String],
+    preprocessor: &str,
+) -> Result<()> {
+    check_schema(schema, columns, preprocessor)?;
+    for c in columns {
+        let dtype = schema.get(c).expect("checked above");
+        if !is_numeric(dtype) {
+            return Err(DataError::NonNumericColumn {
+                column: c.clone(),
+                dtype: dtype.to_string(),
+                found: None,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// [`check_columns`] for numeric preprocessors: the columns must hold numbers.
+pub(crate) fn check_numeric_columns(
+    ds: &Dataset,
+    columns: &[String],
+    preprocessor: &str,
+) -> Result<Schema> {
+    let schema = ds.schema()?;
+    check_numeric_schema(&schema, columns, preprocessor)?;
+    Ok(schema)
+}
+
+/// [`check_lazy`] for numeric preprocessors: the columns must hold numbers.
+pub(crate) fn check_numeric_lazy(
+    lf: &mut LazyFrame,
+    columns: &[String],
+    preprocessor: &str,
+) -> Result<()> {
+    let schema = lf.collect_schema().map_err(|e| DataError::Polars {
+        context: format!("{preprocessor}: resolving the input's columns"),
+        source: e,
+    })?;
+    check_numeric_schema(&schema, columns, preprocessor)
 }
 
 /// Checks the columns of a plan about to be transformed.

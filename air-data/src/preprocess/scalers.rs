@@ -12,7 +12,8 @@ use polars::{
 use serde::{Deserialize, Serialize};
 
 use super::{
-    FitStatus, Preprocessor, aggregate, check_columns, check_lazy, names, scalar_f64, to_value,
+    FitStatus, Preprocessor, aggregate, check_numeric_columns, check_numeric_lazy, names,
+    scalar_f64, to_value,
 };
 use crate::{
     Dataset,
@@ -32,7 +33,7 @@ fn nonzero(scale: Option<f64>) -> f64 {
 fn apply_affine(lf: LazyFrame, stats: &Affine, preprocessor: &str) -> Result<LazyFrame> {
     let mut lf = lf;
     let columns: Vec<String> = stats.keys().cloned().collect();
-    check_lazy(&mut lf, &columns, preprocessor)?;
+    check_numeric_lazy(&mut lf, &columns, preprocessor)?;
     let exprs: Vec<Expr> = stats
         .iter()
         .map(|(c, (shift, scale))| {
@@ -89,7 +90,7 @@ impl Preprocessor for StandardScaler {
         status(&self.stats)
     }
     fn fit(&mut self, ds: &Dataset) -> Result<()> {
-        check_columns(ds, &self.columns, "StandardScaler")?;
+        check_numeric_columns(ds, &self.columns, "StandardScaler")?;
         let mut exprs = Vec::new();
         for c in &self.columns {
             let x = col(c.as_str()).cast(DataType::Float64);
@@ -139,7 +140,7 @@ impl Preprocessor for MinMaxScaler {
         status(&self.stats)
     }
     fn fit(&mut self, ds: &Dataset) -> Result<()> {
-        check_columns(ds, &self.columns, "MinMaxScaler")?;
+        check_numeric_columns(ds, &self.columns, "MinMaxScaler")?;
         let mut exprs = Vec::new();
         for c in &self.columns {
             let x = col(c.as_str()).cast(DataType::Float64);
@@ -190,7 +191,7 @@ impl Preprocessor for MaxAbsScaler {
         status(&self.stats)
     }
     fn fit(&mut self, ds: &Dataset) -> Result<()> {
-        check_columns(ds, &self.columns, "MaxAbsScaler")?;
+        check_numeric_columns(ds, &self.columns, "MaxAbsScaler")?;
         let exprs = self
             .columns
             .iter()
@@ -276,7 +277,7 @@ impl Preprocessor for RobustScaler {
         status(&self.stats)
     }
     fn fit(&mut self, ds: &Dataset) -> Result<()> {
-        check_columns(ds, &self.columns, "RobustScaler")?;
+        check_numeric_columns(ds, &self.columns, "RobustScaler")?;
         let method = match self.interpolation {
             QuantileInterpolation::Linear => QuantileMethod::Linear,
             QuantileInterpolation::Lower => QuantileMethod::Lower,
@@ -350,7 +351,7 @@ impl Preprocessor for Normalizer {
     }
     fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
         let mut lf = lf;
-        check_lazy(&mut lf, &self.columns, "Normalizer")?;
+        check_numeric_lazy(&mut lf, &self.columns, "Normalizer")?;
         if self.columns.is_empty() {
             return Ok(lf);
         }
@@ -473,7 +474,7 @@ impl Preprocessor for PowerTransformer {
     }
     fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
         let mut lf = lf;
-        check_lazy(&mut lf, &self.columns, "PowerTransformer")?;
+        check_numeric_lazy(&mut lf, &self.columns, "PowerTransformer")?;
         let exprs: Vec<Expr> = self
             .columns
             .iter()
