@@ -10,6 +10,8 @@
 //!
 //! Any `Fn(&[u8]) -> Result<DataFrame, RequestError>` is an [`Adapter`] too.
 
+use std::collections::{HashMap, HashSet};
+
 use air_data::polars::prelude::*;
 use serde_json::Value;
 
@@ -73,6 +75,31 @@ pub enum RequestError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The body's framing is broken: a malformed chunked encoding, or the connection closed
+    /// before the declared length arrived (HTTP 400).
+    #[error(
+        "the request body could not be read after {received} bytes: {reason}; send a \
+         Content-Length that matches the body, or well-formed chunks"
+    )]
+    BodyFraming {
+        /// Bytes read before the failure.
+        received: usize,
+        /// What the HTTP layer reported.
+        reason: String,
+    },
+    /// The body did not arrive within the body timeout (HTTP 408).
+    #[error(
+        "the request body did not arrive within {timeout_ms} ms ({received} bytes received{}); \
+         send the whole body promptly", declared.map(|d| format!(" of {d} declared")).unwrap_or_default()
+    )]
+    BodyTimeout {
+        /// The timeout.
+        timeout_ms: u128,
+        /// Bytes received in time.
+        received: usize,
+        /// The declared Content-Length, if any.
+        declared: Option<usize>,
+    },
 }
 
 fn list(what: &str, names: &[String]) -> String {
@@ -87,7 +114,8 @@ impl RequestError {
     /// The HTTP status it answers with.
     pub fn status(&self) -> u16 {
         match self {
-            Self::MalformedJson { .. } => 400,
+            Self::MalformedJson { .. } | Self::BodyFraming { .. } => 400,
+            Self::BodyTimeout { .. } => 408,
             Self::TooLarge { .. } => 413,
             _ => 422,
         }
@@ -102,6 +130,8 @@ impl RequestError {
             Self::WrongType { .. } => "wrong_type",
             Self::Columns { .. } => "wrong_columns",
             Self::TooLarge { .. } => "too_large",
+            Self::BodyFraming { .. } => "malformed_body",
+            Self::BodyTimeout { .. } => "body_timeout",
         }
     }
 
@@ -180,13 +210,24 @@ fn json_type(v: &Value) -> &'static str {
     }
 }
 
+/// Most cells a request's records may spread over when keys are missing from some records
+/// (padded with nulls): 64 per value sent, or 2^20, whichever is more. Without it, one record
+/// with 40,000 keys followed by 100,000 empty records would ask for four billion cells.
+fn max_cells(values: usize) -> usize {
+    values.saturating_mul(64).max(1 << 20)
+}
+
 fn from_records(records: Vec<Value>) -> Result<DataFrame, RequestError> {
     if records.is_empty() {
         return Err(RequestError::Empty);
     }
-    // Columns in order of first appearance; a key absent from a record is null there.
+    let rows = records.len();
+    // Keys are collected in one pass (a hash lookup per key: linear in the body); each column
+    // keeps only the values sent, with their rows, until it is built.
+    let mut index: HashMap<String, usize> = HashMap::new();
     let mut names: Vec<String> = Vec::new();
-    let mut rows = Vec::with_capacity(records.len());
+    let mut sparse: Vec<Vec<(usize, Value)>> = Vec::new();
+    let mut values = 0usize;
     for (i, r) in records.into_iter().enumerate() {
         let Value::Object(map) = r else {
             return Err(RequestError::unsupported(format!(
@@ -194,24 +235,41 @@ fn from_records(records: Vec<Value>) -> Result<DataFrame, RequestError> {
                 json_type(&r)
             )));
         };
-        for k in map.keys() {
-            if !names.contains(k) {
-                names.push(k.clone());
-            }
+        for (k, v) in map {
+            let j = match index.get(&k) {
+                Some(&j) => j,
+                None => {
+                    index.insert(k.clone(), names.len());
+                    names.push(k);
+                    sparse.push(Vec::new());
+                    names.len() - 1
+                }
+            };
+            sparse[j].push((i, v));
+            values += 1;
         }
-        rows.push(map);
+    }
+    let cells = rows.saturating_mul(names.len());
+    if cells > max_cells(values) {
+        return Err(RequestError::unsupported(format!(
+            "the records are too sparse: {rows} records with {} distinct keys make {cells} \
+             cells from {values} values sent; send records with the same keys (missing \
+             values as null), or the column form",
+            names.len()
+        )));
     }
     let columns = names
         .iter()
-        .map(|name| {
-            let values: Vec<Value> = rows
-                .iter_mut()
-                .map(|r| r.remove(name).unwrap_or(Value::Null))
-                .collect();
-            build_column(name, values)
+        .zip(sparse)
+        .map(|(name, sent)| {
+            let mut dense = vec![Value::Null; rows];
+            for (row, v) in sent {
+                dense[row] = v;
+            }
+            build_column(name, dense)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    frame(rows.len(), columns)
+    frame(rows, columns)
 }
 
 fn from_columns(map: serde_json::Map<String, Value>) -> Result<DataFrame, RequestError> {
@@ -308,7 +366,8 @@ fn build_column(name: &str, values: Vec<Value>) -> Result<Column, RequestError> 
                 .iter()
                 .find_map(|v| v.as_array().map(Vec::len))
                 .unwrap_or(0);
-            let mut flat = Vec::with_capacity(values.len() * width);
+            // Reserve no more than the body can hold: a null row fails below, before growing.
+            let mut flat = Vec::with_capacity(values.len().saturating_mul(width).min(1 << 20));
             let expected = format!("a list of {width} numbers");
             for (row, v) in values.iter().enumerate() {
                 let items = v
@@ -374,9 +433,14 @@ fn from_array(
         None | Some(Value::Null) => inferred,
         Some(Value::Array(dims)) => dims
             .iter()
-            .map(|d| d.as_u64().map(|d| d as usize))
+            .map(|d| d.as_u64().and_then(|d| usize::try_from(d).ok()))
             .collect::<Option<_>>()
-            .ok_or_else(|| RequestError::unsupported("\"shape\" must be a list of sizes"))?,
+            .ok_or_else(|| {
+                RequestError::unsupported(format!(
+                    "\"shape\" must be a list of sizes (non-negative integers), found {}",
+                    short(&Value::Array(dims.clone()))
+                ))
+            })?,
         Some(other) => {
             return Err(RequestError::unsupported(format!(
                 "\"shape\" is a JSON {}, not a list of sizes",
@@ -384,10 +448,17 @@ fn from_array(
             )));
         }
     };
-    if shape.iter().product::<usize>() != flat.len() {
+    // Sizes come from the client: every product is checked.
+    let total = checked_product(&shape).ok_or_else(|| {
+        RequestError::unsupported(format!(
+            "\"shape\" {shape:?} describes more values than any request can hold; it must \
+             describe the {} values of \"array\"",
+            flat.len()
+        ))
+    })?;
+    if total != flat.len() {
         return Err(RequestError::unsupported(format!(
-            "shape {shape:?} holds {} values but the array has {}",
-            shape.iter().product::<usize>(),
+            "\"shape\" {shape:?} holds {total} values but \"array\" has {}",
             flat.len()
         )));
     }
@@ -417,10 +488,11 @@ fn from_array(
             )));
         }
     };
+    // Both divide the non-zero total checked above, so they fit.
     let (rows, width) = match shape.as_slice() {
         [] => (1, 1),
         [n] => (*n, 1),
-        [n, rest @ ..] => (*n, rest.iter().product()),
+        [n, rest @ ..] => (*n, checked_product(rest).unwrap_or(usize::MAX)),
     };
     let names: Option<Vec<String>> = match rest.get("columns") {
         None | Some(Value::Null) => None,
@@ -464,6 +536,10 @@ fn from_array(
     frame(rows, columns)
 }
 
+fn checked_product(dims: &[usize]) -> Option<usize> {
+    dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+}
+
 fn flatten(
     v: &Value,
     depth: usize,
@@ -500,16 +576,21 @@ fn flatten(
 /// Checks a batch's columns against a model's input columns.
 pub(crate) fn check_columns(df: &DataFrame, expected: &[String]) -> Result<(), RequestError> {
     let names = df.get_column_names();
+    let sent: HashSet<&str> = names.iter().map(|n| n.as_str()).collect();
+    let known: HashSet<&str> = expected.iter().map(String::as_str).collect();
     let missing: Vec<String> = expected
         .iter()
-        .filter(|e| !names.iter().any(|n| n.as_str() == e.as_str()))
+        .filter(|e| !sent.contains(e.as_str()))
         .cloned()
         .collect();
-    let extra: Vec<String> = names
-        .iter()
-        .filter(|n| !expected.iter().any(|e| e.as_str() == n.as_str()))
-        .map(|n| n.to_string())
-        .collect();
+    // A client may send thousands of unknown keys: name the first few.
+    const SHOWN: usize = 20;
+    let unknown = names.iter().filter(|n| !known.contains(n.as_str()));
+    let mut extra: Vec<String> = unknown.clone().take(SHOWN).map(|n| n.to_string()).collect();
+    let more = unknown.count().saturating_sub(SHOWN);
+    if more > 0 {
+        extra.push(format!("... and {more} more"));
+    }
     if missing.is_empty() && extra.is_empty() {
         Ok(())
     } else {

@@ -53,6 +53,7 @@
 
 mod adapter;
 mod batch;
+mod connection;
 mod deployment;
 mod error;
 mod factory;

@@ -18,10 +18,11 @@ use axum::{
 use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 
 use crate::{
     adapter::{RequestError, records_json},
+    connection::{self, ConnectionMetrics, Limits},
     deployment::{DeploymentHandle, GAUGES, PredictorDeployment},
     error::{Result, ServeError, invalid},
     metrics,
@@ -30,31 +31,49 @@ use crate::{
 /// Bodies larger than this are parsed off the async executor.
 const BLOCKING_PARSE_BYTES: usize = 64 << 10;
 
-/// Where and how the HTTP server listens.
+/// Where and how the HTTP server listens, and the limits of its connections.
 ///
 /// ```
+/// use std::time::Duration;
 /// use air_serve::ServeConfig;
 ///
-/// let config = ServeConfig::new().with_port(0).with_http_threads(2)?;
+/// let config = ServeConfig::new()
+///     .with_port(0)
+///     .with_http_threads(2)?
+///     .with_body_timeout(Duration::from_secs(5))?
+///     .with_max_connections(1000)?;
 /// assert_eq!(config.addr().ip().to_string(), "127.0.0.1");
 /// # Ok::<(), air_serve::ServeError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ServeConfig {
     host: IpAddr,
     port: u16,
     http_threads: usize,
     shutdown_timeout: Duration,
+    header_timeout: Duration,
+    idle_timeout: Duration,
+    body_timeout: Duration,
+    max_connections: usize,
+    listen_backlog: u32,
 }
 
 impl Default for ServeConfig {
-    /// 127.0.0.1:8000 (Ray Serve's), two HTTP threads, 30 s to drain on shutdown.
+    /// 127.0.0.1:8000 (Ray Serve's), two HTTP threads, 30 s to drain on shutdown; 10 s for a
+    /// request's headers, 30 s for its body, keep-alive connections closed after 60 s idle;
+    /// at most 10,000 connections, a listen backlog of 4096.
     fn default() -> Self {
         Self {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 8000,
             http_threads: 2,
             shutdown_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(30),
+            max_connections: 10_000,
+            listen_backlog: 4096,
         }
     }
 }
@@ -93,10 +112,73 @@ impl ServeConfig {
         self
     }
 
+    /// How long a client has to send a request's headers, from the connection's start or the
+    /// request's first byte; past it the connection is closed without an answer (slow-header
+    /// clients hold no connection for long).
+    pub fn with_header_timeout(mut self, timeout: Duration) -> Result<Self> {
+        self.header_timeout = nonzero("header_timeout", timeout)?;
+        Ok(self)
+    }
+
+    /// How long a keep-alive connection may wait for its next request before it is closed.
+    pub fn with_idle_timeout(mut self, timeout: Duration) -> Result<Self> {
+        self.idle_timeout = nonzero("idle_timeout", timeout)?;
+        Ok(self)
+    }
+
+    /// How long a request's body may take to arrive once its headers are in; past it the
+    /// answer is 408. A request counts against a deployment's `max_concurrent_queries` only
+    /// once its body is in, so slow senders cannot starve the others.
+    pub fn with_body_timeout(mut self, timeout: Duration) -> Result<Self> {
+        self.body_timeout = nonzero("body_timeout", timeout)?;
+        Ok(self)
+    }
+
+    /// Most connections open at once; more are answered 503 at once and closed. Each open
+    /// connection takes a file descriptor: keep this under the process's limit (`ulimit -n`).
+    pub fn with_max_connections(mut self, n: usize) -> Result<Self> {
+        if n == 0 {
+            return Err(invalid("max_connections", 0, "at least 1"));
+        }
+        self.max_connections = n;
+        Ok(self)
+    }
+
+    /// Connections the kernel queues before the server accepts them (`listen(2)`'s backlog;
+    /// Linux caps it at `net.core.somaxconn`, 4096 by default). Clients beyond it wait on SYN
+    /// retries, seconds each.
+    pub fn with_listen_backlog(mut self, backlog: u32) -> Result<Self> {
+        if backlog == 0 {
+            return Err(invalid("listen_backlog", 0, "at least 1"));
+        }
+        self.listen_backlog = backlog;
+        Ok(self)
+    }
+
     /// The socket address.
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::new(self.host, self.port)
     }
+
+    /// The body timeout.
+    pub fn body_timeout(&self) -> Duration {
+        self.body_timeout
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            header_timeout: self.header_timeout,
+            idle_timeout: self.idle_timeout,
+            max_connections: self.max_connections,
+        }
+    }
+}
+
+fn nonzero(field: &'static str, timeout: Duration) -> Result<Duration> {
+    if timeout.is_zero() {
+        return Err(invalid(field, "0 s", "a positive duration"));
+    }
+    Ok(timeout)
 }
 
 /// One HTTP server for any number of deployments, each under its route prefix (Ray Serve's
@@ -161,27 +243,26 @@ impl Server {
             .enable_all()
             .build()
             .map_err(io)?;
-        let listener = std::net::TcpListener::bind(addr).map_err(io)?;
+        let listener = {
+            let _guard = runtime.enter();
+            connection::bind(addr, self.config.listen_backlog).map_err(io)?
+        };
         let local = listener.local_addr().map_err(io)?;
-        listener.set_nonblocking(true).map_err(io)?;
         let handles = self
             .deployments
             .into_iter()
             .map(PredictorDeployment::start)
             .collect::<Result<Vec<_>>>()?;
-        let router = router(&handles);
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let serving = {
-            let _guard = runtime.enter();
-            let listener = tokio::net::TcpListener::from_std(listener).map_err(io)?;
-            runtime.spawn(async move {
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(async {
-                        let _ = stop_rx.await;
-                    })
-                    .await
-            })
-        };
+        let connections = Arc::new(ConnectionMetrics::default());
+        let router = router(&handles, &self.config, &connections);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let serving = runtime.spawn(connection::accept_loop(
+            listener,
+            router,
+            self.config.limits(),
+            stop_rx,
+            connections,
+        ));
         tracing::info!(%local, deployments = handles.len(), "serving");
         Ok(ServerHandle {
             addr: local,
@@ -199,7 +280,7 @@ impl Server {
 pub struct ServerHandle {
     addr: SocketAddr,
     handles: Vec<DeploymentHandle>,
-    stop: Option<oneshot::Sender<()>>,
+    stop: Option<watch::Sender<bool>>,
     serving: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     runtime: Option<tokio::runtime::Runtime>,
     shutdown_timeout: Duration,
@@ -253,7 +334,7 @@ impl ServerHandle {
             return Ok(());
         };
         if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+            let _ = stop.send(true);
         }
         let mut result = Ok(());
         if let Some(serving) = self.serving.take() {
@@ -289,8 +370,19 @@ impl Drop for ServerHandle {
     }
 }
 
-fn router(handles: &[DeploymentHandle]) -> Router {
-    let openapi = Arc::new(openapi(handles));
+/// What a deployment's route needs: its handle and the server's body timeout.
+#[derive(Clone)]
+struct Route {
+    handle: DeploymentHandle,
+    body_timeout: Duration,
+}
+
+fn router(
+    handles: &[DeploymentHandle],
+    config: &ServeConfig,
+    connections: &Arc<ConnectionMetrics>,
+) -> Router {
+    let openapi = Arc::new(openapi(handles, config));
     let routes: serde_json::Map<String, serde_json::Value> = handles
         .iter()
         .map(|h| {
@@ -310,13 +402,13 @@ fn router(handles: &[DeploymentHandle]) -> Router {
                 async move { axum::Json(routes) }
             }),
         )
-        .route(
-            "/-/metrics",
+        .route("/-/metrics", {
+            let connections = Arc::clone(connections);
             get(move || {
-                let all = all.clone();
-                async move { prometheus(&all) }
-            }),
-        )
+                let (all, connections) = (all.clone(), Arc::clone(&connections));
+                async move { prometheus(&all, &connections) }
+            })
+        })
         .route(
             "/openapi.json",
             get(move || {
@@ -326,7 +418,10 @@ fn router(handles: &[DeploymentHandle]) -> Router {
         );
     for h in handles {
         let prefix = h.config().route_prefix().to_owned();
-        let route = post(predict_route).with_state(h.clone());
+        let route = post(predict_route).with_state(Route {
+            handle: h.clone(),
+            body_timeout: config.body_timeout,
+        });
         router = router.route(&prefix, route.clone());
         if prefix != "/" {
             router = router.route(&format!("{prefix}/"), route);
@@ -352,13 +447,10 @@ fn router(handles: &[DeploymentHandle]) -> Router {
     })
 }
 
-async fn predict_route(
-    State(handle): State<DeploymentHandle>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn predict_route(State(route): State<Route>, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
-    let result = serve_request(&handle, &headers, body).await;
+    let handle = &route.handle;
+    let result = serve_request(&route, &headers, body).await;
     let (status, response) = match result {
         Ok(bytes) => (
             200,
@@ -373,12 +465,8 @@ async fn predict_route(
     response
 }
 
-async fn serve_request(
-    handle: &DeploymentHandle,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<Vec<u8>> {
-    let _slot = handle.admit()?;
+async fn serve_request(route: &Route, headers: &HeaderMap, body: Body) -> Result<Vec<u8>> {
+    let handle = &route.handle;
     let limit = handle.config().max_request_bytes();
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -390,7 +478,19 @@ async fn serve_request(
         // before it reads the answer).
         return Err(RequestError::TooLarge { limit }.into());
     }
-    let bytes = read_body(body, limit, drain).await?;
+    // The body first, under its own timeout: a slow sender holds no in-flight slot.
+    let mut received = 0;
+    let bytes = tokio::time::timeout(
+        route.body_timeout,
+        read_body(body, limit, drain, &mut received),
+    )
+    .await
+    .map_err(|_| RequestError::BodyTimeout {
+        timeout_ms: route.body_timeout.as_millis(),
+        received,
+        declared,
+    })??;
+    let _slot = handle.admit()?;
     let frame = if bytes.len() > BLOCKING_PARSE_BYTES {
         let h = handle.clone();
         tokio::task::spawn_blocking(move || h.adapter().to_frame(&bytes))
@@ -413,27 +513,48 @@ fn drain_cap(limit: usize) -> usize {
 }
 
 /// The body, up to `limit` bytes; past it, reads on (discarding) up to `drain` bytes and
-/// answers 413.
-async fn read_body(mut body: Body, limit: usize, drain: usize) -> Result<Vec<u8>> {
+/// answers 413. `received` counts the bytes as they come (for the timeout's message).
+async fn read_body(
+    mut body: Body,
+    limit: usize,
+    drain: usize,
+    received: &mut usize,
+) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
-    let mut seen = 0usize;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| RequestError::Unsupported {
-            reason: format!("the body could not be read: {e}"),
+        let frame = frame.map_err(|e| RequestError::BodyFraming {
+            received: *received,
+            reason: error_chain(&e),
         })?;
         if let Ok(data) = frame.into_data() {
-            seen += data.len();
-            if seen <= limit {
+            *received += data.len();
+            if *received <= limit {
                 buf.extend_from_slice(&data);
-            } else if seen > drain {
+            } else if *received > drain {
                 break;
             }
         }
     }
-    if seen > limit {
+    if *received > limit {
         return Err(RequestError::TooLarge { limit }.into());
     }
     Ok(buf)
+}
+
+/// An error and its causes, `: `-separated (hyper's body errors say "error reading a body from
+/// connection" and keep the reason, e.g. an invalid chunk size, in their source).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let next = s.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = s.source();
+    }
+    text
 }
 
 fn error_response(status: u16, kind: &str, message: &str) -> Response {
@@ -448,17 +569,18 @@ fn error_response(status: u16, kind: &str, message: &str) -> Response {
     response
 }
 
-fn prometheus(handles: &[DeploymentHandle]) -> Response {
+fn prometheus(handles: &[DeploymentHandle], connections: &ConnectionMetrics) -> Response {
     let mut out = String::new();
     metrics::header(&mut out, &GAUGES);
     for h in handles {
         h.write_metrics(&mut out);
     }
+    connections.write(&mut out);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
 /// An OpenAPI 3 description of the served routes.
-fn openapi(handles: &[DeploymentHandle]) -> serde_json::Value {
+fn openapi(handles: &[DeploymentHandle], config: &ServeConfig) -> serde_json::Value {
     let error = json!({"$ref": "#/components/schemas/Error"});
     let mut paths = serde_json::Map::new();
     for h in handles {
@@ -476,11 +598,11 @@ fn openapi(handles: &[DeploymentHandle]) -> serde_json::Value {
         let responses = json!({
             "200": {"description": "One record per input row.", "content": {"application/json": {"schema": {
                 "type": "array", "items": {"type": "object", "properties": {"predictions": {}}}}}}},
-            "400": {"description": "Malformed JSON.", "content": {"application/json": {"schema": error}}},
-            "408": {"description": "Not answered within the request timeout.", "content": {"application/json": {"schema": error}}},
+            "400": {"description": "Malformed JSON, or a body whose framing is broken (chunked encoding, a short Content-Length).", "content": {"application/json": {"schema": error}}},
+            "408": {"description": format!("The body did not arrive within {} ms, or no answer within the request timeout.", config.body_timeout.as_millis()), "content": {"application/json": {"schema": error}}},
             "413": {"description": format!("Body over {} bytes.", c.max_request_bytes()), "content": {"application/json": {"schema": error}}},
             "422": {"description": "Missing or unknown columns, wrong types, empty input.", "content": {"application/json": {"schema": error}}},
-            "503": {"description": format!("More than {} requests in flight.", c.max_in_flight()), "content": {"application/json": {"schema": error}}},
+            "503": {"description": format!("More than {} requests in flight, or more than {} connections open.", c.max_in_flight(), config.max_connections), "content": {"application/json": {"schema": error}}},
         });
         let op = json!({"post": {
             "summary": format!("Predict with deployment {}", c.name()),
