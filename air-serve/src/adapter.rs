@@ -249,6 +249,10 @@ fn from_records(records: Vec<Value>) -> Result<DataFrame, RequestError> {
             values += 1;
         }
     }
+    if names.is_empty() {
+        // `[{}]`: rows without a single value.
+        return Err(RequestError::Empty);
+    }
     let cells = rows.saturating_mul(names.len());
     if cells > max_cells(values) {
         return Err(RequestError::unsupported(format!(

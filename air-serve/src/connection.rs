@@ -137,17 +137,16 @@ pub(crate) async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     metrics.accepted.fetch_add(1, Ordering::Relaxed);
-                    if connections.len() >= limits.max_connections {
+                    // Counted until just before its socket closes (see `serve_connection`), so
+                    // a client that saw its connection end finds the slot free.
+                    if metrics.open.fetch_add(1, Ordering::AcqRel) >= limits.max_connections {
+                        metrics.open.fetch_sub(1, Ordering::AcqRel);
                         refuse(stream, limits.max_connections, &lingering, &metrics);
                         continue;
                     }
                     let _ = stream.set_nodelay(true);
-                    metrics.open.fetch_add(1, Ordering::AcqRel);
-                    let (router, stop, metrics) = (router.clone(), stop.clone(), Arc::clone(&metrics));
-                    connections.spawn(async move {
-                        serve_connection(stream, router, limits, stop, &metrics).await;
-                        metrics.open.fetch_sub(1, Ordering::AcqRel);
-                    });
+                    let open = OpenSlot(Arc::clone(&metrics));
+                    connections.spawn(serve_connection(stream, router.clone(), limits, stop.clone(), open));
                 }
                 Err(e) => {
                     // Out of file descriptors or a connection reset before it was accepted:
@@ -216,8 +215,9 @@ async fn serve_connection(
     router: Router,
     limits: Limits,
     mut stop: watch::Receiver<bool>,
-    metrics: &ConnectionMetrics,
+    open: OpenSlot,
 ) {
+    let metrics = Arc::clone(&open.0);
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Watched {
         inner: stream,
@@ -244,6 +244,9 @@ async fn serve_connection(
         .header_read_timeout(None)
         .serve_connection(io, service);
     tokio::pin!(connection);
+    // Declared after the connection, so dropped before it: the slot is free before the socket
+    // closes.
+    let _open = open;
     let mut closing = false;
     loop {
         if *stop.borrow() && !closing {
@@ -286,6 +289,15 @@ async fn serve_connection(
                 }
             }
         }
+    }
+}
+
+/// An open connection, counted in [`ConnectionMetrics::open`] until dropped.
+struct OpenSlot(Arc<ConnectionMetrics>);
+
+impl Drop for OpenSlot {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

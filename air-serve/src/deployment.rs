@@ -266,6 +266,7 @@ impl PredictorDeployment {
             queue: Queue::new(),
             metrics: Metrics::new(),
             in_flight: AtomicUsize::new(0),
+            receiving: AtomicUsize::new(0),
             busy: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             config: self.config,
@@ -423,6 +424,7 @@ struct Shared {
     queue: Queue,
     metrics: Metrics,
     in_flight: AtomicUsize,
+    receiving: AtomicUsize,
     busy: AtomicUsize,
     closed: AtomicBool,
     threads: Mutex<Vec<JoinHandle<()>>>,
@@ -529,6 +531,8 @@ impl fmt::Debug for DeploymentHandle {
 pub struct DeploymentStats {
     /// Requests being handled (queued or predicting).
     pub in_flight: usize,
+    /// HTTP requests whose body is still arriving (not yet counted in flight).
+    pub receiving: usize,
     /// Requests waiting for a replica.
     pub queued: usize,
     /// Replicas predicting now.
@@ -543,7 +547,8 @@ pub struct DeploymentStats {
     pub version: u64,
 }
 
-/// Releases an in-flight slot when dropped (answered, failed or cancelled alike).
+/// Releases an in-flight (or receiving) slot when dropped (answered, failed or cancelled
+/// alike).
 pub(crate) struct Slot<'a>(&'a AtomicUsize);
 
 impl Drop for Slot<'_> {
@@ -602,6 +607,12 @@ impl DeploymentHandle {
     fn record(&self, out: &Result<DataFrame>, elapsed: Duration) {
         let status = out.as_ref().map_or_else(ServeError::status, |_| 200);
         self.shared.metrics.request(status, elapsed);
+    }
+
+    /// Counts a request as receiving its body until the guard drops.
+    pub(crate) fn receiving(&self) -> Slot<'_> {
+        self.shared.receiving.fetch_add(1, Ordering::AcqRel);
+        Slot(&self.shared.receiving)
     }
 
     /// Takes an in-flight slot or answers 503.
@@ -711,6 +722,7 @@ impl DeploymentHandle {
         let s = &self.shared;
         DeploymentStats {
             in_flight: s.in_flight.load(Ordering::Acquire),
+            receiving: s.receiving.load(Ordering::Acquire),
             queued: s.queue.len(),
             busy_replicas: s.busy.load(Ordering::Acquire),
             batches: s.metrics.batches(),
@@ -742,9 +754,10 @@ impl DeploymentHandle {
 }
 
 /// The gauges [`DeploymentHandle::write_metrics`] writes: (name, help, value).
-pub(crate) const GAUGES: [(&str, &str); 4] = [
+pub(crate) const GAUGES: [(&str, &str); 5] = [
     ("queue_depth", "Requests waiting for a replica."),
     ("in_flight", "Requests being handled."),
+    ("receiving", "Requests whose body is still arriving."),
     ("busy_replicas", "Replicas predicting now."),
     ("replicas", "Replicas of the deployment."),
 ];
@@ -753,6 +766,7 @@ fn gauges(stats: &DeploymentStats, replicas: usize) -> Vec<(&'static str, &'stat
     let values = [
         stats.queued as f64,
         stats.in_flight as f64,
+        stats.receiving as f64,
         stats.busy_replicas as f64,
         replicas as f64,
     ];

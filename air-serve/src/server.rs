@@ -480,6 +480,7 @@ async fn serve_request(route: &Route, headers: &HeaderMap, body: Body) -> Result
     }
     // The body first, under its own timeout: a slow sender holds no in-flight slot.
     let mut received = 0;
+    let receiving = handle.receiving();
     let bytes = tokio::time::timeout(
         route.body_timeout,
         read_body(body, limit, drain, &mut received),
@@ -490,6 +491,7 @@ async fn serve_request(route: &Route, headers: &HeaderMap, body: Body) -> Result
         received,
         declared,
     })??;
+    drop(receiving);
     let _slot = handle.admit()?;
     let frame = if bytes.len() > BLOCKING_PARSE_BYTES {
         let h = handle.clone();

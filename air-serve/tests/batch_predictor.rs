@@ -10,8 +10,8 @@ use air_checkpoint::Checkpoint;
 use air_data::{Dataset, Preprocessor, StandardScaler, polars::prelude::*, save_preprocessor};
 use air_serve::{BatchPredictor, PredictOptions, ServeError};
 use air_train::{
-    Backend, BurnPredictor, Estimator, FromCheckpoint, GbdtParams, GbdtPredictor, GbdtTrainer,
-    LogisticRegressionParams, ModelConfig, Objective, Predictor, RunConfig, ScalingConfig,
+    Backend, BurnPredictor, Estimator, FromCheckpoint, GbdtPredictor, LogisticRegressionParams,
+    ModelConfig, Predictor, RunConfig,
     SklearnPredictor, SklearnTrainer, Trainer, Verbosity,
     burn::{
         nn::{Linear, LinearConfig},
@@ -21,13 +21,8 @@ use air_train::{
 };
 use serde::{Deserialize, Serialize};
 
-fn breast_cancer() -> Dataset {
-    Dataset::read_csv(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/data/breast_cancer.csv"
-    ))
-    .unwrap()
-}
+mod common;
+use common::{breast_cancer, scaled_gbdt_checkpoint};
 
 /// The rows with an `id` column (to check order and kept columns) and no label.
 fn inputs() -> DataFrame {
@@ -48,26 +43,6 @@ fn names(df: &DataFrame) -> Vec<String> {
 
 fn run(dir: &tempfile::TempDir) -> RunConfig {
     RunConfig::new(dir.path().to_str().unwrap()).with_verbose(Verbosity::Silent)
-}
-
-fn gbdt_checkpoint(dir: &tempfile::TempDir) -> Checkpoint {
-    let trainer = GbdtTrainer::new(
-        "target",
-        GbdtParams::new(Objective::BinaryLogistic),
-        5,
-        ScalingConfig::new(1).unwrap(),
-        run(dir).with_name("gbdt"),
-    )
-    .unwrap()
-    .with_dataset("train", breast_cancer())
-    .with_preprocessor(StandardScaler::new(["mean radius", "mean texture"]));
-    trainer
-        .fit()
-        .unwrap()
-        .into_result()
-        .unwrap()
-        .checkpoint
-        .unwrap()
 }
 
 /// Predictions of `bp` with `options`, checked against `direct` (the predictor on the whole
@@ -104,8 +79,7 @@ fn options(batch: usize, workers: usize) -> PredictOptions {
 
 #[test]
 fn gbdt_predictions_equal_the_predictor_in_input_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let ckpt = gbdt_checkpoint(&dir);
+    let ckpt = scaled_gbdt_checkpoint();
     let direct = GbdtPredictor::from_checkpoint(&ckpt).unwrap();
     // Behind a preprocessor, the raw input columns come from the checkpoint's metadata.
     let raw = names(&inputs().drop("id").unwrap());

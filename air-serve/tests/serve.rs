@@ -2,81 +2,18 @@
 //! forms on a GBDT model, bad requests, load shedding, timeouts, reconfigure, graceful shutdown,
 //! health, metrics and OpenAPI.
 
-use std::{
-    sync::{Arc, Condvar, Mutex, OnceLock},
-    time::Duration,
-};
+use std::time::Duration;
 
 use air_checkpoint::Checkpoint;
-use air_data::{Dataset, polars::prelude::*};
+use air_data::polars::prelude::*;
 use air_serve::{
-    DeploymentConfig, DeploymentHandle, PredictorDeployment, RequestError, ServeConfig, ServeError,
-    Server, ServerHandle,
+    DeploymentConfig, PredictorDeployment, RequestError, ServeConfig, ServeError, Server,
 };
-use air_train::{
-    FromCheckpoint, GbdtParams, GbdtPredictor, GbdtTrainer, Objective, Predictor, RunConfig,
-    ScalingConfig, Trainer, Verbosity,
-};
+use air_train::{FromCheckpoint, GbdtPredictor, Predictor};
 use serde_json::{Value, json};
 
-fn runtime() -> &'static tokio::runtime::Runtime {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap()
-    })
-}
-
-fn client() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(reqwest::Client::new)
-}
-
-/// POSTs `body` and returns the status and the JSON answer.
-async fn post_async(url: String, body: String) -> (u16, Value) {
-    let r = client().post(url).body(body).send().await.unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, value)
-}
-
-fn post(url: &str, body: &str) -> (u16, Value) {
-    runtime().block_on(post_async(url.to_owned(), body.to_owned()))
-}
-
-fn get(url: &str) -> (u16, String) {
-    runtime().block_on(async {
-        let r = client().get(url).send().await.unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    })
-}
-
-fn serve(deployments: Vec<PredictorDeployment>) -> ServerHandle {
-    let mut server = Server::new(ServeConfig::new().with_port(0));
-    for d in deployments {
-        server = server.with_deployment(d).unwrap();
-    }
-    server.start().unwrap()
-}
-
-fn frame_of(name: &str, values: Series) -> DataFrame {
-    DataFrame::new(
-        values.len(),
-        vec![values.with_name(name.into()).into_column()],
-    )
-    .unwrap()
-}
-
-fn polars(e: PolarsError) -> air_train::TrainError {
-    air_train::TrainError::Model {
-        context: "test predictor".into(),
-        reason: e.to_string(),
-    }
-}
+mod common;
+use common::*;
 
 /// Ray's test model: `__value__ + 2`.
 #[derive(Debug)]
@@ -117,20 +54,6 @@ fn ray_adder_answers_42() {
     server.shutdown().unwrap();
 }
 
-/// Answers every row with the number of rows in its predictor call.
-#[derive(Debug)]
-struct BatchSize;
-
-impl Predictor for BatchSize {
-    fn predict(&self, batch: DataFrame) -> air_train::Result<DataFrame> {
-        let n = batch.height() as i64;
-        Ok(frame_of(
-            "predictions",
-            Series::new("".into(), vec![n; batch.height()]),
-        ))
-    }
-}
-
 #[test]
 fn ray_batching_two_concurrent_requests_share_a_batch() {
     // A wait far longer than the test: the batch closes because it is full, not on time.
@@ -155,39 +78,6 @@ fn ray_batching_two_concurrent_requests_share_a_batch() {
     let stats = server.handle("batched").unwrap().stats();
     assert_eq!((stats.batches, stats.ok), (1, 2));
     server.shutdown().unwrap();
-}
-
-fn breast_cancer() -> Dataset {
-    Dataset::read_csv(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/data/breast_cancer.csv"
-    ))
-    .unwrap()
-}
-
-fn gbdt_checkpoint() -> Checkpoint {
-    static CKPT: OnceLock<Checkpoint> = OnceLock::new();
-    CKPT.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let trainer = GbdtTrainer::new(
-            "target",
-            GbdtParams::new(Objective::BinaryLogistic),
-            5,
-            ScalingConfig::new(1).unwrap(),
-            RunConfig::new(dir.path().to_str().unwrap()).with_verbose(Verbosity::Silent),
-        )
-        .unwrap()
-        .with_dataset("train", breast_cancer());
-        let ckpt = trainer
-            .fit()
-            .unwrap()
-            .into_result()
-            .unwrap()
-            .checkpoint
-            .unwrap();
-        Checkpoint::from_dict(ckpt.to_dict().unwrap()).unwrap()
-    })
-    .clone()
 }
 
 #[test]
@@ -329,49 +219,6 @@ fn bad_requests_get_named_errors_and_the_server_stays_up() {
         "{answer}"
     );
     server.shutdown().unwrap();
-}
-
-/// Holds every call until opened; counts calls.
-#[derive(Debug, Default)]
-struct Gate {
-    open: Mutex<bool>,
-    changed: Condvar,
-}
-
-impl Gate {
-    fn open(&self) {
-        *self.open.lock().unwrap() = true;
-        self.changed.notify_all();
-    }
-}
-
-#[derive(Debug)]
-struct Gated(Arc<Gate>);
-
-impl Predictor for Gated {
-    fn predict(&self, batch: DataFrame) -> air_train::Result<DataFrame> {
-        let mut open = self.0.open.lock().unwrap();
-        while !*open {
-            open = self.0.changed.wait(open).unwrap();
-        }
-        BatchSize.predict(batch)
-    }
-}
-
-fn gated(config: DeploymentConfig) -> (PredictorDeployment, Arc<Gate>) {
-    let gate = Arc::new(Gate::default());
-    let g = Arc::clone(&gate);
-    let d = PredictorDeployment::new(config, Checkpoint::new(), move |_: &Checkpoint| {
-        Ok(Gated(Arc::clone(&g)))
-    });
-    (d, gate)
-}
-
-/// Waits until the deployment has `n` requests in flight.
-fn wait_in_flight(handle: &DeploymentHandle, n: usize) {
-    while handle.stats().in_flight < n {
-        std::thread::yield_now();
-    }
 }
 
 #[test]
