@@ -127,6 +127,79 @@ fn resume_trains_only_the_missing_rounds_and_the_predictor_applies_the_preproces
     assert!(correct as f64 / labels.len() as f64 >= 0.95);
 }
 
+/// Adds 1 to the first float of a JSON value (a model edited by hand).
+fn bump_first_float(v: &mut serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            *v = json!(n.as_f64().unwrap() + 1.0);
+            true
+        }
+        serde_json::Value::Array(items) => items.iter_mut().any(bump_first_float),
+        serde_json::Value::Object(map) => map.values_mut().any(bump_first_float),
+        _ => false,
+    }
+}
+
+#[test]
+fn the_predictor_refuses_files_the_manifest_does_not_vouch_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let trained = trainer(dir.path(), "t", 1, 3)
+        .fit()
+        .unwrap()
+        .into_result()
+        .unwrap()
+        .checkpoint
+        .unwrap();
+    let (_, valid) = cancer();
+    let rows = valid.to_polars().unwrap().drop("target").unwrap();
+    let expected = GbdtPredictor::from_checkpoint(&trained)
+        .unwrap()
+        .predict(rows.clone())
+        .unwrap();
+
+    // Saved without a preprocessor, then one dropped in: refused, naming the file.
+    let mut plain = air_checkpoint::Checkpoint::from_dict(trained.to_dict().unwrap()).unwrap();
+    plain.set_metadata(trained.metadata().clone());
+    assert!(plain.remove(air_data::PREPROCESSOR_ENTRY));
+    let plain_dir = dir.path().join("plain");
+    plain.to_directory(&plain_dir).unwrap();
+    std::fs::write(
+        plain_dir.join(air_data::PREPROCESSOR_ENTRY),
+        trained.get_bytes(air_data::PREPROCESSOR_ENTRY).unwrap(),
+    )
+    .unwrap();
+    let opened = air_checkpoint::Checkpoint::from_directory(&plain_dir).unwrap();
+    let err = GbdtPredictor::from_checkpoint(&opened).unwrap_err();
+    assert!(
+        err.to_string().contains("preprocessor.json") && err.to_string().contains("not listed"),
+        "{err}"
+    );
+
+    // The manifest deleted and the model edited: refused, unless the program opts in.
+    let edited = dir.path().join("edited");
+    trained.to_directory(&edited).unwrap();
+    std::fs::remove_file(edited.join(air_checkpoint::MANIFEST_NAME)).unwrap();
+    let model_path = edited.join(air_train::GBDT_MODEL_ENTRY);
+    let mut model: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&model_path).unwrap()).unwrap();
+    assert!(bump_first_float(&mut model));
+    std::fs::write(&model_path, serde_json::to_vec(&model).unwrap()).unwrap();
+    let opened = air_checkpoint::Checkpoint::from_directory(&edited).unwrap();
+    let err = GbdtPredictor::from_checkpoint(&opened).unwrap_err();
+    assert!(
+        err.to_string().contains("model.json") && err.to_string().contains("allow_unverified"),
+        "{err}"
+    );
+    let trusted = GbdtPredictor::from_checkpoint(&opened.allow_unverified()).unwrap();
+    let out = trusted.predict(rows).unwrap();
+    assert_eq!(out.height(), expected.height());
+    assert_ne!(
+        out.column("predictions").unwrap(),
+        expected.column("predictions").unwrap(),
+        "the edit changes predictions, which is why it must not pass silently"
+    );
+}
+
 #[test]
 fn tuning_params_merge_and_bad_input_is_clear() {
     let dir = tempfile::tempdir().unwrap();
