@@ -292,9 +292,8 @@ mod tests {
         use super::*;
 
         fn any_manifest() -> impl Strategy<Value = Manifest> {
-            let name = "[a-z]{1,8}(/[a-z0-9_.]{1,8}){0,2}".prop_filter("valid entry name", |n| {
-                crate::name::validate(n).is_ok()
-            });
+            let name = "[a-z]{1,8}(/[a-z0-9_.]{1,8}){0,2}"
+                .prop_filter("valid entry name", |n| crate::name::validate(n).is_ok());
             (
                 any::<bool>(),
                 proptest::collection::btree_map(name, (any::<u64>(), any::<u64>()), 0..6),
@@ -316,12 +315,29 @@ mod tests {
         /// Edits of a valid manifest: truncations, byte flips, splices of JSON fragments.
         fn mutated() -> impl Strategy<Value = Vec<u8>> {
             let fragments = prop::sample::select(vec![
-                "null", "-1", "1e999", "\"\"", "[]", "{}", "\"../x\"", "\"/abs\"",
-                "\"ffffffffffffffffff\"", "18446744073709551616", "\"\\u0000\"", "true",
-                "\".air_checkpoint.json\"", "[[[[[[[[[[[[[[[[", "\"complete\":false",
+                "null",
+                "-1",
+                "1e999",
+                "\"\"",
+                "[]",
+                "{}",
+                "\"../x\"",
+                "\"/abs\"",
+                "\"ffffffffffffffffff\"",
+                "18446744073709551616",
+                "\"\\u0000\"",
+                "true",
+                "\".air_checkpoint.json\"",
+                "[[[[[[[[[[[[[[[[",
+                "\"complete\":false",
             ]);
-            (any_manifest(), any::<prop::sample::Index>(), fragments, 0usize..4).prop_map(
-                |(m, at, fragment, how)| {
+            (
+                any_manifest(),
+                any::<prop::sample::Index>(),
+                fragments,
+                0usize..4,
+            )
+                .prop_map(|(m, at, fragment, how)| {
                     let mut bytes = m.to_json();
                     let i = at.index(bytes.len() + 1);
                     match how {
@@ -340,8 +356,7 @@ mod tests {
                         }
                     }
                     bytes
-                },
-            )
+                })
         }
 
         /// `cases` cases (`PROPTEST_CASES` overrides it for a deeper run), no files written.

@@ -188,18 +188,30 @@ fn the_next_write_removes_what_killed_writers_left_and_spares_live_writers() {
     let ckpt = writer_checkpoint(9, 1000);
     ckpt.to_directory(&dest).unwrap();
     assert_eq!(
-        to_vecs(Checkpoint::from_directory(&dest).unwrap().to_dict().unwrap()),
+        to_vecs(
+            Checkpoint::from_directory(&dest)
+                .unwrap()
+                .to_dict()
+                .unwrap()
+        ),
         to_vecs(ckpt.to_dict().unwrap())
     );
     for d in &dead {
-        assert!(!d.exists(), "a dead writer's folder is left: {}", d.display());
+        assert!(
+            !d.exists(),
+            "a dead writer's folder is left: {}",
+            d.display()
+        );
     }
     let mut left = leftovers(tmp.path());
     left.sort();
     let mut expected = vec![live.clone(), other.clone()];
     expected.sort();
     assert_eq!(left, expected);
-    assert!(live.join("half.bin").exists(), "the live writer's files were touched");
+    assert!(
+        live.join("half.bin").exists(),
+        "the live writer's files were touched"
+    );
     // Once the live writer is gone, the next write cleans its folder too.
     drop(lock);
     ckpt.to_directory(&dest).unwrap();

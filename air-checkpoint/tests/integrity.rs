@@ -304,7 +304,10 @@ fn loaders_refuse_files_no_manifest_vouches_for() {
         matches!(&err, CheckpointError::NoManifest { name, .. } if name == "model.json"),
         "{err}"
     );
-    assert!(err.to_string().contains(&dir.display().to_string()), "{err}");
+    assert!(
+        err.to_string().contains(&dir.display().to_string()),
+        "{err}"
+    );
     let trusted = ckpt.clone().allow_unverified();
     assert_eq!(
         trusted.get_verified_bytes("model.json").unwrap().as_ref(),

@@ -205,7 +205,10 @@ mod tests {
                 expected: 2
             })
         );
-        assert_eq!(check("a,b\n1,\"x\ny\0\"\n", 2), Err(Defect::Nul { line: 3 }));
+        assert_eq!(
+            check("a,b\n1,\"x\ny\0\"\n", 2),
+            Err(Defect::Nul { line: 3 })
+        );
         assert_eq!(check("", 1), Ok(()));
         // A quote inside an unquoted field is content, not a quoted field.
         assert_eq!(check("a,b\nx\"y,2\n", 1), Ok(()));

@@ -254,7 +254,11 @@ fn first_value(column: &polars::prelude::Column) -> Option<(usize, String)> {
     };
     const MAX: usize = 60;
     let text = if text.len() > MAX {
-        format!("{}... ({} bytes)", &text[..text.floor_char_boundary(MAX)], text.len())
+        format!(
+            "{}... ({} bytes)",
+            &text[..text.floor_char_boundary(MAX)],
+            text.len()
+        )
     } else {
         text
     };

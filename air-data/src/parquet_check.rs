@@ -20,7 +20,13 @@ const MIN_LEN: usize = 12;
 /// What is wrong with `bytes` (the whole file `file`) as parquet, if anything.
 pub(crate) fn check_bytes(file: &str, bytes: &[u8]) -> Option<DataError> {
     let tail = &bytes[bytes.len().saturating_sub(8)..];
-    check_frame(file, bytes.len() as u64, &bytes[..bytes.len().min(256)], tail).or_else(|| {
+    check_frame(
+        file,
+        bytes.len() as u64,
+        &bytes[..bytes.len().min(256)],
+        tail,
+    )
+    .or_else(|| {
         let decoded = ParquetReader::new(Cursor::new(bytes)).num_rows();
         decoded.err().map(|e| corrupted_footer(file, &e))
     })
@@ -60,9 +66,11 @@ fn check_frame(file: &str, len: u64, head: &[u8], tail: &[u8]) -> Option<DataErr
         })
     };
     if len == 0 {
-        return bad("the file is empty (0 bytes); a parquet file holds at least a header and \
+        return bad(
+            "the file is empty (0 bytes); a parquet file holds at least a header and \
                     a footer: write it again or remove it"
-            .to_owned());
+                .to_owned(),
+        );
     }
     if &head[..head.len().min(4)] != MAGIC {
         return bad(if looks_like_text(head) {

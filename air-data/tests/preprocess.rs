@@ -230,7 +230,11 @@ fn a_value_of_the_wrong_type_is_named_never_cast_to_null() {
             let (r, v) = found.as_ref().expect("the batch is at hand");
             assert_eq!(*r, row, "{}: {text}", p.type_name());
             assert!(v.starts_with(value), "{}: {text}", p.type_name());
-            assert!(text.len() < 400, "{}: the message holds the whole value", p.type_name());
+            assert!(
+                text.len() < 400,
+                "{}: the message holds the whole value",
+                p.type_name()
+            );
             tried += 1;
         }
         // Fitting on strings is refused the same way (stateless ones do not fit).

@@ -271,13 +271,29 @@ fn broken_files_are_named_with_what_is_wrong() {
         .chain(csv_text.encode_utf16().flat_map(u16::to_le_bytes))
         .collect();
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("truncated.parquet", bytes[..bytes.len() / 2].to_vec(), "truncated"),
-        ("no_footer.parquet", bytes[..bytes.len() - 8].to_vec(), "does not end with"),
+        (
+            "truncated.parquet",
+            bytes[..bytes.len() / 2].to_vec(),
+            "truncated",
+        ),
+        (
+            "no_footer.parquet",
+            bytes[..bytes.len() - 8].to_vec(),
+            "does not end with",
+        ),
         ("empty.parquet", Vec::new(), "empty"),
-        ("renamed.parquet", csv_text.as_bytes().to_vec(), "CSV or JSON"),
+        (
+            "renamed.parquet",
+            csv_text.as_bytes().to_vec(),
+            "CSV or JSON",
+        ),
         ("nul.csv", nul, "NUL byte"),
         ("utf16.csv", utf16, "UTF-16"),
-        ("latin1.csv", b"id,name\n1,caf\xe9\n".to_vec(), "invalid UTF-8"),
+        (
+            "latin1.csv",
+            b"id,name\n1,caf\xe9\n".to_vec(),
+            "invalid UTF-8",
+        ),
         ("empty.csv", Vec::new(), "empty"),
     ];
     for (name, content, what) in &cases {

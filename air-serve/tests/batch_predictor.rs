@@ -11,8 +11,7 @@ use air_data::{Dataset, Preprocessor, StandardScaler, polars::prelude::*, save_p
 use air_serve::{BatchPredictor, PredictOptions, ServeError};
 use air_train::{
     Backend, BurnPredictor, Estimator, FromCheckpoint, GbdtPredictor, LogisticRegressionParams,
-    ModelConfig, Predictor, RunConfig,
-    SklearnPredictor, SklearnTrainer, Trainer, Verbosity,
+    ModelConfig, Predictor, RunConfig, SklearnPredictor, SklearnTrainer, Trainer, Verbosity,
     burn::{
         nn::{Linear, LinearConfig},
         tensor::Tensor,

@@ -110,8 +110,7 @@ fn still_up(addr: SocketAddr, path: &str) {
 
 #[test]
 fn shapes_that_overflow_are_422_naming_the_field() {
-    let server = serve(vec![counting(DeploymentConfig::new("b").unwrap(),
-    )]);
+    let server = serve(vec![counting(DeploymentConfig::new("b").unwrap())]);
     let bodies = [
         r#"{"array": [1, 2], "shape": [9223372036854775809, 2]}"#,
         r#"{"array": [1, 2], "shape": [9223372036854775809, 2], "dtype": "float32"}"#,
@@ -135,7 +134,10 @@ fn shapes_that_overflow_are_422_naming_the_field() {
         "/b",
         r#"{"array": [], "shape": [0, 9223372036854775807, 4]}"#,
     ));
-    assert_eq!((status, answer["error"].as_str()), (422, Some("empty_input")));
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (422, Some("empty_input"))
+    );
     server.shutdown().unwrap();
 }
 
@@ -201,10 +203,7 @@ fn slow_senders_hold_no_slot_and_get_408() {
             .with_max_concurrent_queries(1)
             .unwrap()
     };
-    let server = serve_with(
-        ServeConfig::new().with_port(0),
-        vec![counting(one())],
-    );
+    let server = serve_with(ServeConfig::new().with_port(0), vec![counting(one())]);
     let stalled = slow_senders(server.addr(), 8);
     let handle = server.handle("b").unwrap();
     while handle.stats().receiving < 8 {
@@ -371,7 +370,10 @@ fn a_burst_is_refused_at_once_while_admitted_requests_wait() {
     let mut refused = Vec::new();
     while refused.len() < BURST - ADMITTED {
         let (status, latency, _) = rx.recv_timeout(CLIENT_PATIENCE).unwrap();
-        assert_eq!(status, 503, "only refusals can arrive before the gate opens");
+        assert_eq!(
+            status, 503,
+            "only refusals can arrive before the gate opens"
+        );
         refused.push(latency);
     }
     let opened = Instant::now();

@@ -7,8 +7,12 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use air_checkpoint::Checkpoint;
 use air_data::{Dataset, StandardScaler, polars::prelude::*};
-use air_serve::{DeploymentConfig, DeploymentHandle, PredictorDeployment, ServeConfig, Server, ServerHandle};
-use air_train::{GbdtParams, GbdtTrainer, Objective, Predictor, RunConfig, ScalingConfig, Trainer, Verbosity};
+use air_serve::{
+    DeploymentConfig, DeploymentHandle, PredictorDeployment, ServeConfig, Server, ServerHandle,
+};
+use air_train::{
+    GbdtParams, GbdtTrainer, Objective, Predictor, RunConfig, ScalingConfig, Trainer, Verbosity,
+};
 use serde_json::Value;
 
 pub fn runtime() -> &'static tokio::runtime::Runtime {
@@ -75,7 +79,6 @@ pub fn polars(e: PolarsError) -> air_train::TrainError {
     }
 }
 
-
 /// Answers every row with the number of rows in its predictor call.
 #[derive(Debug)]
 pub struct BatchSize;
@@ -89,7 +92,6 @@ impl Predictor for BatchSize {
         ))
     }
 }
-
 
 pub fn breast_cancer() -> Dataset {
     Dataset::read_csv(concat!(
@@ -108,10 +110,8 @@ pub fn gbdt_checkpoint() -> Checkpoint {
 /// The same with a `StandardScaler` on `mean radius` and `mean texture` saved in it.
 pub fn scaled_gbdt_checkpoint() -> Checkpoint {
     static CKPT: OnceLock<Checkpoint> = OnceLock::new();
-    CKPT.get_or_init(|| {
-        train_gbdt(Some(StandardScaler::new(["mean radius", "mean texture"])))
-    })
-    .clone()
+    CKPT.get_or_init(|| train_gbdt(Some(StandardScaler::new(["mean radius", "mean texture"]))))
+        .clone()
 }
 
 fn train_gbdt(scaler: Option<StandardScaler>) -> Checkpoint {
@@ -140,7 +140,6 @@ fn train_gbdt(scaler: Option<StandardScaler>) -> Checkpoint {
     in_memory.set_metadata(ckpt.metadata().clone());
     in_memory
 }
-
 
 /// Holds every call until opened; counts calls.
 #[derive(Debug, Default)]
@@ -184,4 +183,3 @@ pub fn wait_in_flight(handle: &DeploymentHandle, n: usize) {
         std::thread::yield_now();
     }
 }
-
