@@ -11,10 +11,13 @@
 //!   `file://`, `s3://` (feature `s3`, on by default), `gs://` (feature `gcp`), `az://`
 //!   (feature `azure`).
 //!
-//! Writes are atomic (a temporary sibling renamed into place); a manifest with a format
-//! version, sizes and checksums lets readers refuse truncated, corrupted or foreign-version
-//! checkpoints with an error naming the bad entry. Weights are data: loading a checkpoint never
-//! runs code.
+//! Writes are atomic (a temporary sibling renamed into place; what a killed writer leaves is
+//! removed by the next write to the same place); a manifest with a format version, sizes and
+//! checksums lets readers refuse truncated, corrupted or foreign-version checkpoints with an
+//! error naming the bad entry. Loaders read models and preprocessors with
+//! [`Checkpoint::get_verified_bytes`], which also refuses files no manifest vouches for (a
+//! deleted manifest, a file dropped in later) unless the program opts in with
+//! [`Checkpoint::allow_unverified`]. Weights are data: loading a checkpoint never runs code.
 //!
 //! ```
 //! use air_checkpoint::Checkpoint;

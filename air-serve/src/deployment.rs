@@ -134,7 +134,9 @@ impl DeploymentConfig {
         Ok(self)
     }
 
-    /// Time from arrival to answer after which a request is answered 408 (None: no limit).
+    /// Time from a request's arrival (over HTTP: once its body is in; the body has the
+    /// server's `body_timeout`) to its answer, after which it is answered 408 (None: no limit).
+    /// A batch already running is not interrupted.
     pub fn with_request_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.request_timeout = timeout;
         self

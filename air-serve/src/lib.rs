@@ -7,10 +7,12 @@
 //!   stages (read, preprocess, score) with bounded queues, and returns the predictions in input
 //!   order.
 //! - [`PredictorDeployment`] serves a predictor over HTTP with a [`Server`] (axum on its own
-//!   tokio runtime): replicas on dedicated threads, dynamic batching, a 503 past
-//!   `max_concurrent_queries`, 413/408 limits, `reconfigure` to a new checkpoint without failed
+//!   tokio runtime, HTTP/1.1 only): replicas on dedicated threads, dynamic batching, a 503 past
+//!   `max_concurrent_queries`, 413/408 limits, header, body and idle timeouts, a cap on open
+//!   connections (503 at once past it), `reconfigure` to a new checkpoint without failed
 //!   requests, graceful shutdown, `/-/healthz`, Prometheus `/-/metrics`, `/openapi.json`, and an
-//!   in-process [`DeploymentHandle`].
+//!   in-process [`DeploymentHandle`]. Every bad request gets a 4xx with a JSON body
+//!   (`{"error", "message", "status"}`) naming what was wrong; the server stays up.
 //!
 //! Predictors are built by a [`PredictorFactory`] — any `Fn(&Checkpoint) -> Result<P>`, such as
 //! `GbdtPredictor::from_checkpoint`.
