@@ -359,22 +359,8 @@ mod tests {
                 })
         }
 
-        /// `cases` cases (`PROPTEST_CASES` overrides it for a deeper run), no files written.
-        fn config(cases: u32) -> ProptestConfig {
-            let base = ProptestConfig::default();
-            ProptestConfig {
-                cases: if std::env::var_os("PROPTEST_CASES").is_some() {
-                    base.cases
-                } else {
-                    cases
-                },
-                failure_persistence: None,
-                ..base
-            }
-        }
-
         proptest! {
-            #![proptest_config(config(512))]
+            #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
 
             #[test]
             fn any_manifest_round_trips(m in any_manifest()) {

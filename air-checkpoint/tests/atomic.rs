@@ -35,6 +35,11 @@ fn writer_checkpoint(writer: u8, big: usize) -> Checkpoint {
     .unwrap()
 }
 
+/// The files of the checkpoint at `dest`.
+fn read_back(dest: &Path) -> BTreeMap<String, Vec<u8>> {
+    to_vecs(Checkpoint::from_directory(dest).unwrap().to_dict().unwrap())
+}
+
 fn leftovers(parent: &Path) -> Vec<PathBuf> {
     fs::read_dir(parent)
         .unwrap()
@@ -119,15 +124,7 @@ fn a_failed_write_keeps_the_previous_checkpoint() {
     fs::write(src.join("weights/b.bin"), vec![0u8; 501]).unwrap();
     assert!(source.to_directory(&dest).is_err());
 
-    assert_eq!(
-        to_vecs(
-            Checkpoint::from_directory(&dest)
-                .unwrap()
-                .to_dict()
-                .unwrap()
-        ),
-        to_vecs(old.to_dict().unwrap())
-    );
+    assert_eq!(read_back(&dest), to_vecs(old.to_dict().unwrap()));
     assert!(leftovers(tmp.path()).is_empty());
 }
 
@@ -187,15 +184,7 @@ fn the_next_write_removes_what_killed_writers_left_and_spares_live_writers() {
 
     let ckpt = writer_checkpoint(9, 1000);
     ckpt.to_directory(&dest).unwrap();
-    assert_eq!(
-        to_vecs(
-            Checkpoint::from_directory(&dest)
-                .unwrap()
-                .to_dict()
-                .unwrap()
-        ),
-        to_vecs(ckpt.to_dict().unwrap())
-    );
+    assert_eq!(read_back(&dest), to_vecs(ckpt.to_dict().unwrap()));
     for d in &dead {
         assert!(
             !d.exists(),

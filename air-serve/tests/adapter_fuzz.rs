@@ -145,22 +145,8 @@ fn check_error(e: &RequestError) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// `cases` cases (`PROPTEST_CASES` overrides it for a deeper run), no files written.
-fn config(cases: u32) -> ProptestConfig {
-    let base = ProptestConfig::default();
-    ProptestConfig {
-        cases: if std::env::var_os("PROPTEST_CASES").is_some() {
-            base.cases
-        } else {
-            cases
-        },
-        failure_persistence: None,
-        ..base
-    }
-}
-
 proptest! {
-    #![proptest_config(config(400))]
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn random_bytes(body in prop::collection::vec(any::<u8>(), 0..200)) {

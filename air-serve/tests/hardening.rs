@@ -102,6 +102,15 @@ fn counting(config: DeploymentConfig) -> PredictorDeployment {
     })
 }
 
+/// The GBDT of `checkpoint` at `/gbdt`.
+fn gbdt(checkpoint: air_checkpoint::Checkpoint) -> PredictorDeployment {
+    PredictorDeployment::new(
+        DeploymentConfig::new("gbdt").unwrap(),
+        checkpoint,
+        GbdtPredictor::from_checkpoint,
+    )
+}
+
 /// Asserts that a good request is still answered.
 fn still_up(addr: SocketAddr, path: &str) {
     let (status, body) = parse(&post_raw(addr, path, r#"{"array": [[1, 2]]}"#));
@@ -143,11 +152,7 @@ fn shapes_that_overflow_are_422_naming_the_field() {
 
 #[test]
 fn many_keys_get_a_short_422_and_sparse_records_are_refused() {
-    let d = PredictorDeployment::new(
-        DeploymentConfig::new("gbdt").unwrap(),
-        gbdt_checkpoint(),
-        GbdtPredictor::from_checkpoint,
-    );
+    let d = gbdt(gbdt_checkpoint());
     let server = serve(vec![d]);
     let wide: serde_json::Map<String, Value> =
         (0..40_000).map(|i| (format!("k{i}"), json!(i))).collect();
@@ -466,11 +471,7 @@ fn broken_framing_is_400_naming_it() {
 
 #[test]
 fn a_value_of_the_wrong_type_is_422_naming_column_row_and_value() {
-    let d = PredictorDeployment::new(
-        DeploymentConfig::new("gbdt").unwrap(),
-        scaled_gbdt_checkpoint(),
-        GbdtPredictor::from_checkpoint,
-    );
+    let d = gbdt(scaled_gbdt_checkpoint());
     let server = serve(vec![d]);
     let url = format!("{}/gbdt", server.url());
     let rows = breast_cancer().take(2).unwrap().drop("target").unwrap();
@@ -516,11 +517,7 @@ fn a_value_of_the_wrong_type_is_422_naming_column_row_and_value() {
 /// body whose status matches, and the server answers good requests after all of them.
 #[test]
 fn generated_bodies_get_200_or_a_json_4xx() {
-    let gbdt = PredictorDeployment::new(
-        DeploymentConfig::new("gbdt").unwrap(),
-        scaled_gbdt_checkpoint(),
-        GbdtPredictor::from_checkpoint,
-    );
+    let gbdt = gbdt(scaled_gbdt_checkpoint());
     let server = serve(vec![gbdt, counting(DeploymentConfig::new("b").unwrap())]);
     let rows = breast_cancer().take(1).unwrap().drop("target").unwrap();
     let good: Vec<Value> = serde_json::from_str(&records(&rows)).unwrap();

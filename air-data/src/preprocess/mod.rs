@@ -290,20 +290,19 @@ pub(crate) fn check_numeric_lazy(
     columns: &[String],
     preprocessor: &str,
 ) -> Result<()> {
-    let schema = lf.collect_schema().map_err(|e| DataError::Polars {
-        context: format!("{preprocessor}: resolving the input's columns"),
-        source: e,
-    })?;
-    check_numeric_schema(&schema, columns, preprocessor)
+    check_numeric_schema(&*lazy_schema(lf, preprocessor)?, columns, preprocessor)
 }
 
 /// Checks the columns of a plan about to be transformed.
 pub(crate) fn check_lazy(lf: &mut LazyFrame, columns: &[String], preprocessor: &str) -> Result<()> {
-    let schema = lf.collect_schema().map_err(|e| DataError::Polars {
+    check_schema(&*lazy_schema(lf, preprocessor)?, columns, preprocessor)
+}
+
+fn lazy_schema(lf: &mut LazyFrame, preprocessor: &str) -> Result<SchemaRef> {
+    lf.collect_schema().map_err(|e| DataError::Polars {
         context: format!("{preprocessor}: resolving the input's columns"),
         source: e,
-    })?;
-    check_schema(&schema, columns, preprocessor)
+    })
 }
 
 /// Runs aggregation expressions over the whole dataset in one pass. Pure polars plans use the
