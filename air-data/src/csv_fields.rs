@@ -65,6 +65,8 @@ pub(crate) struct FieldCounter {
     expected: Option<usize>,
     /// Whether a record with another field count is a defect (NUL bytes always are).
     count_fields: bool,
+    /// The bytes the state machine must see outside quotes: separator, newline, quote, CR, NUL.
+    special: [bool; 256],
 }
 
 impl FieldCounter {
@@ -79,13 +81,42 @@ impl FieldCounter {
             record_empty: true,
             expected: None,
             count_fields,
+            special: std::array::from_fn(|b| {
+                let b = b as u8;
+                matches!(b, b'\n' | b'"' | b'\r' | 0) || b == separator
+            }),
         }
     }
 
     /// Feeds the next chunk; the first record with a different field count ends the check.
     pub(crate) fn feed(&mut self, chunk: &[u8]) -> Result<(), Defect> {
-        for &b in chunk {
-            self.byte(b)?;
+        let special = self.special;
+        let mut i = 0;
+        while i < chunk.len() {
+            // Runs of bytes that change nothing but "this field and record have content" are
+            // skipped in a tight loop; the state machine sees only the bytes that matter.
+            match self.state {
+                State::Plain => {
+                    let start = i;
+                    while i < chunk.len() && !special[usize::from(chunk[i])] {
+                        i += 1;
+                    }
+                    if i > start {
+                        self.field_start = false;
+                        self.record_empty = false;
+                    }
+                }
+                State::Quoted => {
+                    while i < chunk.len() && !matches!(chunk[i], b'"' | b'\n' | 0) {
+                        i += 1;
+                    }
+                }
+                State::QuoteInQuoted => {}
+            }
+            if let Some(&b) = chunk.get(i) {
+                self.byte(b)?;
+                i += 1;
+            }
         }
         Ok(())
     }
