@@ -191,15 +191,19 @@ impl Staging {
                 .prefix(&prefix)
                 .tempdir_in(&parent)
                 .map_err(io_err(&parent))?;
-            let lock = fs::File::open(tmp.path()).map_err(io_err(tmp.path()))?;
+            // A cleaner may take the new folder for a dead writer's before this writer holds
+            // its lock: then it is gone (or replaced), and this writer starts over.
+            let lock = match fs::File::open(tmp.path()) {
+                Ok(lock) => lock,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_err(tmp.path())(e)),
+            };
             if let Err(e) = lock.lock() {
                 // A file system without locks (some network mounts): cleaners cannot take a
                 // lock there either, so they leave every temp folder alone.
                 tracing::debug!(path = %tmp.path().display(), error = %e, "cannot lock the temp folder; writing without a lock");
                 break (tmp, lock);
             }
-            // A cleaner may have taken the folder for a dead writer's between its creation and
-            // the lock; then it is gone (or replaced) and this writer starts over.
             if same_file(&lock, tmp.path()) {
                 break (tmp, lock);
             }

@@ -93,11 +93,14 @@ fn racing_writers_leave_one_complete_checkpoint_and_readers_never_see_a_mix() {
                 })
             })
             .collect();
-        for h in handles {
-            h.join().unwrap();
-        }
+        // Every writer is joined before the reader stops, and a writer's failure is reported
+        // after that (rather than leaving the reader spinning).
+        let written: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
         done.store(true, Ordering::Relaxed);
         let _ = reader.join().unwrap();
+        for w in written {
+            w.expect("a writer failed");
+        }
     });
 
     let result = Checkpoint::from_directory(&dest).unwrap();
