@@ -118,7 +118,8 @@ fn check_union(lazies: &mut [LazyFrame]) -> Result<()> {
 }
 
 /// Checks what polars would read without complaint but users must hear of before any row is
-/// used: CSV records with missing fields (see [`crate::csv_fields`]).
+/// used: CSV records with missing fields and NUL bytes (see [`crate::csv_fields`]). Done once
+/// per run of a plan, at its entry ([`collect`], [`stream`]), not again by the recursion.
 fn check_sources(ds: &Dataset) -> Result<()> {
     let mut sources = Vec::new();
     file_sources(ds, &mut sources);
@@ -128,12 +129,17 @@ fn check_sources(ds: &Dataset) -> Result<()> {
 /// Runs the plan to one frame.
 pub(crate) fn collect(ds: &Dataset) -> Result<DataFrame> {
     check_sources(ds)?;
+    collect_checked(ds)
+}
+
+/// [`collect`] of a plan whose sources were checked.
+fn collect_checked(ds: &Dataset) -> Result<DataFrame> {
     if let Some(lf) = lower(ds)? {
         return lf.collect().map_err(|e| explain(ds, e));
     }
     match &*ds.node {
         Node::Op { input, op } if !op.streams() => {
-            let df = collect(input)?;
+            let df = collect_checked(input)?;
             op.check(df.schema())?;
             let schema = df.schema().clone();
             op.apply(df.lazy())?
@@ -146,7 +152,7 @@ pub(crate) fn collect(ds: &Dataset) -> Result<DataFrame> {
         Node::Union(children) => {
             let mut frames = Vec::with_capacity(children.len());
             for child in children {
-                frames.push(collect(child)?);
+                frames.push(collect_checked(child)?);
             }
             if let Some(first) = frames.first() {
                 for (i, df) in frames.iter().enumerate().skip(1) {
@@ -159,7 +165,7 @@ pub(crate) fn collect(ds: &Dataset) -> Result<DataFrame> {
             }
             concat_frames(frames)
         }
-        _ => concat_frames(stream(ds, 1 << 16)?.collect::<Result<Vec<_>>>()?),
+        _ => concat_frames(stream_checked(ds, 1 << 16)?.collect::<Result<Vec<_>>>()?),
     }
 }
 
@@ -229,7 +235,8 @@ pub(crate) fn schema(ds: &Dataset) -> Result<Schema> {
                 .clone())
         }
         Node::Map { input, f, .. } => {
-            let sample = collect(&input.slice(0, 1))?;
+            // One row to learn the function's output: headers, not data, are being read.
+            let sample = collect_checked(&input.slice(0, 1))?;
             let sample = if sample.width() == 0 {
                 DataFrame::empty_with_schema(&schema(input)?)
             } else {
@@ -250,13 +257,18 @@ pub(crate) fn schema(ds: &Dataset) -> Result<Schema> {
 /// repartition) or a non-streaming op after a `map_batches`.
 pub(crate) fn stream(ds: &Dataset, hint: usize) -> Result<BatchStream> {
     check_sources(ds)?;
+    stream_checked(ds, hint)
+}
+
+/// [`stream`] of a plan whose sources were checked.
+fn stream_checked(ds: &Dataset, hint: usize) -> Result<BatchStream> {
     let hint = hint.max(1);
     if let Node::Op {
         input,
         op: Op::Repartition(n),
     } = &*ds.node
     {
-        let df = collect(input)?;
+        let df = collect_checked(input)?;
         return Ok(Box::new(blocks(df, *n).into_iter().map(Ok)));
     }
     if let Some(lf) = lower(ds)? {
@@ -264,7 +276,7 @@ pub(crate) fn stream(ds: &Dataset, hint: usize) -> Result<BatchStream> {
     }
     match &*ds.node {
         Node::Op { input, op } if op.streams() => {
-            let inner = stream(input, hint)?;
+            let inner = stream_checked(input, hint)?;
             Ok(Box::new(OpStream {
                 inner,
                 op: op.clone(),
@@ -278,7 +290,7 @@ pub(crate) fn stream(ds: &Dataset, hint: usize) -> Result<BatchStream> {
             f,
             batch_size,
         } => {
-            let inner = stream(input, batch_size.unwrap_or(hint))?;
+            let inner = stream_checked(input, batch_size.unwrap_or(hint))?;
             let inner: BatchStream = match batch_size {
                 Some(size) => Box::new(Rebatch::new(inner, *size, false)),
                 None => inner,
@@ -289,12 +301,12 @@ pub(crate) fn stream(ds: &Dataset, hint: usize) -> Result<BatchStream> {
             let children = children.clone();
             let mut streams = Vec::with_capacity(children.len());
             for child in &children {
-                streams.push(stream(child, hint)?);
+                streams.push(stream_checked(child, hint)?);
             }
             Ok(Box::new(streams.into_iter().flatten()))
         }
         _ => {
-            let df = collect(ds)?;
+            let df = collect_checked(ds)?;
             Ok(Box::new(SliceStream {
                 df,
                 hint,

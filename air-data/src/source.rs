@@ -441,10 +441,7 @@ impl FileSource {
             }
             (_, ScanSources::Buffers(b)) => Ok(b[i].as_slice().to_vec()),
             (Files::Cloud { uris, .. }, _) => {
-                let resolved = storage::resolve(&uris[i], &self.csv.storage)?;
-                let Resolved::Store(location) = resolved else {
-                    unreachable!("cloud URIs resolve to stores")
-                };
+                let location = self.store_of(&uris[i])?;
                 let bytes = storage::block_on(async {
                     location
                         .store
@@ -458,6 +455,14 @@ impl FileSource {
                 Ok(bytes.to_vec())
             }
             (Files::Fetched { .. }, _) => unreachable!("fetched sources are buffers"),
+        }
+    }
+
+    /// The object store location of one of the cloud files.
+    fn store_of(&self, uri: &str) -> Result<StoreLocation> {
+        match storage::resolve(uri, &self.csv.storage)? {
+            Resolved::Store(location) => Ok(location),
+            Resolved::Local(_) => unreachable!("cloud URIs resolve to stores"),
         }
     }
 
@@ -526,10 +531,7 @@ impl FileSource {
             }
             Files::Cloud { uris, .. } => {
                 for (i, uri) in uris.iter().enumerate() {
-                    let Resolved::Store(location) = storage::resolve(uri, &self.csv.storage)?
-                    else {
-                        unreachable!("cloud URIs resolve to stores")
-                    };
+                    let location = self.store_of(uri)?;
                     let found = storage::block_on(async {
                         let mut stream = location
                             .store

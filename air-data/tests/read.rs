@@ -250,6 +250,19 @@ fn a_csv_row_with_missing_fields_is_an_error_unless_nulls_are_asked_for() {
         .unwrap();
     assert_eq!(df.height(), 3000);
     assert_eq!(df.column("c").unwrap().null_count(), 1);
+    // The same bytes in an object store are checked as they are fetched.
+    air_checkpoint::Checkpoint::from_dict([("short.csv", text.clone().into_bytes())])
+        .unwrap()
+        .to_uri("memory://air-data-test/short")
+        .unwrap();
+    let err = Dataset::read_csv("memory://air-data-test/short/short.csv")
+        .unwrap()
+        .to_polars()
+        .unwrap_err();
+    assert!(
+        matches!(&err, DataError::MalformedCsv { line: 2502, file, .. } if file.ends_with("short.csv")),
+        "{err}"
+    );
     // A fixed file reads (the check is redone when the file changes).
     fs::write(&path, text.replace("5,6.5\n", "5,6.5,x\n")).unwrap();
     assert_eq!(ds.count().unwrap(), 3000);
