@@ -11,8 +11,8 @@ use air::{
         PredictorDeployment, records_json,
     },
     train::{
-        BoostData, FromCheckpoint, GBDT_MODEL_ENTRY, GbdtParams, GbdtPredictor, Objective,
-        Predictor, train_gbdt,
+        FromCheckpoint, Predictor,
+        gbdt::{BoostData, GBDT_MODEL_ENTRY, GbdtParams, GbdtPredictor, Objective, train_gbdt},
     },
 };
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

@@ -7,6 +7,7 @@
 #[path = "common/train_mlp.rs"]
 mod train_mlp;
 
+use air::train::ComputeDevice;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn bench_train(c: &mut Criterion) {
@@ -19,10 +20,12 @@ fn bench_train(c: &mut Criterion) {
     let mut g = c.benchmark_group("train_epoch");
     g.sample_size(10);
     g.throughput(Throughput::Elements(rows));
-    g.bench_function("bare_burn_loop", |b| b.iter(|| train_mlp::bare(&df, 256)));
+    g.bench_function("bare_burn_loop", |b| {
+        b.iter(|| train_mlp::bare(&df, 256, ComputeDevice::Cpu))
+    });
     for workers in [1, 2] {
         g.bench_function(format!("trainer_{workers}_workers"), |b| {
-            b.iter(|| train_mlp::trainer(&df, workers, 256, &storage));
+            b.iter(|| train_mlp::trainer(&df, workers, 256, &storage, false));
         });
     }
     g.finish();

@@ -3,7 +3,7 @@
 //! starter's MLP (20→64→64→1, untrained weights — speed only), 1 and 2 scoring workers.
 //!
 //! ```text
-//! cargo run --release --example batch_predict_bench -- --rows 1000000 --batch-size 16384
+//! cargo run --release --example batch_predict_bench -- --rows 1000000 --batch-size 16384 [--device cuda]
 //! ```
 //!
 //! `--stream FILE` instead streams a parquet file written by `gen_synthetic` through the GBDT
@@ -21,13 +21,13 @@ use std::{
 use air::{
     checkpoint::Checkpoint,
     data::{Dataset, polars::prelude::*, to_f32_matrix, to_f32_vector},
-    serve::{BatchPredictor, PredictOptions, PredictorFactory},
+    serve::{BatchPredictor, PredictOptions, PredictorFactory, on_device},
     train::{
-        BoostData, BurnPredictor, ComputeDevice, FromCheckpoint, GBDT_MODEL_ENTRY, GbdtParams,
-        GbdtPredictor, ModelConfig, Objective, Predictor, save_burn_model, train_gbdt,
+        ComputeDevice, FromCheckpoint, Predictor,
+        burn::{BurnPredictor, ModelConfig, save_burn_model},
+        gbdt::{BoostData, GBDT_MODEL_ENTRY, GbdtParams, GbdtPredictor, Objective, train_gbdt},
     },
 };
-use anyhow::{Context, bail};
 use tabular::MlpConfig;
 
 /// Best of `reps` timings of `f`, seconds.
@@ -41,6 +41,38 @@ fn best_of(reps: usize, mut f: impl FnMut() -> anyhow::Result<usize>) -> anyhow:
     Ok(best)
 }
 
+/// Where the MLP predicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Device {
+    /// The flex CPU backend.
+    Cpu,
+    /// CUDA device 0 (needs `--features cuda`): one scoring worker on the GPU.
+    Cuda,
+}
+
+/// BatchPredictor throughput next to the model's own predict.
+#[derive(Debug, clap::Parser)]
+struct Args {
+    /// Rows of the synthetic table.
+    #[arg(long, default_value_t = 1_000_000)]
+    rows: u64,
+    /// Rows per batch.
+    #[arg(long, default_value_t = 16_384)]
+    batch_size: usize,
+    /// Stream this parquet file (written by `gen_synthetic`) through the GBDT instead.
+    #[arg(long)]
+    stream: Option<String>,
+    /// Where the MLP predicts (the GBDT always runs on the CPU).
+    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    device: Device,
+}
+
+/// How the BatchPredictor runs: worker counts, and GPUs per worker.
+struct Scoring<'a> {
+    workers: &'a [usize],
+    gpus_per_worker: usize,
+}
+
 fn bench(
     name: &str,
     checkpoint: &Checkpoint,
@@ -48,6 +80,7 @@ fn bench(
     factory: impl PredictorFactory + Clone,
     df: &DataFrame,
     batch_size: usize,
+    scoring: &Scoring<'_>,
 ) -> anyhow::Result<()> {
     let rows = df.height() as f64;
     let whole = best_of(3, || Ok(direct.predict(df.clone())?.height()))?;
@@ -82,11 +115,12 @@ fn bench(
         rows / streamed
     );
     let limit = whole.min(looped);
-    for workers in [1, 2] {
+    for &workers in scoring.workers {
         let bp = BatchPredictor::from_checkpoint(checkpoint.clone(), factory.clone());
         let options = PredictOptions::new()
             .with_batch_size(batch_size)?
-            .with_scoring_workers(workers, workers)?;
+            .with_scoring_workers(workers, workers)?
+            .with_num_gpus_per_worker(scoring.gpus_per_worker);
         let s = best_of(3, || Ok(bp.predict(&ds, &options)?.count()?))?;
         println!(
             "{name:<6} BatchPredictor, {workers} worker(s):                   {:>11.0} rows/s \
@@ -147,19 +181,12 @@ fn stream(path: &str, checkpoint: &Checkpoint, batch_size: usize) -> anyhow::Res
 }
 
 fn main() -> anyhow::Result<()> {
-    let (mut rows, mut batch_size, mut stream_path) = (1_000_000u64, 16_384usize, None);
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--rows" => rows = value()?.parse()?,
-            "--batch-size" => batch_size = value()?.parse()?,
-            "--stream" => stream_path = Some(value()?),
-            other => bail!(
-                "unknown argument {other:?} (expected --rows N --batch-size N [--stream FILE])"
-            ),
-        }
-    }
+    let Args {
+        rows,
+        batch_size,
+        stream: stream_path,
+        device,
+    } = clap::Parser::parse();
     let features: Vec<String> = (0..20).map(|j| format!("f{j}")).collect();
     let signal = col("f0") * col("f1") + col("f2").abs() * lit(2.0) + col("f3");
     let table = air::data::synthetic(rows, 7)?
@@ -189,6 +216,10 @@ fn main() -> anyhow::Result<()> {
         return stream(&path, &gbdt, batch_size);
     }
     let direct = GbdtPredictor::from_checkpoint(&gbdt)?;
+    let cpu = Scoring {
+        workers: &[1, 2],
+        gpus_per_worker: 0,
+    };
     bench(
         "GBDT",
         &gbdt,
@@ -196,23 +227,37 @@ fn main() -> anyhow::Result<()> {
         GbdtPredictor::from_checkpoint,
         &df,
         batch_size,
+        &cpu,
     )?;
 
     let config = MlpConfig {
         num_features: 20,
         hidden: 64,
     };
-    let device = ComputeDevice::Cpu.inference_device()?;
     let mut mlp = Checkpoint::new();
-    save_burn_model(&config, &config.init(&device), &mut mlp)?;
-    let direct = BurnPredictor::<MlpConfig>::from_checkpoint(&mlp)?;
+    let cpu_device = ComputeDevice::Cpu.inference_device()?;
+    save_burn_model(&config, &config.init(&cpu_device), &mut mlp)?;
+    let (compute, scoring) = match device {
+        Device::Cpu => (ComputeDevice::Cpu, cpu),
+        Device::Cuda => (
+            ComputeDevice::Cuda { index: 0 },
+            Scoring {
+                workers: &[1],
+                gpus_per_worker: 1,
+            },
+        ),
+    };
+    compute.check_available()?;
+    println!("MLP on {device:?}");
+    let direct = BurnPredictor::<MlpConfig>::from_checkpoint_on(&mlp, compute)?;
     bench(
         "MLP",
         &mlp,
         &direct,
-        BurnPredictor::<MlpConfig>::from_checkpoint,
+        on_device(BurnPredictor::<MlpConfig>::from_checkpoint_on),
         &df,
         batch_size,
+        &scoring,
     )?;
     Ok(())
 }

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use air::{
     data::{Dataset, polars::prelude::*, to_f32_matrix, to_f32_vector},
-    train::{BoostData, GbdtParams, Objective, train_gbdt},
+    train::gbdt::{BoostData, GbdtParams, Objective, train_gbdt},
 };
 use anyhow::{Context, bail};
 

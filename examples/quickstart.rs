@@ -25,8 +25,8 @@ use air::{
         BatchPredictor, DeploymentConfig, PredictOptions, PredictorDeployment, ServeConfig, Server,
     },
     train::{
-        EvalMetric, FromCheckpoint, GbdtParams, GbdtPredictor, GbdtTrainer, Objective, RunConfig,
-        ScalingConfig, Trainer, Verbosity,
+        FromCheckpoint, RunConfig, ScalingConfig, Trainer, Verbosity,
+        gbdt::{EvalMetric, GbdtParams, GbdtPredictor, GbdtTrainer, Objective},
     },
     tune::{Asha, Mode, TuneConfig, Tuner, loguniform, randint, space},
 };

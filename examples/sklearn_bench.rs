@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use air::{
     data::{Dataset, Matrix, polars::prelude::*, to_f64_matrix, to_f64_vector},
-    train::{
+    train::sklearn::{
         DecisionTreeParams, Estimator, GaussianNbParams, KMeansParams, KNeighborsParams, Kernel,
         LinearRegressionParams, LogisticRegressionParams, RandomForestParams, RidgeParams,
         SklearnModel, SvcParams,

@@ -3,7 +3,7 @@
 //! workers; prints samples/s and the trainer's overhead over the bare loop.
 //!
 //! ```text
-//! cargo run --release --example train_bench -- --rows 1000000 --batch 256
+//! cargo run --release --example train_bench -- --rows 1000000 --batch 256 [--device cuda]
 //! ```
 
 #[path = "../benches/common/train_mlp.rs"]
@@ -11,29 +11,55 @@ mod train_mlp;
 
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use air::train::ComputeDevice;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
 
+/// Where the benchmark trains.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Device {
+    /// The flex CPU backend.
+    Cpu,
+    /// CUDA device 0 (needs `--features cuda`); the trainer then runs one worker.
+    Cuda,
+}
+
+/// One epoch of the benchmark MLP, bare and through the trainer.
+#[derive(Debug, clap::Parser)]
+struct Args {
+    /// Rows of the synthetic table.
+    #[arg(long, default_value_t = 1_000_000)]
+    rows: u64,
+    /// Batch size per worker.
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
+    /// Timed runs of each; the median is printed.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
+    /// Where to train.
+    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    device: Device,
+}
+
 fn main() -> anyhow::Result<()> {
-    let (mut rows, mut batch, mut repeat) = (1_000_000u64, 256usize, 3usize);
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--rows" => rows = Context::context(value()?.parse::<u64>(), "--rows")?,
-            "--batch" => batch = Context::context(value()?.parse::<usize>(), "--batch")?,
-            "--repeat" => repeat = Context::context(value()?.parse::<usize>(), "--repeat")?,
-            other => bail!("unknown argument {other:?} (expected --rows N --batch N --repeat N)"),
-        }
-    }
+    let Args {
+        rows,
+        batch,
+        repeat,
+        device,
+    } = clap::Parser::parse();
+    let (compute, worker_counts): (_, &[usize]) = match device {
+        Device::Cpu => (ComputeDevice::Cpu, &[1, 2]),
+        Device::Cuda => (ComputeDevice::Cuda { index: 0 }, &[1]),
+    };
+    compute.check_available()?;
     let df = train_mlp::table(rows);
     let dir = tempfile::tempdir()?;
     let storage = dir.path().display().to_string();
-    println!("{rows} rows, batch {batch} per worker, 1 epoch, median of {repeat}");
+    println!("{rows} rows, batch {batch} per worker, 1 epoch, on {device:?}, median of {repeat}");
     let time = |f: &dyn Fn() -> f32| {
         median(
             (0..repeat)
@@ -46,14 +72,15 @@ fn main() -> anyhow::Result<()> {
                 .collect(),
         )
     };
-    let bare = time(&|| train_mlp::bare(&df, batch));
+    let bare = time(&|| train_mlp::bare(&df, batch, compute));
     println!(
         "{:<36} {bare:>7.3} s {:>12.0} samples/s",
         "bare burn loop",
         rows as f64 / bare
     );
-    for workers in [1, 2] {
-        let t = time(&|| train_mlp::trainer(&df, workers, batch, &storage));
+    for &workers in worker_counts {
+        let use_gpu = matches!(device, Device::Cuda);
+        let t = time(&|| train_mlp::trainer(&df, workers, batch, &storage, use_gpu));
         println!(
             "{:<36} {t:>7.3} s {:>12.0} samples/s  ({:+.1}% vs bare)",
             format!("DataParallelTrainer, {workers} worker(s)"),

@@ -11,8 +11,8 @@
 use air::{
     data::{Dataset, StandardScaler},
     train::{
-        EvalMetric, FromCheckpoint, GbdtParams, GbdtPredictor, GbdtTrainer, Objective, Predictor,
-        RunConfig, ScalingConfig, Trainer, Verbosity,
+        FromCheckpoint, Predictor, RunConfig, ScalingConfig, Trainer, Verbosity,
+        gbdt::{EvalMetric, GbdtParams, GbdtPredictor, GbdtTrainer, Objective},
     },
 };
 use anyhow::Context;

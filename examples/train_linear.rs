@@ -14,8 +14,9 @@ use air::{
     checkpoint::Checkpoint,
     data::{Dataset, MinMaxScaler, polars::prelude::*},
     train::{
-        Backend, BurnPredictor, CheckpointConfig, DataParallelTrainer, FromCheckpoint, ModelConfig,
-        Predictor, RunConfig, ScalingConfig, Session, TrainError, Trainer, Verbosity,
+        CheckpointConfig, DataParallelTrainer, FromCheckpoint, Predictor, RunConfig, ScalingConfig,
+        Session, TrainError, Trainer, Verbosity,
+        burn::{Backend, BurnPredictor, ModelConfig, save_burn_model},
         burn::{
             module::Module,
             nn::{
@@ -25,7 +26,6 @@ use air::{
             optim::{AdamConfig, GradientsParams, Optimizer},
             tensor::{Tensor, TensorData, backend::Backend as BurnBackend},
         },
-        save_burn_model,
     },
 };
 // burn's derive macros name `burn::...`: bring the re-exported crate into scope under that name.

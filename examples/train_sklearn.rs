@@ -13,9 +13,11 @@
 use air::{
     data::{Dataset, StandardScaler},
     train::{
-        CvConfig, Estimator, FromCheckpoint, KNeighborsParams, Kernel, LogisticRegressionParams,
-        Predictor, RandomForestParams, RunConfig, Scoring, SklearnPredictor, SklearnTrainer,
-        SvcParams, TrainResult, Trainer, Verbosity,
+        FromCheckpoint, Predictor, RunConfig, TrainResult, Trainer, Verbosity,
+        sklearn::{
+            CvConfig, Estimator, KNeighborsParams, Kernel, LogisticRegressionParams,
+            RandomForestParams, Scoring, SklearnPredictor, SklearnTrainer, SvcParams,
+        },
     },
 };
 use anyhow::Context;

@@ -19,8 +19,8 @@ mod tabular;
 use air::{
     data::{Chain, Concatenator, Dataset, FloatType, StandardScaler},
     train::{
-        BurnPredictor, BurnTrainer, FromCheckpoint, Predictor, RunConfig, ScalingConfig, Trainer,
-        Verbosity,
+        FromCheckpoint, Predictor, RunConfig, ScalingConfig, Trainer, Verbosity,
+        burn::{BurnPredictor, BurnTrainer},
     },
 };
 use anyhow::{Context, bail};

@@ -12,7 +12,10 @@ use std::time::Instant;
 
 use air::{
     data::Dataset,
-    train::{EvalMetric, GbdtParams, GbdtTrainer, Objective, RunConfig, ScalingConfig},
+    train::{
+        RunConfig, ScalingConfig,
+        gbdt::{EvalMetric, GbdtParams, GbdtTrainer, Objective},
+    },
     tune::{Asha, Mode, TuneConfig, Tuner, loguniform, randint, space, uniform},
 };
 

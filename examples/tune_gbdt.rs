@@ -13,7 +13,10 @@ use std::time::Instant;
 
 use air::{
     data::{Dataset, StandardScaler},
-    train::{EvalMetric, GbdtParams, GbdtTrainer, Objective, RunConfig, ScalingConfig},
+    train::{
+        RunConfig, ScalingConfig,
+        gbdt::{EvalMetric, GbdtParams, GbdtTrainer, Objective},
+    },
     tune::{Mode, ResultGrid, TuneConfig, Tuner, randint, space},
 };
 

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use air::{
     data::{Chain, Concatenator, Dataset, FloatType, StandardScaler},
-    train::{BurnTrainer, RunConfig, ScalingConfig},
+    train::{RunConfig, ScalingConfig, burn::BurnTrainer},
     tune::{Mode, ResultGrid, TuneConfig, Tuner, loguniform, space},
 };
 use anyhow::Context;

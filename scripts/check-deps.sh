@@ -25,6 +25,14 @@ for crate in air-checkpoint air-data air-train air-tune air-rl; do
   grep -Eq '^axum ' <<<"$(tree -p "$crate")" && bad "$crate pulls axum"
 done
 
+# Pick one crate, build one crate: the serving and tuning crates use air-train's runtime only,
+# and the facade's default features (the quick start) build no deep-learning or classical-ML
+# framework.
+for crate in air-serve air-tune air; do
+  frameworks=$(tree -p "$crate" | grep -E '^(burn|cubecl|smartcore)( |-)' || true)
+  [ -n "$frameworks" ] && bad "$crate (default features) pulls $(head -3 <<<"$frameworks" | tr '\n' ' ')"
+done
+
 # One version of each heavy dependency in the whole workspace.
 dups=$(cargo tree --quiet --workspace -e normal --duplicates --prefix none 2>/dev/null | sed 's/ (.*//' | sort -u)
 for heavy in polars polars-core burn burn-core burn-flex object_store arrow tokio axum hyper reqwest; do

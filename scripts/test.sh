@@ -10,4 +10,6 @@ if ! command -v moto_server >/dev/null 2>&1 && [ -z "${AIR_MOTO_SERVER:-}" ]; th
   hash -r
 fi
 
-exec cargo test --workspace "$@"
+# `full`: every feature a machine without a GPU can test (the facade's defaults leave out burn
+# and smartcore, and their examples with them).
+exec cargo test --workspace --features air/full "$@"

@@ -23,8 +23,8 @@ use air_checkpoint::Checkpoint;
 use air_data::{Dataset, polars::prelude::*};
 use air_serve::{DeploymentConfig, PredictorDeployment, ServeConfig, Server, ServerHandle};
 use air_train::{
-    FromCheckpoint, GbdtParams, GbdtPredictor, GbdtTrainer, Objective, Predictor, RunConfig,
-    ScalingConfig, Trainer, Verbosity,
+    FromCheckpoint, Predictor, RunConfig, ScalingConfig, Trainer, Verbosity,
+    gbdt::{GbdtParams, GbdtPredictor, GbdtTrainer, Objective},
 };
 use anyhow::{Context, bail};
 

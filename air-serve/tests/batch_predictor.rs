@@ -10,13 +10,14 @@ use air_checkpoint::Checkpoint;
 use air_data::{Dataset, Preprocessor, StandardScaler, polars::prelude::*, save_preprocessor};
 use air_serve::{BatchPredictor, PredictOptions, ServeError};
 use air_train::{
-    Backend, BurnPredictor, Estimator, FromCheckpoint, GbdtPredictor, LogisticRegressionParams,
-    ModelConfig, Predictor, RunConfig, SklearnPredictor, SklearnTrainer, Trainer, Verbosity,
+    FromCheckpoint, Predictor, RunConfig, Trainer, Verbosity,
+    burn::{Backend, BurnPredictor, ModelConfig, save_burn_model},
     burn::{
         nn::{Linear, LinearConfig},
         tensor::Tensor,
     },
-    save_burn_model,
+    gbdt::GbdtPredictor,
+    sklearn::{Estimator, LogisticRegressionParams, SklearnPredictor, SklearnTrainer},
 };
 use serde::{Deserialize, Serialize};
 

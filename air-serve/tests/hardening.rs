@@ -12,7 +12,7 @@ use std::{
 
 use air_data::polars::prelude::*;
 use air_serve::{DeploymentConfig, PredictorDeployment, ServeConfig, ServerHandle};
-use air_train::{FromCheckpoint, GbdtPredictor};
+use air_train::{FromCheckpoint, gbdt::GbdtPredictor};
 use proptest::{
     prelude::*,
     strategy::ValueTree,

@@ -9,7 +9,7 @@ use air_data::polars::prelude::*;
 use air_serve::{
     DeploymentConfig, PredictorDeployment, RequestError, ServeConfig, ServeError, Server,
 };
-use air_train::{FromCheckpoint, GbdtPredictor, Predictor};
+use air_train::{FromCheckpoint, Predictor, gbdt::GbdtPredictor};
 use serde_json::{Value, json};
 
 mod common;

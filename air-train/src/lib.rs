@@ -1,80 +1,62 @@
 //! # air-train
 //!
-//! Training for AIR for Rust, Ray Train's role in Ray AIR, on [burn] 0.21 through the one
-//! concrete backend [`burn::Dispatch`], with the device chosen at run time.
+//! Training for AIR for Rust, Ray Train's role in Ray AIR. The crate root is the
+//! framework-free runtime; each framework is a module behind a feature of the same name:
 //!
-//! - [`DataParallelTrainer`] runs a train loop on `num_workers` threads, each with its own
-//!   device ([`ComputeDevice`]: the flex CPU backend, or CUDA device *i* with the `cuda`
-//!   feature) and its own shard of every dataset; [`Session::sync_gradients`] averages
-//!   gradients through a [`Collective`] so replicas stay identical.
-//! - Runs store params, metrics (`result.json`, `progress.csv`) and `checkpoint_NNNNNN`
-//!   folders under a local path or URI ([`RunConfig`], [`CheckpointConfig`]); failed workers
-//!   restart from the latest checkpoint ([`FailureConfig`]).
-//! - [`Predictor`]s rebuild the model from a checkpoint ([`BurnPredictor`] with a
-//!   [`ModelConfig`]) and apply the checkpoint's preprocessor first.
-//! - [`GbdtTrainer`] boosts trees with XGBoost's semantics (histograms summed across workers);
-//!   [`GbdtPredictor`] also serves models saved by Python XGBoost.
-//! - [`SklearnTrainer`] fits classical estimators ([`Estimator`], over smartcore, with
-//!   scikit-learn's objectives) with optional k-fold cross-validation; [`SklearnPredictor`].
+//! - The runtime: [`DataParallelTrainer`] runs a train loop on `num_workers` threads, each
+//!   with its own [`ComputeDevice`] and its own shard of every dataset, in lockstep through a
+//!   [`Collective`] ([`Session::report`] is a barrier). Runs store params, metrics
+//!   (`result.json`, `progress.csv`) and `checkpoint_NNNNNN` folders under a local path or URI
+//!   ([`RunConfig`], [`CheckpointConfig`]); failed workers restart from the latest checkpoint
+//!   ([`FailureConfig`]). [`Trainer`] and [`Trainable`] are what a tuner runs; [`Predictor`]
+//!   and [`FromCheckpoint`] what batch prediction and serving load.
+//! - [`gbdt`] (feature `gbdt`): gradient-boosted trees with XGBoost's semantics
+//!   (`GbdtTrainer`, histograms summed across workers; `GbdtPredictor`, which also serves models
+//!   saved by Python XGBoost).
+//! - [`sklearn`] (feature `sklearn`): classical estimators over smartcore with scikit-learn's
+//!   objectives (`SklearnTrainer`, optional k-fold cross-validation; `SklearnPredictor`).
+//! - [`burn`] (feature `burn`): deep learning on burn 0.21 (`BurnTrainer`, `BurnPredictor`,
+//!   gradient sync on the session; `cuda` and `collective` features).
 //!
-//! ```
-//! use air_train::ComputeDevice;
-//! use burn::tensor::Tensor;
-//!
-//! // Train on the CPU: an autodiff-enabled flex device, never `DispatchDevice::default()`.
-//! let device = ComputeDevice::Cpu.training_device()?;
-//! let x = Tensor::<air_train::Backend, 1>::from_floats([1.0, 2.0, 3.0], &device).require_grad();
-//! let grads = (x.clone() * x.clone()).sum().backward();
-//! let dx = x.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap();
-//! assert_eq!(dx, vec![2.0, 4.0, 6.0]);
-//! # Ok::<(), air_train::TrainError>(())
-//! ```
+//! All three are on by default; a crate that only needs the runtime (air-serve, air-tune)
+//! depends on air-train with `default-features = false`.
 
-mod burn_ext;
 mod collective;
 mod config;
 mod device;
 mod error;
-mod gbdt;
+// Helpers shared by the framework modules (a predictor's input stage, the predictions frame):
+// each is used by some framework, so a build with only some of them leaves some unused.
+#[cfg_attr(
+    not(all(feature = "gbdt", feature = "sklearn", feature = "burn")),
+    allow(dead_code, unused_imports)
+)]
 mod predictor;
 mod progress;
 mod run;
 mod session;
-mod sklearn;
 mod trainer;
 
-pub use burn_ext::{MODEL_ENTRY, load_model, save_model};
-#[cfg(feature = "collective")]
-pub use collective::BurnCollective;
+#[cfg(feature = "burn")]
+pub mod burn;
+#[cfg(feature = "gbdt")]
+pub mod gbdt;
+#[cfg(feature = "sklearn")]
+pub mod sklearn;
+
 pub use collective::{Collective, LocalCollective};
 pub use config::{
     CheckpointConfig, FailureConfig, MaxFailures, RunConfig, ScalingConfig, ScoreOrder, Verbosity,
 };
-pub use device::{Backend, ComputeDevice};
+pub use device::ComputeDevice;
 pub use error::{Result, TrainError};
-pub use gbdt::{
-    BoostData, EvalMetric, GBDT_FORMAT_VERSION, GBDT_MODEL_ENTRY, GbdtModel, GbdtParams,
-    GbdtPredictor, GbdtTrainer, ImportanceType, Objective, RoundReport, Tree, load_gbdt_model,
-    train_gbdt,
-};
 pub use predictor::{
-    BurnPredictor, FromCheckpoint, LABEL_COLUMN_KEY, MODEL_CONFIG_ENTRY, ModelConfig, PREDICTIONS,
-    Predictor, TRAIN_COLUMNS_KEY, checkpoint_input_columns, save_burn_model,
+    FromCheckpoint, LABEL_COLUMN_KEY, PREDICTIONS, Predictor, TRAIN_COLUMNS_KEY,
+    checkpoint_input_columns,
 };
 pub use run::{Metrics, default_run_name};
 pub use session::Session;
-pub use sklearn::{
-    Criterion, CvConfig, DecisionTreeParams, DiscreteNbParams, ElasticNetParams, Estimator,
-    EstimatorKind, Gamma, GaussianNbParams, KMeansParams, KNeighborsParams, Kernel, KnnWeights,
-    LassoParams, LinearRegressionParams, LinearSolver, LogisticRegressionParams, Predictions,
-    RandomForestParams, RidgeParams, RidgeSolver, SKLEARN_FORMAT_VERSION, SKLEARN_MODEL_ENTRY,
-    Scoring, SklearnModel, SklearnPredictor, SklearnTrainer, SvcParams, SvrParams,
-    load_sklearn_model,
-};
 pub use trainer::{
-    BurnTrainer, CollectiveBackend, DataParallelTrainer, DatasetsToSplit, LoopError, ReportHook,
-    TrainLoop, TrainResult, Trainable, Trainer, TrialInfo,
+    CollectiveBackend, DataParallelTrainer, DatasetsToSplit, LoopError, ReportHook, TrainLoop,
+    TrainResult, Trainable, Trainer, TrialInfo,
 };
-
-/// The burn version this workspace is pinned to, re-exported so users name the same types.
-pub use burn;

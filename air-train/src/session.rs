@@ -8,7 +8,6 @@ use std::{
 
 use air_checkpoint::Checkpoint;
 use air_data::Dataset;
-use burn::DispatchDevice;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -128,11 +127,6 @@ impl Session {
     /// Where this worker computes.
     pub fn device(&self) -> ComputeDevice {
         self.device
-    }
-
-    /// The autodiff burn device to build the model replica on.
-    pub fn training_device(&self) -> Result<DispatchDevice> {
-        self.device.training_device()
     }
 
     /// The trial's name (the run name outside a tuner).

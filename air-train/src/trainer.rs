@@ -187,25 +187,6 @@ where
     }
 }
 
-/// Ray's `TorchTrainer` for burn: a [`DataParallelTrainer`] labelled `"BurnTrainer"`, whose
-/// workers build their model replica on [`Session::training_device`], start from rank 0's
-/// weights with [`Session::sync_model`] and average gradients with
-/// [`Session::sync_gradients`] (see the `train_tabular` example).
-#[derive(Debug, Clone, Copy)]
-pub struct BurnTrainer;
-
-impl BurnTrainer {
-    /// A data-parallel trainer for a burn train loop.
-    #[allow(clippy::new_ret_no_self)]
-    pub fn new(
-        train_loop: impl TrainLoop,
-        scaling: ScalingConfig,
-        run: RunConfig,
-    ) -> DataParallelTrainer {
-        DataParallelTrainer::new(train_loop, scaling, run).with_name("BurnTrainer")
-    }
-}
-
 /// Which [`Collective`] the workers of a run share.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -213,7 +194,7 @@ pub enum CollectiveBackend {
     /// [`LocalCollective`]: worker threads, with abort on failure (the default).
     #[default]
     Local,
-    /// [`crate::BurnCollective`] (feature `collective`).
+    /// [`crate::burn::BurnCollective`] (feature `collective`).
     #[cfg(feature = "collective")]
     Burn,
 }
@@ -771,7 +752,7 @@ impl DataParallelTrainer {
         let collective: Arc<dyn Collective> = match self.collective {
             CollectiveBackend::Local => Arc::new(LocalCollective::new(n)),
             #[cfg(feature = "collective")]
-            CollectiveBackend::Burn => Arc::new(crate::BurnCollective::new(n)),
+            CollectiveBackend::Burn => Arc::new(crate::burn::BurnCollective::new(n)),
         };
         let shared = Arc::new(Shared {
             collective: collective.clone(),
@@ -952,6 +933,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// Only the `"scaling_config"` entry of a trial config (what a wrapping trainer's resources
 /// depend on; its other keys mean something to the wrapper only).
+#[cfg(any(feature = "gbdt", feature = "sklearn"))]
 pub(crate) fn scaling_part(config: &Value) -> Value {
     match config.get("scaling_config") {
         Some(s) => serde_json::json!({ "scaling_config": s }),

@@ -47,7 +47,7 @@ fn all_reduce_on_flex() {
 
 #[test]
 fn f64_sums_through_burn_collective_keep_their_precision() {
-    use air_train::{BurnCollective, Collective};
+    use air_train::{Collective, burn::BurnCollective};
     let _turn = SERVER.lock().unwrap_or_else(|p| p.into_inner());
     let c = std::sync::Arc::new(BurnCollective::new(3));
     let handles: Vec<_> = (0..3)
@@ -73,6 +73,6 @@ fn f64_sums_through_burn_collective_keep_their_precision() {
 #[test]
 fn all_reduce_on_dispatch_flex() {
     let device = air_train::ComputeDevice::Cpu.inference_device().unwrap();
-    let out = mean_over_threads::<air_train::Backend>(vec![device; 3]);
+    let out = mean_over_threads::<air_train::burn::Backend>(vec![device; 3]);
     assert!(out.iter().all(|v| v == &[1.0, 1.0]), "{out:?}");
 }

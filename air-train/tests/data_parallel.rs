@@ -9,8 +9,9 @@ use std::sync::{
 use air_checkpoint::Checkpoint;
 use air_data::{Dataset, polars::prelude::*};
 use air_train::{
-    Backend, CheckpointConfig, DataParallelTrainer, FailureConfig, MaxFailures, RunConfig,
-    ScalingConfig, ScoreOrder, Session, TrainError, Trainable, Trainer, TrialInfo, Verbosity,
+    CheckpointConfig, DataParallelTrainer, FailureConfig, MaxFailures, RunConfig, ScalingConfig,
+    ScoreOrder, Session, TrainError, Trainable, Trainer, TrialInfo, Verbosity,
+    burn::{Backend, load_model, save_model},
     burn::{
         module::Module,
         nn::{
@@ -20,7 +21,6 @@ use air_train::{
         optim::{GradientsParams, Optimizer, SgdConfig},
         tensor::{Tensor, TensorData, backend::Backend as BurnBackend},
     },
-    load_model, save_model,
 };
 use serde_json::{Value, json};
 

@@ -3,9 +3,11 @@
 
 use air_data::{Dataset, StandardScaler};
 use air_train::{
-    CheckpointConfig, EvalMetric, FromCheckpoint, GbdtModel, GbdtParams, GbdtPredictor,
-    GbdtTrainer, Objective, Predictor, RunConfig, ScalingConfig, Trainable, Trainer, TrialInfo,
-    Verbosity, load_gbdt_model,
+    CheckpointConfig, FromCheckpoint, Predictor, RunConfig, ScalingConfig, Trainable, Trainer,
+    TrialInfo, Verbosity,
+    gbdt::{
+        EvalMetric, GbdtModel, GbdtParams, GbdtPredictor, GbdtTrainer, Objective, load_gbdt_model,
+    },
 };
 use serde_json::json;
 
@@ -179,7 +181,7 @@ fn the_predictor_refuses_files_the_manifest_does_not_vouch_for() {
     let edited = dir.path().join("edited");
     trained.to_directory(&edited).unwrap();
     std::fs::remove_file(edited.join(air_checkpoint::MANIFEST_NAME)).unwrap();
-    let model_path = edited.join(air_train::GBDT_MODEL_ENTRY);
+    let model_path = edited.join(air_train::gbdt::GBDT_MODEL_ENTRY);
     let mut model: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&model_path).unwrap()).unwrap();
     assert!(bump_first_float(&mut model));

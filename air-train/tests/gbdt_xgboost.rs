@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use air_data::{Dataset, to_f32_matrix};
-use air_train::{GbdtModel, Objective};
+use air_train::gbdt::{GbdtModel, Objective};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -95,7 +95,7 @@ fn bad_model_files_are_clear_errors() {
 /// 20 rounds) on the same 70/30 split.
 #[test]
 fn breast_cancer_booster_matches_xgboost_quality() {
-    use air_train::{BoostData, EvalMetric, GbdtParams, train_gbdt};
+    use air_train::gbdt::{BoostData, EvalMetric, GbdtParams, train_gbdt};
     let data = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../examples/data/breast_cancer.csv"
@@ -182,7 +182,7 @@ fn breast_cancer_booster_matches_xgboost_quality() {
 /// 12 rounds, predictions on the training rows compared.
 #[test]
 fn booster_grows_xgboosts_trees_when_bins_are_exact() {
-    use air_train::{BoostData, GbdtParams, train_gbdt};
+    use air_train::gbdt::{BoostData, GbdtParams, train_gbdt};
     let inputs = csv("train_inputs.csv");
     let columns: Vec<String> = (0..6).map(|j| format!("x{j}")).collect();
     let x = to_f32_matrix(&inputs, &columns).unwrap();
@@ -251,7 +251,7 @@ fn booster_grows_xgboosts_trees_when_bins_are_exact() {
 
 #[test]
 fn feature_importance_matches_xgboosts_get_score() {
-    use air_train::ImportanceType;
+    use air_train::gbdt::ImportanceType;
     for task in ["reg", "binary", "multi"] {
         let model = GbdtModel::from_xgboost_json(
             &std::fs::read(fixture(&format!("xgb_{task}.json"))).unwrap(),

@@ -2,7 +2,7 @@
 //! data and parameters). Tolerances, and why they are not all exact, are beside each case.
 
 use air_data::{Dataset, Matrix, to_f64_matrix, to_f64_vector};
-use air_train::{Estimator, Predictions, Scoring, SklearnModel};
+use air_train::sklearn::{Estimator, Predictions, Scoring, SklearnModel};
 use serde_json::Value;
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sklearn");
@@ -304,7 +304,10 @@ fn kmeans_finds_sklearns_clusters() {
 /// `SklearnTrainer` cuts folds like `KFold(5)` and scores like `cross_val_score`.
 #[test]
 fn cross_validation_equals_cross_val_score() {
-    use air_train::{CvConfig, RunConfig, SklearnTrainer, Trainer, Verbosity};
+    use air_train::{
+        RunConfig, Trainer, Verbosity,
+        sklearn::{CvConfig, SklearnTrainer},
+    };
     let e = expected()["cv"].clone();
     let dir = tempfile::tempdir().unwrap();
     let train = Dataset::read_csv(&format!("{DIR}/diabetes_train.csv")).unwrap();

@@ -4,9 +4,12 @@
 use air_checkpoint::Checkpoint;
 use air_data::{Dataset, LabelEncoder, StandardScaler, polars::prelude::*};
 use air_train::{
-    CvConfig, Estimator, FromCheckpoint, KMeansParams, LogisticRegressionParams, Predictor,
-    RandomForestParams, RidgeParams, RunConfig, SKLEARN_MODEL_ENTRY, Scoring, SklearnPredictor,
-    SklearnTrainer, Trainable, Trainer, TrialInfo, Verbosity, load_sklearn_model,
+    FromCheckpoint, Predictor, RunConfig, Trainable, Trainer, TrialInfo, Verbosity,
+    sklearn::{
+        CvConfig, Estimator, KMeansParams, LogisticRegressionParams, RandomForestParams,
+        RidgeParams, SKLEARN_MODEL_ENTRY, Scoring, SklearnPredictor, SklearnTrainer,
+        load_sklearn_model,
+    },
 };
 use serde_json::json;
 

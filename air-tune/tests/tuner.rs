@@ -12,8 +12,8 @@ use std::{
 use air_checkpoint::Checkpoint;
 use air_data::{Dataset, StandardScaler};
 use air_train::{
-    DataParallelTrainer, EvalMetric, FailureConfig, GbdtParams, GbdtTrainer, MaxFailures,
-    Objective, RunConfig, ScalingConfig, Session, TrainError,
+    DataParallelTrainer, FailureConfig, MaxFailures, RunConfig, ScalingConfig, Session, TrainError,
+    gbdt::{EvalMetric, GbdtParams, GbdtTrainer, Objective},
 };
 use air_tune::{
     Asha, BayesOptSearch, ConcurrencyLimiter, HyperBand, MaximumIterationStopper, Mode, Pbt, Scope,

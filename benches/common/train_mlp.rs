@@ -6,8 +6,9 @@
 use air::{
     data::{Dataset, Matrix, polars::prelude::*, to_f32_matrix, to_f32_vector},
     train::{
-        Backend, ComputeDevice, DataParallelTrainer, RunConfig, ScalingConfig, Session, TrainError,
-        Trainer, Verbosity,
+        ComputeDevice, DataParallelTrainer, RunConfig, ScalingConfig, Session, TrainError, Trainer,
+        Verbosity,
+        burn::Backend,
         burn::{
             module::Module,
             nn::{Linear, LinearConfig, Relu},
@@ -104,9 +105,9 @@ fn epoch(
     Ok((model, last))
 }
 
-/// The bare burn loop: no trainer, no session, the table already in memory.
-pub(crate) fn bare(df: &DataFrame, batch: usize) -> f32 {
-    let device = ComputeDevice::Cpu.training_device().unwrap();
+/// The bare burn loop on `device`: no trainer, no session, the table already in memory.
+pub(crate) fn bare(df: &DataFrame, batch: usize, device: ComputeDevice) -> f32 {
+    let device = device.training_device().unwrap();
     let (x, y) = features(df);
     epoch(Mlp::new(&device), &x, &y, batch, &device, |_, g| Ok(g))
         .unwrap()
@@ -125,11 +126,20 @@ fn train_loop(config: &Value, session: &mut Session) -> Result<(), TrainError> {
 }
 
 /// The same epoch through the trainer on `workers` workers, each with batch `batch` (so the
-/// global batch is `workers × batch`).
-pub(crate) fn trainer(df: &DataFrame, workers: usize, batch: usize, storage: &str) -> f32 {
+/// global batch is `workers × batch`); on CUDA devices 0.. when `use_gpu`.
+pub(crate) fn trainer(
+    df: &DataFrame,
+    workers: usize,
+    batch: usize,
+    storage: &str,
+    use_gpu: bool,
+) -> f32 {
     let result = DataParallelTrainer::new(
         train_loop,
-        ScalingConfig::new(workers).unwrap(),
+        ScalingConfig::new(workers)
+            .unwrap()
+            .with_use_gpu(use_gpu)
+            .unwrap(),
         RunConfig::new(storage).with_verbose(Verbosity::Silent),
     )
     .with_train_loop_config(json!({"batch": batch}))

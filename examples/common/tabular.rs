@@ -5,14 +5,14 @@
 use air::{
     checkpoint::Checkpoint,
     train::{
-        Backend, ModelConfig, Session, TrainError,
+        Session, TrainError,
+        burn::{Backend, ModelConfig, save_burn_model},
         burn::{
             module::Module,
             nn::{Linear, LinearConfig, Relu},
             optim::{AdamConfig, GradientsParams, Optimizer},
             tensor::{Tensor, TensorData, activation::sigmoid, backend::Backend as BurnBackend},
         },
-        save_burn_model,
     },
 };
 // burn's derive macros name `burn::...`: bring the re-exported crate into scope under that name.

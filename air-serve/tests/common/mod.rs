@@ -11,7 +11,8 @@ use air_serve::{
     DeploymentConfig, DeploymentHandle, PredictorDeployment, ServeConfig, Server, ServerHandle,
 };
 use air_train::{
-    GbdtParams, GbdtTrainer, Objective, Predictor, RunConfig, ScalingConfig, Trainer, Verbosity,
+    Predictor, RunConfig, ScalingConfig, Trainer, Verbosity,
+    gbdt::{GbdtParams, GbdtTrainer, Objective},
 };
 use serde_json::Value;
 

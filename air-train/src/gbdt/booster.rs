@@ -334,7 +334,7 @@ pub struct RoundReport {
 /// its best round.
 ///
 /// ```
-/// use air_train::{BoostData, GbdtParams, Objective, train_gbdt};
+/// use air_train::gbdt::{BoostData, GbdtParams, Objective, train_gbdt};
 ///
 /// let x: Vec<f32> = (0..200).map(|i| i as f32).collect();
 /// let y: Vec<f32> = x.iter().map(|v| if *v >= 100.0 { 1.0 } else { 0.0 }).collect();

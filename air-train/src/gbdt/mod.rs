@@ -16,5 +16,4 @@ mod xgboost_json;
 pub use booster::{BoostData, RoundReport, train_gbdt};
 pub use model::{GBDT_FORMAT_VERSION, GbdtModel, ImportanceType, Objective, Tree};
 pub use params::{EvalMetric, GbdtParams};
-pub(crate) use trainer::features_of;
 pub use trainer::{GBDT_MODEL_ENTRY, GbdtPredictor, GbdtTrainer, load_gbdt_model};

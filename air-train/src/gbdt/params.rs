@@ -59,7 +59,7 @@ impl EvalMetric {
 /// Booster parameters (XGBoost's names; defaults are XGBoost's).
 ///
 /// ```
-/// use air_train::{EvalMetric, GbdtParams, Objective};
+/// use air_train::gbdt::{EvalMetric, GbdtParams, Objective};
 ///
 /// let p = GbdtParams::new(Objective::BinaryLogistic)
 ///     .with_max_depth(4)?

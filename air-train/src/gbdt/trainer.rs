@@ -23,8 +23,8 @@ use crate::{
     Session, TrainError, TrainResult, Trainable, Trainer, TrialInfo,
     error::Result,
     predictor::{
-        InputStage, LABEL_COLUMN_KEY, expanded_feature_names, feature_columns, predictions_frame,
-        read_model_entry,
+        InputStage, LABEL_COLUMN_KEY, expanded_feature_names, feature_columns, features_of,
+        predictions_frame, read_model_entry,
     },
 };
 
@@ -36,7 +36,7 @@ pub const GBDT_MODEL_ENTRY: &str = "model.json";
 ///
 /// ```
 /// use air_data::{Dataset, polars::prelude::*};
-/// use air_train::{GbdtParams, GbdtTrainer, Objective, RunConfig, ScalingConfig, Trainer};
+/// use air_train::{RunConfig, ScalingConfig, Trainer, gbdt::{GbdtParams, GbdtTrainer, Objective}};
 ///
 /// let dir = tempfile::tempdir()?;
 /// let x: Vec<f64> = (0..200).map(f64::from).collect();
@@ -159,20 +159,6 @@ impl Trainable for GbdtTrainer {
         result.config = config.clone();
         result
     }
-}
-
-/// The numeric, boolean and array columns other than `label`: what a learner reads as features.
-pub(crate) fn features_of(df: &DataFrame, label: &str) -> Vec<String> {
-    df.columns()
-        .iter()
-        .filter(|c| c.name().as_str() != label)
-        .filter(|c| {
-            c.dtype().is_primitive_numeric()
-                || c.dtype().is_bool()
-                || matches!(c.dtype(), DataType::Array(..))
-        })
-        .map(|c| c.name().to_string())
-        .collect()
 }
 
 struct Matrix {

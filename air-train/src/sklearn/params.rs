@@ -10,7 +10,7 @@ use crate::{TrainError, error::Result};
 /// beside it, so a tuner's `{"params": {"alpha": 0.1}}` merges into it:
 ///
 /// ```
-/// use air_train::{Estimator, RidgeParams};
+/// use air_train::sklearn::{Estimator, RidgeParams};
 ///
 /// let e = Estimator::Ridge(RidgeParams::new().with_alpha(0.5));
 /// let json = serde_json::to_value(&e)?;

@@ -21,10 +21,9 @@ use crate::{
     DataParallelTrainer, DatasetsToSplit, FromCheckpoint, PREDICTIONS, Predictor, RunConfig,
     ScalingConfig, Session, TrainError, TrainResult, Trainable, Trainer, TrialInfo,
     error::Result,
-    gbdt::features_of,
     predictor::{
-        InputStage, LABEL_COLUMN_KEY, expanded_feature_names, feature_columns, read_model_entry,
-        single_column_frame,
+        InputStage, LABEL_COLUMN_KEY, expanded_feature_names, feature_columns, features_of,
+        read_model_entry, single_column_frame,
     },
 };
 
@@ -39,9 +38,7 @@ const NAME: &str = "SklearnTrainer";
 ///
 /// ```
 /// use air_data::{Dataset, polars::prelude::*};
-/// use air_train::{
-///     CvConfig, Estimator, RandomForestParams, RunConfig, SklearnTrainer, Trainer,
-/// };
+/// use air_train::{///     CvConfig, RunConfig, Trainer, ///, sklearn::{Estimator, RandomForestParams, SklearnTrainer}};
 ///
 /// let dir = tempfile::tempdir()?;
 /// let x: Vec<f64> = (0..32).map(f64::from).collect();

@@ -1,14 +1,13 @@
-//! burn helpers for data-parallel training: averaging gradients across workers, starting every
-//! replica from rank 0's weights, and saving a module's weights into a checkpoint.
+//! The burn side of a [`Session`]: the worker's autodiff device, averaging gradients across
+//! workers, and starting every replica from rank 0's weights.
 //!
 //! Parameters are flattened in module visiting order, which is the structure of the model and
 //! so the same on every rank (parameter ids differ between independently built replicas).
 
-use air_checkpoint::Checkpoint;
-use burn::{
+use ::burn::{
+    DispatchDevice,
     module::{AutodiffModule, Module, ModuleMapper, ModuleVisitor, Param},
     optim::GradientsParams,
-    record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder},
     tensor::{
         Tensor, TensorData,
         backend::{AutodiffBackend, Backend},
@@ -16,9 +15,6 @@ use burn::{
 };
 
 use crate::{Session, TrainError, error::Result};
-
-/// The checkpoint entry model weights are saved under.
-pub const MODEL_ENTRY: &str = "model.mpk";
 
 fn to_f32(data: TensorData, context: &str) -> Result<Vec<f32>> {
     data.convert::<f32>()
@@ -133,6 +129,12 @@ fn flat_params<B: Backend, M: Module<B>>(module: &M) -> Result<Vec<f32>> {
 }
 
 impl Session {
+    /// The autodiff burn device to build the model replica on (this worker's
+    /// [`device`](Session::device)).
+    pub fn training_device(&self) -> Result<DispatchDevice> {
+        self.device().training_device()
+    }
+
     /// Averages `grads` over all workers (Ray's DDP all-reduce): call it after `backward` and
     /// before the optimizer step, on every worker, every step.
     pub fn sync_gradients<B, M>(
@@ -199,34 +201,4 @@ impl Session {
             offset: 0,
         }))
     }
-}
-
-/// Saves `module`'s weights (full precision, named MessagePack) into `checkpoint` as
-/// [`MODEL_ENTRY`].
-pub fn save_model<B: Backend, M: Module<B>>(module: &M, checkpoint: &mut Checkpoint) -> Result<()> {
-    let bytes = NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
-        .record(module.clone().into_record(), ())
-        .map_err(|e| TrainError::Model {
-            context: "saving weights".to_owned(),
-            reason: e.to_string(),
-        })?;
-    checkpoint.put_bytes(MODEL_ENTRY, bytes)?;
-    Ok(())
-}
-
-/// Loads the weights saved by [`save_model`] into `module` (built with the same architecture)
-/// on `device`.
-pub fn load_model<B: Backend, M: Module<B>>(
-    module: M,
-    checkpoint: &Checkpoint,
-    device: &B::Device,
-) -> Result<M> {
-    let bytes = checkpoint.get_verified_bytes(MODEL_ENTRY)?;
-    let record = NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
-        .load(bytes.to_vec(), device)
-        .map_err(|e| TrainError::Model {
-            context: format!("loading weights from {MODEL_ENTRY}"),
-            reason: format!("{e} (was the checkpoint saved from the same model architecture?)"),
-        })?;
-    Ok(module.load_record(record))
 }

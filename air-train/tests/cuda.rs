@@ -1,0 +1,228 @@
+//! CUDA runs (feature `cuda`, needs CUDA device 0 and its driver): the same training and the
+//! same predictions as on the CPU. `scripts/gpu-check.sh` runs these on a GPU machine; without
+//! the feature this file compiles to nothing, and CI only checks that it compiles.
+#![cfg(feature = "cuda")]
+
+use air_checkpoint::Checkpoint;
+use air_data::{Dataset, polars::prelude::*};
+use air_train::burn;
+use air_train::{
+    ComputeDevice, DataParallelTrainer, Predictor, RunConfig, ScalingConfig, Session, TrainError,
+    Trainer, Verbosity,
+    burn::{Backend, BurnPredictor, ModelConfig, load_model, save_burn_model, save_model},
+    burn::{
+        module::Module,
+        nn::{
+            Linear, LinearConfig, Relu,
+            loss::{MseLoss, Reduction},
+        },
+        optim::{GradientsParams, Optimizer, SgdConfig},
+        tensor::{Distribution, Tensor, TensorData, backend::Backend as BurnBackend},
+    },
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+const GPU: ComputeDevice = ComputeDevice::Cuda { index: 0 };
+
+#[derive(Module, Debug)]
+struct Mlp<B: BurnBackend> {
+    a: Linear<B>,
+    b: Linear<B>,
+    act: Relu,
+}
+
+impl<B: BurnBackend> Mlp<B> {
+    fn new(device: &B::Device, hidden: usize) -> Self {
+        Self {
+            a: LinearConfig::new(3, hidden).init(device),
+            b: LinearConfig::new(hidden, 1).init(device),
+            act: Relu::new(),
+        }
+    }
+    fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.b.forward(self.act.forward(self.a.forward(x)))
+    }
+}
+
+/// The MLP as a [`ModelConfig`], for [`BurnPredictor`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct MlpConfig {
+    hidden: usize,
+}
+
+impl ModelConfig for MlpConfig {
+    type Model = Mlp<Backend>;
+    fn init(&self, device: &burn::DispatchDevice) -> Self::Model {
+        Mlp::new(device, self.hidden)
+    }
+    fn forward(model: &Self::Model, input: Tensor<Backend, 2>) -> Tensor<Backend, 2> {
+        model.forward(input)
+    }
+}
+
+fn frame(n: usize) -> DataFrame {
+    let x0: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+    let x1: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
+    let x2: Vec<f32> = (0..n).map(|i| ((i * 7) % 13) as f32 / 13.0).collect();
+    let y: Vec<f32> = (0..n)
+        .map(|i| x0[i] - 2.0 * x1[i] + 0.5 * x2[i] * x2[i])
+        .collect();
+    df!("x0" => x0, "x1" => x1, "x2" => x2, "y" => y).unwrap()
+}
+
+/// Full-batch SGD for `epochs` epochs from the resumed checkpoint; reports the loss.
+fn train_loop(config: &Value, session: &mut Session) -> Result<(), TrainError> {
+    let device = session.training_device()?;
+    let init = session
+        .get_checkpoint()
+        .expect("resumed from the initial weights");
+    let mut model = load_model(Mlp::<Backend>::new(&device, 16), &init, &device)?;
+    let mut optim = SgdConfig::new().init();
+    let shard = session.get_dataset_shard("train")?.to_polars()?;
+    let m = air_data::to_f32_matrix(&shard, &["x0", "x1", "x2"])?;
+    let y = air_data::to_f32_vector(&shard, "y")?;
+    let rows = shard.height();
+    let x = Tensor::<Backend, 2>::from_data(TensorData::new(m.data, [rows, 3]), &device);
+    let t = Tensor::<Backend, 2>::from_data(TensorData::new(y, [rows, 1]), &device);
+    for epoch in 0..config["epochs"].as_u64().unwrap() {
+        let loss = MseLoss::new().forward(model.forward(x.clone()), t.clone(), Reduction::Mean);
+        let value = loss.clone().into_scalar();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let grads = session.sync_gradients(&model, grads)?;
+        model = optim.step(0.05, model, grads);
+        let mut ckpt = Checkpoint::new();
+        save_model(&model, &mut ckpt)?;
+        session.report(json!({"epoch": epoch, "loss": value}), Some(ckpt))?;
+    }
+    Ok(())
+}
+
+fn weights(c: &Checkpoint) -> Vec<f32> {
+    let device = ComputeDevice::Cpu.inference_device().unwrap();
+    let model = load_model(Mlp::<Backend>::new(&device, 16), c, &device).unwrap();
+    [
+        model.a.weight.val().into_data(),
+        model.a.bias.as_ref().unwrap().val().into_data(),
+        model.b.weight.val().into_data(),
+        model.b.bias.as_ref().unwrap().val().into_data(),
+    ]
+    .into_iter()
+    .flat_map(|t| t.to_vec::<f32>().unwrap())
+    .collect()
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn device_zero_is_available() {
+    GPU.check_available().unwrap();
+    let absent = ComputeDevice::Cuda { index: 4096 }.check_available();
+    assert!(absent.is_err(), "CUDA device 4096 reported available");
+}
+
+#[test]
+fn matmul_matches_the_cpu() {
+    let cpu = ComputeDevice::Cpu.inference_device().unwrap();
+    let gpu = GPU.inference_device().unwrap();
+    let a = Tensor::<Backend, 2>::random([256, 128], Distribution::Normal(0.0, 1.0), &cpu);
+    let b = Tensor::<Backend, 2>::random([128, 64], Distribution::Normal(0.0, 1.0), &cpu);
+    let on_cpu = a
+        .clone()
+        .matmul(b.clone())
+        .into_data()
+        .to_vec::<f32>()
+        .unwrap();
+    let on_gpu = a
+        .to_device(&gpu)
+        .matmul(b.to_device(&gpu))
+        .into_data()
+        .to_vec::<f32>()
+        .unwrap();
+    // Sums of 128 products of unit normals: TF32 or reordered sums differ by ~1e-3 at most.
+    let diff = max_abs_diff(&on_cpu, &on_gpu);
+    assert!(diff < 2e-2, "CPU and CUDA matmul differ by {diff}");
+}
+
+#[test]
+fn training_on_cuda_matches_the_cpu() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = ComputeDevice::Cpu.inference_device().unwrap();
+    let mut init = Checkpoint::new();
+    save_model(&Mlp::<Backend>::new(&device, 16), &mut init).unwrap();
+    let run = |name: &str, use_gpu: bool| {
+        DataParallelTrainer::new(
+            train_loop,
+            ScalingConfig::new(1)
+                .unwrap()
+                .with_use_gpu(use_gpu)
+                .unwrap(),
+            RunConfig::new(dir.path().to_str().unwrap())
+                .with_name(name)
+                .with_verbose(Verbosity::Silent),
+        )
+        .with_train_loop_config(json!({"epochs": 30}))
+        .with_dataset("train", Dataset::from_polars(frame(512)))
+        .with_resume_from_checkpoint(init.clone())
+        .fit()
+        .unwrap()
+        .into_result()
+        .unwrap()
+    };
+    let (cpu, gpu) = (run("cpu", false), run("gpu", true));
+    let losses = |r: &air_train::TrainResult| -> Vec<f32> {
+        r.metrics_dataframe
+            .column("loss")
+            .unwrap()
+            .cast(&DataType::Float32)
+            .unwrap()
+            .f32()
+            .unwrap()
+            .into_no_null_iter()
+            .collect()
+    };
+    let (lc, lg) = (losses(&cpu), losses(&gpu));
+    assert_eq!(lc.len(), 30);
+    assert!(lg[29] < lg[0] * 0.8, "the CUDA run learned: {lg:?}");
+    for (i, (c, g)) in lc.iter().zip(&lg).enumerate() {
+        assert!(
+            (c - g).abs() <= 1e-3 * c.abs().max(1.0),
+            "epoch {i}: CPU loss {c}, CUDA loss {g}"
+        );
+    }
+    let diff = max_abs_diff(
+        &weights(cpu.checkpoint.as_ref().unwrap()),
+        &weights(gpu.checkpoint.as_ref().unwrap()),
+    );
+    assert!(diff < 1e-3, "CPU and CUDA weights differ by {diff}");
+}
+
+#[test]
+fn burn_predictor_on_cuda_matches_the_cpu() {
+    let config = MlpConfig { hidden: 64 };
+    let device = ComputeDevice::Cpu.inference_device().unwrap();
+    let mut ckpt = Checkpoint::new();
+    save_burn_model(&config, &config.init(&device), &mut ckpt).unwrap();
+    let input = frame(10_000).select(["x0", "x1", "x2"]).unwrap();
+    let predict = |device| -> Vec<f32> {
+        let p = BurnPredictor::<MlpConfig>::from_checkpoint_on(&ckpt, device).unwrap();
+        p.predict(input.clone())
+            .unwrap()
+            .column("predictions")
+            .unwrap()
+            .f32()
+            .unwrap()
+            .into_no_null_iter()
+            .collect()
+    };
+    let (on_cpu, on_gpu) = (predict(ComputeDevice::Cpu), predict(GPU));
+    assert_eq!(on_gpu.len(), 10_000);
+    let diff = max_abs_diff(&on_cpu, &on_gpu);
+    assert!(diff < 1e-3, "CPU and CUDA predictions differ by {diff}");
+}
