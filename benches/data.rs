@@ -75,7 +75,9 @@ fn bench_data(c: &mut Criterion) {
     });
     g.bench_function("train_test_split", |b| {
         b.iter(|| {
-            let (train, test) = ds.train_test_split(0.25, true, Some(1)).unwrap();
+            let (train, test) = ds
+                .train_test_split(air::data::TrainTestSplit::new(0.25).shuffle(1))
+                .unwrap();
             black_box((train.to_polars().unwrap(), test.to_polars().unwrap()))
         })
     });

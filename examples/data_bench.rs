@@ -96,7 +96,8 @@ impl Bench {
                 Ok(ds.random_shuffle(Some(1)).to_polars()?.height())
             }),
             "train_test_split" => self.run("train_test_split(0.25, shuffle)", || {
-                let (train, test) = ds.train_test_split(0.25, true, Some(1))?;
+                let (train, test) =
+                    ds.train_test_split(air::data::TrainTestSplit::new(0.25).shuffle(1))?;
                 Ok(train.to_polars()?.height() + test.to_polars()?.height())
             }),
             "matrix" => self.run("f32 matrix (20 floats)", || {

@@ -61,7 +61,7 @@ fn run(storage: &str) -> anyhow::Result<Summary> {
         env!("CARGO_MANIFEST_DIR"),
         "/examples/data/breast_cancer.csv"
     );
-    let (train, valid) = Dataset::read_csv(data)?.train_test_split(0.3, false, None)?;
+    let (train, valid) = Dataset::read_csv(data)?.train_test_split(0.3)?;
     println!(
         "breast cancer: {} train rows, {} validation rows",
         train.count()?,
@@ -76,12 +76,12 @@ fn run(storage: &str) -> anyhow::Result<Summary> {
         "target",
         GbdtParams::new(Objective::BinaryLogistic)
             .with_eval_metrics([EvalMetric::Logloss, EvalMetric::Error]),
-        ROUNDS,
         ScalingConfig::new(2)?,
         RunConfig::new(storage)
             .with_name("quickstart_train")
             .with_verbose(Verbosity::Silent),
     )?
+    .with_num_boost_round(ROUNDS)
     .with_dataset("train", train)
     .with_dataset("valid", valid.clone())
     .with_preprocessor(StandardScaler::new(["mean radius", "mean texture"]));

@@ -27,7 +27,7 @@ fn run(storage: &str) -> anyhow::Result<f64> {
         env!("CARGO_MANIFEST_DIR"),
         "/examples/data/breast_cancer.csv"
     );
-    let (train, valid) = Dataset::read_csv(data)?.train_test_split(0.3, false, None)?;
+    let (train, valid) = Dataset::read_csv(data)?.train_test_split(0.3)?;
     // Distances and margins need comparable feature scales: standardise every feature.
     let features: Vec<String> = train
         .schema()?

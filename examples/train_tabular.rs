@@ -41,7 +41,7 @@ fn run(o: &Options) -> anyhow::Result<(f64, f64, f64)> {
         "/examples/data/breast_cancer.csv"
     );
     let dataset = Dataset::read_csv(data)?;
-    let (train, valid) = dataset.train_test_split(0.3, false, None)?;
+    let (train, valid) = dataset.train_test_split(0.3)?;
     let preprocessor = Chain::new(vec![
         Box::new(StandardScaler::new(
             dataset.columns()?.into_iter().filter(|c| c != "target"),

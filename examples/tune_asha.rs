@@ -28,14 +28,14 @@ fn run(storage: &str) -> anyhow::Result<(u64, f64)> {
         env!("CARGO_MANIFEST_DIR"),
         "/examples/data/breast_cancer.csv"
     );
-    let (train, valid) = Dataset::read_csv(data)?.train_test_split(0.3, false, None)?;
+    let (train, valid) = Dataset::read_csv(data)?.train_test_split(0.3)?;
     let trainer = GbdtTrainer::new(
         "target",
         GbdtParams::new(Objective::BinaryLogistic).with_eval_metrics([EvalMetric::Logloss]),
-        ROUNDS as usize,
         ScalingConfig::new(1)?,
         RunConfig::new(storage),
     )?
+    .with_num_boost_round(ROUNDS as usize)
     .with_dataset("train", train)
     .with_dataset("valid", valid);
     let start = Instant::now();

@@ -25,15 +25,15 @@ fn run(storage: &str) -> anyhow::Result<ResultGrid> {
         env!("CARGO_MANIFEST_DIR"),
         "/examples/data/breast_cancer.csv"
     );
-    let (train, valid) = Dataset::read_csv(data)?.train_test_split(0.3, false, None)?;
+    let (train, valid) = Dataset::read_csv(data)?.train_test_split(0.3)?;
     let trainer = GbdtTrainer::new(
         "target",
         GbdtParams::new(Objective::BinaryLogistic)
             .with_eval_metrics([EvalMetric::Logloss, EvalMetric::Error]),
-        20,
         ScalingConfig::new(2)?,
         RunConfig::new(storage),
     )?
+    .with_num_boost_round(20)
     .with_dataset("train", train)
     .with_dataset("valid", valid)
     .with_preprocessor(StandardScaler::new(["mean radius", "mean texture"]));

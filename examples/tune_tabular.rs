@@ -27,7 +27,7 @@ fn run(storage: &str, epochs: u64) -> anyhow::Result<ResultGrid> {
         "/examples/data/breast_cancer.csv"
     );
     let dataset = Dataset::read_csv(data)?;
-    let (train, _valid) = dataset.train_test_split(0.3, false, None)?;
+    let (train, _valid) = dataset.train_test_split(0.3)?;
     let preprocessor = Chain::new(vec![
         Box::new(StandardScaler::new(
             dataset.columns()?.into_iter().filter(|c| c != "target"),

@@ -70,7 +70,9 @@ fn racing_writers_leave_one_complete_checkpoint_and_readers_never_see_a_mix() {
             let (dest, expected, done) = (&dest, &expected, done.clone());
             scope.spawn(move || {
                 let mut complete_reads = 0;
-                while !done.load(Ordering::Relaxed) {
+                // Until the writers are done, and at least once: a test that read nothing
+                // would have checked nothing.
+                while !done.load(Ordering::Relaxed) || complete_reads == 0 {
                     // A read may fail while a swap happens under it (detected by the manifest),
                     // but a read that succeeds is always one writer's checkpoint, whole.
                     if let Ok(dict) = Checkpoint::from_directory(dest).and_then(|c| c.to_dict()) {
@@ -97,7 +99,11 @@ fn racing_writers_leave_one_complete_checkpoint_and_readers_never_see_a_mix() {
         // after that (rather than leaving the reader spinning).
         let written: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
         done.store(true, Ordering::Relaxed);
-        let _ = reader.join().unwrap();
+        let complete_reads = reader.join().unwrap();
+        assert!(
+            complete_reads >= 1,
+            "the reader never read a whole checkpoint"
+        );
         for w in written {
             w.expect("a writer failed");
         }
@@ -211,26 +217,39 @@ fn the_next_write_removes_what_killed_writers_left_and_spares_live_writers() {
     assert!(other.exists());
 }
 
+/// The writer id recorded in the checkpoint at `dest`, after checking that it is one writer's
+/// whole checkpoint.
+fn whole_checkpoint_writer(dest: &Path, big: usize) -> u8 {
+    let ckpt = Checkpoint::from_directory(dest).expect("destination holds a complete checkpoint");
+    ckpt.verify().expect("every file matches the manifest");
+    let dict = to_vecs(ckpt.to_dict().unwrap());
+    let writer =
+        serde_json::from_slice::<serde_json::Value>(&dict["config.json"]).unwrap()["writer"]
+            .as_u64()
+            .unwrap() as u8;
+    assert_eq!(
+        dict,
+        to_vecs(writer_checkpoint(writer, big).to_dict().unwrap())
+    );
+    writer
+}
+
 #[cfg(unix)]
 #[test]
 fn a_killed_writer_leaves_no_partial_checkpoint() {
     let tmp = TempDir::new().unwrap();
     let dest = tmp.path().join("ckpt");
-    for delay_ms in [5u64, 40, 150] {
-        kill_writer_after(&dest, Duration::from_millis(delay_ms));
-        if dest.exists() {
-            let ckpt =
-                Checkpoint::from_directory(&dest).expect("destination holds a complete checkpoint");
-            ckpt.verify().expect("every file matches the manifest");
-            let dict = to_vecs(ckpt.to_dict().unwrap());
-            let w = dict["config.json"].clone();
-            let writer: u8 = serde_json::from_slice::<serde_json::Value>(&w).unwrap()["writer"]
-                .as_u64()
-                .unwrap() as u8;
-            assert_eq!(
-                dict,
-                to_vecs(writer_checkpoint(writer, 8 << 20).to_dict().unwrap())
-            );
-        }
+    // Writer 0's checkpoint is there first, so every kill below is checked against a
+    // destination that must hold a whole checkpoint: writer 0's, or a later one, never a mix.
+    writer_checkpoint(0, 8 << 20).to_directory(&dest).unwrap();
+    let mut replaced = false;
+    let mut attempts = 0u64;
+    // Kill writers at growing delays until one has replaced writer 0 (so a completed write by a
+    // killed process was seen too); check the destination after every kill.
+    while !replaced {
+        attempts += 1;
+        assert!(attempts <= 50, "no killed writer ever completed a write");
+        kill_writer_after(&dest, Duration::from_millis(5 + 20 * attempts));
+        replaced = whole_checkpoint_writer(&dest, 8 << 20) != 0;
     }
 }

@@ -133,6 +133,82 @@ impl From<usize> for TestSize {
     }
 }
 
+/// How [`Dataset::train_test_split`] splits (scikit-learn's `train_test_split`): the test
+/// size, and whether the rows are shuffled first. A bare test size (`0.3`, `100`) converts
+/// into a split without shuffling, Ray's default.
+///
+/// ```
+/// use air_data::TrainTestSplit;
+///
+/// let last_30_percent = TrainTestSplit::new(0.3);
+/// let shuffled = TrainTestSplit::new(0.3).shuffle(7);
+/// assert_ne!(last_30_percent, shuffled);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainTestSplit {
+    test_size: TestSize,
+    shuffle: Shuffle,
+}
+
+/// Whether, and how, rows are shuffled before a split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shuffle {
+    No,
+    Seeded(u64),
+    Unseeded,
+}
+
+impl TrainTestSplit {
+    /// The last `test_size` rows are the test split: a fraction in (0, 1) (the test split gets
+    /// `ceil(fraction * rows)`) or a row count.
+    pub fn new(test_size: impl Into<TestSize>) -> Self {
+        Self {
+            test_size: test_size.into(),
+            shuffle: Shuffle::No,
+        }
+    }
+
+    /// Shuffles the rows first with `seed` (the same split every time).
+    pub fn shuffle(mut self, seed: u64) -> Self {
+        self.shuffle = Shuffle::Seeded(seed);
+        self
+    }
+
+    /// Shuffles the rows first with a fresh random seed.
+    pub fn shuffle_unseeded(mut self) -> Self {
+        self.shuffle = Shuffle::Unseeded;
+        self
+    }
+}
+
+impl From<TestSize> for TrainTestSplit {
+    fn from(test_size: TestSize) -> Self {
+        Self::new(test_size)
+    }
+}
+
+impl From<f64> for TrainTestSplit {
+    fn from(fraction: f64) -> Self {
+        Self::new(fraction)
+    }
+}
+
+impl From<usize> for TrainTestSplit {
+    fn from(rows: usize) -> Self {
+        Self::new(rows)
+    }
+}
+
+/// How [`Dataset::split`] sizes its shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardSizes {
+    /// Every shard has exactly `rows / n` rows; the remainder is dropped (Ray's `equal=True`,
+    /// what data-parallel workers need to stay in lockstep).
+    Equal,
+    /// Shard sizes differ by at most one and every row is kept.
+    Balanced,
+}
+
 #[derive(Clone)]
 pub(crate) enum Op {
     Filter(Expr),
@@ -314,7 +390,7 @@ pub(crate) enum Node {
 ///     .with_column("double", col("id") * lit(2))
 ///     .filter(col("id").gt_eq(lit(5)));
 /// assert_eq!(ds.count()?, 5);
-/// let (train, test) = ds.train_test_split(0.2, false, None)?;
+/// let (train, test) = ds.train_test_split(0.2)?;
 /// assert_eq!((train.count()?, test.count()?), (4, 1));
 /// # Ok::<(), air_data::DataError>(())
 /// ```
@@ -590,17 +666,11 @@ impl Dataset {
 
     // ----- splits -----
 
-    /// Splits into a train and a test dataset. `test_size` is a fraction in (0, 1) (the test
-    /// split gets `ceil(fraction * rows)`, as in scikit-learn) or a row count. With `shuffle`
-    /// the rows are shuffled first (seeded: both splits see the same permutation, so they are
-    /// disjoint and cover every row). Counts the rows.
-    pub fn train_test_split(
-        &self,
-        test_size: impl Into<TestSize>,
-        shuffle: bool,
-        seed: Option<u64>,
-    ) -> Result<(Dataset, Dataset)> {
-        let test_size = test_size.into();
+    /// Splits into a train and a test dataset ([`TrainTestSplit`]: a test size, and an
+    /// optional shuffle first, whose one permutation both splits see, so they are disjoint and
+    /// cover every row). Counts the rows.
+    pub fn train_test_split(&self, split: impl Into<TrainTestSplit>) -> Result<(Dataset, Dataset)> {
+        let TrainTestSplit { test_size, shuffle } = split.into();
         let n = self.count()?;
         let test = match test_size {
             TestSize::Fraction(f) if f > 0.0 && f < 1.0 => {
@@ -624,22 +694,25 @@ impl Dataset {
                 });
             }
         };
-        let base = if shuffle {
+        let seed = match shuffle {
+            Shuffle::No => None,
+            Shuffle::Seeded(seed) => Some(Some(seed)),
+            Shuffle::Unseeded => Some(None),
+        };
+        let base = match seed {
             // Shuffled once, when either split is first consumed, and shared by both.
-            Self::new(Node::Cached {
+            Some(seed) => Self::new(Node::Cached {
                 input: self.random_shuffle(seed),
                 frame: std::sync::Mutex::new(None),
-            })
-        } else {
-            self.clone()
+            }),
+            None => self.clone(),
         };
         Ok((base.slice(0, n - test), base.slice(n - test, test)))
     }
 
-    /// Splits into `n` contiguous shards, one per worker. With `equal` every shard has exactly
-    /// `rows / n` rows (the remainder is dropped, as in Ray); otherwise shard sizes differ by at
-    /// most one and every row is kept. Counts the rows.
-    pub fn split(&self, n: usize, equal: bool) -> Result<Vec<Dataset>> {
+    /// Splits into `n` contiguous shards, one per worker, sized by [`ShardSizes`]. Counts the
+    /// rows.
+    pub fn split(&self, n: usize, sizes: ShardSizes) -> Result<Vec<Dataset>> {
         if n == 0 {
             return Err(DataError::InvalidArgument {
                 name: "n",
@@ -649,7 +722,10 @@ impl Dataset {
         }
         let rows = self.count()?;
         let base = rows / n;
-        let extra = if equal { 0 } else { rows % n };
+        let extra = match sizes {
+            ShardSizes::Equal => 0,
+            ShardSizes::Balanced => rows % n,
+        };
         let mut offset = 0;
         Ok((0..n)
             .map(|i| {

@@ -61,7 +61,7 @@ mod write;
 
 pub use air_checkpoint::StorageOptions;
 pub use batches::{BatchOptions, Batches};
-pub use dataset::{Agg, BatchFn, Dataset, GroupedDataset, TestSize};
+pub use dataset::{Agg, BatchFn, Dataset, GroupedDataset, ShardSizes, TestSize, TrainTestSplit};
 pub use error::{DataError, Result};
 pub use matrix::{Matrix, to_f32_matrix, to_f32_vector, to_f64_matrix, to_f64_vector};
 pub use polars;

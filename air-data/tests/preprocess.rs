@@ -527,7 +527,7 @@ fn fitted_once_shared_across_threads_and_streamed_after_map_batches() {
     let handles: Vec<_> = (0..4)
         .map(|i| {
             let p = shared.clone();
-            let shard = ds.split(4, true).unwrap()[i].clone();
+            let shard = ds.split(4, air_data::ShardSizes::Equal).unwrap()[i].clone();
             std::thread::spawn(move || {
                 assert_eq!(p.fit_status(), FitStatus::Fitted);
                 let out = p.transform(&shard).unwrap().to_polars().unwrap();
@@ -826,4 +826,31 @@ fn vectorizers_stream_batch_by_batch() {
         })
         .sum();
     assert_eq!(total, 40_000.0);
+}
+
+#[test]
+fn expressions_before_fit_are_not_fitted_errors_never_panics() {
+    let unfitted: Vec<Box<dyn Preprocessor>> = vec![
+        Box::new(StandardScaler::new(["x"])),
+        Box::new(MinMaxScaler::new(["x"])),
+        Box::new(MaxAbsScaler::new(["x"])),
+        Box::new(RobustScaler::new(["x"])),
+        Box::new(OrdinalEncoder::new(["x"])),
+        Box::new(OneHotEncoder::new(["x"])),
+        Box::new(LabelEncoder::new("x")),
+        Box::new(air_data::Categorizer::new(["x"])),
+        Box::new(SimpleImputer::new(["x"], ImputeStrategy::Mean)),
+        Box::new(air_data::UniformKBinsDiscretizer::new(["x"], 4).unwrap()),
+        Box::new(air_data::CountVectorizer::new(["x"])),
+        Box::new(air_data::MultiHotEncoder::new(["x"])),
+    ];
+    for p in unfitted {
+        let lf = df!("x" => [1.0, 2.0]).unwrap().lazy();
+        let name = p.type_name().to_owned();
+        match p.expressions(lf) {
+            Err(DataError::NotFitted { preprocessor }) => assert_eq!(preprocessor, name),
+            Err(other) => panic!("{name}: expected NotFitted, got {other}"),
+            Ok(_) => panic!("{name}: expressions before fit succeeded"),
+        }
+    }
 }

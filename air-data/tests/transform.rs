@@ -252,7 +252,7 @@ fn repartition_makes_the_blocks_map_batches_sees() {
 #[test]
 fn train_test_split_by_fraction_rows_and_shuffled() {
     let ds = Dataset::range(100);
-    let (train, test) = ds.train_test_split(0.25, false, None).unwrap();
+    let (train, test) = ds.train_test_split(0.25).unwrap();
     assert_eq!(
         ids(&train.to_polars().unwrap()),
         (0..75).collect::<Vec<_>>()
@@ -262,15 +262,13 @@ fn train_test_split_by_fraction_rows_and_shuffled() {
         (75..100).collect::<Vec<_>>()
     );
     // sklearn rounds the test size up.
-    let (train, test) = Dataset::range(10)
-        .train_test_split(0.25, false, None)
-        .unwrap();
+    let (train, test) = Dataset::range(10).train_test_split(0.25).unwrap();
     assert_eq!((train.count().unwrap(), test.count().unwrap()), (7, 3));
-    let (_, test) = ds
-        .train_test_split(TestSize::Rows(10), false, None)
-        .unwrap();
+    let (_, test) = ds.train_test_split(TestSize::Rows(10)).unwrap();
     assert_eq!(test.count().unwrap(), 10);
-    let (train, test) = ds.train_test_split(0.3, true, Some(7)).unwrap();
+    let (train, test) = ds
+        .train_test_split(air_data::TrainTestSplit::new(0.3).shuffle(7))
+        .unwrap();
     let train_ids: BTreeSet<i64> = ids(&train.to_polars().unwrap()).into_iter().collect();
     let test_ids: BTreeSet<i64> = ids(&test.to_polars().unwrap()).into_iter().collect();
     assert_eq!((train_ids.len(), test_ids.len()), (70, 30));
@@ -281,7 +279,7 @@ fn train_test_split_by_fraction_rows_and_shuffled() {
         TestSize::Fraction(1.0),
         TestSize::Rows(101),
     ] {
-        let err = ds.train_test_split(bad, false, None).unwrap_err();
+        let err = ds.train_test_split(bad).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -298,13 +296,13 @@ fn train_test_split_by_fraction_rows_and_shuffled() {
 #[test]
 fn split_into_shards() {
     let ds = Dataset::range(10);
-    let shards = ds.split(3, false).unwrap();
+    let shards = ds.split(3, air_data::ShardSizes::Balanced).unwrap();
     let parts: Vec<Vec<i64>> = shards
         .iter()
         .map(|d| ids(&d.to_polars().unwrap()))
         .collect();
     assert_eq!(parts, [vec![0, 1, 2, 3], vec![4, 5, 6], vec![7, 8, 9]]);
-    let equal = ds.split(3, true).unwrap();
+    let equal = ds.split(3, air_data::ShardSizes::Equal).unwrap();
     let counts: Vec<usize> = equal.iter().map(|d| d.count().unwrap()).collect();
     assert_eq!(counts, [3, 3, 3]);
     let at = ds.split_at_indices(&[2, 5, 20]).unwrap();
@@ -314,10 +312,10 @@ fn split_into_shards() {
         [vec![0, 1], vec![2, 3, 4], (5..10).collect(), vec![]]
     );
     assert!(ds.split_at_indices(&[5, 2]).is_err());
-    assert!(ds.split(0, false).is_err());
+    assert!(ds.split(0, air_data::ShardSizes::Balanced).is_err());
     // Shards of a map_batches dataset stream too.
     let mapped = ds.map_batches(Ok::<DataFrame, PolarsError>, 4).unwrap();
-    let shards = mapped.split(2, true).unwrap();
+    let shards = mapped.split(2, air_data::ShardSizes::Equal).unwrap();
     assert_eq!(ids(&shards[1].to_polars().unwrap()), [5, 6, 7, 8, 9]);
 }
 

@@ -55,10 +55,10 @@ fn gbdt_checkpoint(storage: &str) -> anyhow::Result<Checkpoint> {
     let result = GbdtTrainer::new(
         "target",
         GbdtParams::new(Objective::BinaryLogistic),
-        20,
         ScalingConfig::new(1)?,
         RunConfig::new(storage).with_verbose(Verbosity::Silent),
     )?
+    .with_num_boost_round(20)
     .with_dataset("train", breast_cancer()?)
     .fit()?
     .into_result()?;

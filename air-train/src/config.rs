@@ -142,26 +142,39 @@ impl ScalingConfig {
     }
 }
 
-/// Which reported value ranks checkpoints, higher or lower first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// Whether lower or higher values of a metric are better: how a run ranks its checkpoints
+/// ([`CheckpointConfig::with_score_attribute`]) and how a tuner ranks its trials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum ScoreOrder {
-    /// Higher is better (Ray's default).
-    #[default]
-    Max,
+pub enum Mode {
     /// Lower is better (a loss).
     Min,
+    /// Higher is better (an accuracy).
+    Max,
 }
 
 /// Which checkpoints a run keeps (Ray's `CheckpointConfig`).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CheckpointConfig {
     num_to_keep: Option<usize>,
     checkpoint_score_attribute: Option<String>,
-    checkpoint_score_order: ScoreOrder,
+    checkpoint_score_order: Mode,
     checkpoint_frequency: usize,
     checkpoint_at_end: Option<bool>,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        Self {
+            num_to_keep: None,
+            checkpoint_score_attribute: None,
+            // Ray's default order: higher scores are better.
+            checkpoint_score_order: Mode::Max,
+            checkpoint_frequency: 0,
+            checkpoint_at_end: None,
+        }
+    }
 }
 
 impl CheckpointConfig {
@@ -178,7 +191,7 @@ impl CheckpointConfig {
     }
 
     /// Ranks checkpoints by this reported metric (by recency when unset).
-    pub fn with_score_attribute(mut self, attribute: &str, order: ScoreOrder) -> Self {
+    pub fn with_score_attribute(mut self, attribute: &str, order: Mode) -> Self {
         self.checkpoint_score_attribute = Some(attribute.to_owned());
         self.checkpoint_score_order = order;
         self
@@ -203,7 +216,7 @@ impl CheckpointConfig {
     }
 
     /// The ranking metric and order.
-    pub fn score(&self) -> Option<(&str, ScoreOrder)> {
+    pub fn score(&self) -> Option<(&str, Mode)> {
         self.checkpoint_score_attribute
             .as_deref()
             .map(|a| (a, self.checkpoint_score_order))
@@ -326,12 +339,12 @@ pub enum Verbosity {
 /// Where a run stores its results and how it behaves (Ray's `RunConfig`).
 ///
 /// ```
-/// use air_train::{CheckpointConfig, RunConfig, ScoreOrder};
+/// use air_train::{CheckpointConfig, RunConfig, Mode};
 ///
 /// let run = RunConfig::new("/tmp/air_results")
 ///     .with_name("tabular")
 ///     .with_checkpoint_config(
-///         CheckpointConfig::new().with_num_to_keep(2)?.with_score_attribute("loss", ScoreOrder::Min),
+///         CheckpointConfig::new().with_num_to_keep(2)?.with_score_attribute("loss", Mode::Min),
 ///     )
 ///     .with_stop("training_iteration", 10.0);
 /// assert_eq!(run.name(), Some("tabular"));

@@ -97,6 +97,14 @@ pub enum TrainError {
         /// Why.
         reason: String,
     },
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What the operating system reported.
+        source: std::io::Error,
+    },
     /// A dataset operation failed.
     #[error(transparent)]
     Data(#[from] DataError),

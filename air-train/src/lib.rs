@@ -46,7 +46,7 @@ pub mod sklearn;
 
 pub use collective::{Collective, LocalCollective};
 pub use config::{
-    CheckpointConfig, FailureConfig, MaxFailures, RunConfig, ScalingConfig, ScoreOrder, Verbosity,
+    CheckpointConfig, FailureConfig, MaxFailures, Mode, RunConfig, ScalingConfig, Verbosity,
 };
 pub use device::ComputeDevice;
 pub use error::{Result, TrainError};

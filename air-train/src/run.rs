@@ -20,8 +20,8 @@ use object_store::ObjectStoreExt;
 use serde_json::{Map, Value};
 
 use crate::{
-    CheckpointConfig, ScoreOrder, TrainError, Verbosity, error::Result,
-    predictor::TRAIN_COLUMNS_KEY, progress::Progress,
+    CheckpointConfig, Mode, TrainError, Verbosity, error::Result, predictor::TRAIN_COLUMNS_KEY,
+    progress::Progress,
 };
 
 /// Reported metrics: a JSON object.
@@ -442,8 +442,8 @@ impl Recorder {
         let (attr, order) = self.checkpoint_config.score()?;
         let v = k.metrics.get(attr).and_then(Value::as_f64)?;
         Some(match order {
-            ScoreOrder::Max => v,
-            ScoreOrder::Min => -v,
+            Mode::Max => v,
+            Mode::Min => -v,
         })
     }
 

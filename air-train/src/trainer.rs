@@ -535,7 +535,11 @@ impl DataParallelTrainer {
                 DatasetsToSplit::Only(names) => names.contains(name),
             };
             if split && n > 1 {
-                for (w, shard) in ds.split(n, true)?.into_iter().enumerate() {
+                for (w, shard) in ds
+                    .split(n, air_data::ShardSizes::Equal)?
+                    .into_iter()
+                    .enumerate()
+                {
                     per_worker[w].insert(name.clone(), shard);
                 }
             } else {

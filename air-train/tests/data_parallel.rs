@@ -9,8 +9,8 @@ use std::sync::{
 use air_checkpoint::Checkpoint;
 use air_data::{Dataset, polars::prelude::*};
 use air_train::{
-    CheckpointConfig, DataParallelTrainer, FailureConfig, MaxFailures, RunConfig, ScalingConfig,
-    ScoreOrder, Session, TrainError, Trainable, Trainer, TrialInfo, Verbosity,
+    CheckpointConfig, DataParallelTrainer, FailureConfig, MaxFailures, Mode, RunConfig,
+    ScalingConfig, Session, TrainError, Trainable, Trainer, TrialInfo, Verbosity,
     burn::{Backend, load_model, save_model},
     burn::{
         module::Module,
@@ -212,7 +212,7 @@ fn run_directory_metrics_and_checkpoint_retention() {
             CheckpointConfig::new()
                 .with_num_to_keep(2)
                 .unwrap()
-                .with_score_attribute("score", ScoreOrder::Max),
+                .with_score_attribute("score", Mode::Max),
         ),
     )
     .with_dataset("train", Dataset::range(10))

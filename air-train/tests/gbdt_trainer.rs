@@ -18,7 +18,7 @@ fn cancer() -> (Dataset, Dataset) {
     );
     Dataset::read_csv(data)
         .unwrap()
-        .train_test_split(0.3, false, None)
+        .train_test_split(0.3)
         .unwrap()
 }
 
@@ -28,7 +28,6 @@ fn trainer(dir: &std::path::Path, name: &str, workers: usize, rounds: usize) -> 
         "target",
         GbdtParams::new(Objective::BinaryLogistic)
             .with_eval_metrics([EvalMetric::Logloss, EvalMetric::Error]),
-        rounds,
         ScalingConfig::new(workers).unwrap(),
         RunConfig::new(dir.to_str().unwrap())
             .with_name(name)
@@ -36,6 +35,7 @@ fn trainer(dir: &std::path::Path, name: &str, workers: usize, rounds: usize) -> 
             .with_checkpoint_config(CheckpointConfig::new().with_frequency(5)),
     )
     .unwrap()
+    .with_num_boost_round(rounds)
     .with_dataset("train", train)
     .with_dataset("valid", valid)
     .with_preprocessor(StandardScaler::new(["mean radius", "mean texture"]))
@@ -219,11 +219,11 @@ fn tuning_params_merge_and_bad_input_is_clear() {
     let bad = GbdtTrainer::new(
         "no_such_label",
         GbdtParams::new(Objective::BinaryLogistic),
-        3,
         ScalingConfig::new(1).unwrap(),
         RunConfig::new(dir.path().to_str().unwrap()).with_verbose(Verbosity::Silent),
     )
     .unwrap()
+    .with_num_boost_round(3)
     .with_dataset("train", train)
     .fit()
     .unwrap();

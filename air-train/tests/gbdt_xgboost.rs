@@ -102,7 +102,7 @@ fn breast_cancer_booster_matches_xgboost_quality() {
     );
     let (train, valid) = Dataset::read_csv(data)
         .unwrap()
-        .train_test_split(0.3, false, None)
+        .train_test_split(0.3)
         .unwrap();
     let (train, valid) = (train.to_polars().unwrap(), valid.to_polars().unwrap());
     let features: Vec<String> = train

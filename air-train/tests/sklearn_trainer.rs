@@ -20,7 +20,7 @@ fn cancer() -> (Dataset, Dataset) {
     );
     Dataset::read_csv(data)
         .unwrap()
-        .train_test_split(0.3, false, None)
+        .train_test_split(0.3)
         .unwrap()
 }
 
@@ -48,9 +48,9 @@ fn fits_scores_checkpoints_and_predicts() {
             CvConfig::new(3)
                 .unwrap()
                 .with_shuffle(1)
-                .with_return_train_score(true),
+                .with_return_train_score(),
         )
-        .with_return_train_score(true)
+        .with_return_train_score()
         .fit()
         .unwrap()
         .into_result()
@@ -170,7 +170,7 @@ fn kmeans_needs_no_label() {
     )
     .unwrap()
     .with_dataset("train", train.clone())
-    .with_return_train_score(true)
+    .with_return_train_score()
     .fit()
     .unwrap()
     .into_result()

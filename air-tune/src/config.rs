@@ -7,7 +7,6 @@ use air_train::{
     DataParallelTrainer, DatasetsToSplit, LoopError, RunConfig, ScalingConfig, Session,
     TrainResult, Trainable, TrialInfo,
 };
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::{
@@ -16,15 +15,9 @@ use crate::{
     search::Searcher,
 };
 
-/// Whether lower or higher values of the metric are better.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Lower is better (a loss).
-    Min,
-    /// Higher is better (an accuracy).
-    Max,
-}
+/// Whether lower or higher values of the metric are better: the same enum a run's
+/// [`CheckpointConfig`](air_train::CheckpointConfig) ranks checkpoints with.
+pub use air_train::Mode;
 
 /// Resources as name → amount (`{"CPU": 2.0, "GPU": 1.0}`).
 pub type Resources = BTreeMap<String, f64>;

@@ -39,6 +39,11 @@ const VERSION: u32 = 1;
 
 /// Runs a trainable over a param space (Ray's `Tuner`).
 ///
+/// Results go to the run config's storage path ([`with_run_config`](Self::with_run_config)
+/// with [`RunConfig::new(path)`](air_train::RunConfig::new)); without one, to
+/// `$AIR_STORAGE_PATH`, or `~/air_results` when that is unset. The experiment's first log line
+/// (`tracing`, level info) says which folder it writes.
+///
 /// ```
 /// use air_tune::{Mode, TuneConfig, Tuner, space, uniform};
 /// use air_train::{RunConfig, Session};
@@ -229,6 +234,7 @@ impl Tuner {
     }
 }
 
+/// Where a tuner without a run config writes: `$AIR_STORAGE_PATH`, else `~/air_results`.
 fn default_storage() -> String {
     std::env::var("AIR_STORAGE_PATH").unwrap_or_else(|_| {
         let home = std::env::var("HOME").unwrap_or_else(|_| ".".to_owned());
@@ -591,6 +597,11 @@ impl Runner {
                     .to_owned(),
             });
         }
+        tracing::info!(
+            experiment = %exp_dir,
+            "tuning {}: results go to {exp_dir}",
+            trainable.trainable_name()
+        );
         if !exp_dir.contains("://") {
             std::fs::create_dir_all(&exp_dir).map_err(|e| TuneError::Storage {
                 location: exp_dir.clone(),

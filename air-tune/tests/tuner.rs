@@ -389,17 +389,17 @@ fn trainers_are_trainables_with_merged_configs() {
     );
     let (train, valid) = Dataset::read_csv(data)
         .unwrap()
-        .train_test_split(0.3, false, None)
+        .train_test_split(0.3)
         .unwrap();
     let trainer = GbdtTrainer::new(
         "target",
         GbdtParams::new(Objective::BinaryLogistic)
             .with_eval_metrics([EvalMetric::Logloss, EvalMetric::Error]),
-        10,
         ScalingConfig::new(2).unwrap(),
         RunConfig::new(dir.path().to_str().unwrap()),
     )
     .unwrap()
+    .with_num_boost_round(10)
     .with_dataset("train", train)
     .with_dataset("valid", valid)
     .with_preprocessor(StandardScaler::new(["mean radius", "mean texture"]));

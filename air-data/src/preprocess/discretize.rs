@@ -197,7 +197,7 @@ impl Preprocessor for UniformKBinsDiscretizer {
     fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
         apply(
             lf,
-            self.edges.as_ref().expect("fitted"),
+            super::fitted(&self.edges, self.type_name())?,
             self.closure,
             "UniformKBinsDiscretizer",
         )

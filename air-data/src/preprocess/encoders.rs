@@ -161,7 +161,7 @@ impl Preprocessor for OrdinalEncoder {
     fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
         let mut lf = lf;
         check_lazy(&mut lf, &self.columns, "OrdinalEncoder")?;
-        let stats = self.stats.as_ref().expect("fitted");
+        let stats = super::fitted(&self.stats, self.type_name())?;
         let exprs: Vec<Expr> = stats
             .iter()
             .map(|(c, cats)| encode_expr(c, cats, "OrdinalEncoder").alias(c.as_str()))
@@ -251,7 +251,7 @@ impl Preprocessor for OneHotEncoder {
     fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
         let mut lf = lf;
         check_lazy(&mut lf, &self.columns, "OneHotEncoder")?;
-        let stats = self.stats.as_ref().expect("fitted");
+        let stats = super::fitted(&self.stats, self.type_name())?;
         let mut exprs = Vec::new();
         for c in &self.columns {
             let checked = reject_nulls(c, "OneHotEncoder");
@@ -357,7 +357,7 @@ impl Preprocessor for LabelEncoder {
             std::slice::from_ref(&self.label_column),
             "LabelEncoder",
         )?;
-        let cats = self.stats.as_ref().expect("fitted");
+        let cats = super::fitted(&self.stats, self.type_name())?;
         let c = self.label_column.as_str();
         Ok(lf.with_column(encode_expr(c, cats, "LabelEncoder").alias(c)))
     }
@@ -595,7 +595,7 @@ impl Preprocessor for Categorizer {
     fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
         let mut lf = lf;
         check_lazy(&mut lf, &self.columns, "Categorizer")?;
-        let stats = self.stats.as_ref().expect("fitted");
+        let stats = super::fitted(&self.stats, self.type_name())?;
         let mut exprs = Vec::new();
         for (c, values) in stats {
             let cats = FrozenCategories::new(values.iter().map(String::as_str)).map_err(|e| {

@@ -154,7 +154,11 @@ impl Preprocessor for SimpleImputer {
             let value = match (&self.strategy, &self.stats) {
                 (ImputeStrategy::Constant(v), _) => v,
                 (_, Some(stats)) => &stats[c],
-                (_, None) => unreachable!("transform checks the fit status"),
+                (_, None) => {
+                    return Err(DataError::NotFitted {
+                        preprocessor: self.type_name().to_owned(),
+                    });
+                }
             };
             if value.is_number() {
                 // A number filled into strings would make the column strings, silently.

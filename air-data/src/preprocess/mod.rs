@@ -111,7 +111,8 @@ pub trait Preprocessor: PreprocessorClone + Send + Sync + fmt::Debug {
         Ok(())
     }
 
-    /// Appends the transform's expressions to a plan. Called only once fitted.
+    /// Appends the transform's expressions to a plan: [`DataError::NotFitted`] before
+    /// [`fit`](Self::fit) (never a panic).
     fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame>;
 
     /// Parameters and fitted state as JSON (what a checkpoint stores).
@@ -227,6 +228,14 @@ pub fn load_preprocessor(checkpoint: &Checkpoint) -> Result<Option<Box<dyn Prepr
 // ----- helpers shared by the built-ins -----
 
 /// Checks that `columns` exist in `ds` and returns its schema.
+/// The fitted state of `preprocessor`, or [`DataError::NotFitted`] naming it: what
+/// [`Preprocessor::expressions`] reads, which a caller may reach before `fit`.
+pub(crate) fn fitted<'a, T>(state: &'a Option<T>, preprocessor: &str) -> Result<&'a T> {
+    state.as_ref().ok_or_else(|| DataError::NotFitted {
+        preprocessor: preprocessor.to_owned(),
+    })
+}
+
 pub(crate) fn check_columns(
     ds: &Dataset,
     columns: &[String],

@@ -108,7 +108,11 @@ impl Preprocessor for StandardScaler {
         Ok(())
     }
     fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
-        apply_affine(lf, self.stats.as_ref().expect("fitted"), "StandardScaler")
+        apply_affine(
+            lf,
+            super::fitted(&self.stats, self.type_name())?,
+            "StandardScaler",
+        )
     }
     fn to_config(&self) -> Result<serde_json::Value> {
         to_value(self)
@@ -159,7 +163,11 @@ impl Preprocessor for MinMaxScaler {
         Ok(())
     }
     fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
-        apply_affine(lf, self.stats.as_ref().expect("fitted"), "MinMaxScaler")
+        apply_affine(
+            lf,
+            super::fitted(&self.stats, self.type_name())?,
+            "MinMaxScaler",
+        )
     }
     fn to_config(&self) -> Result<serde_json::Value> {
         to_value(self)
@@ -213,7 +221,11 @@ impl Preprocessor for MaxAbsScaler {
         Ok(())
     }
     fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
-        apply_affine(lf, self.stats.as_ref().expect("fitted"), "MaxAbsScaler")
+        apply_affine(
+            lf,
+            super::fitted(&self.stats, self.type_name())?,
+            "MaxAbsScaler",
+        )
     }
     fn to_config(&self) -> Result<serde_json::Value> {
         to_value(self)
@@ -307,7 +319,11 @@ impl Preprocessor for RobustScaler {
         Ok(())
     }
     fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
-        apply_affine(lf, self.stats.as_ref().expect("fitted"), "RobustScaler")
+        apply_affine(
+            lf,
+            super::fitted(&self.stats, self.type_name())?,
+            "RobustScaler",
+        )
     }
     fn to_config(&self) -> Result<serde_json::Value> {
         to_value(self)

@@ -417,7 +417,7 @@ impl Preprocessor for CountVectorizer {
     }
     fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
         const NAME: &str = "CountVectorizer";
-        let stats = self.stats.as_ref().expect("fitted");
+        let stats = super::fitted(&self.stats, self.type_name())?;
         let tokens = self.tokenization.compile(self.lowercase, NAME)?;
         let blocks: Vec<(String, Vec<String>)> = self
             .columns
@@ -967,7 +967,7 @@ impl Preprocessor for MultiHotEncoder {
     }
     fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
         const NAME: &str = "MultiHotEncoder";
-        let stats = self.stats.as_ref().expect("fitted");
+        let stats = super::fitted(&self.stats, self.type_name())?;
         let mut fields = Vec::new();
         let mut blocks = Vec::new();
         for c in &self.columns {

@@ -120,11 +120,11 @@ fn train_gbdt(scaler: Option<StandardScaler>) -> Checkpoint {
     let mut trainer = GbdtTrainer::new(
         "target",
         GbdtParams::new(Objective::BinaryLogistic),
-        5,
         ScalingConfig::new(1).unwrap(),
         RunConfig::new(dir.path().to_str().unwrap()).with_verbose(Verbosity::Silent),
     )
     .unwrap()
+    .with_num_boost_round(5)
     .with_dataset("train", breast_cancer());
     if let Some(scaler) = scaler {
         trainer = trainer.with_preprocessor(scaler);

@@ -263,10 +263,16 @@ impl GbdtModel {
         if data.len() != rows * d {
             return Err(TrainError::Model {
                 context: "predicting".to_owned(),
-                reason: format!(
-                    "{} values for {rows} rows of {d} features; the model expects {d} features",
-                    data.len()
-                ),
+                reason: if rows == 0 {
+                    format!("{} values for 0 rows", data.len())
+                } else {
+                    format!(
+                        "{} values for {rows} rows ({:.1} features per row); the model expects \
+                         {d} features",
+                        data.len(),
+                        data.len() as f64 / rows as f64
+                    )
+                },
             });
         }
         let groups = self.objective.num_groups();

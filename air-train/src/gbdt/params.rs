@@ -70,7 +70,7 @@ impl EvalMetric {
 /// # Ok::<(), air_train::TrainError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct GbdtParams {
     /// What to fit.
     pub objective: Objective,

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use air_checkpoint::Checkpoint;
 use air_data::{Dataset, Preprocessor, polars::prelude::*, to_f32_matrix, to_f32_vector};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{
@@ -31,6 +32,9 @@ use crate::{
 /// The checkpoint entry a boosted model is saved under.
 pub const GBDT_MODEL_ENTRY: &str = "model.json";
 
+/// Boosting rounds when none are given (XGBoost's `num_boost_round` default).
+pub const DEFAULT_NUM_BOOST_ROUND: usize = 10;
+
 /// Gradient-boosted trees on the run machinery (Ray's `XGBoostTrainer`): `datasets` must hold
 /// `"train"`; every dataset is evaluated each round.
 ///
@@ -42,8 +46,9 @@ pub const GBDT_MODEL_ENTRY: &str = "model.json";
 /// let x: Vec<f64> = (0..200).map(f64::from).collect();
 /// let y: Vec<f64> = x.iter().map(|v| if *v >= 100.0 { 1.0 } else { 0.0 }).collect();
 /// let train = Dataset::from_polars(df!("x" => x, "y" => y)?);
-/// let trainer = GbdtTrainer::new("y", GbdtParams::new(Objective::BinaryLogistic), 10,
+/// let trainer = GbdtTrainer::new("y", GbdtParams::new(Objective::BinaryLogistic),
 ///     ScalingConfig::new(2)?, RunConfig::new(dir.path().to_str().unwrap()))?
+///     .with_num_boost_round(10)
 ///     .with_dataset("train", train);
 /// let result = trainer.fit()?.into_result()?;
 /// assert!(result.metrics["train-logloss"].as_f64().unwrap() < 0.1);
@@ -52,38 +57,59 @@ pub const GBDT_MODEL_ENTRY: &str = "model.json";
 #[derive(Debug, Clone)]
 pub struct GbdtTrainer {
     inner: DataParallelTrainer,
+    config: BoostLoopConfig,
+}
+
+/// What every worker of a [`GbdtTrainer`] boosts with: its train loop config. A tuner's trial
+/// config merges `params` and `num_boost_round` into it; an unknown or misspelled key is an
+/// error naming it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BoostLoopConfig {
+    label_column: String,
+    params: GbdtParams,
+    num_boost_round: usize,
+    checkpoint_frequency: usize,
+    checkpoint_at_end: bool,
 }
 
 impl GbdtTrainer {
-    /// Boosts `num_boost_round` rounds predicting `label_column`.
+    /// Boosts [`DEFAULT_NUM_BOOST_ROUND`] rounds predicting `label_column` (see
+    /// [`with_num_boost_round`](Self::with_num_boost_round)).
     pub fn new(
         label_column: &str,
         params: GbdtParams,
-        num_boost_round: usize,
         scaling: ScalingConfig,
         run: RunConfig,
     ) -> Result<Self> {
         params.validate()?;
-        let frequency = run.checkpoint_config().frequency();
-        let at_end = run.checkpoint_config().at_end().unwrap_or(true);
-        let config = json!({
-            "label_column": label_column,
-            "params": serde_json::to_value(&params).map_err(|e| TrainError::InvalidConfig {
-                field: "params",
-                value: e.to_string(),
-                expected: "serialisable params".to_owned(),
-            })?,
-            "num_boost_round": num_boost_round,
-            "checkpoint_frequency": frequency,
-            "checkpoint_at_end": at_end,
-        });
+        let config = BoostLoopConfig {
+            label_column: label_column.to_owned(),
+            params,
+            num_boost_round: DEFAULT_NUM_BOOST_ROUND,
+            checkpoint_frequency: run.checkpoint_config().frequency(),
+            checkpoint_at_end: run.checkpoint_config().at_end().unwrap_or(true),
+        };
         let inner = DataParallelTrainer::new(boost_loop, scaling, run)
             .with_name("GbdtTrainer")
-            .with_train_loop_config(config)
             // Every worker sees all rows (it takes its own slice) so cut points and rank 0's
             // metrics cover the whole data.
             .with_datasets_to_split(DatasetsToSplit::Only(Vec::new()));
-        Ok(Self { inner })
+        Ok(Self { inner, config }.with_config())
+    }
+
+    /// Hands the loop config to the inner trainer.
+    fn with_config(mut self) -> Self {
+        let value = serde_json::to_value(&self.config).expect("the loop config is plain data");
+        self.inner = self.inner.with_train_loop_config(value);
+        self
+    }
+
+    /// The number of boosting rounds (XGBoost's `num_boost_round`; early stopping may end
+    /// sooner).
+    pub fn with_num_boost_round(mut self, rounds: usize) -> Self {
+        self.config.num_boost_round = rounds;
+        self.with_config()
     }
 
     /// Adds dataset `name` (`"train"` is boosted on; every dataset is evaluated).
@@ -188,22 +214,15 @@ fn matrix(ds: &Dataset, features: &[String], label: &str, name: &str) -> Result<
     })
 }
 
-fn boost_loop(config: &Value, session: &mut Session) -> Result<()> {
-    let label = config["label_column"]
-        .as_str()
-        .unwrap_or("label")
-        .to_owned();
-    let params: GbdtParams = serde_json::from_value(config["params"].clone()).map_err(|e| {
-        TrainError::InvalidConfig {
-            field: "params",
-            value: config["params"].to_string(),
-            expected: format!("GbdtParams fields ({e})"),
-        }
-    })?;
+fn boost_loop(_: &Value, session: &mut Session) -> Result<()> {
+    let BoostLoopConfig {
+        label_column: label,
+        params,
+        num_boost_round: rounds,
+        checkpoint_frequency: frequency,
+        checkpoint_at_end: at_end,
+    } = session.config_as()?;
     params.validate()?;
-    let rounds = config["num_boost_round"].as_u64().unwrap_or(10) as usize;
-    let frequency = config["checkpoint_frequency"].as_u64().unwrap_or(0) as usize;
-    let at_end = config["checkpoint_at_end"].as_bool().unwrap_or(true);
     let (rank, world) = (session.world_rank(), session.world_size());
 
     let train_ds = session.get_dataset_shard("train")?.clone();
@@ -314,7 +333,31 @@ fn boost_loop(config: &Value, session: &mut Session) -> Result<()> {
     Ok(())
 }
 
-/// The boosted model saved in a checkpoint by [`GbdtTrainer`].
+/// A checkpoint holding `model`, and `preprocessor` to run first when it predicts: what
+/// [`GbdtPredictor::from_checkpoint`] loads (and what serving and batch prediction take). The
+/// one call that brings an outside model in:
+///
+/// ```no_run
+/// use air_train::gbdt::{GbdtModel, to_checkpoint};
+///
+/// let model = GbdtModel::from_xgboost_json_file("model.json")?;
+/// to_checkpoint(&model, None)?.to_directory("/models/xgb")?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn to_checkpoint(
+    model: &GbdtModel,
+    preprocessor: Option<&dyn Preprocessor>,
+) -> Result<Checkpoint> {
+    model.validate()?;
+    let mut checkpoint = Checkpoint::new();
+    checkpoint.put_json(GBDT_MODEL_ENTRY, model)?;
+    if let Some(p) = preprocessor {
+        air_data::save_preprocessor(p, &mut checkpoint)?;
+    }
+    Ok(checkpoint)
+}
+
+/// The boosted model saved in a checkpoint by [`GbdtTrainer`] or [`to_checkpoint`].
 pub fn load_gbdt_model(checkpoint: &Checkpoint) -> Result<GbdtModel> {
     let model: GbdtModel = read_model_entry(checkpoint, GBDT_MODEL_ENTRY, "GbdtTrainer")?;
     model.validate()?;
@@ -370,12 +413,24 @@ impl Predictor for GbdtPredictor {
     }
 
     fn predict_preprocessed(&self, batch: DataFrame) -> Result<DataFrame> {
-        let names = &self.model.feature_names;
-        // A model read from XGBoost JSON may carry no names: then every numeric column.
-        let cols = if names.is_empty() {
-            features_of(&batch, "")
+        let cols = if self.model.feature_names.is_empty() {
+            // A model read from XGBoost JSON may carry no names: then XGBoost's own `f{i}`,
+            // never "whatever numeric columns the frame has".
+            let default: Vec<String> = (0..self.model.num_feature)
+                .map(|i| format!("f{i}"))
+                .collect();
+            feature_columns(&batch, &default, "GbdtPredictor").map_err(|_| TrainError::Model {
+                context: "matching the input's columns".to_owned(),
+                reason: format!(
+                    "the model has no feature names, so it reads columns f0..f{} (XGBoost's \
+                     default names); the input has {:?}. Name the model's features with \
+                     GbdtModel::with_feature_names",
+                    self.model.num_feature.saturating_sub(1),
+                    batch.get_column_names()
+                ),
+            })?
         } else {
-            feature_columns(&batch, names, "GbdtPredictor")?
+            feature_columns(&batch, &self.model.feature_names, "GbdtPredictor")?
         };
         let m = to_f32_matrix(&batch, &cols)?;
         let p = self.model.predict(&m.data, m.rows)?;

@@ -136,6 +136,43 @@ fn tree(v: &Value, index: usize) -> Result<Tree> {
 }
 
 impl GbdtModel {
+    /// Reads a model file saved by XGBoost as JSON (`booster.save_model("model.json")`); see
+    /// [`from_xgboost_json`](Self::from_xgboost_json). A model saved from a NumPy array has no
+    /// feature names: name them with [`with_feature_names`](Self::with_feature_names), or its
+    /// predictor reads columns `f0`, `f1`, ... (XGBoost's default names).
+    pub fn from_xgboost_json_file(path: impl AsRef<std::path::Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| TrainError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_xgboost_json(&bytes).map_err(|e| match e {
+            TrainError::Model { context, reason } => TrainError::Model {
+                context: format!("{context} from {}", path.display()),
+                reason,
+            },
+            other => other,
+        })
+    }
+
+    /// The model with its features named `names` (one per feature, in the model's order): its
+    /// predictor then reads the columns of those names.
+    pub fn with_feature_names<S: AsRef<str>>(
+        mut self,
+        names: impl IntoIterator<Item = S>,
+    ) -> Result<Self> {
+        let names: Vec<String> = names.into_iter().map(|n| n.as_ref().to_owned()).collect();
+        if names.len() != self.num_feature {
+            return Err(TrainError::InvalidConfig {
+                field: "feature_names",
+                value: format!("{} names", names.len()),
+                expected: format!("one name per feature: the model has {}", self.num_feature),
+            });
+        }
+        self.feature_names = names;
+        Ok(self)
+    }
+
     /// Reads a model saved by XGBoost as JSON (`booster.save_model("model.json")`).
     ///
     /// Supported: the `gbtree` booster with numeric splits and the objectives of [`Objective`].

@@ -1133,8 +1133,8 @@ impl CvConfig {
     }
 
     /// Also reports each fold's training score.
-    pub fn with_return_train_score(mut self, yes: bool) -> Self {
-        self.return_train_score = yes;
+    pub fn with_return_train_score(mut self) -> Self {
+        self.return_train_score = true;
         self
     }
 }

@@ -11,6 +11,7 @@ use air_checkpoint::Checkpoint;
 use air_data::{Dataset, Matrix, Preprocessor, polars::prelude::*, to_f64_matrix, to_f64_vector};
 use rand::{SeedableRng, rngs::StdRng, seq::SliceRandom};
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::{
@@ -38,7 +39,10 @@ const NAME: &str = "SklearnTrainer";
 ///
 /// ```
 /// use air_data::{Dataset, polars::prelude::*};
-/// use air_train::{///     CvConfig, RunConfig, Trainer, ///, sklearn::{Estimator, RandomForestParams, SklearnTrainer}};
+/// use air_train::{
+///     RunConfig, Trainer,
+///     sklearn::{CvConfig, Estimator, RandomForestParams, SklearnTrainer},
+/// };
 ///
 /// let dir = tempfile::tempdir()?;
 /// let x: Vec<f64> = (0..32).map(f64::from).collect();
@@ -56,7 +60,19 @@ const NAME: &str = "SklearnTrainer";
 #[derive(Debug, Clone)]
 pub struct SklearnTrainer {
     inner: DataParallelTrainer,
-    config: Value,
+    config: FitLoopConfig,
+}
+
+/// What the worker of a [`SklearnTrainer`] fits with: its train loop config. A tuner's trial
+/// config merges `estimator` into it; an unknown or misspelled key is an error naming it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FitLoopConfig {
+    estimator: Estimator,
+    label_column: Option<String>,
+    scoring: Vec<Scoring>,
+    cv: Option<CvConfig>,
+    return_train_score: bool,
 }
 
 impl SklearnTrainer {
@@ -70,23 +86,23 @@ impl SklearnTrainer {
                 expected: format!("a label column: {} is supervised", estimator.name()),
             });
         }
-        let config = json!({
-            "estimator": to_json("estimator", &estimator)?,
-            "label_column": label_column,
-            "scoring": [],
-            "cv": null,
-            "return_train_score": false,
-        });
+        let config = FitLoopConfig {
+            estimator,
+            label_column: label_column.map(str::to_owned),
+            scoring: Vec::new(),
+            cv: None,
+            return_train_score: false,
+        };
         let inner = DataParallelTrainer::new(fit_loop, ScalingConfig::new(1)?, run)
             .with_name(NAME)
-            .with_train_loop_config(config.clone())
             .with_datasets_to_split(DatasetsToSplit::Only(Vec::new()));
-        Ok(Self { inner, config })
+        Ok(Self { inner, config }.with_config())
     }
 
-    fn set(mut self, key: &str, value: Value) -> Self {
-        self.config[key] = value;
-        self.inner = self.inner.with_train_loop_config(self.config.clone());
+    /// Hands the loop config to the inner trainer.
+    fn with_config(mut self) -> Self {
+        let value = serde_json::to_value(&self.config).expect("the loop config is plain data");
+        self.inner = self.inner.with_train_loop_config(value);
         self
     }
 
@@ -103,23 +119,23 @@ impl SklearnTrainer {
     }
 
     /// The metrics reported; default: the estimator's own score (accuracy, R² or inertia).
-    pub fn with_scoring(self, scoring: impl IntoIterator<Item = Scoring>) -> Result<Self> {
+    pub fn with_scoring(mut self, scoring: impl IntoIterator<Item = Scoring>) -> Result<Self> {
         let scoring: Vec<Scoring> = scoring.into_iter().collect();
-        let estimator: Estimator = from_json("estimator", &self.config["estimator"])?;
-        check_scoring(&estimator, &scoring)?;
-        let value = to_json("scoring", &scoring)?;
-        Ok(self.set("scoring", value))
+        check_scoring(&self.config.estimator, &scoring)?;
+        self.config.scoring = scoring;
+        Ok(self.with_config())
     }
 
     /// Cross-validates on `"train"` before the final fit.
-    pub fn with_cv(self, cv: CvConfig) -> Self {
-        let value = serde_json::to_value(&cv).unwrap_or(Value::Null);
-        self.set("cv", value)
+    pub fn with_cv(mut self, cv: CvConfig) -> Self {
+        self.config.cv = Some(cv);
+        self.with_config()
     }
 
     /// Also scores the fitted model on `"train"` (`train/{metric}`).
-    pub fn with_return_train_score(self, yes: bool) -> Self {
-        self.set("return_train_score", Value::Bool(yes))
+    pub fn with_return_train_score(mut self) -> Self {
+        self.config.return_train_score = true;
+        self.with_config()
     }
 
     /// Credentials for a URI storage path.
@@ -161,22 +177,6 @@ impl Trainable for SklearnTrainer {
         result.config = config.clone();
         result
     }
-}
-
-fn to_json<T: serde::Serialize>(field: &'static str, v: &T) -> Result<Value> {
-    serde_json::to_value(v).map_err(|e| TrainError::InvalidConfig {
-        field,
-        value: e.to_string(),
-        expected: "a serialisable value".to_owned(),
-    })
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(field: &'static str, v: &Value) -> Result<T> {
-    serde_json::from_value(v.clone()).map_err(|e| TrainError::InvalidConfig {
-        field,
-        value: v.to_string(),
-        expected: format!("valid {field} ({e})"),
-    })
 }
 
 fn check_scoring(estimator: &Estimator, scoring: &[Scoring]) -> Result<()> {
@@ -319,17 +319,19 @@ fn mean_std(v: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
-fn fit_loop(config: &Value, session: &mut Session) -> Result<()> {
-    let estimator: Estimator = from_json("estimator", &config["estimator"])?;
+fn fit_loop(_: &Value, session: &mut Session) -> Result<()> {
+    let FitLoopConfig {
+        estimator,
+        label_column: label,
+        mut scoring,
+        cv,
+        return_train_score,
+    } = session.config_as()?;
     estimator.validate()?;
-    let label = config["label_column"].as_str().map(str::to_owned);
-    let mut scoring: Vec<Scoring> = from_json("scoring", &config["scoring"])?;
     if scoring.is_empty() {
         scoring.push(estimator.default_scoring());
     }
     check_scoring(&estimator, &scoring)?;
-    let cv: Option<CvConfig> = from_json("cv", &config["cv"])?;
-    let return_train_score = config["return_train_score"].as_bool().unwrap_or(false);
     let label_name = label.clone().unwrap_or_default();
 
     let train_ds = session.get_dataset_shard("train")?.clone();
