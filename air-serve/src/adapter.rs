@@ -1,14 +1,6 @@
 //! Request bodies to data frames, and predictions back to JSON records.
 //!
-//! [`JsonAdapter`] (the default) takes three JSON forms:
-//! - records: `[{"a": 1.0, "b": 2.0}, {"a": 3.0, "b": 4.0}]`;
-//! - columns: `{"a": [1.0, 3.0], "b": [2.0, 4.0]}`;
-//! - an array (Ray's `json_to_ndarray`): `{"array": [[1, 2], [3, 4]], "shape": [2, 2],
-//!   "dtype": "float32", "columns": ["a", "b"]}` — `shape`, `dtype` and `columns` optional. A 1-D
-//!   array is one row per element in column `__value__`; a 2-D one gives named columns when
-//!   `columns` is given, else one fixed-size array column `__value__` (what a burn model reads).
-//!
-//! Any `Fn(&[u8]) -> Result<DataFrame, RequestError>` is an [`Adapter`] too.
+//! [`JsonAdapter`] (the default) takes records, columns or an array. Any `Fn(&[u8]) -> Result<DataFrame, RequestError>` is an [`Adapter`] too.
 
 use std::collections::{HashMap, HashSet};
 
@@ -157,7 +149,14 @@ where
     }
 }
 
-/// The default adapter: records, columns or an array (see the [module docs](self)).
+/// The default adapter. It takes three JSON forms:
+/// - records: `[{"a": 1.0, "b": 2.0}, {"a": 3.0, "b": 4.0}]`;
+/// - columns: `{"a": [1.0, 3.0], "b": [2.0, 4.0]}`;
+/// - an array (Ray's `json_to_ndarray`): `{"array": [[1, 2], [3, 4]], "shape": [2, 2],
+///   "dtype": "float32", "columns": ["a", "b"]}` — `shape`, `dtype` and `columns` optional. A
+///   1-D array is one row per element in column [`VALUE_COLUMN`]; a 2-D one gives named columns
+///   when `columns` is given, else one fixed-size array column [`VALUE_COLUMN`] (what a burn
+///   model reads).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonAdapter;
 

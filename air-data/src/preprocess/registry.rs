@@ -117,7 +117,7 @@ pub fn register_preprocessor<T: Preprocessor + DeserializeOwned + 'static>(name:
         .insert(name.to_owned(), Arc::new(from_serde::<T>(name)));
 }
 
-/// Registers `f` under `name` for [`BatchMapper`]s loaded from checkpoints.
+/// Registers `f` under `name` for [`BatchMapper`](crate::BatchMapper)s loaded from checkpoints.
 pub fn register_batch_fn<F: BatchFn>(name: &str, f: F) {
     register_batch_arc(name, Arc::new(f));
 }
