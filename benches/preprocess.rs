@@ -3,7 +3,7 @@
 //!
 //! Rows default to 1,000,000; set `AIR_BENCH_DATA_ROWS` to choose. Run:
 //! `cargo bench --bench preprocess`. The `preprocess_bench` example prints rows/s for any file
-//! with the synthetic table's columns, and `benches/preprocess_sklearn.py` the same operations
+//! with the synthetic table's columns, and `benches/programs/preprocess_sklearn.py` the same operations
 //! with scikit-learn and pandas.
 
 use std::hint::black_box;

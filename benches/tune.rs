@@ -1,5 +1,5 @@
 //! Tuner bookkeeping: 200 trials of a trivial trainable reporting 10 results each, 2 at a
-//! time, with the per-trial loggers on and off (`examples/tune_bench.rs` runs the full
+//! time, with the per-trial loggers on and off (`benches/programs/tune_bench.rs` runs the full
 //! 10,000-trial workload and prints trials/s and results/s).
 
 use air::{

@@ -54,7 +54,7 @@ pub struct PredictOptions {
 
 impl Default for PredictOptions {
     /// Batches of 16,384 rows (Ray's 4,096 leaves a fifth of a CPU model's speed in per-batch
-    /// overhead; measured by `examples/batch_predict_bench.rs`), one scoring worker that may
+    /// overhead; measured by `benches/programs/batch_predict_bench.rs`), one scoring worker that may
     /// grow to one per core when preprocessing outruns it, one preprocessing worker, no GPU.
     fn default() -> Self {
         Self {

@@ -1,5 +1,5 @@
 //! Estimators implemented here rather than taken from smartcore, because smartcore's are far
-//! slower than scikit-learn's on ordinary tables (`examples/sklearn_bench.rs`, 20k × 20:
+//! slower than scikit-learn's on ordinary tables (`benches/programs/sklearn_bench.rs`, 20k × 20:
 //! Gaussian NB fit 9.4 s vs 0.006 s, kNN prediction 874 vs 39k rows/s, k-means fit 5.3 s vs
 //! 0.16 s). Each follows scikit-learn's definition, so the fixtures compare them exactly.
 

@@ -267,8 +267,8 @@ impl TrialScheduler for HyperBand {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{result, trial};
     use super::*;
+    use crate::schedule::test_support::{result, trial};
 
     #[test]
     fn brackets_halve_synchronously() {

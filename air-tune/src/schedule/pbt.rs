@@ -369,8 +369,8 @@ impl TrialScheduler for Pbt {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{result, trial};
     use super::*;
+    use crate::schedule::test_support::{result, trial};
     use crate::uniform;
     use serde_json::json;
 

@@ -7,7 +7,7 @@
 //! cargo run --release --example tune_bench -- --trials 20 --results 10 --trial-seconds 1
 //! ```
 //!
-//! The same workload for Ray Tune is `benches/tune_ray.py`.
+//! The same workload for Ray Tune is `benches/programs/tune_ray.py`.
 
 use std::time::{Duration, Instant};
 

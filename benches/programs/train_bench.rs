@@ -6,7 +6,7 @@
 //! cargo run --release --example train_bench -- --rows 1000000 --batch 256 [--device cuda]
 //! ```
 
-#[path = "../benches/common/train_mlp.rs"]
+#[path = "../common/train_mlp.rs"]
 mod train_mlp;
 
 use std::time::Instant;

@@ -1,9 +1,9 @@
 //! Gradient boosting speed on the synthetic table (20 float features), next to XGBoost
-//! (`benches/gbdt_xgboost.py` runs `tree_method=hist` on the same file).
+//! (`benches/programs/gbdt_xgboost.py` runs `tree_method=hist` on the same file).
 //!
 //! ```text
 //! cargo run --release --example gbdt_bench -- --rows 1000000 --rounds 10 --out /tmp/gbdt.parquet
-//! python3 benches/gbdt_xgboost.py --input /tmp/gbdt.parquet --rounds 10
+//! python3 benches/programs/gbdt_xgboost.py --input /tmp/gbdt.parquet --rounds 10
 //! ```
 //!
 //! Tasks: regression on `y_reg` (reg:squarederror) and classification on `y_bin`

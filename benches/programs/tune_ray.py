@@ -1,8 +1,8 @@
-"""Ray Tune on the workload of examples/tune_bench.rs: N trials of a trivial function trainable
+"""Ray Tune on the workload of benches/programs/tune_bench.rs: N trials of a trivial function trainable
 reporting R results each, 2 at a time (1 CPU each on a 2-CPU Ray), default loggers on or off.
 
-    python benches/tune_ray.py --trials 200 --results 10 --loggers on
-    TUNE_DISABLE_AUTO_CALLBACK_LOGGERS=1 python benches/tune_ray.py --loggers off ...
+    python benches/programs/tune_ray.py --trials 200 --results 10 --loggers on
+    TUNE_DISABLE_AUTO_CALLBACK_LOGGERS=1 python benches/programs/tune_ray.py --loggers off ...
 
 Prints trials/s and results/s of `Tuner.fit()` (ray.init excluded).
 """

@@ -9,7 +9,7 @@
 //! `--stream FILE` instead streams a parquet file written by `gen_synthetic` through the GBDT
 //! (trained on `--rows` rows first) and prints the peak anonymous memory next to the file size.
 
-#[path = "common/tabular.rs"]
+#[path = "../../examples/common/tabular.rs"]
 #[allow(dead_code)]
 mod tabular;
 

@@ -1,4 +1,4 @@
-"""Ray Serve on this machine, for `air-serve/examples/serve_bench.rs` to be compared with.
+"""Ray Serve on this machine, for `air-serve/benches/programs/serve_bench.rs` to be compared with.
 
 Serves a no-op model and the breast cancer XGBoost model (20 rounds, trained here on
 examples/data/breast_cancer.csv), 1 and 2 replicas, without and with @serve.batch
@@ -7,7 +7,7 @@ breast cancer record per request, the same body as the Rust benchmark). Prints w
 and its p50/p99 latency at that (peak) load.
 
     pip install "ray[serve]" xgboost pandas
-    python3 benches/serve_ray.py --seconds 10
+    python3 benches/programs/serve_ray.py --seconds 10
 """
 
 import argparse
@@ -23,7 +23,7 @@ import requests
 import xgboost as xgb
 from ray import serve
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @serve.deployment(max_ongoing_requests=1000)

@@ -1,6 +1,6 @@
 """The sklearn_bench example's estimators with scikit-learn, on the same file.
 
-    python3 benches/sklearn_bench.py --input /tmp/sklearn.parquet
+    python3 benches/programs/sklearn_bench.py --input /tmp/sklearn.parquet
 
 Prints fit seconds, prediction rows/s and the test score per estimator. Needs pandas,
 pyarrow and scikit-learn.

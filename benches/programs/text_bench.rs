@@ -2,12 +2,12 @@
 //!
 //! ```text
 //! cargo run --release --example text_bench -- --docs 200000 --out /tmp/docs.parquet
-//! python3 benches/text_sklearn.py --input /tmp/docs.parquet
+//! python3 benches/programs/text_sklearn.py --input /tmp/docs.parquet
 //! ```
 //!
 //! Documents are 4–20 words drawn from a 5,000-word vocabulary with Zipf-like frequencies,
 //! separated by single spaces, so every tokenization agrees. The file is written first (to
-//! `--out`) and read back for every run; `benches/text_sklearn.py` runs scikit-learn on it.
+//! `--out`) and read back for every run; `benches/programs/text_sklearn.py` runs scikit-learn on it.
 
 use std::time::Instant;
 

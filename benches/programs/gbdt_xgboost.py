@@ -1,6 +1,6 @@
 """The gbdt_bench example's training and prediction with XGBoost (tree_method=hist).
 
-    python3 benches/gbdt_xgboost.py --input /tmp/gbdt.parquet --rounds 10
+    python3 benches/programs/gbdt_xgboost.py --input /tmp/gbdt.parquet --rounds 10
 
 Prints seconds per round and prediction rows/s with 1 thread and with all threads.
 Needs pandas, pyarrow and xgboost.

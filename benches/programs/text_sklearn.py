@@ -1,6 +1,6 @@
 """The text_bench example's operations with scikit-learn + pandas, on the same file.
 
-    python3 benches/text_sklearn.py --input /tmp/docs.parquet
+    python3 benches/programs/text_sklearn.py --input /tmp/docs.parquet
 
 Fit + transform to a dense numpy matrix (what the Rust side materialises), median of three
 runs, rows/s. Needs pandas, pyarrow and scikit-learn.

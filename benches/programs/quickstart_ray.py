@@ -6,7 +6,7 @@ split from the best checkpoint and print its accuracy, serve it with Ray Serve, 
 shut down. Prints each stage's wall time (ray.init is counted in the first stage).
 
     pip install "ray[serve,train,tune,data]" xgboost pandas requests
-    python3 benches/quickstart_ray.py
+    python3 benches/programs/quickstart_ray.py
 """
 
 import os
@@ -24,7 +24,7 @@ from ray.train.xgboost import RayTrainReportCallback, XGBoostTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
 from ray.tune.schedulers import ASHAScheduler
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROUNDS = 20
 
 

@@ -1,9 +1,9 @@
 //! Classical estimators' speed on the synthetic table (20 float features), next to
-//! scikit-learn (`benches/sklearn_bench.py` fits the same models on the same file).
+//! scikit-learn (`benches/programs/sklearn_bench.py` fits the same models on the same file).
 //!
 //! ```text
 //! cargo run --release --example sklearn_bench -- --rows 25000 --out /tmp/sklearn.parquet
-//! python3 benches/sklearn_bench.py --input /tmp/sklearn.parquet
+//! python3 benches/programs/sklearn_bench.py --input /tmp/sklearn.parquet
 //! ```
 //!
 //! The first 80% of rows train, the rest are predicted. Prints fit seconds, prediction rows/s

@@ -1,6 +1,6 @@
 """The preprocess_bench example's operations with scikit-learn + pandas, on the same file.
 
-    python3 benches/preprocess_sklearn.py --input /tmp/synthetic.parquet [--in-memory]
+    python3 benches/programs/preprocess_sklearn.py --input /tmp/synthetic.parquet [--in-memory]
 
 Fit + transform, materialised as a pandas frame (or a numpy array for the concatenation),
 median of three runs, rows/s. Needs pandas, pyarrow and scikit-learn.

@@ -8,7 +8,7 @@
 //!
 //! With `--in-memory` the file is loaded first and the timings leave the reading out.
 //! Expects the synthetic table's columns: floats `f0..f19`, strings `cat_a` and `cat_b`.
-//! `benches/preprocess_sklearn.py` runs the same operations with scikit-learn and pandas.
+//! `benches/programs/preprocess_sklearn.py` runs the same operations with scikit-learn and pandas.
 
 use std::time::Instant;
 
