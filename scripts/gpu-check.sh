@@ -20,13 +20,16 @@ build() {
   mkdir -p "$dir"
   local features=(--release --features cuda)
   echo "== building the CUDA test and benchmarks (release, --features cuda)"
-  cargo build "${features[@]}" --example train_bench --example batch_predict_bench
-  local test_bin
-  test_bin=$(cargo test "${features[@]}" -p air-train --test cuda --no-run --message-format=json 2>/dev/null |
-    sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
+  # The executables' paths come from cargo's own messages (CARGO_TARGET_DIR may be anywhere).
+  executables() { sed -n 's/.*"executable":"\([^"]*\)".*/\1/p'; }
+  local benches test_bin
+  benches=$(cargo build "${features[@]}" --example train_bench --example batch_predict_bench \
+    --message-format=json | executables)
+  test_bin=$(cargo test "${features[@]}" -p air-train --test cuda --no-run --message-format=json |
+    executables | tail -1)
   [ -n "$test_bin" ] || { echo "could not find the built cuda test binary" >&2; exit 1; }
   cp "$test_bin" "$dir/cuda_tests"
-  cp target/release/examples/train_bench target/release/examples/batch_predict_bench "$dir/"
+  for bin in $benches; do cp "$bin" "$dir/"; done
   strip "$dir"/* 2>/dev/null || true
   ls -l "$dir"
 }
@@ -36,25 +39,33 @@ run() {
   for lib in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/local/nvidia/lib64; do
     [ -d "$lib" ] && export LD_LIBRARY_PATH="$lib:${LD_LIBRARY_PATH:-}"
   done
-  # NVRTC may come only with Python's CUDA wheels (nvidia-cuda-nvrtc).
+  # NVRTC may come only with Python's CUDA wheels (nvidia-cuda-nvrtc and friends).
   if command -v python3 >/dev/null; then
-    for lib in $(python3 -c 'import glob,site; print(" ".join(glob.glob(p + "/nvidia/cu*/lib") + glob.glob(p + "/nvidia/cuda_nvrtc/lib") for p in site.getsitepackages()))' 2>/dev/null | tr -d "[]',"); do
-      [ -d "$lib" ] && export LD_LIBRARY_PATH="$lib:${LD_LIBRARY_PATH:-}"
-    done
+    while read -r lib; do
+      export LD_LIBRARY_PATH="$lib:${LD_LIBRARY_PATH:-}"
+    done < <(python3 -c 'import glob, site
+for p in site.getsitepackages():
+    for d in glob.glob(p + "/nvidia/*/lib"):
+        print(d)' 2>/dev/null)
   fi
   echo "== the machine"
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
-  nproc
-  echo "== tests: air-train/tests/cuda.rs on CUDA device 0"
-  "$dir/cuda_tests" --test-threads 1
-  echo "== MLP training, one epoch, $rows rows (batch 256, then 4096)"
+  echo "$(nproc) CPU cores; NVRTC found: $(for d in ${LD_LIBRARY_PATH//:/ }; do ls "$d"/libnvrtc.so* 2>/dev/null; done | head -3 | tr '\n' ' ')"
+  # Each step is bounded, so one stuck step cannot eat the machine's whole lease.
+  local limit=${AIR_GPU_CHECK_STEP_SECONDS:-150} status=0
+  step() { echo "== $1"; shift; timeout "$limit" "$@" || { echo "!! failed ($?): $*"; status=1; }; }
+  step "tests: air-train/tests/cuda.rs on CUDA device 0" "$dir/cuda_tests" --test-threads 1
   for batch in 256 4096; do
-    "$dir/train_bench" --rows "$rows" --batch "$batch" --repeat 3 --device cuda
-    "$dir/train_bench" --rows "$rows" --batch "$batch" --repeat 3 --device cpu
+    step "MLP training, one epoch of $rows rows, batch $batch, on CUDA" \
+      "$dir/train_bench" --rows "$rows" --batch "$batch" --repeat 3 --device cuda
+    step "the same on this machine's CPU" \
+      "$dir/train_bench" --rows "$rows" --batch "$batch" --repeat 1 --device cpu
   done
-  echo "== batch prediction, $rows rows (MLP 20→64→64→1 on the device, GBDT on the CPU)"
-  "$dir/batch_predict_bench" --rows "$rows" --batch-size 16384 --device cuda
-  "$dir/batch_predict_bench" --rows "$rows" --batch-size 65536 --device cuda
+  for batch in 16384 65536; do
+    step "batch prediction of $rows rows, batches of $batch (the MLP on CUDA, the GBDT on the CPU)" \
+      "$dir/batch_predict_bench" --rows "$rows" --batch-size "$batch" --device cuda
+  done
+  return $status
 }
 
 case "${1:-all}" in

@@ -23,6 +23,9 @@ pub(crate) struct Shared {
     pub(crate) collective: Arc<dyn Collective>,
     pub(crate) recorder: Arc<Mutex<Recorder>>,
     pub(crate) stop: Mutex<Option<TrainError>>,
+    /// Set by the first worker that fails: later failures are its consequences (peers released
+    /// from a collective wait), reported as secondary.
+    pub(crate) failed: std::sync::atomic::AtomicBool,
 }
 
 /// What a worker's train loop can see and do (Ray's `session` / `train.get_context()`).
@@ -38,6 +41,9 @@ pub struct Session {
     pub(crate) shards: BTreeMap<String, Dataset>,
     pub(crate) checkpoint: Option<Checkpoint>,
     pub(crate) shared: Arc<Shared>,
+    /// Whether `report` has told this worker to stop: an error its loop returns afterwards is
+    /// that stop, however the loop wrapped it.
+    pub(crate) stop_delivered: bool,
 }
 
 impl Session {
@@ -82,6 +88,7 @@ impl Session {
                 Some(TrainError::Stopped { reason }) => reason.clone(),
                 _ => "stopped by rank 0".to_owned(),
             };
+            self.stop_delivered = true;
             return Err(TrainError::Stopped { reason });
         }
         Ok(())

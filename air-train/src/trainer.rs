@@ -4,7 +4,10 @@ use std::{
     collections::BTreeMap,
     fmt,
     panic::{AssertUnwindSafe, catch_unwind},
-    sync::{Arc, Mutex, OnceLock},
+    sync::{
+        Arc, Mutex, OnceLock,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use air_checkpoint::{Checkpoint, StorageOptions};
@@ -691,40 +694,13 @@ impl DataParallelTrainer {
             recorder.continue_run()?;
         }
         let recorder = Arc::new(Mutex::new(recorder));
-        let mut failures = 0;
-        let error = loop {
-            let resume = {
-                let r = recorder.lock().unwrap_or_else(|p| p.into_inner());
-                r.latest_checkpoint()
-                    .map(|k| k.checkpoint.clone())
-                    .or_else(|| resume_from.cloned())
-            };
-            match trainer.attempt(&loop_config, &name, &trial_id, &shards, resume, &recorder) {
-                Ok(()) => break None,
-                Err(failure) => {
-                    failures += 1;
-                    if self.run.failure_config().may_retry(failures) {
-                        tracing::warn!(
-                            failures,
-                            rank = failure.rank,
-                            message = %failure.message,
-                            "worker failed; restarting from the latest checkpoint"
-                        );
-                        continue;
-                    }
-                    break Some(TrainError::WorkerFailed {
-                        rank: failure.rank,
-                        what: failure.what,
-                        message: failure.message,
-                        failures,
-                        allowed: match self.run.failure_config().max_failures() {
-                            MaxFailures::Limited(n) => format!("{n} restart(s)"),
-                            MaxFailures::Unlimited => "unlimited restarts".to_owned(),
-                        },
-                    });
-                }
-            }
-        };
+        let error = trainer.attempts(
+            &loop_config,
+            (&name, &trial_id),
+            &shards,
+            resume_from,
+            &recorder,
+        );
         let r = recorder.lock().unwrap_or_else(|p| p.into_inner());
         r.finish();
         let ranked = r.ranked();
@@ -740,6 +716,51 @@ impl DataParallelTrainer {
                 .collect(),
             config: config.clone(),
         })
+    }
+
+    /// Attempts until one succeeds or the failure budget is spent: each restart resumes from
+    /// the run's latest checkpoint (or `resume_from`). `None` on success, else the final error.
+    fn attempts(
+        &self,
+        loop_config: &Value,
+        (name, trial_id): (&str, &str),
+        shards: &[BTreeMap<String, Dataset>],
+        resume_from: Option<&Checkpoint>,
+        recorder: &Arc<Mutex<Recorder>>,
+    ) -> Option<TrainError> {
+        let mut failures = 0;
+        loop {
+            let resume = {
+                let r = recorder.lock().unwrap_or_else(|p| p.into_inner());
+                r.latest_checkpoint()
+                    .map(|k| k.checkpoint.clone())
+                    .or_else(|| resume_from.cloned())
+            };
+            let Err(failure) = self.attempt(loop_config, name, trial_id, shards, resume, recorder)
+            else {
+                return None;
+            };
+            failures += 1;
+            if self.run.failure_config().may_retry(failures) {
+                tracing::warn!(
+                    failures,
+                    rank = failure.rank,
+                    message = %failure.message,
+                    "worker failed; restarting from the latest checkpoint"
+                );
+                continue;
+            }
+            return Some(TrainError::WorkerFailed {
+                rank: failure.rank,
+                what: failure.what,
+                message: failure.message,
+                failures,
+                allowed: match self.run.failure_config().max_failures() {
+                    MaxFailures::Limited(n) => format!("{n} restart(s)"),
+                    MaxFailures::Unlimited => "unlimited restarts".to_owned(),
+                },
+            });
+        }
     }
 
     /// One attempt: all workers from `resume`, until they finish or one fails.
@@ -762,11 +783,12 @@ impl DataParallelTrainer {
             collective: collective.clone(),
             recorder: recorder.clone(),
             stop: Mutex::new(None),
+            failed: AtomicBool::new(false),
         });
         let outcomes: Vec<Result<(), Failure>> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..n)
                 .map(|rank| {
-                    let mut session = Session {
+                    let session = Session {
                         rank,
                         local_rank: rank,
                         world_size: n,
@@ -777,55 +799,12 @@ impl DataParallelTrainer {
                         shards: shards[rank].clone(),
                         checkpoint: resume.clone(),
                         shared: shared.clone(),
+                        stop_delivered: false,
                     };
                     let train_loop = self.train_loop.clone();
-                    let collective = collective.clone();
-                    let shared = shared.clone();
                     std::thread::Builder::new()
                         .name(format!("air-train-worker-{rank}"))
-                        .spawn_scoped(scope, move || {
-                            let outcome = catch_unwind(AssertUnwindSafe(|| {
-                                train_loop.run(&session.config.clone(), &mut session)
-                            }));
-                            let failure = match outcome {
-                                Ok(Ok(())) => None,
-                                Ok(Err(e)) if is_stop(&e, &shared) => None,
-                                Ok(Err(e)) => Some(Failure {
-                                    rank,
-                                    what: "returned an error",
-                                    message: error_chain(e.as_ref()),
-                                    secondary: is_aborted(&e),
-                                }),
-                                Err(panic) => Some(Failure {
-                                    rank,
-                                    what: "panicked",
-                                    message: panic_message(panic.as_ref()),
-                                    secondary: false,
-                                }),
-                            };
-                            match failure {
-                                None => match collective.finish(rank) {
-                                    Ok(()) => Ok(()),
-                                    Err(e) => {
-                                        collective.abort(&e.to_string());
-                                        Err(Failure {
-                                            rank,
-                                            what: "returned an error",
-                                            message: e.to_string(),
-                                            secondary: matches!(
-                                                e,
-                                                TrainError::CollectiveAborted(_)
-                                            ),
-                                        })
-                                    }
-                                },
-                                Some(f) => {
-                                    collective
-                                        .abort(&format!("worker {rank} {}: {}", f.what, f.message));
-                                    Err(f)
-                                }
-                            }
-                        })
+                        .spawn_scoped(scope, move || run_worker(train_loop.as_ref(), session))
                 })
                 .collect();
             if let Some((rank, Err(e))) = handles.iter().enumerate().find(|(_, h)| h.is_err()) {
@@ -871,40 +850,60 @@ struct Failure {
     secondary: bool,
 }
 
-fn is_stop(e: &LoopError, shared: &Shared) -> bool {
-    if matches!(
-        e.downcast_ref::<TrainError>(),
-        Some(TrainError::Stopped { .. })
-    ) {
-        return true;
-    }
-    // Wrapped by another error type (anyhow, a user enum): recognise the stop by its message
-    // anywhere in the chain.
-    let stop = shared.stop.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(stop) = stop.as_ref() else {
-        return false;
+/// Runs one worker's loop to its end, then leaves the collective; a failure releases the peers
+/// (`abort`) and is marked secondary when another worker failed first.
+fn run_worker(train_loop: &dyn TrainLoop, mut session: Session) -> Result<(), Failure> {
+    let rank = session.rank;
+    let shared = session.shared.clone();
+    let collective = shared.collective.clone();
+    let config = session.config.clone();
+    let outcome = catch_unwind(AssertUnwindSafe(|| train_loop.run(&config, &mut session)));
+    let failure = match outcome {
+        Ok(Ok(())) => None,
+        // The stop `report` delivered, returned as is or wrapped by the loop's own error type.
+        Ok(Err(e)) if session.stop_delivered || chain_has(&e, is_stopped) => None,
+        Ok(Err(e)) => Some((
+            "returned an error",
+            error_chain(e.as_ref()),
+            chain_has(&e, is_collective_aborted),
+        )),
+        Err(panic) => Some(("panicked", panic_message(panic.as_ref()), false)),
     };
-    let text = stop.to_string();
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e.as_ref());
-    while let Some(err) = cur {
-        if err.to_string().contains(&text) {
-            return true;
-        }
-        cur = err.source();
-    }
-    false
+    let (what, message, aborted) = match failure {
+        None => match collective.finish(rank) {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                let aborted = is_collective_aborted(&e);
+                ("returned an error", e.to_string(), aborted)
+            }
+        },
+        Some(f) => f,
+    };
+    // The first worker to fail is the cause; later ones (most often peers released from a
+    // collective wait by its abort) are its consequences.
+    let first = !shared.failed.swap(true, Ordering::SeqCst);
+    collective.abort(&format!("worker {rank} {what}: {message}"));
+    Err(Failure {
+        rank,
+        what,
+        message,
+        secondary: aborted || !first,
+    })
 }
 
-fn is_aborted(e: &LoopError) -> bool {
+fn is_stopped(e: &TrainError) -> bool {
+    matches!(e, TrainError::Stopped { .. })
+}
+
+fn is_collective_aborted(e: &TrainError) -> bool {
+    matches!(e, TrainError::CollectiveAborted(_))
+}
+
+/// Whether a [`TrainError`] matching `pred` is anywhere in `e`'s source chain.
+fn chain_has(e: &LoopError, pred: fn(&TrainError) -> bool) -> bool {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e.as_ref());
     while let Some(err) = cur {
-        if matches!(
-            err.downcast_ref::<TrainError>(),
-            Some(TrainError::CollectiveAborted(_))
-        ) || err
-            .to_string()
-            .starts_with("collective operation abandoned")
-        {
+        if err.downcast_ref::<TrainError>().is_some_and(pred) {
             return true;
         }
         cur = err.source();

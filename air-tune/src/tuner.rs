@@ -234,6 +234,117 @@ impl Tuner {
     }
 }
 
+/// The experiment's folder under the run's storage path (created when local): a new
+/// experiment refuses a folder that already holds one.
+fn experiment_dir(
+    run: &RunConfig,
+    trainable: &dyn Trainable,
+    restoring: bool,
+    options: &StorageOptions,
+) -> Result<String> {
+    let storage_path = run.storage_path().trim_end_matches('/').to_owned();
+    let name = match run.name() {
+        Some(n) => n.to_owned(),
+        None => air_train::default_run_name(trainable.trainable_name(), &storage_path),
+    };
+    let exp_dir = format!("{storage_path}/{name}");
+    if !restoring && read_file(&exp_dir, EXPERIMENT_STATE, options)?.is_some() {
+        return Err(TuneError::InvalidConfig {
+            field: "run_config.name",
+            value: exp_dir,
+            expected: "a new experiment directory; continue this one with Tuner::restore, or \
+                       pick another name"
+                .to_owned(),
+        });
+    }
+    tracing::info!(
+        experiment = %exp_dir,
+        "tuning {}: results go to {exp_dir}",
+        trainable.trainable_name()
+    );
+    if !exp_dir.contains("://") {
+        std::fs::create_dir_all(&exp_dir).map_err(|e| TuneError::Storage {
+            location: exp_dir.clone(),
+            reason: e.to_string(),
+        })?;
+    }
+    Ok(exp_dir)
+}
+
+/// What a restored experiment does with its unfinished and failed trials.
+#[derive(Debug, Clone, Copy)]
+struct RestorePolicy {
+    resume_unfinished: bool,
+    resume_errored: bool,
+    restart_errored: bool,
+}
+
+/// Gives the searcher and scheduler their saved state, after checking they are the ones the
+/// experiment ran with.
+fn restore_into(
+    path: &str,
+    saved: &SavedExperiment,
+    searcher: &mut dyn Searcher,
+    scheduler: &mut dyn TrialScheduler,
+) -> Result<()> {
+    for (kind, want, got) in [
+        ("searcher", &saved.searcher, searcher.name()),
+        ("scheduler", &saved.scheduler, scheduler.name()),
+    ] {
+        if *want != got {
+            return Err(TuneError::Restore {
+                path: path.to_owned(),
+                reason: format!(
+                    "the experiment ran with {kind} {want}, this tuner has {got}; pass the same \
+                     TuneConfig with Tuner::with_tune_config"
+                ),
+            });
+        }
+    }
+    searcher.restore_state(&saved.searcher_state)?;
+    scheduler.restore_state(&saved.scheduler_state)
+}
+
+/// A saved trial as the restored experiment runs it (history from its `result.json`,
+/// unfinished or failed trials pending again as `policy` says).
+fn restored_trial(s: &SavedTrial, policy: RestorePolicy, options: &StorageOptions) -> Trial {
+    let mut t = Trial::new(
+        s.id.clone(),
+        s.name.clone(),
+        s.config.clone(),
+        s.path.clone(),
+        s.resources.clone(),
+    );
+    t.status = s.status;
+    t.history = load_history(&s.path, options);
+    t.saved_last_result.clone_from(&s.last_result);
+    t.num_failures = s.num_failures;
+    t.error.clone_from(&s.error);
+    t.checkpoint_dir.clone_from(&s.checkpoint_dir);
+    t.started_before = true;
+    t.latest_checkpoint = newest_checkpoint(&t.path, t.checkpoint_dir.as_deref());
+    match s.status {
+        TrialStatus::Terminated => {}
+        TrialStatus::Error if policy.resume_errored => {
+            t.status = TrialStatus::Pending;
+            t.num_failures = 0;
+            t.resume = t.latest_checkpoint.clone();
+        }
+        TrialStatus::Error if policy.restart_errored => {
+            t.status = TrialStatus::Pending;
+            t.num_failures = 0;
+            t.latest_checkpoint = None;
+        }
+        TrialStatus::Error => {}
+        _ if policy.resume_unfinished => {
+            t.status = TrialStatus::Pending;
+            t.resume = t.latest_checkpoint.clone();
+        }
+        _ => t.status = TrialStatus::Terminated,
+    }
+    t
+}
+
 /// Where a tuner without a run config writes: `$AIR_STORAGE_PATH`, else `~/air_results`.
 fn default_storage() -> String {
     std::env::var("AIR_STORAGE_PATH").unwrap_or_else(|_| {
@@ -581,33 +692,12 @@ impl Runner {
             storage_options,
         } = tuner;
         let seed = tune.seed.unwrap_or_else(rand::random);
-        let storage_path = run.storage_path().trim_end_matches('/').to_owned();
-        let name = match run.name() {
-            Some(n) => n.to_owned(),
-            None => air_train::default_run_name(trainable.trainable_name(), &storage_path),
-        };
-        let exp_dir = format!("{storage_path}/{name}");
-        if restored.is_none() && read_file(&exp_dir, EXPERIMENT_STATE, &storage_options)?.is_some()
-        {
-            return Err(TuneError::InvalidConfig {
-                field: "run_config.name",
-                value: exp_dir,
-                expected: "a new experiment directory; continue this one with Tuner::restore, or \
-                           pick another name"
-                    .to_owned(),
-            });
-        }
-        tracing::info!(
-            experiment = %exp_dir,
-            "tuning {}: results go to {exp_dir}",
-            trainable.trainable_name()
-        );
-        if !exp_dir.contains("://") {
-            std::fs::create_dir_all(&exp_dir).map_err(|e| TuneError::Storage {
-                location: exp_dir.clone(),
-                reason: e.to_string(),
-            })?;
-        }
+        let exp_dir = experiment_dir(
+            &run,
+            trainable.as_ref(),
+            restored.is_some(),
+            &storage_options,
+        )?;
         let mut searcher: Box<dyn Searcher> = tune
             .search_alg
             .take()
@@ -629,58 +719,14 @@ impl Runner {
             None => format!("{:05x}", seed & 0xF_FFFF),
         };
         if let Some((path, saved)) = &restored {
-            for (kind, want, got) in [
-                ("searcher", &saved.searcher, searcher.name()),
-                ("scheduler", &saved.scheduler, scheduler.name()),
-            ] {
-                if *want != got {
-                    return Err(TuneError::Restore {
-                        path: path.clone(),
-                        reason: format!(
-                            "the experiment ran with {kind} {want}, this tuner has {got}; pass \
-                             the same TuneConfig with Tuner::with_tune_config"
-                        ),
-                    });
-                }
-            }
-            searcher.restore_state(&saved.searcher_state)?;
-            scheduler.restore_state(&saved.scheduler_state)?;
-            for s in &saved.trials {
-                let mut t = Trial::new(
-                    s.id.clone(),
-                    s.name.clone(),
-                    s.config.clone(),
-                    s.path.clone(),
-                    s.resources.clone(),
-                );
-                t.status = s.status;
-                t.history = load_history(&s.path, &storage_options);
-                t.saved_last_result.clone_from(&s.last_result);
-                t.num_failures = s.num_failures;
-                t.error.clone_from(&s.error);
-                t.checkpoint_dir.clone_from(&s.checkpoint_dir);
-                t.started_before = true;
-                t.latest_checkpoint = newest_checkpoint(&t.path, t.checkpoint_dir.as_deref());
-                match s.status {
-                    TrialStatus::Terminated => {}
-                    TrialStatus::Error if resume_errored => {
-                        t.status = TrialStatus::Pending;
-                        t.num_failures = 0;
-                        t.resume = t.latest_checkpoint.clone();
-                    }
-                    TrialStatus::Error if restart_errored => {
-                        t.status = TrialStatus::Pending;
-                        t.num_failures = 0;
-                        t.latest_checkpoint = None;
-                    }
-                    TrialStatus::Error => {}
-                    _ if resume_unfinished => {
-                        t.status = TrialStatus::Pending;
-                        t.resume = t.latest_checkpoint.clone();
-                    }
-                    _ => t.status = TrialStatus::Terminated,
-                }
-                table.push(t);
+            let policy = RestorePolicy {
+                resume_unfinished,
+                resume_errored,
+                restart_errored,
+            };
+            restore_into(path, saved, searcher.as_mut(), scheduler.as_mut())?;
+            for t in &saved.trials {
+                table.push(restored_trial(t, policy, &storage_options));
             }
         }
         let mut stop_dict: Vec<(String, f64)> =
@@ -691,7 +737,7 @@ impl Runner {
             Resources::from([("CPU".to_owned(), cores), ("GPU".to_owned(), 0.0)])
         });
         let created = table.len();
-        let searcher_total = searcher_total(searcher.as_ref(), &space, tune.num_samples);
+        let searcher_total = searcher.total_trials(&space, tune.num_samples);
         let status = StatusTable::new(run.verbose() != Verbosity::Silent, tune.metric.clone());
         Ok(Self {
             trainable,
@@ -941,22 +987,7 @@ impl Runner {
                 self.start(&mut core, idx);
             }
             if running == 0 && core.finished.is_empty() && !launched_any {
-                let waiting: Vec<usize> = core
-                    .table
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, t)| matches!(t.status, TrialStatus::Pending | TrialStatus::Paused))
-                    .map(|(i, _)| i)
-                    .collect();
-                if !waiting.is_empty() && !core.stop_all {
-                    tracing::warn!(
-                        trials = waiting.len(),
-                        "no trial can run any more (the scheduler holds them); ending them"
-                    );
-                }
-                for i in waiting {
-                    core.finish(i, TrialStatus::Terminated);
-                }
+                end_waiting_trials(&mut core);
                 break;
             }
             let period = self.state_period.unwrap_or_else(|| {
@@ -981,6 +1012,11 @@ impl Runner {
         }
         self.save(&core, true)?;
         self.status.draw(&core.table, start.elapsed(), true);
+        Ok(self.result_grid(&mut core))
+    }
+
+    /// Every trial's outcome, its history moved out of the table.
+    fn result_grid(&self, core: &mut Core) -> ResultGrid {
         let results = core
             .table
             .trials
@@ -1001,22 +1037,33 @@ impl Runner {
                 status: t.status,
             })
             .collect();
-        Ok(ResultGrid {
+        ResultGrid {
             results,
             metric: self.metric.clone(),
             mode: self.mode,
             experiment_path: self.exp_dir.clone(),
-        })
+        }
     }
 }
 
-/// How many trials the searcher will make by itself (the basic generator knows; others are
-/// asked `num_samples` times).
-fn searcher_total(s: &dyn Searcher, space: &Space, num_samples: usize) -> Option<usize> {
-    let name = s.name();
-    let basic = name == "BasicVariantGenerator"
-        || (name.starts_with("ConcurrencyLimiter(") && name.ends_with("(BasicVariantGenerator)"));
-    basic.then(|| space.grid().1 * num_samples)
+/// Nothing runs and nothing can start: the trials a scheduler still holds end, terminated.
+fn end_waiting_trials(core: &mut Core) {
+    let waiting: Vec<usize> = core
+        .table
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| matches!(t.status, TrialStatus::Pending | TrialStatus::Paused))
+        .map(|(i, _)| i)
+        .collect();
+    if !waiting.is_empty() && !core.stop_all {
+        tracing::warn!(
+            trials = waiting.len(),
+            "no trial can run any more (the scheduler holds them); ending them"
+        );
+    }
+    for i in waiting {
+        core.finish(i, TrialStatus::Terminated);
+    }
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

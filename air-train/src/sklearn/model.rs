@@ -43,8 +43,10 @@ use smartcore::{
 use super::{
     native::{DiscreteNb, GaussianNb, Neighbours, kmeans, nearest_centroid, sq_dist},
     params::{
-        Criterion, Estimator, EstimatorKind, Gamma, Kernel, KnnWeights, LinearSolver, RidgeSolver,
-        Scoring,
+        Criterion, DecisionTreeParams, DiscreteNbParams, ElasticNetParams, Estimator,
+        EstimatorKind, Gamma, GaussianNbParams, KMeansParams, KNeighborsParams, Kernel, KnnWeights,
+        LassoParams, LinearRegressionParams, LinearSolver, LogisticRegressionParams,
+        RandomForestParams, RidgeParams, RidgeSolver, Scoring, SvcParams, SvrParams,
     },
 };
 use crate::{TrainError, error::Result};
@@ -438,264 +440,35 @@ impl SklearnModel {
             }
             (Vec::new(), Vec::new())
         };
-        let fit_err = failed(estimator, "fitting");
-        let xm = || dense(&x.data, rows, cols);
-        let fitted = match estimator {
-            Estimator::LinearRegression(p) => {
-                let solver = match p.solver {
-                    LinearSolver::Svd => LinearRegressionSolverName::SVD,
-                    LinearSolver::Qr => LinearRegressionSolverName::QR,
-                };
-                let m = LinearRegression::<f64, f64, Dm, Vec<f64>>::fit(
-                    &xm()?,
-                    &y,
-                    LinearRegressionParameters::default().with_solver(solver),
-                )
-                .map_err(&fit_err)?;
-                Fitted::Linear {
-                    coef: matrix_values(m.coefficients()),
-                    intercept: *m.intercept(),
-                }
-            }
-            Estimator::Ridge(p) => {
-                let c = centre(&x.data, rows, cols, &y, p.fit_intercept);
-                let solver = match p.solver {
-                    RidgeSolver::Cholesky => RidgeRegressionSolverName::Cholesky,
-                    RidgeSolver::Svd => RidgeRegressionSolverName::SVD,
-                };
-                let m = RidgeRegression::<f64, f64, Dm, Vec<f64>>::fit(
-                    &dense(&c.x, rows, cols)?,
-                    &c.y,
-                    RidgeRegressionParameters::default()
-                        .with_alpha(p.alpha)
-                        .with_solver(solver)
-                        .with_normalize(false),
-                )
-                .map_err(&fit_err)?;
-                linear_from(matrix_values(m.coefficients()), &c, 0.0)
-            }
-            Estimator::Lasso(p) => {
-                let c = centre(&x.data, rows, cols, &y, p.fit_intercept);
-                let coef = lasso(&c.x, rows, cols, &c.y, 2.0 * p.alpha, p.max_iter, p.tol)
-                    .map_err(&fit_err)?;
-                linear_from(coef, &c, 0.0)
-            }
-            Estimator::ElasticNet(p) => {
-                let c = centre(&x.data, rows, cols, &y, p.fit_intercept);
-                let n = rows as f64;
-                let l1 = 2.0 * n * p.alpha * p.l1_ratio;
-                let l2 = n * p.alpha * (1.0 - p.l1_ratio);
-                // ‖y − Xw‖² + l2‖w‖² = ‖[y; 0] − [X; √l2·I] w‖².
-                let mut xa = c.x.clone();
-                xa.resize((rows + cols) * cols, 0.0);
-                for j in 0..cols {
-                    xa[(rows + j) * cols + j] = l2.sqrt();
-                }
-                let mut ya = c.y.clone();
-                ya.resize(rows + cols, 0.0);
-                let alpha = l1 / (rows + cols) as f64;
-                let coef = lasso(&xa, rows + cols, cols, &ya, alpha, p.max_iter, p.tol)
-                    .map_err(&fit_err)?;
-                linear_from(coef, &c, 0.0)
-            }
-            Estimator::LogisticRegression(p) => {
-                let m = LogisticRegression::<f64, u32, Dm, Vec<u32>>::fit(
-                    &xm()?,
-                    &codes,
-                    LogisticRegressionParameters::default().with_alpha(1.0 / p.c),
-                )
-                .map_err(&fit_err)?;
-                let coef = m.coefficients();
-                let (k, d) = coef.shape();
-                let flat = matrix_values(coef);
-                Fitted::Logistic {
-                    coef: (0..k).map(|i| flat[i * d..(i + 1) * d].to_vec()).collect(),
-                    intercept: matrix_values(m.intercept()),
-                }
-            }
-            Estimator::DecisionTreeClassifier(p) => {
-                let mut params = DecisionTreeClassifierParameters::default()
-                    .with_criterion(criterion(p.criterion))
-                    .with_min_samples_leaf(p.min_samples_leaf)
-                    .with_min_samples_split(p.min_samples_split);
-                if let Some(d) = p.max_depth {
-                    params = params.with_max_depth(smartcore_depth(d));
-                }
-                params.seed = Some(p.seed);
-                Fitted::TreeClassifier {
-                    model: DecisionTreeClassifier::fit(&xm()?, &codes, params).map_err(&fit_err)?,
-                }
-            }
-            Estimator::DecisionTreeRegressor(p) => {
-                let mut params = DecisionTreeRegressorParameters::default()
-                    .with_min_samples_leaf(p.min_samples_leaf)
-                    .with_min_samples_split(p.min_samples_split);
-                if let Some(d) = p.max_depth {
-                    params = params.with_max_depth(smartcore_depth(d));
-                }
-                params.seed = Some(p.seed);
-                Fitted::TreeRegressor {
-                    model: DecisionTreeRegressor::fit(&xm()?, &y, params).map_err(&fit_err)?,
-                }
-            }
-            Estimator::RandomForestClassifier(p) => {
-                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                let m = p
-                    .max_features
-                    .unwrap_or(((cols as f64).sqrt() as usize).max(1))
-                    .min(cols);
-                let mut params = RandomForestClassifierParameters::default()
-                    .with_criterion(criterion(p.criterion))
-                    .with_n_trees(u16::try_from(p.n_estimators).unwrap_or(u16::MAX))
-                    .with_m(m)
-                    .with_min_samples_leaf(p.min_samples_leaf)
-                    .with_min_samples_split(p.min_samples_split)
-                    .with_seed(p.seed);
-                if let Some(d) = p.max_depth {
-                    params = params.with_max_depth(smartcore_depth(d));
-                }
-                Fitted::ForestClassifier {
-                    model: RandomForestClassifier::fit(&xm()?, &codes, params).map_err(&fit_err)?,
-                }
-            }
-            Estimator::RandomForestRegressor(p) => {
-                let mut params = RandomForestRegressorParameters::default()
-                    .with_n_trees(p.n_estimators)
-                    .with_m(p.max_features.unwrap_or(cols).min(cols))
-                    .with_min_samples_leaf(p.min_samples_leaf)
-                    .with_min_samples_split(p.min_samples_split)
-                    .with_seed(p.seed);
-                if let Some(d) = p.max_depth {
-                    params = params.with_max_depth(smartcore_depth(d));
-                }
-                Fitted::ForestRegressor {
-                    model: RandomForestRegressor::fit(&xm()?, &y, params).map_err(&fit_err)?,
-                }
-            }
-            Estimator::KNeighborsClassifier(p) => Fitted::KnnClassifier {
-                model: Neighbours::fit(
-                    &x.data,
-                    cols,
-                    codes.iter().map(|c| f64::from(*c)).collect(),
-                    p.n_neighbors,
-                    p.weights == KnnWeights::Distance,
-                ),
-            },
-            Estimator::KNeighborsRegressor(p) => Fitted::KnnRegressor {
-                model: Neighbours::fit(
-                    &x.data,
-                    cols,
-                    y.clone(),
-                    p.n_neighbors,
-                    p.weights == KnnWeights::Distance,
-                ),
-            },
-            Estimator::MultinomialNb(p) | Estimator::BernoulliNb(p) => {
-                check_priors(p.priors.as_deref(), classes.len())?;
-                let bernoulli = matches!(estimator, Estimator::BernoulliNb(_));
-                if !bernoulli && let Some(bad) = x.data.iter().position(|v| *v < 0.0) {
-                    return Err(TrainError::InvalidConfig {
-                        field: "features",
-                        value: format!(
-                            "{} in column {:?}",
-                            x.data[bad],
-                            feature_names.get(bad % cols).map_or("?", String::as_str)
-                        ),
-                        expected: "non-negative counts for MultinomialNB".to_owned(),
-                    });
-                }
-                Fitted::DiscreteNb {
-                    model: DiscreteNb::fit(
-                        &x.data,
-                        cols,
-                        &codes,
-                        classes.len(),
-                        p.alpha,
-                        bernoulli.then_some(p.binarize),
-                        p.priors.as_deref(),
-                    ),
-                }
-            }
-            Estimator::GaussianNb(p) => {
-                check_priors(p.priors.as_deref(), classes.len())?;
-                Fitted::GaussianNb {
-                    model: GaussianNb::fit(
-                        &x.data,
-                        cols,
-                        &codes,
-                        classes.len(),
-                        p.priors.as_deref(),
-                        p.var_smoothing,
-                    ),
-                }
-            }
-            Estimator::Svc(p) => {
-                let kernel = resolve_kernel(p.kernel, &x.data, cols);
-                let k = classes.len();
-                let pairs: Vec<(u32, u32)> = (0..k)
-                    .flat_map(|a| (a + 1..k).map(move |b| (a, b)))
-                    .map(|(a, b)| (u32::try_from(a).unwrap_or(0), u32::try_from(b).unwrap_or(0)))
-                    .collect();
-                // One-vs-one, each pair on its own rows; pairs train in parallel.
-                let machines = pairs
-                    .par_iter()
-                    .map(|&(neg, pos)| {
-                        let rows_of: Vec<usize> = (0..rows)
-                            .filter(|&i| codes[i] == neg || codes[i] == pos)
-                            .collect();
-                        let xs: Vec<f64> = rows_of
-                            .iter()
-                            .flat_map(|&i| x.data[i * cols..(i + 1) * cols].iter().copied())
-                            .collect();
-                        let ys: Vec<i32> = rows_of
-                            .iter()
-                            .map(|&i| i32::from(codes[i] == pos))
-                            .collect();
-                        let params = SVCParameters::<f64, i32, Dm, Vec<i32>>::default()
-                            .with_c(p.c)
-                            .with_tol(p.tol)
-                            .with_epoch(p.max_epochs)
-                            .with_kernel(kernel.smartcore())
-                            .with_seed(Some(p.seed));
-                        let xs = dense(&xs, rows_of.len(), cols)?;
-                        let svc = SVC::fit(&xs, &ys, &params).map_err(&fit_err)?;
-                        Ok(SupportVectors {
-                            vectors: field::<Option<Vec<Vec<f64>>>>(&svc, "instances")?
-                                .unwrap_or_default(),
-                            weights: field::<Option<Vec<f64>>>(&svc, "w")?.unwrap_or_default(),
-                            bias: field::<Option<f64>>(&svc, "b")?.unwrap_or_default(),
-                            negative: neg,
-                            positive: pos,
-                        })
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                Fitted::Svc { kernel, machines }
-            }
-            Estimator::Svr(p) => {
-                let kernel = resolve_kernel(p.kernel, &x.data, cols);
-                let params = SVRParameters::default()
-                    .with_c(p.c)
-                    .with_eps(p.epsilon)
-                    .with_tol(p.tol)
-                    .with_kernel(kernel.smartcore());
-                let xs = xm()?;
-                let svr = SVR::fit(&xs, &y, &params).map_err(&fit_err)?;
-                Fitted::Svr {
-                    kernel,
-                    machine: SupportVectors {
-                        vectors: field::<Option<Vec<Vec<f64>>>>(&svr, "instances")?
-                            .unwrap_or_default(),
-                        weights: field::<Option<Vec<f64>>>(&svr, "w")?.unwrap_or_default(),
-                        bias: field::<f64>(&svr, "b")?,
-                        negative: 0,
-                        positive: 0,
-                    },
-                }
-            }
-            Estimator::KMeans(p) => Fitted::KMeans {
-                centroids: kmeans(&x.data, cols, p.n_clusters, p.max_iter, p.seed),
-            },
+        let inputs = Inputs {
+            estimator,
+            x,
+            rows,
+            cols,
+            y,
+            classes,
+            codes,
+            feature_names: &feature_names,
         };
+        let fitted = match estimator {
+            Estimator::LinearRegression(p) => inputs.fit_linear_regression(p)?,
+            Estimator::Ridge(p) => inputs.fit_ridge(p)?,
+            Estimator::Lasso(p) => inputs.fit_lasso(p)?,
+            Estimator::ElasticNet(p) => inputs.fit_elastic_net(p)?,
+            Estimator::LogisticRegression(p) => inputs.fit_logistic_regression(p)?,
+            Estimator::DecisionTreeClassifier(p) => inputs.fit_decision_tree_classifier(p)?,
+            Estimator::DecisionTreeRegressor(p) => inputs.fit_decision_tree_regressor(p)?,
+            Estimator::RandomForestClassifier(p) => inputs.fit_random_forest_classifier(p)?,
+            Estimator::RandomForestRegressor(p) => inputs.fit_random_forest_regressor(p)?,
+            Estimator::KNeighborsClassifier(p) => inputs.fit_k_neighbors_classifier(p)?,
+            Estimator::KNeighborsRegressor(p) => inputs.fit_k_neighbors_regressor(p)?,
+            Estimator::MultinomialNb(p) | Estimator::BernoulliNb(p) => inputs.fit_discrete_nb(p)?,
+            Estimator::GaussianNb(p) => inputs.fit_gaussian_nb(p)?,
+            Estimator::Svc(p) => inputs.fit_svc(p)?,
+            Estimator::Svr(p) => inputs.fit_svr(p)?,
+            Estimator::KMeans(p) => inputs.fit_k_means(p)?,
+        };
+        let classes = inputs.classes;
         Ok(Self {
             format: FORMAT_TAG.to_owned(),
             format_version: SKLEARN_FORMAT_VERSION,
@@ -1057,6 +830,332 @@ fn f1(y: &[f64], pred: &[f64], positive: f64) -> f64 {
     }
     let denom = 2.0f64.mul_add(tp, fp + fneg);
     if denom == 0.0 { 0.0 } else { 2.0 * tp / denom }
+}
+
+/// What one fit reads: the estimator, the checked features and the targets.
+struct Inputs<'a> {
+    estimator: &'a Estimator,
+    x: &'a Matrix<f64>,
+    rows: usize,
+    cols: usize,
+    /// Regression targets (empty for a clusterer).
+    y: Vec<f64>,
+    /// A classifier's sorted class labels, and each row's index into them.
+    classes: Vec<i64>,
+    codes: Vec<u32>,
+    feature_names: &'a [String],
+}
+
+impl Inputs<'_> {
+    /// The features as smartcore's dense matrix.
+    fn xm(&self) -> Result<Dm> {
+        dense(&self.x.data, self.rows, self.cols)
+    }
+
+    /// Maps smartcore's failure to one naming the estimator.
+    fn fit_err(&self) -> impl Fn(smartcore::error::Failed) -> TrainError {
+        failed(self.estimator, "fitting")
+    }
+
+    fn fit_linear_regression(&self, p: &LinearRegressionParams) -> Result<Fitted> {
+        let solver = match p.solver {
+            LinearSolver::Svd => LinearRegressionSolverName::SVD,
+            LinearSolver::Qr => LinearRegressionSolverName::QR,
+        };
+        let m = LinearRegression::<f64, f64, Dm, Vec<f64>>::fit(
+            &self.xm()?,
+            &self.y,
+            LinearRegressionParameters::default().with_solver(solver),
+        )
+        .map_err(self.fit_err())?;
+        Ok(Fitted::Linear {
+            coef: matrix_values(m.coefficients()),
+            intercept: *m.intercept(),
+        })
+    }
+
+    fn fit_ridge(&self, p: &RidgeParams) -> Result<Fitted> {
+        let c = centre(&self.x.data, self.rows, self.cols, &self.y, p.fit_intercept);
+        let solver = match p.solver {
+            RidgeSolver::Cholesky => RidgeRegressionSolverName::Cholesky,
+            RidgeSolver::Svd => RidgeRegressionSolverName::SVD,
+        };
+        let m = RidgeRegression::<f64, f64, Dm, Vec<f64>>::fit(
+            &dense(&c.x, self.rows, self.cols)?,
+            &c.y,
+            RidgeRegressionParameters::default()
+                .with_alpha(p.alpha)
+                .with_solver(solver)
+                .with_normalize(false),
+        )
+        .map_err(self.fit_err())?;
+        Ok(linear_from(matrix_values(m.coefficients()), &c, 0.0))
+    }
+
+    fn fit_lasso(&self, p: &LassoParams) -> Result<Fitted> {
+        let c = centre(&self.x.data, self.rows, self.cols, &self.y, p.fit_intercept);
+        let coef = lasso(
+            &c.x,
+            self.rows,
+            self.cols,
+            &c.y,
+            2.0 * p.alpha,
+            p.max_iter,
+            p.tol,
+        )
+        .map_err(self.fit_err())?;
+        Ok(linear_from(coef, &c, 0.0))
+    }
+
+    fn fit_elastic_net(&self, p: &ElasticNetParams) -> Result<Fitted> {
+        let c = centre(&self.x.data, self.rows, self.cols, &self.y, p.fit_intercept);
+        let n = self.rows as f64;
+        let l1 = 2.0 * n * p.alpha * p.l1_ratio;
+        let l2 = n * p.alpha * (1.0 - p.l1_ratio);
+        // ‖y − Xw‖² + l2‖w‖² = ‖[y; 0] − [X; √l2·I] w‖².
+        let mut xa = c.x.clone();
+        xa.resize((self.rows + self.cols) * self.cols, 0.0);
+        for j in 0..self.cols {
+            xa[(self.rows + j) * self.cols + j] = l2.sqrt();
+        }
+        let mut ya = c.y.clone();
+        ya.resize(self.rows + self.cols, 0.0);
+        let alpha = l1 / (self.rows + self.cols) as f64;
+        let coef = lasso(
+            &xa,
+            self.rows + self.cols,
+            self.cols,
+            &ya,
+            alpha,
+            p.max_iter,
+            p.tol,
+        )
+        .map_err(self.fit_err())?;
+        Ok(linear_from(coef, &c, 0.0))
+    }
+
+    fn fit_logistic_regression(&self, p: &LogisticRegressionParams) -> Result<Fitted> {
+        let m = LogisticRegression::<f64, u32, Dm, Vec<u32>>::fit(
+            &self.xm()?,
+            &self.codes,
+            LogisticRegressionParameters::default().with_alpha(1.0 / p.c),
+        )
+        .map_err(self.fit_err())?;
+        let coef = m.coefficients();
+        let (k, d) = coef.shape();
+        let flat = matrix_values(coef);
+        Ok(Fitted::Logistic {
+            coef: (0..k).map(|i| flat[i * d..(i + 1) * d].to_vec()).collect(),
+            intercept: matrix_values(m.intercept()),
+        })
+    }
+
+    fn fit_decision_tree_classifier(&self, p: &DecisionTreeParams) -> Result<Fitted> {
+        let mut params = DecisionTreeClassifierParameters::default()
+            .with_criterion(criterion(p.criterion))
+            .with_min_samples_leaf(p.min_samples_leaf)
+            .with_min_samples_split(p.min_samples_split);
+        if let Some(d) = p.max_depth {
+            params = params.with_max_depth(smartcore_depth(d));
+        }
+        params.seed = Some(p.seed);
+        Ok(Fitted::TreeClassifier {
+            model: DecisionTreeClassifier::fit(&self.xm()?, &self.codes, params)
+                .map_err(self.fit_err())?,
+        })
+    }
+
+    fn fit_decision_tree_regressor(&self, p: &DecisionTreeParams) -> Result<Fitted> {
+        let mut params = DecisionTreeRegressorParameters::default()
+            .with_min_samples_leaf(p.min_samples_leaf)
+            .with_min_samples_split(p.min_samples_split);
+        if let Some(d) = p.max_depth {
+            params = params.with_max_depth(smartcore_depth(d));
+        }
+        params.seed = Some(p.seed);
+        Ok(Fitted::TreeRegressor {
+            model: DecisionTreeRegressor::fit(&self.xm()?, &self.y, params)
+                .map_err(self.fit_err())?,
+        })
+    }
+
+    fn fit_random_forest_classifier(&self, p: &RandomForestParams) -> Result<Fitted> {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let m = p
+            .max_features
+            .unwrap_or(((self.cols as f64).sqrt() as usize).max(1))
+            .min(self.cols);
+        let mut params = RandomForestClassifierParameters::default()
+            .with_criterion(criterion(p.criterion))
+            .with_n_trees(u16::try_from(p.n_estimators).unwrap_or(u16::MAX))
+            .with_m(m)
+            .with_min_samples_leaf(p.min_samples_leaf)
+            .with_min_samples_split(p.min_samples_split)
+            .with_seed(p.seed);
+        if let Some(d) = p.max_depth {
+            params = params.with_max_depth(smartcore_depth(d));
+        }
+        Ok(Fitted::ForestClassifier {
+            model: RandomForestClassifier::fit(&self.xm()?, &self.codes, params)
+                .map_err(self.fit_err())?,
+        })
+    }
+
+    fn fit_random_forest_regressor(&self, p: &RandomForestParams) -> Result<Fitted> {
+        let mut params = RandomForestRegressorParameters::default()
+            .with_n_trees(p.n_estimators)
+            .with_m(p.max_features.unwrap_or(self.cols).min(self.cols))
+            .with_min_samples_leaf(p.min_samples_leaf)
+            .with_min_samples_split(p.min_samples_split)
+            .with_seed(p.seed);
+        if let Some(d) = p.max_depth {
+            params = params.with_max_depth(smartcore_depth(d));
+        }
+        Ok(Fitted::ForestRegressor {
+            model: RandomForestRegressor::fit(&self.xm()?, &self.y, params)
+                .map_err(self.fit_err())?,
+        })
+    }
+
+    fn fit_k_neighbors_classifier(&self, p: &KNeighborsParams) -> Result<Fitted> {
+        Ok(Fitted::KnnClassifier {
+            model: Neighbours::fit(
+                &self.x.data,
+                self.cols,
+                self.codes.iter().map(|c| f64::from(*c)).collect(),
+                p.n_neighbors,
+                p.weights == KnnWeights::Distance,
+            ),
+        })
+    }
+
+    fn fit_k_neighbors_regressor(&self, p: &KNeighborsParams) -> Result<Fitted> {
+        Ok(Fitted::KnnRegressor {
+            model: Neighbours::fit(
+                &self.x.data,
+                self.cols,
+                self.y.clone(),
+                p.n_neighbors,
+                p.weights == KnnWeights::Distance,
+            ),
+        })
+    }
+
+    fn fit_discrete_nb(&self, p: &DiscreteNbParams) -> Result<Fitted> {
+        check_priors(p.priors.as_deref(), self.classes.len())?;
+        let bernoulli = matches!(self.estimator, Estimator::BernoulliNb(_));
+        if !bernoulli && let Some(bad) = self.x.data.iter().position(|v| *v < 0.0) {
+            return Err(TrainError::InvalidConfig {
+                field: "features",
+                value: format!(
+                    "{} in column {:?}",
+                    self.x.data[bad],
+                    self.feature_names
+                        .get(bad % self.cols)
+                        .map_or("?", String::as_str)
+                ),
+                expected: "non-negative counts for MultinomialNB".to_owned(),
+            });
+        }
+        Ok(Fitted::DiscreteNb {
+            model: DiscreteNb::fit(
+                &self.x.data,
+                self.cols,
+                &self.codes,
+                self.classes.len(),
+                p.alpha,
+                bernoulli.then_some(p.binarize),
+                p.priors.as_deref(),
+            ),
+        })
+    }
+
+    fn fit_gaussian_nb(&self, p: &GaussianNbParams) -> Result<Fitted> {
+        check_priors(p.priors.as_deref(), self.classes.len())?;
+        Ok(Fitted::GaussianNb {
+            model: GaussianNb::fit(
+                &self.x.data,
+                self.cols,
+                &self.codes,
+                self.classes.len(),
+                p.priors.as_deref(),
+                p.var_smoothing,
+            ),
+        })
+    }
+
+    fn fit_svc(&self, p: &SvcParams) -> Result<Fitted> {
+        let kernel = resolve_kernel(p.kernel, &self.x.data, self.cols);
+        let k = self.classes.len();
+        let pairs: Vec<(u32, u32)> = (0..k)
+            .flat_map(|a| (a + 1..k).map(move |b| (a, b)))
+            .map(|(a, b)| (u32::try_from(a).unwrap_or(0), u32::try_from(b).unwrap_or(0)))
+            .collect();
+        // One-vs-one, each pair on its own self.rows; pairs train in parallel.
+        let machines = pairs
+            .par_iter()
+            .map(|&(neg, pos)| {
+                let rows_of: Vec<usize> = (0..self.rows)
+                    .filter(|&i| self.codes[i] == neg || self.codes[i] == pos)
+                    .collect();
+                let xs: Vec<f64> = rows_of
+                    .iter()
+                    .flat_map(|&i| {
+                        self.x.data[i * self.cols..(i + 1) * self.cols]
+                            .iter()
+                            .copied()
+                    })
+                    .collect();
+                let ys: Vec<i32> = rows_of
+                    .iter()
+                    .map(|&i| i32::from(self.codes[i] == pos))
+                    .collect();
+                let params = SVCParameters::<f64, i32, Dm, Vec<i32>>::default()
+                    .with_c(p.c)
+                    .with_tol(p.tol)
+                    .with_epoch(p.max_epochs)
+                    .with_kernel(kernel.smartcore())
+                    .with_seed(Some(p.seed));
+                let xs = dense(&xs, rows_of.len(), self.cols)?;
+                let svc = SVC::fit(&xs, &ys, &params).map_err(self.fit_err())?;
+                Ok(SupportVectors {
+                    vectors: field::<Option<Vec<Vec<f64>>>>(&svc, "instances")?.unwrap_or_default(),
+                    weights: field::<Option<Vec<f64>>>(&svc, "w")?.unwrap_or_default(),
+                    bias: field::<Option<f64>>(&svc, "b")?.unwrap_or_default(),
+                    negative: neg,
+                    positive: pos,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Fitted::Svc { kernel, machines })
+    }
+
+    fn fit_svr(&self, p: &SvrParams) -> Result<Fitted> {
+        let kernel = resolve_kernel(p.kernel, &self.x.data, self.cols);
+        let params = SVRParameters::default()
+            .with_c(p.c)
+            .with_eps(p.epsilon)
+            .with_tol(p.tol)
+            .with_kernel(kernel.smartcore());
+        let xs = self.xm()?;
+        let svr = SVR::fit(&xs, &self.y, &params).map_err(self.fit_err())?;
+        Ok(Fitted::Svr {
+            kernel,
+            machine: SupportVectors {
+                vectors: field::<Option<Vec<Vec<f64>>>>(&svr, "instances")?.unwrap_or_default(),
+                weights: field::<Option<Vec<f64>>>(&svr, "w")?.unwrap_or_default(),
+                bias: field::<f64>(&svr, "b")?,
+                negative: 0,
+                positive: 0,
+            },
+        })
+    }
+
+    fn fit_k_means(&self, p: &KMeansParams) -> Result<Fitted> {
+        Ok(Fitted::KMeans {
+            centroids: kmeans(&self.x.data, self.cols, p.n_clusters, p.max_iter, p.seed),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -80,6 +80,10 @@ impl Searcher for BasicVariantGenerator {
             .map_err(|e| restore_err("BasicVariantGenerator", e))?;
         Ok(())
     }
+
+    fn total_trials(&self, space: &Space, num_samples: usize) -> Option<usize> {
+        Some(space.grid().1 * num_samples)
+    }
 }
 
 #[cfg(test)]

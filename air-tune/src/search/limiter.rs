@@ -5,7 +5,10 @@ use std::collections::BTreeSet;
 use air_train::Metrics;
 use serde_json::Value;
 
-use crate::error::{Result, invalid};
+use crate::{
+    error::{Result, invalid},
+    space::Space,
+};
 
 use super::{SearchContext, Searcher, Suggestion, restore_err};
 
@@ -69,5 +72,9 @@ impl Searcher for ConcurrencyLimiter {
         self.live = serde_json::from_value(state["live"].clone())
             .map_err(|e| restore_err("ConcurrencyLimiter", e))?;
         self.inner.restore_state(&state["inner"])
+    }
+
+    fn total_trials(&self, space: &Space, num_samples: usize) -> Option<usize> {
+        self.inner.total_trials(space, num_samples)
     }
 }

@@ -63,6 +63,14 @@ pub trait Searcher: Send + fmt::Debug {
 
     /// Restores [`Searcher::save_state`]'s output (after `setup`).
     fn restore_state(&mut self, state: &Value) -> Result<()>;
+
+    /// How many trials the searcher makes by itself over `space` with `num_samples`, when it
+    /// knows (the basic generator's grid × samples); `None` (the default): the tuner asks it
+    /// for `num_samples` trials.
+    fn total_trials(&self, space: &Space, num_samples: usize) -> Option<usize> {
+        let _ = (space, num_samples);
+        None
+    }
 }
 
 /// The objective of a result, oriented so that higher is better; `None` when the metric is
