@@ -23,7 +23,7 @@ fn experiment(dir: &std::path::Path, name: &str, loggers: bool) {
                 .unwrap()
                 .with_max_concurrent_trials(2)
                 .unwrap()
-                .with_total_resources(Resources::from([("CPU".to_owned(), 2.0)]))
+                .with_total_resources(Resources::cpu(2.0))
                 .unwrap()
                 .with_result_files(loggers),
         )

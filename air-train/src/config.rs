@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::TrainError;
+use crate::{Resources, TrainError};
 
 fn invalid(field: &'static str, value: impl ToString, expected: &str) -> TrainError {
     TrainError::InvalidConfig {
@@ -21,10 +21,10 @@ fn invalid(field: &'static str, value: impl ToString, expected: &str) -> TrainEr
 /// How many workers train and what each one gets (Ray's `ScalingConfig`).
 ///
 /// ```
-/// use air_train::ScalingConfig;
+/// use air_train::{Resources, ScalingConfig};
 ///
-/// let scaling = ScalingConfig::new(3)?.with_resources_per_worker([("CPU", 1.0)])?;
-/// assert_eq!(scaling.total_resources()["CPU"], 3.0);
+/// let scaling = ScalingConfig::new(3)?.with_resources_per_worker(Resources::cpu(2.0))?;
+/// assert_eq!(scaling.total_resources().cpu, 6.0);
 /// assert!(ScalingConfig::new(0).is_err());
 /// # Ok::<(), air_train::TrainError>(())
 /// ```
@@ -34,9 +34,9 @@ pub struct ScalingConfig {
     #[serde(default)]
     use_gpu: bool,
     #[serde(default)]
-    resources_per_worker: BTreeMap<String, f64>,
+    resources_per_worker: Option<Resources>,
     #[serde(default)]
-    trainer_resources: BTreeMap<String, f64>,
+    trainer_resources: Resources,
 }
 
 impl ScalingConfig {
@@ -45,8 +45,8 @@ impl ScalingConfig {
         let config = Self {
             num_workers,
             use_gpu: false,
-            resources_per_worker: BTreeMap::new(),
-            trainer_resources: BTreeMap::new(),
+            resources_per_worker: None,
+            trainer_resources: Resources::new(),
         };
         config.validate()?;
         Ok(config)
@@ -59,22 +59,16 @@ impl ScalingConfig {
         Ok(self)
     }
 
-    /// Resources each worker reserves (`"CPU"`, `"GPU"`, custom names), non-negative.
-    pub fn with_resources_per_worker<K: Into<String>>(
-        mut self,
-        resources: impl IntoIterator<Item = (K, f64)>,
-    ) -> Result<Self, TrainError> {
-        self.resources_per_worker = resources.into_iter().map(|(k, v)| (k.into(), v)).collect();
+    /// Resources each worker reserves (default: 1 CPU, and 1 GPU with `use_gpu`).
+    pub fn with_resources_per_worker(mut self, resources: Resources) -> Result<Self, TrainError> {
+        self.resources_per_worker = Some(resources);
         self.validate()?;
         Ok(self)
     }
 
     /// Resources the trainer itself reserves (Ray's `trainer_resources`).
-    pub fn with_trainer_resources<K: Into<String>>(
-        mut self,
-        resources: impl IntoIterator<Item = (K, f64)>,
-    ) -> Result<Self, TrainError> {
-        self.trainer_resources = resources.into_iter().map(|(k, v)| (k.into(), v)).collect();
+    pub fn with_trainer_resources(mut self, resources: Resources) -> Result<Self, TrainError> {
+        self.trainer_resources = resources;
         self.validate()?;
         Ok(self)
     }
@@ -89,24 +83,23 @@ impl ScalingConfig {
         self.use_gpu
     }
 
-    /// Per-worker resources, with Ray's defaults filled in (1 CPU, or 1 GPU with `use_gpu`).
-    pub fn worker_resources(&self) -> BTreeMap<String, f64> {
-        let mut r = self.resources_per_worker.clone();
-        if r.is_empty() {
-            r.insert("CPU".to_owned(), 1.0);
-        }
-        if self.use_gpu {
-            r.entry("GPU".to_owned()).or_insert(1.0);
+    /// Per-worker resources, with Ray's defaults filled in (1 CPU; 1 GPU with `use_gpu` when
+    /// the given resources name no GPU).
+    pub fn worker_resources(&self) -> Resources {
+        let mut r = self
+            .resources_per_worker
+            .clone()
+            .unwrap_or_else(|| Resources::cpu(1.0));
+        if self.use_gpu && r.gpu == 0.0 && self.resources_per_worker.is_none() {
+            r.gpu = 1.0;
         }
         r
     }
 
     /// Everything the run reserves: the trainer's resources plus every worker's.
-    pub fn total_resources(&self) -> BTreeMap<String, f64> {
+    pub fn total_resources(&self) -> Resources {
         let mut total = self.trainer_resources.clone();
-        for (k, v) in self.worker_resources() {
-            *total.entry(k).or_default() += v * self.num_workers as f64;
-        }
+        total += &self.worker_resources().times(self.num_workers as f64);
         total
     }
 
@@ -115,23 +108,16 @@ impl ScalingConfig {
         if self.num_workers == 0 {
             return Err(invalid("num_workers", 0, "at least 1 worker"));
         }
-        for (name, map) in [
-            ("resources_per_worker", &self.resources_per_worker),
-            ("trainer_resources", &self.trainer_resources),
-        ] {
-            if let Some((k, v)) = map.iter().find(|(_, v)| !(v.is_finite() && **v >= 0.0)) {
-                return Err(TrainError::InvalidConfig {
-                    field: if name == "trainer_resources" {
-                        "trainer_resources"
-                    } else {
-                        "resources_per_worker"
-                    },
-                    value: format!("{k}={v}"),
-                    expected: "a finite, non-negative amount".to_owned(),
-                });
-            }
+        if let Some(r) = &self.resources_per_worker {
+            r.validate("resources_per_worker")?;
         }
-        if self.use_gpu && self.resources_per_worker.get("GPU") == Some(&0.0) {
+        self.trainer_resources.validate("trainer_resources")?;
+        if self.use_gpu
+            && self
+                .resources_per_worker
+                .as_ref()
+                .is_some_and(|r| r.gpu == 0.0)
+        {
             return Err(invalid(
                 "resources_per_worker",
                 "GPU=0",
@@ -471,13 +457,13 @@ mod tests {
             .unwrap()
             .with_use_gpu(true)
             .unwrap()
-            .with_resources_per_worker([("GPU", 0.0)])
+            .with_resources_per_worker(Resources::cpu(1.0))
             .unwrap_err();
         assert!(err.to_string().contains("resources_per_worker"), "{err}");
         assert!(
             ScalingConfig::new(1)
                 .unwrap()
-                .with_resources_per_worker([("CPU", -1.0)])
+                .with_resources_per_worker(Resources::cpu(-1.0))
                 .is_err()
         );
         let err = FailureConfig::new(MaxFailures::Limited(2))
@@ -492,8 +478,8 @@ mod tests {
     #[test]
     fn defaults_follow_ray() {
         let s = ScalingConfig::new(2).unwrap().with_use_gpu(true).unwrap();
-        assert_eq!(s.worker_resources()["GPU"], 1.0);
-        assert_eq!(s.total_resources()["CPU"], 2.0);
+        assert_eq!(s.worker_resources(), Resources::cpu(1.0).with_gpu(1.0));
+        assert_eq!(s.total_resources(), Resources::cpu(2.0).with_gpu(2.0));
         let f = FailureConfig::default();
         assert!(f.may_retry(0) && !f.may_retry(1));
         assert!(FailureConfig::new(MaxFailures::Unlimited).may_retry(1000));

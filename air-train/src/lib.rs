@@ -33,6 +33,7 @@ mod error;
 )]
 mod predictor;
 mod progress;
+mod resources;
 mod run;
 mod session;
 mod trainer;
@@ -54,6 +55,7 @@ pub use predictor::{
     FromCheckpoint, LABEL_COLUMN_KEY, PREDICTIONS, Predictor, TRAIN_COLUMNS_KEY,
     checkpoint_input_columns,
 };
+pub use resources::Resources;
 pub use run::{Metrics, default_run_name};
 pub use session::Session;
 pub use trainer::{

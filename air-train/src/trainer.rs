@@ -15,7 +15,8 @@ use air_data::{Dataset, FitStatus, Preprocessor, polars::prelude::DataFrame};
 use serde_json::Value;
 
 use crate::{
-    Collective, ComputeDevice, LocalCollective, MaxFailures, RunConfig, ScalingConfig, TrainError,
+    Collective, ComputeDevice, LocalCollective, MaxFailures, Resources, RunConfig, ScalingConfig,
+    TrainError,
     error::Result,
     run::{Metrics, Recorder, RecorderOptions, RunStorage, default_run_name},
     session::{Session, Shared},
@@ -163,11 +164,11 @@ pub trait Trainable: Send + Sync + fmt::Debug {
     /// Runs one trial with `config` merged in; every failure is in [`TrainResult::error`].
     fn run_trial(&self, config: &Value, trial: &TrialInfo) -> TrainResult;
 
-    /// What one trial with `config` reserves while it runs (`{"CPU": 1.0}` unless the
-    /// trainable says otherwise; a data-parallel trainer reserves its scaling config's total).
-    fn resources(&self, config: &Value) -> BTreeMap<String, f64> {
+    /// What one trial with `config` reserves while it runs (1 CPU unless the trainable says
+    /// otherwise; a data-parallel trainer reserves its scaling config's total).
+    fn resources(&self, config: &Value) -> Resources {
         let _ = config;
-        BTreeMap::from([("CPU".to_owned(), 1.0)])
+        Resources::cpu(1.0)
     }
 }
 
@@ -967,7 +968,7 @@ impl Trainable for DataParallelTrainer {
         &self.name
     }
 
-    fn resources(&self, config: &Value) -> BTreeMap<String, f64> {
+    fn resources(&self, config: &Value) -> Resources {
         match self.merged(config) {
             Ok((_, scaling)) => scaling.total_resources(),
             Err(_) => self.scaling.total_resources(),

@@ -1,6 +1,6 @@
 //! `TuneConfig`, `Mode`, and how closures and trainers become trainables.
 
-use std::{collections::BTreeMap, fmt, sync::Arc, time::Duration};
+use std::{fmt, sync::Arc, time::Duration};
 
 use air_data::Dataset;
 use air_train::{
@@ -19,8 +19,7 @@ use crate::{
 /// [`CheckpointConfig`](air_train::CheckpointConfig) ranks checkpoints with.
 pub use air_train::Mode;
 
-/// Resources as name → amount (`{"CPU": 2.0, "GPU": 1.0}`).
-pub type Resources = BTreeMap<String, f64>;
+pub use air_train::Resources;
 
 /// How the experiment searches (Ray's `TuneConfig`).
 pub struct TuneConfig {
@@ -130,7 +129,7 @@ impl TuneConfig {
         self
     }
 
-    /// What the pool has (default: `{"CPU": available cores, "GPU": 0}`).
+    /// What the pool has (default: the machine's cores, no GPU).
     pub fn with_total_resources(mut self, r: Resources) -> Result<Self> {
         check_resources("total_resources", &r)?;
         self.total_resources = Some(r);
@@ -160,16 +159,12 @@ impl TuneConfig {
 }
 
 fn check_resources(field: &'static str, r: &Resources) -> Result<()> {
-    for (k, v) in r {
-        if !(v.is_finite() && *v >= 0.0) {
-            return Err(invalid(
-                field,
-                format!("{k} = {v}"),
-                "amounts that are finite and ≥ 0",
-            ));
-        }
-    }
-    Ok(())
+    r.validate(field).map_err(|e| match e {
+        air_train::TrainError::InvalidConfig {
+            value, expected, ..
+        } => invalid(field, value, &expected),
+        other => other.into(),
+    })
 }
 
 /// Anything a [`crate::Tuner`] can run: a trainer of air-train, an `Arc<dyn Trainable>`, or a
@@ -231,7 +226,7 @@ impl FunctionTrainable {
             inner: DataParallelTrainer::new(f, scaling, run)
                 .with_name("trainable")
                 .with_datasets_to_split(DatasetsToSplit::Only(Vec::new())),
-            resources: Resources::from([("CPU".to_owned(), 1.0)]),
+            resources: Resources::cpu(1.0),
         }
     }
 
@@ -247,7 +242,7 @@ impl FunctionTrainable {
         self
     }
 
-    /// What each trial reserves (default `{"CPU": 1}`).
+    /// What each trial reserves (default 1 CPU).
     pub fn with_resources(mut self, r: Resources) -> Result<Self> {
         check_resources("resources", &r)?;
         self.resources = r;
@@ -268,7 +263,7 @@ impl Trainable for FunctionTrainable {
         r
     }
 
-    fn resources(&self, _config: &Value) -> BTreeMap<String, f64> {
+    fn resources(&self, _config: &Value) -> Resources {
         self.resources.clone()
     }
 }

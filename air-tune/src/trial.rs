@@ -1,6 +1,8 @@
 //! Trials as the tuner tracks them, and the read-only table schedulers look at.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+
+use air_train::Resources;
 
 use air_checkpoint::Checkpoint;
 use air_train::Metrics;
@@ -52,7 +54,7 @@ pub struct Trial {
     pub(crate) num_failures: usize,
     pub(crate) error: Option<String>,
     pub(crate) path: String,
-    pub(crate) resources: BTreeMap<String, f64>,
+    pub(crate) resources: Resources,
     /// The newest checkpoint folder name reported (`checkpoint_000003`).
     pub(crate) checkpoint_dir: Option<String>,
     /// What to resume from when the trial next starts.
@@ -71,7 +73,7 @@ impl Trial {
         name: String,
         config: Value,
         path: String,
-        resources: BTreeMap<String, f64>,
+        resources: Resources,
     ) -> Self {
         Self {
             id,
@@ -145,7 +147,7 @@ impl Trial {
     }
 
     /// The resources it reserves while running.
-    pub fn resources(&self) -> &BTreeMap<String, f64> {
+    pub fn resources(&self) -> &Resources {
         &self.resources
     }
 }

@@ -733,9 +733,10 @@ impl Runner {
             run.stop().iter().map(|(k, v)| (k.clone(), *v)).collect();
         stop_dict.sort_by(|a, b| a.0.cmp(&b.0));
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-        let pool = tune.total_resources.clone().unwrap_or_else(|| {
-            Resources::from([("CPU".to_owned(), cores), ("GPU".to_owned(), 0.0)])
-        });
+        let pool = tune
+            .total_resources
+            .clone()
+            .unwrap_or_else(|| Resources::cpu(cores));
         let created = table.len();
         let searcher_total = searcher.total_trials(&space, tune.num_samples);
         let status = StatusTable::new(run.verbose() != Verbosity::Silent, tune.metric.clone());
@@ -803,14 +804,6 @@ impl Runner {
             reason: e.to_string(),
         })?;
         write_file(&self.exp_dir, EXPERIMENT_STATE, bytes, &self.options)
-    }
-
-    fn fits(need: &Resources, used: &Resources, pool: &Resources) -> bool {
-        need.iter().all(|(k, v)| {
-            *v <= 0.0
-                || used.get(k).copied().unwrap_or(0.0) + v
-                    <= pool.get(k).copied().unwrap_or(0.0) + 1e-9
-        })
     }
 
     fn start(&self, core: &mut Core, idx: usize) {
@@ -920,9 +913,7 @@ impl Runner {
         loop {
             for (idx, outcome) in std::mem::take(&mut core.finished) {
                 running -= 1;
-                for (k, v) in &core.table.trials[idx].resources {
-                    *used.entry(k.clone()).or_default() -= v;
-                }
+                used -= &core.table.trials[idx].resources;
                 core.complete(idx, outcome, &self.failure);
             }
             if self.time_budget.is_some_and(|b| start.elapsed() >= b) && !core.stop_all {
@@ -966,9 +957,9 @@ impl Runner {
                     break;
                 };
                 let need = core.table.trials[idx].resources.clone();
-                if !Self::fits(&need, &Resources::new(), &self.pool) {
+                if !need.fits_within(&Resources::new(), &self.pool) {
                     let msg = format!(
-                        "the trial needs {need:?} but the pool has {:?}; lower the trial's \
+                        "the trial needs {need} but the pool has {}; lower the trial's \
                          resources (num_workers) or raise TuneConfig::with_total_resources",
                         self.pool
                     );
@@ -976,12 +967,10 @@ impl Runner {
                     core.finish(idx, TrialStatus::Error);
                     continue;
                 }
-                if !Self::fits(&need, &used, &self.pool) {
+                if !need.fits_within(&used, &self.pool) {
                     break;
                 }
-                for (k, v) in &need {
-                    *used.entry(k.clone()).or_default() += v;
-                }
+                used += &need;
                 running += 1;
                 launched_any = true;
                 self.start(&mut core, idx);

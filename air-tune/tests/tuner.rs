@@ -16,9 +16,9 @@ use air_train::{
     gbdt::{EvalMetric, GbdtParams, GbdtTrainer, Objective},
 };
 use air_tune::{
-    Asha, BayesOptSearch, ConcurrencyLimiter, HyperBand, MaximumIterationStopper, Mode, Pbt, Scope,
-    TpeSearch, TrialStatus, TuneConfig, Tuner, choice, grid_search, loguniform, randint,
-    sample_from, space, uniform,
+    Asha, BayesOptSearch, ConcurrencyLimiter, HyperBand, MaximumIterationStopper, Mode, Pbt,
+    Resources, Scope, TpeSearch, TrialStatus, TuneConfig, Tuner, choice, grid_search, loguniform,
+    randint, sample_from, space, uniform,
 };
 use serde_json::{Value, json};
 
@@ -126,9 +126,9 @@ fn concurrency_is_bounded_by_max_trials_and_resources() {
     let grid = Tuner::new(trainable, space!({ "i": grid_search([0, 1, 2, 3]) }))
         .with_tune_config(
             TuneConfig::new()
-                .with_total_resources(BTreeMap::from([("CPU".to_owned(), 4.0)]))
+                .with_total_resources(Resources::cpu(4.0))
                 .unwrap()
-                .with_resources_per_trial(BTreeMap::from([("CPU".to_owned(), 3.0)]))
+                .with_resources_per_trial(Resources::cpu(3.0))
                 .unwrap(),
         )
         .with_run_config(run_config(&dir, "res"))
@@ -143,9 +143,9 @@ fn concurrency_is_bounded_by_max_trials_and_resources() {
     )
     .with_tune_config(
         TuneConfig::new()
-            .with_total_resources(BTreeMap::from([("CPU".to_owned(), 1.0)]))
+            .with_total_resources(Resources::cpu(1.0))
             .unwrap()
-            .with_resources_per_trial(BTreeMap::from([("CPU".to_owned(), 2.0)]))
+            .with_resources_per_trial(Resources::cpu(2.0))
             .unwrap(),
     )
     .with_run_config(run_config(&dir, "toobig"))
@@ -413,7 +413,7 @@ fn trainers_are_trainables_with_merged_configs() {
             .with_num_samples(5)
             .unwrap()
             .with_seed(2)
-            .with_total_resources(BTreeMap::from([("CPU".to_owned(), 4.0)]))
+            .with_total_resources(Resources::cpu(4.0))
             .unwrap(),
     )
     .with_run_config(run_config(&dir, "xgb"))
@@ -459,7 +459,7 @@ fn trainers_are_trainables_with_merged_configs() {
     )
     .with_tune_config(
         TuneConfig::new()
-            .with_total_resources(BTreeMap::from([("CPU".to_owned(), 2.0)]))
+            .with_total_resources(Resources::cpu(2.0))
             .unwrap(),
     )
     .with_run_config(run_config(&dir, "dp"))

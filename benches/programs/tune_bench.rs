@@ -76,10 +76,7 @@ fn main() -> anyhow::Result<()> {
                 TuneConfig::new()
                     .with_num_samples(o.trials)?
                     .with_max_concurrent_trials(o.concurrency)?
-                    .with_total_resources(Resources::from([(
-                        "CPU".to_owned(),
-                        o.concurrency as f64,
-                    )]))?
+                    .with_total_resources(Resources::cpu(o.concurrency as f64))?
                     .with_result_files(loggers)
                     .with_seed(1),
             )

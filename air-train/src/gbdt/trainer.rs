@@ -157,7 +157,7 @@ impl Trainable for GbdtTrainer {
 
     /// Trial configs look like Ray's: `{"params": {"max_depth": 4, "eta": 0.1},
     /// "num_boost_round": 50, "scaling_config": {...}}`.
-    fn resources(&self, config: &Value) -> std::collections::BTreeMap<String, f64> {
+    fn resources(&self, config: &Value) -> crate::Resources {
         self.inner.resources(&crate::trainer::scaling_part(config))
     }
 

@@ -158,7 +158,7 @@ impl Trainable for SklearnTrainer {
 
     /// Trial configs look like Ray's: `{"params": {"max_depth": 4}}` sets estimator
     /// parameters (`"estimator": "ridge"` among them switches the estimator).
-    fn resources(&self, config: &Value) -> std::collections::BTreeMap<String, f64> {
+    fn resources(&self, config: &Value) -> crate::Resources {
         self.inner.resources(&crate::trainer::scaling_part(config))
     }
 

@@ -1,7 +1,5 @@
 //! Trials and results for the schedulers' unit tests.
 
-use std::collections::BTreeMap;
-
 use air_train::Metrics;
 use serde_json::json;
 
@@ -13,7 +11,7 @@ pub(crate) fn trial(id: &str) -> Trial {
         id.to_owned(),
         json!({}),
         String::new(),
-        BTreeMap::new(),
+        air_train::Resources::new(),
     );
     t.status = TrialStatus::Running;
     t
