@@ -250,9 +250,17 @@ fn http_post(addr: SocketAddr, path: &str, body: &str) -> anyhow::Result<(u16, S
     Ok((status, body.to_owned()))
 }
 
+/// Ray AIR's quick start, end to end.
+#[derive(Debug, clap::Parser)]
+struct Args {
+    /// Where runs and checkpoints go: a path or URI (`s3://bucket/prefix`); default: a
+    /// temporary directory.
+    storage: Option<String>,
+}
+
 #[cfg_attr(test, allow(dead_code))]
 fn main() -> anyhow::Result<()> {
-    let storage = std::env::args().nth(1);
+    let Args { storage } = clap::Parser::parse();
     let dir = tempfile::tempdir()?;
     let storage = storage.unwrap_or_else(|| dir.path().display().to_string());
     run(&storage)?;

@@ -27,11 +27,28 @@ use anyhow::{Context, bail};
 use serde_json::json;
 use tabular::{MlpConfig, train_loop};
 
+/// Ray AIR's PyTorch tabular starter on burn.
+#[derive(Debug, clap::Parser)]
 struct Options {
+    /// Data-parallel workers.
+    #[arg(long, default_value_t = 3)]
     workers: usize,
+    /// Epochs.
+    #[arg(long, default_value_t = 20)]
     epochs: u64,
+    /// Train on CUDA devices 0.. (needs `--features cuda`).
+    #[arg(long)]
     gpu: bool,
+    /// Where runs and checkpoints go (default: $TMPDIR/air_results).
+    #[arg(long, default_value_t = default_storage())]
     storage: String,
+}
+
+fn default_storage() -> String {
+    std::env::temp_dir()
+        .join("air_results")
+        .display()
+        .to_string()
 }
 
 /// Trains and returns (validation accuracy, seconds training, last loss).
@@ -97,28 +114,7 @@ fn run(o: &Options) -> anyhow::Result<(f64, f64, f64)> {
 
 #[cfg_attr(test, allow(dead_code))]
 fn main() -> anyhow::Result<()> {
-    let mut o = Options {
-        workers: 3,
-        epochs: 20,
-        gpu: false,
-        storage: std::env::temp_dir()
-            .join("air_results")
-            .display()
-            .to_string(),
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--workers" => o.workers = value()?.parse()?,
-            "--epochs" => o.epochs = value()?.parse()?,
-            "--storage" => o.storage = value()?,
-            "--gpu" => o.gpu = true,
-            other => bail!(
-                "unknown argument {other:?} (expected --workers N --epochs N --storage PATH --gpu)"
-            ),
-        }
-    }
+    let o: Options = clap::Parser::parse();
     let (accuracy, seconds, _) = run(&o)?;
     println!("{:.3} s per epoch", seconds / o.epochs as f64);
     if accuracy < 0.95 {

@@ -84,16 +84,17 @@ fn run(storage: &str, epochs: u64) -> anyhow::Result<ResultGrid> {
     Ok(grid)
 }
 
+/// Ray AIR's tabular starter tuner: `lr` in loguniform(1e-4, 1e-2).
+#[derive(Debug, clap::Parser)]
+struct Args {
+    /// Epochs per trial.
+    #[arg(long, default_value_t = 20)]
+    epochs: u64,
+}
+
 #[cfg_attr(test, allow(dead_code))]
 fn main() -> anyhow::Result<()> {
-    let mut epochs = 20;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--epochs" => epochs = args.next().context("--epochs needs a value")?.parse()?,
-            other => anyhow::bail!("unknown argument {other:?} (expected --epochs N)"),
-        }
-    }
+    let Args { epochs } = clap::Parser::parse();
     run(
         &std::env::temp_dir()
             .join("air_results")

@@ -19,7 +19,7 @@ use std::{
 };
 
 use air::data::{Dataset, polars::prelude::*};
-use anyhow::{Context, bail};
+use anyhow::bail;
 
 const BATCH: usize = 4096;
 
@@ -211,24 +211,26 @@ fn track_peak_anon() -> Arc<Mutex<f64>> {
     peak
 }
 
+/// Dataset operations on a parquet file next to hand-written polars, rows/s.
+#[derive(Debug, clap::Parser)]
+struct Args {
+    /// The parquet file (make one with the gen_synthetic program).
+    #[arg(long)]
+    input: String,
+    /// Timed runs of each operation; the median is printed.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
+    /// Only this operation (`iter_batches` also prints peak memory).
+    #[arg(long)]
+    only: Option<String>,
+}
+
 fn main() -> anyhow::Result<()> {
-    let mut input = None;
-    let mut repeat = 3;
-    let mut only = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--input" => input = Some(value()?),
-            "--repeat" => repeat = Context::context(value()?.parse::<usize>(), "--repeat")?,
-            "--only" => only = Some(value()?),
-            other => {
-                bail!("unknown argument {other:?} (expected --input PATH [--repeat N] [--only OP])")
-            }
-        }
-    }
-    let input =
-        input.context("--input PATH is required (make one with the gen_synthetic example)")?;
+    let Args {
+        input,
+        repeat,
+        only,
+    } = clap::Parser::parse();
     let bench = Bench {
         input,
         repeat: repeat.max(1),

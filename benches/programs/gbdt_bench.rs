@@ -16,20 +16,23 @@ use air::{
     data::{Dataset, polars::prelude::*, to_f32_matrix, to_f32_vector},
     train::gbdt::{BoostData, GbdtParams, Objective, train_gbdt},
 };
-use anyhow::{Context, bail};
+
+/// Boosting seconds per round and prediction rows/s on a synthetic table.
+#[derive(Debug, clap::Parser)]
+struct Args {
+    /// Rows of the synthetic table.
+    #[arg(long, default_value_t = 1_000_000)]
+    rows: u64,
+    /// Boosting rounds.
+    #[arg(long, default_value_t = 10)]
+    rounds: usize,
+    /// Where the table is written (for the Python comparison to read).
+    #[arg(long, default_value = "/tmp/gbdt.parquet")]
+    out: String,
+}
 
 fn main() -> anyhow::Result<()> {
-    let (mut rows, mut rounds, mut out) = (1_000_000u64, 10usize, "/tmp/gbdt.parquet".to_owned());
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--rows" => rows = Context::context(value()?.parse::<u64>(), "--rows")?,
-            "--rounds" => rounds = Context::context(value()?.parse::<usize>(), "--rounds")?,
-            "--out" => out = value()?,
-            other => bail!("unknown argument {other:?} (expected --rows N --rounds N --out PATH)"),
-        }
-    }
+    let Args { rows, rounds, out } = clap::Parser::parse();
     // Targets with an interaction and a kink, so trees have work to do.
     let signal =
         col("f0") * col("f1") + col("f2").abs() * lit(2.0) + col("f3") - col("f4") * lit(0.5);

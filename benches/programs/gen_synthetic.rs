@@ -11,23 +11,22 @@
 
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+/// Writes the synthetic benchmark table (20 floats, two categoricals) to parquet or CSV.
+#[derive(Debug, clap::Parser)]
+struct Args {
+    /// Rows to write.
+    #[arg(long, default_value_t = 1_000_000)]
+    rows: u64,
+    /// The output file (`.csv` writes CSV, anything else parquet).
+    #[arg(long)]
+    out: String,
+    /// The generator's seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
 
 fn main() -> anyhow::Result<()> {
-    let mut rows: u64 = 1_000_000;
-    let mut out = None;
-    let mut seed: u64 = 0;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--rows" => rows = value()?.parse().context("--rows")?,
-            "--out" => out = Some(value()?),
-            "--seed" => seed = value()?.parse().context("--seed")?,
-            other => bail!("unknown argument {other:?} (expected --rows N --out PATH [--seed S])"),
-        }
-    }
-    let out = out.context("--out PATH is required")?;
+    let Args { rows, out, seed } = clap::Parser::parse();
     let start = Instant::now();
     let table = air::data::synthetic(rows, seed)?;
     let written = if out.ends_with(".csv") {

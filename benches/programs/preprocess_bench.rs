@@ -16,7 +16,7 @@ use air::data::{
     Chain, Concatenator, Dataset, MinMaxScaler, OneHotEncoder, Preprocessor, StandardScaler,
     polars::prelude::*,
 };
-use anyhow::{Context, bail};
+use anyhow::bail;
 
 fn floats(range: std::ops::Range<usize>) -> Vec<String> {
     range.map(|j| format!("f{j}")).collect()
@@ -134,24 +134,26 @@ fn polars_concat(lf: LazyFrame, cols: &[String]) -> anyhow::Result<LazyFrame> {
         .drop(by_name(cols.iter().map(String::as_str), true, false)))
 }
 
+/// Preprocessors' fit + transform on a parquet file next to hand-written polars.
+#[derive(Debug, clap::Parser)]
+struct Args {
+    /// The parquet file (make one with the gen_synthetic program).
+    #[arg(long)]
+    input: String,
+    /// Timed runs of each; the median is printed.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
+    /// Read the file once and time the preprocessors on the frame in memory.
+    #[arg(long)]
+    in_memory: bool,
+}
+
 fn main() -> anyhow::Result<()> {
-    let mut input = None;
-    let mut repeat = 3usize;
-    let mut in_memory = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--input" => input = Some(value()?),
-            "--repeat" => repeat = Context::context(value()?.parse::<usize>(), "--repeat")?,
-            "--in-memory" => in_memory = true,
-            other => bail!(
-                "unknown argument {other:?} (expected --input PATH [--repeat N] [--in-memory])"
-            ),
-        }
-    }
-    let input =
-        input.context("--input PATH is required (make one with the gen_synthetic example)")?;
+    let Args {
+        input,
+        repeat,
+        in_memory,
+    } = clap::Parser::parse();
     let mut ds = Dataset::read_parquet(&input)?;
     let rows = ds.count()?;
     let loaded = if in_memory {

@@ -19,7 +19,6 @@ use air::{
         SklearnModel, SvcParams,
     },
 };
-use anyhow::{Context, bail};
 
 fn rows(m: &Matrix<f64>, lo: usize, hi: usize) -> Matrix<f64> {
     Matrix {
@@ -29,17 +28,19 @@ fn rows(m: &Matrix<f64>, lo: usize, hi: usize) -> Matrix<f64> {
     }
 }
 
+/// Classical estimators' fit seconds and prediction rows/s on a synthetic table.
+#[derive(Debug, clap::Parser)]
+struct Args {
+    /// Rows of the synthetic table.
+    #[arg(long, default_value_t = 25_000)]
+    rows: u64,
+    /// Where the table is written (for the Python comparison to read).
+    #[arg(long, default_value = "/tmp/sklearn.parquet")]
+    out: String,
+}
+
 fn main() -> anyhow::Result<()> {
-    let (mut n, mut out) = (25_000u64, "/tmp/sklearn.parquet".to_owned());
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--rows" => n = Context::context(value()?.parse::<u64>(), "--rows")?,
-            "--out" => out = value()?,
-            other => bail!("unknown argument {other:?} (expected --rows N --out PATH)"),
-        }
-    }
+    let Args { rows: n, out } = clap::Parser::parse();
     let signal =
         col("f0") * col("f1") + col("f2").abs() * lit(2.0) + col("f3") - col("f4") * lit(0.5);
     Dataset::from_polars(

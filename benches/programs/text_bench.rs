@@ -15,7 +15,7 @@ use air::data::{
     CountVectorizer, Dataset, HashingVectorizer, Preprocessor, Tokenization, VectorOutput,
     polars::prelude::*,
 };
-use anyhow::{Context, bail};
+use anyhow::bail;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 
 fn time(
@@ -64,18 +64,19 @@ fn documents(n: usize) -> Vec<String> {
         .collect()
 }
 
+/// The text vectorizers on generated documents, the file read included.
+#[derive(Debug, clap::Parser)]
+struct Args {
+    /// Documents to generate.
+    #[arg(long, default_value_t = 200_000)]
+    docs: usize,
+    /// Where they are written (for the Python comparison to read).
+    #[arg(long, default_value = "/tmp/docs.parquet")]
+    out: String,
+}
+
 fn main() -> anyhow::Result<()> {
-    let mut docs = 200_000usize;
-    let mut out = "/tmp/docs.parquet".to_owned();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--docs" => docs = Context::context(value()?.parse::<usize>(), "--docs")?,
-            "--out" => out = value()?,
-            other => bail!("unknown argument {other:?} (expected [--docs N] [--out PATH])"),
-        }
-    }
+    let Args { docs, out } = clap::Parser::parse();
     Dataset::from_polars(df!("doc" => documents(docs))?).write_parquet(&out)?;
     let ds = Dataset::read_parquet(&out)?;
     println!("{out}: {docs} documents; reading the file included; median of 3");

@@ -18,47 +18,46 @@ use air::{
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
+/// The Tuner's bookkeeping overhead: trials/s and results/s of a trivial trainable.
+#[derive(Debug, clap::Parser)]
 struct Options {
+    /// Trials.
+    #[arg(long, default_value_t = 10_000)]
     trials: usize,
+    /// Results each trial reports.
+    #[arg(long, default_value_t = 10)]
     results: u64,
+    /// Trials at once.
+    #[arg(long, default_value_t = 2)]
     concurrency: usize,
+    /// Seconds each trial sleeps in all (spread over its results).
+    #[arg(long, default_value_t = 0.0)]
     trial_seconds: f64,
-    loggers: Vec<bool>,
+    /// Result files (Ray's loggers) on, off, or both in turn.
+    #[arg(long, value_enum, default_value_t = Loggers::Both)]
+    loggers: Loggers,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+/// Which logger settings run.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Loggers {
+    On,
+    Off,
+    Both,
 }
 
 fn main() -> anyhow::Result<()> {
-    let mut o = Options {
-        trials: 10_000,
-        results: 10,
-        concurrency: 2,
-        trial_seconds: 0.0,
-        loggers: vec![true, false],
+    let o: Options = clap::Parser::parse();
+    let logger_settings: &[bool] = match o.loggers {
+        Loggers::On => &[true],
+        Loggers::Off => &[false],
+        Loggers::Both => &[true, false],
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--trials" => o.trials = value()?.parse()?,
-            "--results" => o.results = value()?.parse()?,
-            "--concurrency" => o.concurrency = value()?.parse()?,
-            "--trial-seconds" => o.trial_seconds = value()?.parse()?,
-            "--loggers" => {
-                o.loggers = match value()?.as_str() {
-                    "on" => vec![true],
-                    "off" => vec![false],
-                    "both" => vec![true, false],
-                    other => bail!("--loggers takes on, off or both, not {other:?}"),
-                }
-            }
-            "--bench" => {} // passed by `cargo bench`
-            other => bail!(
-                "unknown argument {other:?} (expected --trials N --results N --concurrency N \
-                 --trial-seconds S --loggers on|off|both)"
-            ),
-        }
-    }
     let dir = tempfile::tempdir()?;
-    for loggers in o.loggers.clone() {
+    for &loggers in logger_settings {
         let results = o.results;
         let pause = Duration::from_secs_f64(o.trial_seconds / results.max(1) as f64);
         let trainable = move |_: &Value, session: &mut Session| {

@@ -21,7 +21,7 @@ use air_checkpoint::Checkpoint;
 use air_data::polars::prelude::{DataFrame, IntoColumn, NamedFrom, Series};
 use air_serve::{DeploymentConfig, PredictorDeployment, ServeConfig, Server};
 use air_train::Predictor;
-use anyhow::{Context, bail};
+use anyhow::bail;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Answers zeros after sleeping `ms` per batch (a model that keeps its replica busy).
@@ -40,17 +40,6 @@ impl Predictor for Busy {
                 reason: e.to_string(),
             }
         })
-    }
-}
-
-fn arg(args: &[String], name: &str, default: u64) -> anyhow::Result<u64> {
-    match args.iter().position(|a| a == name) {
-        None => Ok(default),
-        Some(i) => args
-            .get(i + 1)
-            .context(format!("{name} needs a value"))?
-            .parse()
-            .context(format!("{name} must be a whole number")),
     }
 }
 
@@ -87,10 +76,7 @@ fn post(path: &str, body: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-fn burst(args: &[String]) -> anyhow::Result<()> {
-    let requests = arg(args, "--requests", 2000)? as usize;
-    let admitted = arg(args, "--admitted", 16)? as usize;
-    let ms = arg(args, "--model-ms", 2)?;
+fn burst(requests: usize, admitted: usize, ms: u64) -> anyhow::Result<()> {
     let deployment = PredictorDeployment::new(
         DeploymentConfig::new("busy")?.with_max_concurrent_queries(admitted)?,
         Checkpoint::new(),
@@ -152,8 +138,7 @@ fn burst(args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn parse(args: &[String]) -> anyhow::Result<()> {
-    let keys = arg(args, "--keys", 40_000)? as usize;
+fn parse(keys: usize) -> anyhow::Result<()> {
     let deployment = PredictorDeployment::new(
         DeploymentConfig::new("busy")?,
         Checkpoint::new(),
@@ -197,11 +182,43 @@ fn parse(args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What abuse costs a server (see the file's docs).
+#[derive(Debug, clap::Parser)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Many clients at once against a deployment that admits few: 503 latency.
+    Burst {
+        /// Clients, one request each.
+        #[arg(long, default_value_t = 2000)]
+        requests: usize,
+        /// Requests the deployment admits in flight.
+        #[arg(long, default_value_t = 16)]
+        admitted: usize,
+        /// Milliseconds the model takes per batch.
+        #[arg(long, default_value_t = 2)]
+        model_ms: u64,
+    },
+    /// One record with many distinct keys: parsing time.
+    Parse {
+        /// Distinct keys.
+        #[arg(long, default_value_t = 40_000)]
+        keys: usize,
+    },
+}
+
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("burst") => burst(&args),
-        Some("parse") => parse(&args),
-        _ => bail!("usage: abuse_bench burst|parse [options] (see the file's docs)"),
+    let Args { command } = clap::Parser::parse();
+    match command {
+        Command::Burst {
+            requests,
+            admitted,
+            model_ms,
+        } => burst(requests, admitted, model_ms),
+        Command::Parse { keys } => parse(keys),
     }
 }

@@ -291,17 +291,22 @@ fn wrk_peak(addr: SocketAddr, body: &str, conns: usize, seconds: u64) -> Option<
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// Serving throughput and latency at half of peak, next to a bare axum handler.
+#[derive(Debug, clap::Parser)]
+struct Args {
+    /// Seconds of load per configuration.
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    /// Keep-alive connections of the load generator.
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
+}
+
 fn main() -> anyhow::Result<()> {
-    let (mut seconds, mut conns) = (3.0f64, 16usize);
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--seconds" => seconds = value()?.parse()?,
-            "--connections" => conns = value()?.parse()?,
-            other => bail!("unknown argument {other:?} (expected --seconds S --connections N)"),
-        }
-    }
+    let Args {
+        seconds,
+        connections: conns,
+    } = clap::Parser::parse();
     let dir = tempfile::tempdir()?;
     let gbdt = gbdt_checkpoint(dir.path().to_str().context("a UTF-8 temp dir")?)?;
     let body = request_body()?;
