@@ -68,12 +68,12 @@ pub use polars;
 pub use preprocess::{
     BatchMapper, Categorizer, Chain, Concatenator, CountVectorizer, CustomKBinsDiscretizer,
     FeatureHasher, FitStatus, FloatType, HashingVectorizer, ImputeStrategy, LabelEncoder,
-    MaxAbsScaler, MinMaxScaler, MultiHotEncoder, Norm, Normalizer, OneHotEncoder, OrdinalEncoder,
-    PREPROCESSOR_ENTRY, PREPROCESSOR_FORMAT_VERSION, PowerMethod, PowerTransformer, Preprocessor,
-    PreprocessorClone, QuantileInterpolation, RobustScaler, SimpleImputer, StandardScaler, TokenFn,
-    Tokenization, Tokenizer, UniformKBinsDiscretizer, VectorOutput, load_preprocessor,
-    preprocessor_from_json, preprocessor_to_json, register_batch_fn, register_preprocessor,
-    register_tokenizer, save_preprocessor,
+    MaxAbsScaler, MinMaxScaler, MultiHotEncoder, NamedPreprocessor, Norm, Normalizer,
+    OneHotEncoder, OrdinalEncoder, PREPROCESSOR_ENTRY, PREPROCESSOR_FORMAT_VERSION, PowerMethod,
+    PowerTransformer, Preprocessor, PreprocessorClone, QuantileInterpolation, RobustScaler,
+    SimpleImputer, StandardScaler, TokenFn, Tokenization, Tokenizer, UniformKBinsDiscretizer,
+    VectorOutput, load_preprocessor, preprocessor_from_json, preprocessor_to_json,
+    register_batch_fn, register_preprocessor, register_tokenizer, save_preprocessor,
 };
 pub use source::{CsvOptions, MissingFields};
 pub use synthetic::synthetic;

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use air_checkpoint::Checkpoint;
 use air_data::{
     BatchMapper, Chain, Concatenator, DataError, Dataset, FitStatus, FloatType, ImputeStrategy,
-    LabelEncoder, MaxAbsScaler, MinMaxScaler, Norm, Normalizer, OneHotEncoder, OrdinalEncoder,
-    PREPROCESSOR_ENTRY, PowerMethod, PowerTransformer, Preprocessor, RobustScaler, SimpleImputer,
-    StandardScaler, load_preprocessor, polars::prelude::*, preprocessor_from_json,
+    LabelEncoder, MaxAbsScaler, MinMaxScaler, NamedPreprocessor, Norm, Normalizer, OneHotEncoder,
+    OrdinalEncoder, PREPROCESSOR_ENTRY, PowerMethod, PowerTransformer, Preprocessor, RobustScaler,
+    SimpleImputer, StandardScaler, load_preprocessor, polars::prelude::*, preprocessor_from_json,
     preprocessor_to_json, register_batch_fn, register_preprocessor, save_preprocessor,
 };
 use common::floats;
@@ -479,9 +479,13 @@ struct AddMax {
     max: Option<f64>,
 }
 
+impl NamedPreprocessor for AddMax {
+    const NAME: &'static str = "AddMax";
+}
+
 impl Preprocessor for AddMax {
     fn type_name(&self) -> &str {
-        "AddMax"
+        Self::NAME
     }
     fn fit_status(&self) -> FitStatus {
         if self.max.is_some() {
@@ -506,7 +510,7 @@ impl Preprocessor for AddMax {
 
 #[test]
 fn custom_preprocessors_register_by_name() {
-    register_preprocessor::<AddMax>("AddMax");
+    register_preprocessor::<AddMax>();
     let mut p = AddMax {
         column: "a".into(),
         max: None,

@@ -5,7 +5,10 @@ use std::sync::Arc;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{FitStatus, Preprocessor, preprocessor_from_json, preprocessor_to_json, registry};
+use super::{
+    FitStatus, NamedPreprocessor, Preprocessor, preprocessor_from_json, preprocessor_to_json,
+    registry,
+};
 use crate::{
     BatchFn, Dataset,
     error::{DataError, Result},
@@ -45,9 +48,13 @@ impl Chain {
     }
 }
 
+impl NamedPreprocessor for Chain {
+    const NAME: &'static str = "Chain";
+}
+
 impl Preprocessor for Chain {
     fn type_name(&self) -> &str {
-        "Chain"
+        Self::NAME
     }
 
     fn fit_status(&self) -> FitStatus {
@@ -174,9 +181,13 @@ impl BatchMapper {
     }
 }
 
+impl NamedPreprocessor for BatchMapper {
+    const NAME: &'static str = "BatchMapper";
+}
+
 impl Preprocessor for BatchMapper {
     fn type_name(&self) -> &str {
-        "BatchMapper"
+        Self::NAME
     }
     fn fit_status(&self) -> FitStatus {
         FitStatus::NotFittable
@@ -191,7 +202,7 @@ impl Preprocessor for BatchMapper {
             },
             AllowedOptimizations::empty(),
             None,
-            Some("BatchMapper"),
+            Some(Self::NAME),
         ))
     }
     fn transform(&self, ds: &Dataset) -> Result<Dataset> {

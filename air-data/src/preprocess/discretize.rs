@@ -6,8 +6,8 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    FitStatus, Preprocessor, aggregate, check_numeric_columns, check_numeric_lazy, names,
-    scalar_f64, to_value,
+    FitStatus, NamedPreprocessor, Preprocessor, aggregate, check_numeric_columns,
+    check_numeric_lazy, names, scalar_f64, to_value,
 };
 use crate::{
     Dataset,
@@ -141,9 +141,13 @@ impl UniformKBinsDiscretizer {
     }
 }
 
+impl NamedPreprocessor for UniformKBinsDiscretizer {
+    const NAME: &'static str = "UniformKBinsDiscretizer";
+}
+
 impl Preprocessor for UniformKBinsDiscretizer {
     fn type_name(&self) -> &str {
-        "UniformKBinsDiscretizer"
+        Self::NAME
     }
     fn fit_status(&self) -> FitStatus {
         if self.edges.is_some() {
@@ -153,14 +157,14 @@ impl Preprocessor for UniformKBinsDiscretizer {
         }
     }
     fn fit(&mut self, ds: &Dataset) -> Result<()> {
-        check_numeric_columns(ds, &self.columns, "UniformKBinsDiscretizer")?;
+        check_numeric_columns(ds, &self.columns, Self::NAME)?;
         let mut exprs = Vec::new();
         for c in &self.columns {
             let x = col(c.as_str()).cast(DataType::Float64);
             exprs.push(x.clone().min().alias(format!("min({c})")));
             exprs.push(x.max().alias(format!("max({c})")));
         }
-        let df = aggregate(ds, exprs, "UniformKBinsDiscretizer")?;
+        let df = aggregate(ds, exprs, Self::NAME)?;
         let mut edges = BTreeMap::new();
         for c in &self.columns {
             let (Some(mut lo), Some(mut hi)) = (
@@ -168,7 +172,7 @@ impl Preprocessor for UniformKBinsDiscretizer {
                 scalar_f64(&df, &format!("max({c})"))?,
             ) else {
                 return Err(DataError::InvalidPreprocessor {
-                    preprocessor: "UniformKBinsDiscretizer".to_owned(),
+                    preprocessor: Self::NAME.to_owned(),
                     reason: format!("column {c:?} has no non-null values to fit bins on"),
                 });
             };
@@ -199,7 +203,7 @@ impl Preprocessor for UniformKBinsDiscretizer {
             lf,
             super::fitted(&self.edges, self.type_name())?,
             self.closure,
-            "UniformKBinsDiscretizer",
+            Self::NAME,
         )
     }
     fn to_config(&self) -> Result<serde_json::Value> {
@@ -259,15 +263,19 @@ impl CustomKBinsDiscretizer {
     }
 }
 
+impl NamedPreprocessor for CustomKBinsDiscretizer {
+    const NAME: &'static str = "CustomKBinsDiscretizer";
+}
+
 impl Preprocessor for CustomKBinsDiscretizer {
     fn type_name(&self) -> &str {
-        "CustomKBinsDiscretizer"
+        Self::NAME
     }
     fn fit_status(&self) -> FitStatus {
         FitStatus::NotFittable
     }
     fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
-        apply(lf, &self.edges, self.closure, "CustomKBinsDiscretizer")
+        apply(lf, &self.edges, self.closure, Self::NAME)
     }
     fn to_config(&self) -> Result<serde_json::Value> {
         to_value(self)

@@ -10,8 +10,8 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    FitStatus, Preprocessor, check_columns, check_lazy, impute::json_lit, names, reject_nulls,
-    to_value,
+    FitStatus, NamedPreprocessor, Preprocessor, check_columns, check_lazy, impute::json_lit, names,
+    reject_nulls, to_value,
 };
 use crate::{
     Dataset,
@@ -141,18 +141,22 @@ impl OrdinalEncoder {
     }
 }
 
+impl NamedPreprocessor for OrdinalEncoder {
+    const NAME: &'static str = "OrdinalEncoder";
+}
+
 impl Preprocessor for OrdinalEncoder {
     fn type_name(&self) -> &str {
-        "OrdinalEncoder"
+        Self::NAME
     }
     fn fit_status(&self) -> FitStatus {
         status(&self.stats)
     }
     fn fit(&mut self, ds: &Dataset) -> Result<()> {
-        check_columns(ds, &self.columns, "OrdinalEncoder")?;
+        check_columns(ds, &self.columns, Self::NAME)?;
         let mut stats = BTreeMap::new();
         for c in &self.columns {
-            let (values, _) = value_counts(ds, c, "OrdinalEncoder")?;
+            let (values, _) = value_counts(ds, c, Self::NAME)?;
             stats.insert(c.clone(), Categories { values });
         }
         self.stats = Some(stats);
@@ -160,11 +164,11 @@ impl Preprocessor for OrdinalEncoder {
     }
     fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
         let mut lf = lf;
-        check_lazy(&mut lf, &self.columns, "OrdinalEncoder")?;
+        check_lazy(&mut lf, &self.columns, Self::NAME)?;
         let stats = super::fitted(&self.stats, self.type_name())?;
         let exprs: Vec<Expr> = stats
             .iter()
-            .map(|(c, cats)| encode_expr(c, cats, "OrdinalEncoder").alias(c.as_str()))
+            .map(|(c, cats)| encode_expr(c, cats, Self::NAME).alias(c.as_str()))
             .collect();
         Ok(lf.with_columns(exprs))
     }
@@ -216,15 +220,19 @@ impl OneHotEncoder {
     }
 }
 
+impl NamedPreprocessor for OneHotEncoder {
+    const NAME: &'static str = "OneHotEncoder";
+}
+
 impl Preprocessor for OneHotEncoder {
     fn type_name(&self) -> &str {
-        "OneHotEncoder"
+        Self::NAME
     }
     fn fit_status(&self) -> FitStatus {
         status(&self.stats)
     }
     fn fit(&mut self, ds: &Dataset) -> Result<()> {
-        let schema = check_columns(ds, &self.columns, "OneHotEncoder")?;
+        let schema = check_columns(ds, &self.columns, Self::NAME)?;
         for c in self.max_categories.keys() {
             if !self.columns.contains(c) {
                 return Err(column_not_found(c, "OneHotEncoder max_categories", &schema));
@@ -232,7 +240,7 @@ impl Preprocessor for OneHotEncoder {
         }
         let mut stats = BTreeMap::new();
         for c in &self.columns {
-            let (mut values, counts) = value_counts(ds, c, "OneHotEncoder")?;
+            let (mut values, counts) = value_counts(ds, c, Self::NAME)?;
             if let Some(&max) = self.max_categories.get(c)
                 && max < values.len()
             {
@@ -250,11 +258,11 @@ impl Preprocessor for OneHotEncoder {
     }
     fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
         let mut lf = lf;
-        check_lazy(&mut lf, &self.columns, "OneHotEncoder")?;
+        check_lazy(&mut lf, &self.columns, Self::NAME)?;
         let stats = super::fitted(&self.stats, self.type_name())?;
         let mut exprs = Vec::new();
         for c in &self.columns {
-            let checked = reject_nulls(c, "OneHotEncoder");
+            let checked = reject_nulls(c, Self::NAME);
             for v in &stats[c].values {
                 exprs.push(
                     checked
@@ -337,16 +345,20 @@ impl LabelEncoder {
     }
 }
 
+impl NamedPreprocessor for LabelEncoder {
+    const NAME: &'static str = "LabelEncoder";
+}
+
 impl Preprocessor for LabelEncoder {
     fn type_name(&self) -> &str {
-        "LabelEncoder"
+        Self::NAME
     }
     fn fit_status(&self) -> FitStatus {
         status(&self.stats)
     }
     fn fit(&mut self, ds: &Dataset) -> Result<()> {
-        check_columns(ds, std::slice::from_ref(&self.label_column), "LabelEncoder")?;
-        let (values, _) = value_counts(ds, &self.label_column, "LabelEncoder")?;
+        check_columns(ds, std::slice::from_ref(&self.label_column), Self::NAME)?;
+        let (values, _) = value_counts(ds, &self.label_column, Self::NAME)?;
         self.stats = Some(Categories { values });
         Ok(())
     }
@@ -355,11 +367,11 @@ impl Preprocessor for LabelEncoder {
         check_lazy(
             &mut lf,
             std::slice::from_ref(&self.label_column),
-            "LabelEncoder",
+            Self::NAME,
         )?;
         let cats = super::fitted(&self.stats, self.type_name())?;
         let c = self.label_column.as_str();
-        Ok(lf.with_column(encode_expr(c, cats, "LabelEncoder").alias(c)))
+        Ok(lf.with_column(encode_expr(c, cats, Self::NAME).alias(c)))
     }
     fn to_config(&self) -> Result<serde_json::Value> {
         to_value(self)
@@ -428,9 +440,13 @@ impl Concatenator {
     }
 }
 
+impl NamedPreprocessor for Concatenator {
+    const NAME: &'static str = "Concatenator";
+}
+
 impl Preprocessor for Concatenator {
     fn type_name(&self) -> &str {
-        "Concatenator"
+        Self::NAME
     }
     fn fit_status(&self) -> FitStatus {
         FitStatus::NotFittable
@@ -465,7 +481,7 @@ impl Preprocessor for Concatenator {
         }
         if columns.is_empty() {
             return Err(DataError::InvalidPreprocessor {
-                preprocessor: "Concatenator".to_owned(),
+                preprocessor: Self::NAME.to_owned(),
                 reason: "no columns left to concatenate (check include/exclude)".to_owned(),
             });
         }
@@ -493,7 +509,7 @@ impl Preprocessor for Concatenator {
             move |df: DataFrame| concatenate(df, &columns, &output, dtype),
             AllowedOptimizations::STREAMING,
             Some(Arc::new(move |_: &Schema| Ok(out_schema.clone()))),
-            Some("Concatenator"),
+            Some(Self::NAME),
         ))
     }
     fn to_config(&self) -> Result<serde_json::Value> {
@@ -554,21 +570,25 @@ impl Categorizer {
     }
 }
 
+impl NamedPreprocessor for Categorizer {
+    const NAME: &'static str = "Categorizer";
+}
+
 impl Preprocessor for Categorizer {
     fn type_name(&self) -> &str {
-        "Categorizer"
+        Self::NAME
     }
     fn fit_status(&self) -> FitStatus {
         status(&self.stats)
     }
     fn fit(&mut self, ds: &Dataset) -> Result<()> {
-        let schema = check_columns(ds, &self.columns, "Categorizer")?;
+        let schema = check_columns(ds, &self.columns, Self::NAME)?;
         let mut stats = BTreeMap::new();
         for c in &self.columns {
             let dtype = schema.get(c).expect("checked");
             if !dtype.is_string() {
                 return Err(DataError::InvalidPreprocessor {
-                    preprocessor: "Categorizer".to_owned(),
+                    preprocessor: Self::NAME.to_owned(),
                     reason: format!("column {c:?} has type {dtype}, expected a string column"),
                 });
             }
@@ -594,7 +614,7 @@ impl Preprocessor for Categorizer {
     }
     fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
         let mut lf = lf;
-        check_lazy(&mut lf, &self.columns, "Categorizer")?;
+        check_lazy(&mut lf, &self.columns, Self::NAME)?;
         let stats = super::fitted(&self.stats, self.type_name())?;
         let mut exprs = Vec::new();
         for (c, values) in stats {

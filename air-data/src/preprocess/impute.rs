@@ -6,8 +6,8 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    FitStatus, Preprocessor, aggregate, check_columns, check_lazy, check_numeric_columns,
-    check_numeric_lazy, names, to_value,
+    FitStatus, NamedPreprocessor, Preprocessor, aggregate, check_columns, check_lazy,
+    check_numeric_columns, check_numeric_lazy, names, to_value,
 };
 use crate::{
     Dataset,
@@ -88,9 +88,13 @@ pub(crate) fn json_of(column: &Column) -> serde_json::Value {
     }
 }
 
+impl NamedPreprocessor for SimpleImputer {
+    const NAME: &'static str = "SimpleImputer";
+}
+
 impl Preprocessor for SimpleImputer {
     fn type_name(&self) -> &str {
-        "SimpleImputer"
+        Self::NAME
     }
     fn fit_status(&self) -> FitStatus {
         match (&self.strategy, &self.stats) {
@@ -101,9 +105,9 @@ impl Preprocessor for SimpleImputer {
     }
     fn fit(&mut self, ds: &Dataset) -> Result<()> {
         if self.strategy == ImputeStrategy::Mean {
-            check_numeric_columns(ds, &self.columns, "SimpleImputer")?;
+            check_numeric_columns(ds, &self.columns, Self::NAME)?;
         } else {
-            check_columns(ds, &self.columns, "SimpleImputer")?;
+            check_columns(ds, &self.columns, Self::NAME)?;
         }
         let mut stats = BTreeMap::new();
         match &self.strategy {
@@ -114,7 +118,7 @@ impl Preprocessor for SimpleImputer {
                     .iter()
                     .map(|c| col(c.as_str()).cast(DataType::Float64).mean())
                     .collect();
-                let df = aggregate(ds, exprs, "SimpleImputer")?;
+                let df = aggregate(ds, exprs, Self::NAME)?;
                 for c in &self.columns {
                     stats.insert(c.clone(), json_of(df.column(c).expect("aggregated")));
                 }
@@ -148,7 +152,7 @@ impl Preprocessor for SimpleImputer {
     }
     fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
         let mut lf = lf;
-        check_lazy(&mut lf, &self.columns, "SimpleImputer")?;
+        check_lazy(&mut lf, &self.columns, Self::NAME)?;
         let mut exprs = Vec::with_capacity(self.columns.len());
         for c in &self.columns {
             let value = match (&self.strategy, &self.stats) {
@@ -162,7 +166,7 @@ impl Preprocessor for SimpleImputer {
             };
             if value.is_number() {
                 // A number filled into strings would make the column strings, silently.
-                check_numeric_lazy(&mut lf, std::slice::from_ref(c), "SimpleImputer")?;
+                check_numeric_lazy(&mut lf, std::slice::from_ref(c), Self::NAME)?;
             }
             exprs.push(
                 col(c.as_str())

@@ -79,7 +79,8 @@ impl<T: Preprocessor + Clone + 'static> PreprocessorClone for T {
 ///
 /// Implement [`type_name`](Self::type_name), [`fit_status`](Self::fit_status),
 /// [`fit`](Self::fit) (if fittable), [`expressions`](Self::expressions) and
-/// [`to_config`](Self::to_config); the rest is provided. Register the type with
+/// [`to_config`](Self::to_config); the rest is provided. Give the type a
+/// [`NamedPreprocessor::NAME`] (returned by `type_name`) and register it with
 /// [`register_preprocessor`] so checkpoints holding it can be loaded.
 ///
 /// ```
@@ -155,6 +156,14 @@ pub trait Preprocessor: PreprocessorClone + Send + Sync + fmt::Debug {
         self.fit(ds)?;
         self.transform(ds)
     }
+}
+
+/// A preprocessor type's fixed name: what each instance's
+/// [`type_name`](Preprocessor::type_name) returns and what the registry loads it under (one
+/// source for both; see [`register_preprocessor`]).
+pub trait NamedPreprocessor {
+    /// The name (`"StandardScaler"`).
+    const NAME: &'static str;
 }
 
 impl Clone for Box<dyn Preprocessor> {

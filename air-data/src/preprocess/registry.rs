@@ -12,10 +12,11 @@ use std::{
 use serde::de::DeserializeOwned;
 
 use super::{
-    Categorizer, Concatenator, CountVectorizer, CustomKBinsDiscretizer, FeatureHasher,
-    HashingVectorizer, LabelEncoder, MaxAbsScaler, MinMaxScaler, MultiHotEncoder, Normalizer,
-    OneHotEncoder, OrdinalEncoder, PowerTransformer, Preprocessor, RobustScaler, SimpleImputer,
-    StandardScaler, TokenFn, Tokenizer, UniformKBinsDiscretizer, chain,
+    BatchMapper, Categorizer, Chain, Concatenator, CountVectorizer, CustomKBinsDiscretizer,
+    FeatureHasher, HashingVectorizer, LabelEncoder, MaxAbsScaler, MinMaxScaler, MultiHotEncoder,
+    NamedPreprocessor, Normalizer, OneHotEncoder, OrdinalEncoder, PowerTransformer, Preprocessor,
+    RobustScaler, SimpleImputer, StandardScaler, TokenFn, Tokenizer, UniformKBinsDiscretizer,
+    chain,
 };
 use crate::{
     BatchFn,
@@ -42,7 +43,7 @@ fn constructors() -> &'static RwLock<BTreeMap<String, Constructor>> {
         let mut m: BTreeMap<String, Constructor> = BTreeMap::new();
         macro_rules! builtin {
             ($($t:ident),*) => {
-                $(m.insert(stringify!($t).to_owned(), Arc::new(from_serde::<$t>(stringify!($t))));)*
+                $(m.insert($t::NAME.to_owned(), Arc::new(from_serde::<$t>($t::NAME)));)*
             };
         }
         builtin!(
@@ -66,9 +67,9 @@ fn constructors() -> &'static RwLock<BTreeMap<String, Constructor>> {
             HashingVectorizer,
             FeatureHasher
         );
-        m.insert("Chain".to_owned(), Arc::new(chain::chain_from_config));
+        m.insert(Chain::NAME.to_owned(), Arc::new(chain::chain_from_config));
         m.insert(
-            "BatchMapper".to_owned(),
+            BatchMapper::NAME.to_owned(),
             Arc::new(chain::batch_mapper_from_config),
         );
         RwLock::new(m)
@@ -107,14 +108,18 @@ pub(crate) fn token_fn(name: &str) -> Result<Arc<dyn TokenFn>> {
         })
 }
 
-/// Registers a custom preprocessor type: checkpoints holding a preprocessor whose
-/// [`type_name`](Preprocessor::type_name) is `name` are loaded by deserialising its
-/// [`to_config`](Preprocessor::to_config) JSON into `T`. Registering a name again replaces it.
-pub fn register_preprocessor<T: Preprocessor + DeserializeOwned + 'static>(name: &'static str) {
+/// Registers a custom preprocessor type under its [`NamedPreprocessor::NAME`] (which its
+/// [`type_name`](Preprocessor::type_name) returns): checkpoints holding such a preprocessor are
+/// loaded by deserialising its [`to_config`](Preprocessor::to_config) JSON into `T`.
+/// Registering a name again replaces it.
+pub fn register_preprocessor<T>()
+where
+    T: Preprocessor + NamedPreprocessor + DeserializeOwned + 'static,
+{
     constructors()
         .write()
         .unwrap_or_else(|p| p.into_inner())
-        .insert(name.to_owned(), Arc::new(from_serde::<T>(name)));
+        .insert(T::NAME.to_owned(), Arc::new(from_serde::<T>(T::NAME)));
 }
 
 /// Registers `f` under `name` for [`BatchMapper`](crate::BatchMapper)s loaded from checkpoints.

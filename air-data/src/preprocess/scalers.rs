@@ -12,8 +12,8 @@ use polars::{
 use serde::{Deserialize, Serialize};
 
 use super::{
-    FitStatus, Preprocessor, aggregate, check_numeric_columns, check_numeric_lazy, names,
-    scalar_f64, to_value,
+    FitStatus, NamedPreprocessor, Preprocessor, aggregate, check_numeric_columns,
+    check_numeric_lazy, names, scalar_f64, to_value,
 };
 use crate::{
     Dataset,
@@ -82,22 +82,26 @@ impl StandardScaler {
     }
 }
 
+impl NamedPreprocessor for StandardScaler {
+    const NAME: &'static str = "StandardScaler";
+}
+
 impl Preprocessor for StandardScaler {
     fn type_name(&self) -> &str {
-        "StandardScaler"
+        Self::NAME
     }
     fn fit_status(&self) -> FitStatus {
         status(&self.stats)
     }
     fn fit(&mut self, ds: &Dataset) -> Result<()> {
-        check_numeric_columns(ds, &self.columns, "StandardScaler")?;
+        check_numeric_columns(ds, &self.columns, Self::NAME)?;
         let mut exprs = Vec::new();
         for c in &self.columns {
             let x = col(c.as_str()).cast(DataType::Float64);
             exprs.push(x.clone().mean().alias(format!("mean({c})")));
             exprs.push(x.std(self.ddof).alias(format!("std({c})")));
         }
-        let df = aggregate(ds, exprs, "StandardScaler")?;
+        let df = aggregate(ds, exprs, Self::NAME)?;
         let mut stats = Affine::new();
         for c in &self.columns {
             let mean = scalar_f64(&df, &format!("mean({c})"))?.unwrap_or(0.0);
@@ -111,7 +115,7 @@ impl Preprocessor for StandardScaler {
         apply_affine(
             lf,
             super::fitted(&self.stats, self.type_name())?,
-            "StandardScaler",
+            Self::NAME,
         )
     }
     fn to_config(&self) -> Result<serde_json::Value> {
@@ -136,22 +140,26 @@ impl MinMaxScaler {
     }
 }
 
+impl NamedPreprocessor for MinMaxScaler {
+    const NAME: &'static str = "MinMaxScaler";
+}
+
 impl Preprocessor for MinMaxScaler {
     fn type_name(&self) -> &str {
-        "MinMaxScaler"
+        Self::NAME
     }
     fn fit_status(&self) -> FitStatus {
         status(&self.stats)
     }
     fn fit(&mut self, ds: &Dataset) -> Result<()> {
-        check_numeric_columns(ds, &self.columns, "MinMaxScaler")?;
+        check_numeric_columns(ds, &self.columns, Self::NAME)?;
         let mut exprs = Vec::new();
         for c in &self.columns {
             let x = col(c.as_str()).cast(DataType::Float64);
             exprs.push(x.clone().min().alias(format!("min({c})")));
             exprs.push(x.max().alias(format!("max({c})")));
         }
-        let df = aggregate(ds, exprs, "MinMaxScaler")?;
+        let df = aggregate(ds, exprs, Self::NAME)?;
         let mut stats = Affine::new();
         for c in &self.columns {
             let min = scalar_f64(&df, &format!("min({c})"))?;
@@ -166,7 +174,7 @@ impl Preprocessor for MinMaxScaler {
         apply_affine(
             lf,
             super::fitted(&self.stats, self.type_name())?,
-            "MinMaxScaler",
+            Self::NAME,
         )
     }
     fn to_config(&self) -> Result<serde_json::Value> {
@@ -191,15 +199,19 @@ impl MaxAbsScaler {
     }
 }
 
+impl NamedPreprocessor for MaxAbsScaler {
+    const NAME: &'static str = "MaxAbsScaler";
+}
+
 impl Preprocessor for MaxAbsScaler {
     fn type_name(&self) -> &str {
-        "MaxAbsScaler"
+        Self::NAME
     }
     fn fit_status(&self) -> FitStatus {
         status(&self.stats)
     }
     fn fit(&mut self, ds: &Dataset) -> Result<()> {
-        check_numeric_columns(ds, &self.columns, "MaxAbsScaler")?;
+        check_numeric_columns(ds, &self.columns, Self::NAME)?;
         let exprs = self
             .columns
             .iter()
@@ -211,7 +223,7 @@ impl Preprocessor for MaxAbsScaler {
                     .alias(format!("abs_max({c})"))
             })
             .collect();
-        let df = aggregate(ds, exprs, "MaxAbsScaler")?;
+        let df = aggregate(ds, exprs, Self::NAME)?;
         let mut stats = Affine::new();
         for c in &self.columns {
             let m = scalar_f64(&df, &format!("abs_max({c})"))?;
@@ -224,7 +236,7 @@ impl Preprocessor for MaxAbsScaler {
         apply_affine(
             lf,
             super::fitted(&self.stats, self.type_name())?,
-            "MaxAbsScaler",
+            Self::NAME,
         )
     }
     fn to_config(&self) -> Result<serde_json::Value> {
@@ -281,15 +293,19 @@ impl RobustScaler {
     }
 }
 
+impl NamedPreprocessor for RobustScaler {
+    const NAME: &'static str = "RobustScaler";
+}
+
 impl Preprocessor for RobustScaler {
     fn type_name(&self) -> &str {
-        "RobustScaler"
+        Self::NAME
     }
     fn fit_status(&self) -> FitStatus {
         status(&self.stats)
     }
     fn fit(&mut self, ds: &Dataset) -> Result<()> {
-        check_numeric_columns(ds, &self.columns, "RobustScaler")?;
+        check_numeric_columns(ds, &self.columns, Self::NAME)?;
         let method = match self.interpolation {
             QuantileInterpolation::Linear => QuantileMethod::Linear,
             QuantileInterpolation::Lower => QuantileMethod::Lower,
@@ -306,7 +322,7 @@ impl Preprocessor for RobustScaler {
                 );
             }
         }
-        let df = aggregate(ds, exprs, "RobustScaler")?;
+        let df = aggregate(ds, exprs, Self::NAME)?;
         let mut stats = Affine::new();
         for c in &self.columns {
             let low = scalar_f64(&df, &format!("low({c})"))?;
@@ -322,7 +338,7 @@ impl Preprocessor for RobustScaler {
         apply_affine(
             lf,
             super::fitted(&self.stats, self.type_name())?,
-            "RobustScaler",
+            Self::NAME,
         )
     }
     fn to_config(&self) -> Result<serde_json::Value> {
@@ -358,16 +374,20 @@ impl Normalizer {
     }
 }
 
+impl NamedPreprocessor for Normalizer {
+    const NAME: &'static str = "Normalizer";
+}
+
 impl Preprocessor for Normalizer {
     fn type_name(&self) -> &str {
-        "Normalizer"
+        Self::NAME
     }
     fn fit_status(&self) -> FitStatus {
         FitStatus::NotFittable
     }
     fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
         let mut lf = lf;
-        check_numeric_lazy(&mut lf, &self.columns, "Normalizer")?;
+        check_numeric_lazy(&mut lf, &self.columns, Self::NAME)?;
         if self.columns.is_empty() {
             return Ok(lf);
         }
@@ -377,7 +397,7 @@ impl Preprocessor for Normalizer {
             .map(|c| col(c.as_str()).cast(DataType::Float64))
             .collect();
         let err = |e| DataError::Polars {
-            context: "Normalizer".to_owned(),
+            context: Self::NAME.to_owned(),
             source: e,
         };
         let norm = match self.norm {
@@ -481,16 +501,20 @@ impl PowerTransformer {
     }
 }
 
+impl NamedPreprocessor for PowerTransformer {
+    const NAME: &'static str = "PowerTransformer";
+}
+
 impl Preprocessor for PowerTransformer {
     fn type_name(&self) -> &str {
-        "PowerTransformer"
+        Self::NAME
     }
     fn fit_status(&self) -> FitStatus {
         FitStatus::NotFittable
     }
     fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
         let mut lf = lf;
-        check_numeric_lazy(&mut lf, &self.columns, "PowerTransformer")?;
+        check_numeric_lazy(&mut lf, &self.columns, Self::NAME)?;
         let exprs: Vec<Expr> = self
             .columns
             .iter()

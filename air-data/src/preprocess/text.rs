@@ -12,7 +12,7 @@ use polars::prelude::*;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use super::{FitStatus, Preprocessor, check_lazy, names, registry, to_value};
+use super::{FitStatus, NamedPreprocessor, Preprocessor, check_lazy, names, registry, to_value};
 use crate::error::{DataError, Result};
 
 /// How a string is split into tokens.
@@ -217,17 +217,21 @@ impl Tokenizer {
     }
 }
 
+impl NamedPreprocessor for Tokenizer {
+    const NAME: &'static str = "Tokenizer";
+}
+
 impl Preprocessor for Tokenizer {
     fn type_name(&self) -> &str {
-        "Tokenizer"
+        Self::NAME
     }
     fn fit_status(&self) -> FitStatus {
         FitStatus::NotFittable
     }
     fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
         let mut lf = lf;
-        check_lazy(&mut lf, &self.columns, "Tokenizer")?;
-        let tokens = Arc::new(self.tokenization.compile(self.lowercase, "Tokenizer")?);
+        check_lazy(&mut lf, &self.columns, Self::NAME)?;
+        let tokens = Arc::new(self.tokenization.compile(self.lowercase, Self::NAME)?);
         let exprs: Vec<Expr> = self
             .columns
             .iter()

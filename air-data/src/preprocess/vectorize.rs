@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    FitStatus, Preprocessor, check_columns, names,
+    FitStatus, NamedPreprocessor, Preprocessor, check_columns, names,
     text::{Tokenization, Tokens, bucket, text_column},
     to_value,
 };
@@ -367,9 +367,13 @@ impl CountVectorizer {
     }
 }
 
+impl NamedPreprocessor for CountVectorizer {
+    const NAME: &'static str = "CountVectorizer";
+}
+
 impl Preprocessor for CountVectorizer {
     fn type_name(&self) -> &str {
-        "CountVectorizer"
+        Self::NAME
     }
     fn fit_status(&self) -> FitStatus {
         if self.stats.is_some() {
@@ -379,7 +383,7 @@ impl Preprocessor for CountVectorizer {
         }
     }
     fn fit(&mut self, ds: &Dataset) -> Result<()> {
-        const NAME: &str = "CountVectorizer";
+        const NAME: &str = <CountVectorizer as NamedPreprocessor>::NAME;
         if let Some(max) = self.max_features {
             check_positive(max, "max_features", NAME)?;
         }
@@ -416,7 +420,7 @@ impl Preprocessor for CountVectorizer {
         Ok(())
     }
     fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
-        const NAME: &str = "CountVectorizer";
+        const NAME: &str = <CountVectorizer as NamedPreprocessor>::NAME;
         let stats = super::fitted(&self.stats, self.type_name())?;
         let tokens = self.tokenization.compile(self.lowercase, NAME)?;
         let blocks: Vec<(String, Vec<String>)> = self
@@ -510,15 +514,19 @@ impl HashingVectorizer {
     }
 }
 
+impl NamedPreprocessor for HashingVectorizer {
+    const NAME: &'static str = "HashingVectorizer";
+}
+
 impl Preprocessor for HashingVectorizer {
     fn type_name(&self) -> &str {
-        "HashingVectorizer"
+        Self::NAME
     }
     fn fit_status(&self) -> FitStatus {
         FitStatus::NotFittable
     }
     fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
-        const NAME: &str = "HashingVectorizer";
+        const NAME: &str = <HashingVectorizer as NamedPreprocessor>::NAME;
         check_positive(self.num_features, "num_features", NAME)?;
         let tokens = self.tokenization.compile(self.lowercase, NAME)?;
         let blocks: Vec<(String, Vec<String>)> = self
@@ -615,15 +623,19 @@ enum HashedInput {
     Text,
 }
 
+impl NamedPreprocessor for FeatureHasher {
+    const NAME: &'static str = "FeatureHasher";
+}
+
 impl Preprocessor for FeatureHasher {
     fn type_name(&self) -> &str {
-        "FeatureHasher"
+        Self::NAME
     }
     fn fit_status(&self) -> FitStatus {
         FitStatus::NotFittable
     }
     fn expressions(&self, mut lf: LazyFrame) -> Result<LazyFrame> {
-        const NAME: &str = "FeatureHasher";
+        const NAME: &str = <FeatureHasher as NamedPreprocessor>::NAME;
         check_positive(self.num_features, "num_features", NAME)?;
         let schema = lf.collect_schema().map_err(|e| DataError::Polars {
             context: format!("{NAME}: resolving the input's columns"),
@@ -886,9 +898,13 @@ enum CategoryIndex {
     Integer(HashMap<i64, usize>),
 }
 
+impl NamedPreprocessor for MultiHotEncoder {
+    const NAME: &'static str = "MultiHotEncoder";
+}
+
 impl Preprocessor for MultiHotEncoder {
     fn type_name(&self) -> &str {
-        "MultiHotEncoder"
+        Self::NAME
     }
     fn fit_status(&self) -> FitStatus {
         if self.stats.is_some() {
@@ -898,7 +914,7 @@ impl Preprocessor for MultiHotEncoder {
         }
     }
     fn fit(&mut self, ds: &Dataset) -> Result<()> {
-        const NAME: &str = "MultiHotEncoder";
+        const NAME: &str = <MultiHotEncoder as NamedPreprocessor>::NAME;
         let schema = check_columns(ds, &self.columns, NAME)?;
         for (c, &max) in &self.max_categories {
             if !self.columns.contains(c) {
@@ -966,7 +982,7 @@ impl Preprocessor for MultiHotEncoder {
         Ok(())
     }
     fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
-        const NAME: &str = "MultiHotEncoder";
+        const NAME: &str = <MultiHotEncoder as NamedPreprocessor>::NAME;
         let stats = super::fitted(&self.stats, self.type_name())?;
         let mut fields = Vec::new();
         let mut blocks = Vec::new();
