@@ -1,20 +1,24 @@
 //! # air — AIR for Rust
 //!
-//! Ray AIR's workflow as Rust crates: preprocess data, train, tune, predict in bulk, serve
-//! online and run reinforcement learning, in one binary, with every stage speaking the same two
-//! currencies: a polars `DataFrame` for data and a [`Checkpoint`](checkpoint::Checkpoint) for
-//! models. This facade re-exports each crate behind a cargo feature of the same short name,
-//! all on by default; depend on single crates (`air-checkpoint`, `air-data`, ...) to pick only
-//! what you use.
+//! Ray AIR's workflow as Rust crates: preprocess data, train, tune, predict in bulk and serve
+//! online, in one binary, with every stage speaking the same two currencies: a polars
+//! `DataFrame` for data and a `Checkpoint` for models. This facade re-exports each crate behind
+//! a cargo feature of the same short name, and air-train's frameworks behind `gbdt`, `sklearn`
+//! and `burn` (`collective`, `cuda`). The defaults — `data`, `gbdt`, `tune`, `serve` — are what
+//! the quick start needs; `full` turns on everything a CPU machine can test. Depend on single
+//! crates (`air-checkpoint`, `air-data`, ...) to pick only what you use.
 //!
 //! | feature      | crate            | holds                                                |
 //! |--------------|------------------|------------------------------------------------------|
 //! | `checkpoint` | `air-checkpoint` | `Checkpoint`: files + metadata, memory/dir/URI forms |
 //! | `data`       | `air-data`       | `Dataset`, preprocessors (polars)                    |
-//! | `train`      | `air-train`      | trainers, session, burn device choice, predictors    |
+//! | `train`      | `air-train`      | the training runtime: trainers, session, predictors  |
+//! | `gbdt`       | `air-train`      | `air::train::gbdt`: boosted trees, XGBoost models    |
+//! | `sklearn`    | `air-train`      | `air::train::sklearn`: classical estimators          |
+//! | `burn`       | `air-train`      | `air::train::burn`: deep learning on burn 0.21       |
 //! | `tune`       | `air-tune`       | `Tuner`, search spaces, searchers, schedulers        |
 //! | `serve`      | `air-serve`      | `BatchPredictor`, `PredictorDeployment`              |
-//! | `rl`         | `air-rl`         | environments, PPO/DQN, `RLTrainer`                   |
+//! | `rl`         | `air-rl`         | (empty: reinforcement learning is not built yet)     |
 //!
 //! ```
 //! use air::checkpoint::Checkpoint;
