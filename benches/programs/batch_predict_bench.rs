@@ -9,6 +9,8 @@
 //! `--stream FILE` instead streams a parquet file written by `gen_synthetic` through the GBDT
 //! (trained on `--rows` rows first) and prints the peak anonymous memory next to the file size.
 
+#[path = "../common/device.rs"]
+mod device;
 #[path = "../../examples/common/tabular.rs"]
 #[allow(dead_code)]
 mod tabular;
@@ -28,6 +30,7 @@ use air::{
         gbdt::{BoostData, GBDT_MODEL_ENTRY, GbdtParams, GbdtPredictor, Objective, train_gbdt},
     },
 };
+use device::Device;
 use tabular::MlpConfig;
 
 /// Best of `reps` timings of `f`, seconds.
@@ -39,15 +42,6 @@ fn best_of(reps: usize, mut f: impl FnMut() -> anyhow::Result<usize>) -> anyhow:
         best = best.min(start.elapsed().as_secs_f64());
     }
     Ok(best)
-}
-
-/// Where the MLP predicts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Device {
-    /// The flex CPU backend.
-    Cpu,
-    /// CUDA device 0 (needs `--features cuda`): one scoring worker on the GPU.
-    Cuda,
 }
 
 /// BatchPredictor throughput next to the model's own predict.
@@ -237,17 +231,15 @@ fn main() -> anyhow::Result<()> {
     let mut mlp = Checkpoint::new();
     let cpu_device = ComputeDevice::Cpu.inference_device()?;
     save_burn_model(&config, &config.init(&cpu_device), &mut mlp)?;
-    let (compute, scoring) = match device {
-        Device::Cpu => (ComputeDevice::Cpu, cpu),
-        Device::Cuda => (
-            ComputeDevice::Cuda { index: 0 },
-            Scoring {
-                workers: &[1],
-                gpus_per_worker: 1,
-            },
-        ),
+    let compute = device.compute()?;
+    let scoring = match device {
+        Device::Cpu => cpu,
+        // One GPU: one scoring worker on it.
+        Device::Cuda => Scoring {
+            workers: &[1],
+            gpus_per_worker: 1,
+        },
     };
-    compute.check_available()?;
     println!("MLP on {device:?}");
     let direct = BurnPredictor::<MlpConfig>::from_checkpoint_on(&mlp, compute)?;
     bench(

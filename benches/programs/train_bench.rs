@@ -6,25 +6,18 @@
 //! cargo run --release --example train_bench -- --rows 1000000 --batch 256 [--device cuda]
 //! ```
 
+#[path = "../common/device.rs"]
+mod device;
 #[path = "../common/train_mlp.rs"]
 mod train_mlp;
 
 use std::time::Instant;
 
-use air::train::ComputeDevice;
+use device::Device;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
-}
-
-/// Where the benchmark trains.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum Device {
-    /// The flex CPU backend.
-    Cpu,
-    /// CUDA device 0 (needs `--features cuda`); the trainer then runs one worker.
-    Cuda,
 }
 
 /// One epoch of the benchmark MLP, bare and through the trainer.
@@ -51,11 +44,12 @@ fn main() -> anyhow::Result<()> {
         repeat,
         device,
     } = clap::Parser::parse();
-    let (compute, worker_counts): (_, &[usize]) = match device {
-        Device::Cpu => (ComputeDevice::Cpu, &[1, 2]),
-        Device::Cuda => (ComputeDevice::Cuda { index: 0 }, &[1]),
+    let compute = device.compute()?;
+    // One GPU: one worker on it.
+    let worker_counts: &[usize] = match device {
+        Device::Cpu => &[1, 2],
+        Device::Cuda => &[1],
     };
-    compute.check_available()?;
     let df = train_mlp::table(rows);
     let dir = tempfile::tempdir()?;
     let storage = dir.path().display().to_string();
