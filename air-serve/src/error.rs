@@ -83,7 +83,11 @@ impl ServeError {
             Self::ReplicaPanicked { .. } | Self::Io { .. } => 500,
             // The data did not fit the model (a missing column, a string where a number was
             // expected, a null the model cannot take): the client's to fix.
-            Self::Predict(TrainError::Data(_) | TrainError::InvalidConfig { .. }) => 422,
+            Self::Predict(
+                TrainError::Data(_)
+                | TrainError::InvalidData { .. }
+                | TrainError::InvalidConfig { .. },
+            ) => 422,
             Self::Predict(_) => 500,
         }
     }

@@ -35,6 +35,18 @@ pub enum TrainError {
         /// What is accepted.
         expected: String,
     },
+    /// The data cannot be trained on or predicted from as it is (no rows, a label with one
+    /// class, non-finite values, the wrong feature count): a problem of the data, not of the
+    /// configuration.
+    #[error("unusable {what}: {found}; expected {expected}")]
+    InvalidData {
+        /// What part of the data (`"label_column"`, `"features"`, `"datasets"`).
+        what: &'static str,
+        /// What was found.
+        found: String,
+        /// What is needed.
+        expected: String,
+    },
     /// A collective operation was misused (mismatched calls or sizes).
     #[error("collective operation failed: {0}")]
     Collective(String),

@@ -356,9 +356,9 @@ fn resolve_kernel(kernel: Kernel, x: &[f64], cols: usize) -> ResolvedKernel {
 /// Class labels must be integers (a classifier predicts the label column's own values).
 fn encode_classes(y: &[f64], label: &str) -> Result<(Vec<i64>, Vec<u32>)> {
     if let Some(bad) = y.iter().find(|v| !v.is_finite() || v.fract() != 0.0) {
-        return Err(TrainError::InvalidConfig {
-            field: "label_column",
-            value: format!("{label:?} holds {bad}"),
+        return Err(TrainError::InvalidData {
+            what: "label_column",
+            found: format!("{label:?} holds {bad}"),
             expected: "integer class labels without nulls for a classifier (encode string \
                        labels with LabelEncoder first)"
                 .to_owned(),
@@ -389,9 +389,9 @@ impl SklearnModel {
         estimator.validate()?;
         let (rows, cols) = (x.rows, x.cols);
         if rows == 0 || cols == 0 {
-            return Err(TrainError::InvalidConfig {
-                field: "datasets",
-                value: format!("{rows} rows × {cols} feature columns"),
+            return Err(TrainError::InvalidData {
+                what: "datasets",
+                found: format!("{rows} rows × {cols} feature columns"),
                 expected: format!(
                     "at least one row and one feature to fit {}",
                     estimator.name()
@@ -404,9 +404,9 @@ impl SklearnModel {
             (EstimatorKind::Clusterer, _) => Vec::new(),
             (_, Some(y)) => {
                 if y.len() != rows {
-                    return Err(TrainError::InvalidConfig {
-                        field: "label_column",
-                        value: format!("{} labels for {rows} rows", y.len()),
+                    return Err(TrainError::InvalidData {
+                        what: "label_column",
+                        found: format!("{} labels for {rows} rows", y.len()),
                         expected: "one label per row".to_owned(),
                     });
                 }
@@ -423,18 +423,18 @@ impl SklearnModel {
         let (classes, codes) = if kind == EstimatorKind::Classifier {
             let (classes, codes) = encode_classes(&y, label)?;
             if classes.len() < 2 {
-                return Err(TrainError::InvalidConfig {
-                    field: "label_column",
-                    value: format!("{label:?} has the single class {classes:?}"),
+                return Err(TrainError::InvalidData {
+                    what: "label_column",
+                    found: format!("{label:?} has the single class {classes:?}"),
                     expected: "at least two classes to fit a classifier".to_owned(),
                 });
             }
             (classes, codes)
         } else {
             if let Some(bad) = y.iter().find(|v| !v.is_finite()) {
-                return Err(TrainError::InvalidConfig {
-                    field: "label_column",
-                    value: format!("{label:?} holds {bad}"),
+                return Err(TrainError::InvalidData {
+                    what: "label_column",
+                    found: format!("{label:?} holds {bad}"),
                     expected: "finite labels without nulls".to_owned(),
                 });
             }
@@ -530,9 +530,9 @@ impl SklearnModel {
     pub fn predict(&self, x: &Matrix<f64>) -> Result<Predictions> {
         let cols = self.num_features();
         if x.cols != cols {
-            return Err(TrainError::InvalidConfig {
-                field: "features",
-                value: format!("{} columns", x.cols),
+            return Err(TrainError::InvalidData {
+                what: "features",
+                found: format!("{} columns", x.cols),
                 expected: format!(
                     "the {cols} feature columns the model was fitted on: [{}]",
                     self.feature_names.join(", ")
@@ -728,9 +728,9 @@ fn check_priors(priors: Option<&[f64]>, classes: usize) -> Result<()> {
 fn check_finite(x: &Matrix<f64>, names: &[String]) -> Result<()> {
     if let Some(i) = x.data.iter().position(|v| !v.is_finite()) {
         let col = x.cols.max(1);
-        return Err(TrainError::InvalidConfig {
-            field: "features",
-            value: format!(
+        return Err(TrainError::InvalidData {
+            what: "features",
+            found: format!(
                 "{} in column {:?}, row {}",
                 x.data[i],
                 names.get(i % col).map_or("?", String::as_str),
@@ -1045,9 +1045,9 @@ impl Inputs<'_> {
         check_priors(p.priors.as_deref(), self.classes.len())?;
         let bernoulli = matches!(self.estimator, Estimator::BernoulliNb(_));
         if !bernoulli && let Some(bad) = self.x.data.iter().position(|v| *v < 0.0) {
-            return Err(TrainError::InvalidConfig {
-                field: "features",
-                value: format!(
+            return Err(TrainError::InvalidData {
+                what: "features",
+                found: format!(
                     "{} in column {:?}",
                     self.x.data[bad],
                     self.feature_names

@@ -337,9 +337,9 @@ fn fit_loop(_: &Value, session: &mut Session) -> Result<()> {
     let train_ds = session.get_dataset_shard("train")?.clone();
     let features = features_of(&train_ds.to_polars()?.head(Some(1)), &label_name);
     if features.is_empty() {
-        return Err(TrainError::InvalidConfig {
-            field: "datasets",
-            value: "\"train\"".to_owned(),
+        return Err(TrainError::InvalidData {
+            what: "datasets",
+            found: "\"train\"".to_owned(),
             expected: format!("numeric feature columns besides the label {label_name:?}"),
         });
     }
