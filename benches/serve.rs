@@ -2,6 +2,7 @@
 //! in-process deployment call (queue + replica hop), and a request's JSON in and out.
 
 use std::hint::black_box;
+use std::num::NonZeroUsize;
 
 use air::{
     checkpoint::Checkpoint,
@@ -53,10 +54,8 @@ fn batch_predict(c: &mut Criterion) {
     let ds = Dataset::from_polars(df.clone());
     let bp = BatchPredictor::from_checkpoint(checkpoint, GbdtPredictor::from_checkpoint);
     let options = PredictOptions::new()
-        .with_batch_size(16_384)
-        .unwrap()
-        .with_scoring_workers(1, 1)
-        .unwrap();
+        .with_batch_size(NonZeroUsize::new(16_384).unwrap())
+        .with_scoring_workers(NonZeroUsize::new(1).unwrap(), NonZeroUsize::new(1).unwrap());
     let mut g = c.benchmark_group("batch_predict_gbdt_100k");
     g.throughput(Throughput::Elements(ROWS));
     g.sample_size(10);
@@ -82,7 +81,7 @@ impl Predictor for Noop {
 
 fn deployment_call(c: &mut Criterion) {
     let handle = PredictorDeployment::new(
-        DeploymentConfig::new("noop").unwrap(),
+        DeploymentConfig::new("noop"),
         Checkpoint::new(),
         |_: &Checkpoint| Ok(Noop),
     )

@@ -8,6 +8,7 @@ use air::{
 };
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
+use std::num::NonZeroUsize;
 
 fn experiment(dir: &std::path::Path, name: &str, loggers: bool) {
     let trainable = |_: &Value, session: &mut Session| {
@@ -19,12 +20,9 @@ fn experiment(dir: &std::path::Path, name: &str, loggers: bool) {
     let grid = Tuner::new(trainable, space!({ "x": uniform(0.0, 1.0) }))
         .with_tune_config(
             TuneConfig::new()
-                .with_num_samples(200)
-                .unwrap()
-                .with_max_concurrent_trials(2)
-                .unwrap()
+                .with_num_samples(NonZeroUsize::new(200).unwrap())
+                .with_max_concurrent_trials(NonZeroUsize::new(2).unwrap())
                 .with_total_resources(Resources::cpu(2.0))
-                .unwrap()
                 .with_result_files(loggers),
         )
         .with_run_config(

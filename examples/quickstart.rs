@@ -13,6 +13,7 @@
 //!
 //! Also a test (`cargo test --example quickstart`).
 
+use std::num::NonZeroUsize;
 use std::{
     io::{Read, Write},
     net::{SocketAddr, TcpStream},
@@ -105,7 +106,7 @@ fn run(storage: &str) -> anyhow::Result<Summary> {
     .with_tune_config(
         TuneConfig::new()
             .with_metric("valid-logloss", Mode::Min)
-            .with_num_samples(8)?
+            .with_num_samples(NonZeroUsize::new(8).unwrap())
             .with_seed(7)
             .with_scheduler(
                 Asha::new()
@@ -152,7 +153,7 @@ fn run(storage: &str) -> anyhow::Result<Summary> {
             .predict(
                 &valid,
                 &PredictOptions::new()
-                    .with_batch_size(64)?
+                    .with_batch_size(NonZeroUsize::new(64).unwrap())
                     .with_feature_columns(&features)
                     .with_keep_columns(["target"]),
             )?
@@ -173,9 +174,9 @@ fn run(storage: &str) -> anyhow::Result<Summary> {
 
     let stage = Stage::start("serve, query, shut down");
     let deployment = PredictorDeployment::new(
-        DeploymentConfig::new("breast_cancer")?
-            .with_route_prefix("/")?
-            .with_num_replicas(2)?,
+        DeploymentConfig::new("breast_cancer")
+            .with_route_prefix("/")
+            .with_num_replicas(NonZeroUsize::new(2).unwrap()),
         checkpoint,
         GbdtPredictor::from_checkpoint,
     );

@@ -28,6 +28,7 @@ use air::{
         },
     },
 };
+use std::num::NonZeroUsize;
 // burn's derive macros name `burn::...`: bring the re-exported crate into scope under that name.
 use air::train::burn;
 use anyhow::Context;
@@ -120,7 +121,9 @@ fn run(storage: &str, epochs: u64) -> anyhow::Result<Vec<f32>> {
         ScalingConfig::new(3)?,
         RunConfig::new(storage)
             .with_name("linear")
-            .with_checkpoint_config(CheckpointConfig::new().with_num_to_keep(2)?)
+            .with_checkpoint_config(
+                CheckpointConfig::new().with_num_to_keep(NonZeroUsize::new(2).unwrap()),
+            )
             .with_verbose(Verbosity::Progress),
     )
     .with_train_loop_config(json!({"epochs": epochs, "batch_size": 32, "lr": 0.05}))

@@ -8,6 +8,7 @@
 //!
 //! Also a test (`cargo test --example tune_asha`).
 
+use std::num::NonZeroUsize;
 use std::time::Instant;
 
 use air::{
@@ -50,7 +51,7 @@ fn run(storage: &str) -> anyhow::Result<(u64, f64)> {
     .with_tune_config(
         TuneConfig::new()
             .with_metric("valid-logloss", Mode::Min)
-            .with_num_samples(TRIALS)?
+            .with_num_samples(NonZeroUsize::new(TRIALS).unwrap())
             .with_seed(42)
             .with_scheduler(
                 Asha::new()

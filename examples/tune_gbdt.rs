@@ -9,6 +9,7 @@
 //!
 //! Also a test (`cargo test --example tune_gbdt`).
 
+use std::num::NonZeroUsize;
 use std::time::Instant;
 
 use air::{
@@ -45,7 +46,7 @@ fn run(storage: &str) -> anyhow::Result<ResultGrid> {
     .with_tune_config(
         TuneConfig::new()
             .with_metric("train-logloss", Mode::Min)
-            .with_num_samples(5)?,
+            .with_num_samples(NonZeroUsize::new(5).unwrap()),
     )
     .with_run_config(RunConfig::new(storage).with_name("xgboost_tuner"))
     .fit()?;

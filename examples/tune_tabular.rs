@@ -11,6 +11,7 @@
 #[path = "common/tabular.rs"]
 mod tabular;
 
+use std::num::NonZeroUsize;
 use std::time::Instant;
 
 use air::{
@@ -54,7 +55,7 @@ fn run(storage: &str, epochs: u64) -> anyhow::Result<ResultGrid> {
     .with_tune_config(
         TuneConfig::new()
             .with_metric("loss", Mode::Min)
-            .with_num_samples(5)?
+            .with_num_samples(NonZeroUsize::new(5).unwrap())
             .with_seed(0),
     )
     .with_run_config(RunConfig::new(storage).with_name("tabular_tuner"))

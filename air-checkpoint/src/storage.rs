@@ -182,10 +182,28 @@ pub fn supported_schemes() -> Vec<&'static str> {
     schemes
 }
 
+/// Whether `uri` has a scheme (`s3://...`, `file://...`); anything else is a local path. This is
+/// the one place that tells the two apart.
+fn has_scheme(uri: &str) -> bool {
+    uri.contains("://")
+}
+
+/// The local path `uri` names (a plain path or a `file://` URL); `None` for an object store URI
+/// or a malformed one. Nothing is connected to or checked.
+pub fn local_path(uri: &str) -> Option<PathBuf> {
+    if !has_scheme(uri) {
+        return Some(PathBuf::from(uri));
+    }
+    Url::parse(uri)
+        .ok()
+        .filter(|u| u.scheme() == "file")
+        .and_then(|u| u.to_file_path().ok())
+}
+
 /// Resolves `uri` (`file://`, `memory://`, `s3://`, `gs://`, `az://`, or a plain local path)
 /// to a local path or an object store location.
 pub fn resolve(uri: &str, options: &StorageOptions) -> Result<Resolved> {
-    if !uri.contains("://") {
+    if !has_scheme(uri) {
         return Ok(Resolved::Local(PathBuf::from(uri)));
     }
     let invalid = |reason: String| CheckpointError::InvalidUri {

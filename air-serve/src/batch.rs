@@ -9,6 +9,7 @@
 use std::{
     collections::BTreeMap,
     fmt,
+    num::NonZeroUsize,
     panic::{AssertUnwindSafe, catch_unwind},
     sync::{
         Arc, Mutex, Weak,
@@ -35,8 +36,8 @@ use crate::{
 /// use air_serve::PredictOptions;
 ///
 /// let options = PredictOptions::new()
-///     .with_batch_size(1024)?
-///     .with_scoring_workers(1, 2)?
+///     .with_batch_size(std::num::NonZeroUsize::new(1024).unwrap())
+///     .with_scoring_workers(std::num::NonZeroUsize::new(1).unwrap(), std::num::NonZeroUsize::new(2).unwrap())
 ///     .with_keep_columns(["id"]);
 /// assert_eq!(options.batch_size(), 1024);
 /// # Ok::<(), air_serve::ServeError>(())
@@ -76,27 +77,17 @@ impl PredictOptions {
     }
 
     /// Rows per batch handed to the model.
-    pub fn with_batch_size(mut self, batch_size: usize) -> Result<Self> {
-        if batch_size == 0 {
-            return Err(invalid("batch_size", 0, "at least 1 row"));
-        }
-        self.batch_size = batch_size;
-        Ok(self)
+    pub fn with_batch_size(mut self, batch_size: NonZeroUsize) -> Self {
+        self.batch_size = batch_size.get();
+        self
     }
 
-    /// Scoring workers: `min` start, more are added (up to `max`) while the preprocessed queue
-    /// is full — Ray's autoscaling actor pool, with threads.
-    pub fn with_scoring_workers(mut self, min: usize, max: usize) -> Result<Self> {
-        if min == 0 || max < min {
-            return Err(invalid(
-                "scoring workers",
-                format!("min {min}, max {max}"),
-                "1 <= min_scoring_workers <= max_scoring_workers",
-            ));
-        }
-        self.min_scoring_workers = min;
-        self.max_scoring_workers = max;
-        Ok(self)
+    /// Scoring workers: `min` start, more are added (up to `max`, at least `min`) while the
+    /// preprocessed queue is full — Ray's autoscaling actor pool, with threads.
+    pub fn with_scoring_workers(mut self, min: NonZeroUsize, max: NonZeroUsize) -> Self {
+        self.min_scoring_workers = min.get();
+        self.max_scoring_workers = max.get();
+        self
     }
 
     /// GPUs per scoring worker: worker *i* gets CUDA device `i × n` (needs the `cuda` feature
@@ -107,12 +98,34 @@ impl PredictOptions {
     }
 
     /// Threads of the preprocessing stage.
-    pub fn with_preprocess_workers(mut self, n: usize) -> Result<Self> {
-        if n == 0 {
-            return Err(invalid("preprocess_workers", 0, "at least 1 thread"));
+    pub fn with_preprocess_workers(mut self, n: NonZeroUsize) -> Self {
+        self.preprocess_workers = n.get();
+        self
+    }
+
+    /// Checks the whole set once (also options read from a file): counts of at least 1,
+    /// `min_scoring_workers <= max_scoring_workers`. Prediction calls it before reading.
+    pub fn validate(&self) -> Result<()> {
+        for (field, n) in [
+            ("batch_size", self.batch_size),
+            ("min_scoring_workers", self.min_scoring_workers),
+            ("preprocess_workers", self.preprocess_workers),
+        ] {
+            if n == 0 {
+                return Err(invalid(field, 0, "at least 1"));
+            }
         }
-        self.preprocess_workers = n;
-        Ok(self)
+        if self.max_scoring_workers < self.min_scoring_workers {
+            return Err(invalid(
+                "scoring workers",
+                format!(
+                    "min {}, max {}",
+                    self.min_scoring_workers, self.max_scoring_workers
+                ),
+                "1 <= min_scoring_workers <= max_scoring_workers",
+            ));
+        }
+        Ok(())
     }
 
     /// The input columns handed to the predictor (default: all).
@@ -169,7 +182,7 @@ impl PredictOptions {
 ///
 /// let bp = BatchPredictor::from_checkpoint(Checkpoint::new(), |_: &Checkpoint| Ok(Double));
 /// let ds = Dataset::from_polars(df!("id" => [1, 2, 3], "x" => [1.0, 2.0, 3.0])?);
-/// let out = bp.predict(&ds, &PredictOptions::new().with_batch_size(2)?.with_keep_columns(["id"]))?;
+/// let out = bp.predict(&ds, &PredictOptions::new().with_batch_size(std::num::NonZeroUsize::new(2).unwrap()).with_keep_columns(["id"]))?;
 /// let out = out.to_polars()?;
 /// assert_eq!(out.get_column_names(), ["predictions", "id"]);
 /// assert_eq!(out.column("predictions")?.f64()?.get(2), Some(6.0));
@@ -234,6 +247,7 @@ impl BatchPredictor {
         dataset: &Dataset,
         options: &PredictOptions,
     ) -> Result<PredictionStream> {
+        options.validate()?;
         let first = self.build(options, 0)?;
         let max_workers = options.max_scoring_workers;
         // Enough tickets to keep every stage busy with one batch in each queue slot.
@@ -322,10 +336,7 @@ fn build_predictor(
 }
 
 fn spawn_error(e: std::io::Error) -> ServeError {
-    ServeError::Predict(TrainError::Model {
-        context: "starting a batch prediction thread".to_owned(),
-        reason: e.to_string(),
-    })
+    ServeError::Predict(TrainError::model("starting a batch prediction thread", e))
 }
 
 fn polars_error(context: &str, e: PolarsError) -> ServeError {
@@ -433,10 +444,10 @@ impl PreprocessStage {
 }
 
 fn panicked(stage: &str, payload: &(dyn std::any::Any + Send)) -> ServeError {
-    ServeError::Predict(TrainError::Model {
-        context: format!("batch prediction ({stage})"),
-        reason: format!("the predictor panicked: {}", panic_message(payload)),
-    })
+    ServeError::Predict(TrainError::model(
+        format!("batch prediction ({stage})"),
+        format!("the predictor panicked: {}", panic_message(payload)),
+    ))
 }
 
 fn select(df: &DataFrame, columns: &[String], option: &str) -> Result<DataFrame> {
@@ -536,10 +547,10 @@ fn score(predictor: &dyn Predictor, ready: Ready) -> Result<DataFrame> {
     }))
     .map_err(|p| panicked("scoring", &*p))??;
     if out.height() != rows {
-        return Err(ServeError::Predict(TrainError::Model {
-            context: "batch prediction".to_owned(),
-            reason: format!("the predictor returned {} rows for {rows}", out.height()),
-        }));
+        return Err(ServeError::Predict(TrainError::model(
+            "batch prediction",
+            format!("the predictor returned {} rows for {rows}", out.height()),
+        )));
     }
     if let Some(keep) = ready.keep {
         out.hstack_mut(keep.columns())

@@ -4,6 +4,7 @@
 use std::{
     collections::VecDeque,
     fmt,
+    num::NonZeroUsize,
     panic::{AssertUnwindSafe, catch_unwind},
     sync::{
         Arc, Condvar, Mutex, RwLock,
@@ -30,13 +31,13 @@ use crate::{
 /// How a deployment is served: replicas, batching, limits, route.
 ///
 /// ```
-/// use std::time::Duration;
+/// use std::{num::NonZeroUsize, time::Duration};
 /// use air_serve::DeploymentConfig;
 ///
-/// let config = DeploymentConfig::new("gbdt")?
-///     .with_num_replicas(2)?
-///     .with_batching(32, Duration::from_millis(2))?
-///     .with_max_concurrent_queries(64)?;
+/// let config = DeploymentConfig::new("gbdt")
+///     .with_num_replicas(NonZeroUsize::new(2).unwrap())
+///     .with_batching(NonZeroUsize::new(32).unwrap(), Duration::from_millis(2))
+///     .with_max_concurrent_queries(NonZeroUsize::new(64).unwrap());
 /// assert_eq!(config.route_prefix(), "/gbdt");
 /// # Ok::<(), air_serve::ServeError>(())
 /// ```
@@ -57,20 +58,10 @@ pub struct DeploymentConfig {
 impl DeploymentConfig {
     /// A deployment called `name` (letters, digits, `-`, `_`), served at `/{name}` by one
     /// replica; requests that arrive while a replica is busy are merged (up to 16, no waiting);
-    /// 100 queries in flight per replica; 60 s timeout; 10 MiB bodies.
-    pub fn new(name: &str) -> Result<Self> {
-        let valid = !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if !valid {
-            return Err(invalid(
-                "deployment name",
-                format!("{name:?}"),
-                "a non-empty name of letters, digits, '-' and '_'",
-            ));
-        }
-        Ok(Self {
+    /// 100 queries in flight per replica; 60 s timeout; 10 MiB bodies. The setters only set;
+    /// [`validate`](Self::validate) checks the whole config once, when it is deployed.
+    pub fn new(name: &str) -> Self {
+        Self {
             name: name.to_owned(),
             route_prefix: format!("/{name}"),
             num_replicas: 1,
@@ -81,57 +72,35 @@ impl DeploymentConfig {
             max_request_bytes: 10 << 20,
             input_columns: None,
             num_gpus_per_replica: 0,
-        })
+        }
     }
 
     /// The HTTP path the deployment answers `POST` on (`"/"` for the root).
-    pub fn with_route_prefix(mut self, prefix: &str) -> Result<Self> {
-        let ok = prefix.starts_with('/')
-            && (prefix == "/" || !prefix.ends_with('/'))
-            && !prefix.starts_with("/-/")
-            && prefix != "/openapi.json"
-            && !prefix.contains(['{', '}', '*', ' ']);
-        if !ok {
-            return Err(invalid(
-                "route_prefix",
-                format!("{prefix:?}"),
-                "\"/\" or a path starting with '/', not ending with '/', without {}, * or \
-                 spaces, outside /-/ and /openapi.json",
-            ));
-        }
+    pub fn with_route_prefix(mut self, prefix: &str) -> Self {
         self.route_prefix = prefix.to_owned();
-        Ok(self)
+        self
     }
 
     /// Model instances, each on its own thread.
-    pub fn with_num_replicas(mut self, n: usize) -> Result<Self> {
-        if n == 0 {
-            return Err(invalid("num_replicas", 0, "at least 1"));
-        }
-        self.num_replicas = n;
-        Ok(self)
+    pub fn with_num_replicas(mut self, n: NonZeroUsize) -> Self {
+        self.num_replicas = n.get();
+        self
     }
 
     /// Dynamic batching: a replica takes up to `max_batch_size` queued requests as one
     /// predictor call, waiting at most `wait` after the first for more to arrive (Ray's
     /// `@serve.batch`). `max_batch_size = 1` turns batching off.
-    pub fn with_batching(mut self, max_batch_size: usize, wait: Duration) -> Result<Self> {
-        if max_batch_size == 0 {
-            return Err(invalid("max_batch_size", 0, "at least 1 request"));
-        }
-        self.max_batch_size = max_batch_size;
+    pub fn with_batching(mut self, max_batch_size: NonZeroUsize, wait: Duration) -> Self {
+        self.max_batch_size = max_batch_size.get();
         self.batch_wait_timeout = wait;
-        Ok(self)
+        self
     }
 
     /// Queries in flight per replica; beyond `num_replicas ×` this, requests are answered 503
     /// at once instead of queueing without bound.
-    pub fn with_max_concurrent_queries(mut self, n: usize) -> Result<Self> {
-        if n == 0 {
-            return Err(invalid("max_concurrent_queries", 0, "at least 1"));
-        }
-        self.max_concurrent_queries = n;
-        Ok(self)
+    pub fn with_max_concurrent_queries(mut self, n: NonZeroUsize) -> Self {
+        self.max_concurrent_queries = n.get();
+        self
     }
 
     /// Time from a request's arrival (over HTTP: once its body is in; the body has the
@@ -143,12 +112,9 @@ impl DeploymentConfig {
     }
 
     /// Largest accepted body; larger ones are answered 413.
-    pub fn with_max_request_bytes(mut self, bytes: usize) -> Result<Self> {
-        if bytes == 0 {
-            return Err(invalid("max_request_bytes", 0, "at least 1 byte"));
-        }
-        self.max_request_bytes = bytes;
-        Ok(self)
+    pub fn with_max_request_bytes(mut self, bytes: NonZeroUsize) -> Self {
+        self.max_request_bytes = bytes.get();
+        self
     }
 
     /// The exact input columns; a request with other columns is answered 422 naming them.
@@ -166,6 +132,65 @@ impl DeploymentConfig {
     pub fn with_num_gpus_per_replica(mut self, n: usize) -> Self {
         self.num_gpus_per_replica = n;
         self
+    }
+
+    /// Checks the whole config (also one read from a file): the name, the route prefix, counts
+    /// of at least 1, a timeout above zero, distinct input columns. Deploying calls it.
+    pub fn validate(&self) -> Result<()> {
+        let name = &self.name;
+        let valid = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !valid {
+            return Err(invalid(
+                "deployment name",
+                format!("{name:?}"),
+                "a non-empty name of letters, digits, '-' and '_'",
+            ));
+        }
+        let prefix = &self.route_prefix;
+        let ok = prefix.starts_with('/')
+            && (prefix == "/" || !prefix.ends_with('/'))
+            && !prefix.starts_with("/-/")
+            && prefix != "/openapi.json"
+            && !prefix.contains(['{', '}', '*', ' ']);
+        if !ok {
+            return Err(invalid(
+                "route_prefix",
+                format!("{prefix:?}"),
+                "\"/\" or a path starting with '/', not ending with '/', without {}, * or \
+                 spaces, outside /-/ and /openapi.json",
+            ));
+        }
+        for (field, n) in [
+            ("num_replicas", self.num_replicas),
+            ("max_batch_size", self.max_batch_size),
+            ("max_concurrent_queries", self.max_concurrent_queries),
+            ("max_request_bytes", self.max_request_bytes),
+        ] {
+            if n == 0 {
+                return Err(invalid(field, 0, "at least 1"));
+            }
+        }
+        if self.request_timeout == Some(Duration::ZERO) {
+            return Err(invalid(
+                "request_timeout",
+                "0 s",
+                "a duration above zero, or none for no limit",
+            ));
+        }
+        if let Some(cols) = &self.input_columns {
+            let mut seen = std::collections::BTreeSet::new();
+            if let Some(dup) = cols.iter().find(|c| !seen.insert(c.as_str())) {
+                return Err(invalid(
+                    "input_columns",
+                    format!("{dup:?} twice"),
+                    "distinct column names",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The name.
@@ -257,6 +282,7 @@ impl PredictorDeployment {
     /// Builds the replicas' predictors and starts their threads; the handle calls them
     /// in-process (a [`Server`](crate::Server) does this for its deployments).
     pub fn start(self) -> Result<DeploymentHandle> {
+        self.config.validate()?;
         let predictors = build_all(&self.config, &*self.factory, &self.checkpoint)?;
         let shared = Arc::new(Shared {
             generation: RwLock::new(Arc::new(Generation::new(
@@ -490,10 +516,10 @@ impl Shared {
             }
         })??;
         if out.height() != rows {
-            return Err(ServeError::Predict(air_train::TrainError::Model {
-                context: format!("deployment {}", self.config.name),
-                reason: format!("the predictor returned {} rows for {rows}", out.height()),
-            }));
+            return Err(ServeError::Predict(air_train::TrainError::model(
+                format!("deployment {}", self.config.name),
+                format!("the predictor returned {} rows for {rows}", out.height()),
+            )));
         }
         Ok(out)
     }

@@ -35,7 +35,7 @@
 //! }
 //!
 //! let deployment = PredictorDeployment::new(
-//!     DeploymentConfig::new("adder")?.with_route_prefix("/")?,
+//!     DeploymentConfig::new("adder").with_route_prefix("/"),
 //!     Checkpoint::new(),
 //!     |_: &Checkpoint| Ok(Adder),
 //! );

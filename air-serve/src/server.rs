@@ -209,9 +209,11 @@ impl Server {
         }
     }
 
-    /// Adds a deployment; its name and route prefix must be unused.
+    /// Adds a deployment; its config must be valid ([`DeploymentConfig::validate`](crate::DeploymentConfig::validate)) and its
+    /// name and route prefix unused.
     pub fn with_deployment(mut self, deployment: PredictorDeployment) -> Result<Self> {
         let new = deployment.config();
+        new.validate()?;
         for d in &self.deployments {
             let c = d.config();
             if c.name() == new.name() || c.route_prefix() == new.route_prefix() {

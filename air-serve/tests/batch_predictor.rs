@@ -1,6 +1,7 @@
 //! BatchPredictor over every predictor kind: same numbers as the predictor called directly, in
 //! input order, bounded memory, worker growth, and errors that name what went wrong.
 
+use std::num::NonZeroUsize;
 use std::sync::{
     Arc, Mutex,
     atomic::{AtomicUsize, Ordering},
@@ -68,12 +69,12 @@ fn check_same(bp: &BatchPredictor, direct: &dyn Predictor, options: PredictOptio
 
 fn options(batch: usize, workers: usize) -> PredictOptions {
     PredictOptions::new()
-        .with_batch_size(batch)
-        .unwrap()
-        .with_scoring_workers(workers, workers)
-        .unwrap()
-        .with_preprocess_workers(2)
-        .unwrap()
+        .with_batch_size(NonZeroUsize::new(batch).unwrap())
+        .with_scoring_workers(
+            NonZeroUsize::new(workers).unwrap(),
+            NonZeroUsize::new(workers).unwrap(),
+        )
+        .with_preprocess_workers(NonZeroUsize::new(2).unwrap())
         .with_feature_columns(names(&inputs().drop("id").unwrap()))
 }
 
@@ -216,10 +217,8 @@ fn memory_stays_bounded_whatever_the_input_size() {
 
 fn options_plain(batch: usize) -> PredictOptions {
     PredictOptions::new()
-        .with_batch_size(batch)
-        .unwrap()
-        .with_scoring_workers(1, 2)
-        .unwrap()
+        .with_batch_size(NonZeroUsize::new(batch).unwrap())
+        .with_scoring_workers(NonZeroUsize::new(1).unwrap(), NonZeroUsize::new(2).unwrap())
 }
 
 /// A predictor shared between workers (to count across them).
@@ -307,10 +306,10 @@ impl Predictor for Failing {
             if self.panic {
                 panic!("model blew up at id {id}");
             }
-            return Err(air_train::TrainError::Model {
-                context: "scoring".into(),
-                reason: format!("bad row {id}"),
-            });
+            return Err(air_train::TrainError::model(
+                "scoring",
+                format!("bad row {id}"),
+            ));
         }
         Ok(DataFrame::new(
             batch.height(),
@@ -368,9 +367,11 @@ fn errors_name_what_went_wrong() {
         err.to_string().contains("CUDA") || err.to_string().contains("on_device"),
         "{err}"
     );
-    // Invalid options are refused at construction.
-    assert!(PredictOptions::new().with_batch_size(0).is_err());
-    assert!(PredictOptions::new().with_scoring_workers(2, 1).is_err());
+    // Counts of 0 cannot be set; a maximum below the minimum is refused by name.
+    let two = NonZeroUsize::new(2).unwrap();
+    let options = PredictOptions::new().with_scoring_workers(two, NonZeroUsize::MIN);
+    let e = options.validate().unwrap_err().to_string();
+    assert!(e.contains("scoring workers"), "{e}");
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! HTTP/2, broken framing, wrong types, and generated bodies. After each, good requests are
 //! still answered.
 
+use std::num::NonZeroUsize;
 use std::{
     io::{Read, Write},
     net::{SocketAddr, TcpStream},
@@ -105,7 +106,7 @@ fn counting(config: DeploymentConfig) -> PredictorDeployment {
 /// The GBDT of `checkpoint` at `/gbdt`.
 fn gbdt(checkpoint: air_checkpoint::Checkpoint) -> PredictorDeployment {
     PredictorDeployment::new(
-        DeploymentConfig::new("gbdt").unwrap(),
+        DeploymentConfig::new("gbdt"),
         checkpoint,
         GbdtPredictor::from_checkpoint,
     )
@@ -119,7 +120,7 @@ fn still_up(addr: SocketAddr, path: &str) {
 
 #[test]
 fn shapes_that_overflow_are_422_naming_the_field() {
-    let server = serve(vec![counting(DeploymentConfig::new("b").unwrap())]);
+    let server = serve(vec![counting(DeploymentConfig::new("b"))]);
     let bodies = [
         r#"{"array": [1, 2], "shape": [9223372036854775809, 2]}"#,
         r#"{"array": [1, 2], "shape": [9223372036854775809, 2], "dtype": "float32"}"#,
@@ -202,12 +203,8 @@ fn slow_senders(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
 fn slow_senders_hold_no_slot_and_get_408() {
     // One request in flight at most: if a slow sender held a slot, the good request would be
     // answered 503 whatever the timing.
-    let one = || {
-        DeploymentConfig::new("b")
-            .unwrap()
-            .with_max_concurrent_queries(1)
-            .unwrap()
-    };
+    let one =
+        || DeploymentConfig::new("b").with_max_concurrent_queries(NonZeroUsize::new(1).unwrap());
     let server = serve_with(ServeConfig::new().with_port(0), vec![counting(one())]);
     let stalled = slow_senders(server.addr(), 8);
     let handle = server.handle("b").unwrap();
@@ -252,7 +249,7 @@ fn silent_slow_header_and_idle_connections_are_closed() {
             .unwrap()
             .with_idle_timeout(Duration::from_millis(300))
             .unwrap(),
-        vec![counting(DeploymentConfig::new("b").unwrap())],
+        vec![counting(DeploymentConfig::new("b"))],
     );
     // Connected, nothing sent: closed without an answer.
     let mut silent = connect(server.addr());
@@ -286,7 +283,7 @@ fn silent_slow_header_and_idle_connections_are_closed() {
 
 #[test]
 fn connections_past_the_cap_are_answered_503_at_once() {
-    let (d, gate) = gated(DeploymentConfig::new("g").unwrap());
+    let (d, gate) = gated(DeploymentConfig::new("g"));
     let server = serve_with(
         ServeConfig::new()
             .with_port(0)
@@ -344,9 +341,7 @@ fn a_burst_is_refused_at_once_while_admitted_requests_wait() {
     const ADMITTED: usize = 8;
     let (d, gate) = gated(
         DeploymentConfig::new("g")
-            .unwrap()
-            .with_max_concurrent_queries(ADMITTED)
-            .unwrap(),
+            .with_max_concurrent_queries(NonZeroUsize::new(ADMITTED).unwrap()),
     );
     let server = serve(vec![d]);
     let addr = server.addr();
@@ -411,7 +406,7 @@ fn a_burst_is_refused_at_once_while_admitted_requests_wait() {
 
 #[test]
 fn http2_is_not_spoken() {
-    let server = serve(vec![counting(DeploymentConfig::new("b").unwrap())]);
+    let server = serve(vec![counting(DeploymentConfig::new("b"))]);
     // Prior knowledge: the connection preface, then an empty SETTINGS frame.
     let mut preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
     preface.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
@@ -439,7 +434,7 @@ fn http2_is_not_spoken() {
 
 #[test]
 fn broken_framing_is_400_naming_it() {
-    let server = serve(vec![counting(DeploymentConfig::new("b").unwrap())]);
+    let server = serve(vec![counting(DeploymentConfig::new("b"))]);
     // A chunk size that is not hex.
     let (status, answer) = parse(&raw(
         server.addr(),
@@ -518,7 +513,7 @@ fn a_value_of_the_wrong_type_is_422_naming_column_row_and_value() {
 #[test]
 fn generated_bodies_get_200_or_a_json_4xx() {
     let gbdt = gbdt(scaled_gbdt_checkpoint());
-    let server = serve(vec![gbdt, counting(DeploymentConfig::new("b").unwrap())]);
+    let server = serve(vec![gbdt, counting(DeploymentConfig::new("b"))]);
     let rows = breast_cancer().take(1).unwrap().drop("target").unwrap();
     let good: Vec<Value> = serde_json::from_str(&records(&rows)).unwrap();
     let names: Vec<String> = good[0].as_object().unwrap().keys().cloned().collect();

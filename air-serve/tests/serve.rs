@@ -2,6 +2,7 @@
 //! forms on a GBDT model, bad requests, load shedding, timeouts, reconfigure, graceful shutdown,
 //! health, metrics and OpenAPI.
 
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use air_checkpoint::Checkpoint;
@@ -33,7 +34,7 @@ impl Predictor for Adder {
 #[test]
 fn ray_adder_answers_42() {
     let d = PredictorDeployment::new(
-        DeploymentConfig::new("adder").unwrap(),
+        DeploymentConfig::new("adder"),
         Checkpoint::new(),
         |_: &Checkpoint| Ok(Adder),
     );
@@ -59,9 +60,7 @@ fn ray_batching_two_concurrent_requests_share_a_batch() {
     // A wait far longer than the test: the batch closes because it is full, not on time.
     let d = PredictorDeployment::new(
         DeploymentConfig::new("batched")
-            .unwrap()
-            .with_batching(2, Duration::from_secs(600))
-            .unwrap(),
+            .with_batching(NonZeroUsize::new(2).unwrap(), Duration::from_secs(600)),
         Checkpoint::new(),
         |_: &Checkpoint| Ok(BatchSize),
     );
@@ -94,7 +93,7 @@ fn gbdt_answers_every_body_form_like_the_predictor() {
         .into_no_null_iter()
         .collect();
     let d = PredictorDeployment::new(
-        DeploymentConfig::new("gbdt").unwrap(),
+        DeploymentConfig::new("gbdt"),
         ckpt,
         GbdtPredictor::from_checkpoint,
     );
@@ -150,10 +149,7 @@ fn gbdt_answers_every_body_form_like_the_predictor() {
 #[test]
 fn bad_requests_get_named_errors_and_the_server_stays_up() {
     let d = PredictorDeployment::new(
-        DeploymentConfig::new("gbdt")
-            .unwrap()
-            .with_max_request_bytes(64 << 10)
-            .unwrap(),
+        DeploymentConfig::new("gbdt").with_max_request_bytes(NonZeroUsize::new(64 << 10).unwrap()),
         gbdt_checkpoint(),
         GbdtPredictor::from_checkpoint,
     );
@@ -224,10 +220,7 @@ fn bad_requests_get_named_errors_and_the_server_stays_up() {
 #[test]
 fn over_max_concurrent_queries_answers_503_at_once() {
     let (d, gate) = gated(
-        DeploymentConfig::new("gated")
-            .unwrap()
-            .with_max_concurrent_queries(1)
-            .unwrap(),
+        DeploymentConfig::new("gated").with_max_concurrent_queries(NonZeroUsize::new(1).unwrap()),
     );
     let server = serve(vec![d]);
     let url = format!("{}/gated", server.url());
@@ -258,11 +251,8 @@ fn over_max_concurrent_queries_answers_503_at_once() {
 
 #[test]
 fn a_slow_answer_times_out_with_408() {
-    let (d, gate) = gated(
-        DeploymentConfig::new("slow")
-            .unwrap()
-            .with_request_timeout(Some(Duration::from_millis(50))),
-    );
+    let (d, gate) =
+        gated(DeploymentConfig::new("slow").with_request_timeout(Some(Duration::from_millis(50))));
     let server = serve(vec![d]);
     let (status, answer) = post(&format!("{}/slow", server.url()), r#"{"array": [1]}"#);
     assert_eq!(status, 408, "{answer}");
@@ -302,19 +292,15 @@ impl Predictor for Constant {
 
 fn constant(c: &Checkpoint) -> air_train::Result<Constant> {
     let v = c.metadata().get("value").and_then(Value::as_f64);
-    v.map(Constant).ok_or_else(|| air_train::TrainError::Model {
-        context: "reading the constant".into(),
-        reason: "no value in the metadata".into(),
+    v.map(Constant).ok_or_else(|| {
+        air_train::TrainError::model("reading the constant", "no value in the metadata")
     })
 }
 
 #[test]
 fn reconfigure_swaps_the_checkpoint_without_failed_requests() {
     let d = PredictorDeployment::new(
-        DeploymentConfig::new("swap")
-            .unwrap()
-            .with_num_replicas(2)
-            .unwrap(),
+        DeploymentConfig::new("swap").with_num_replicas(NonZeroUsize::new(2).unwrap()),
         constant_checkpoint(1.0),
         constant,
     );
@@ -354,7 +340,7 @@ fn reconfigure_swaps_the_checkpoint_without_failed_requests() {
 
 #[test]
 fn shutdown_drains_in_flight_requests() {
-    let (d, gate) = gated(DeploymentConfig::new("drain").unwrap());
+    let (d, gate) = gated(DeploymentConfig::new("drain"));
     let server = serve(vec![d]);
     let url = format!("{}/drain", server.url());
     let handle = server.handle("drain").unwrap();
@@ -395,28 +381,25 @@ impl Predictor for PanicsOn13 {
 #[test]
 fn deployments_share_a_server_and_its_endpoints() {
     let adder = PredictorDeployment::new(
-        DeploymentConfig::new("adder").unwrap(),
+        DeploymentConfig::new("adder"),
         Checkpoint::new(),
         |_: &Checkpoint| Ok(Adder),
     );
     let flaky = PredictorDeployment::new(
-        DeploymentConfig::new("flaky")
-            .unwrap()
-            .with_route_prefix("/models/flaky")
-            .unwrap(),
+        DeploymentConfig::new("flaky").with_route_prefix("/models/flaky"),
         Checkpoint::new(),
         |_: &Checkpoint| Ok(PanicsOn13),
     );
     // Names and prefixes are unique per server.
     let dup = Server::new(ServeConfig::new().with_port(0))
         .with_deployment(PredictorDeployment::new(
-            DeploymentConfig::new("adder").unwrap(),
+            DeploymentConfig::new("adder"),
             Checkpoint::new(),
             |_: &Checkpoint| Ok(Adder),
         ))
         .unwrap()
         .with_deployment(PredictorDeployment::new(
-            DeploymentConfig::new("adder").unwrap(),
+            DeploymentConfig::new("adder"),
             Checkpoint::new(),
             |_: &Checkpoint| Ok(Adder),
         ));
@@ -472,7 +455,7 @@ fn deployments_share_a_server_and_its_endpoints() {
 fn a_custom_adapter_turns_any_body_into_a_frame() {
     // Plain text "1,2,3" → one column.
     let d = PredictorDeployment::new(
-        DeploymentConfig::new("csv").unwrap(),
+        DeploymentConfig::new("csv"),
         Checkpoint::new(),
         |_: &Checkpoint| Ok(Adder),
     )
@@ -506,15 +489,39 @@ fn a_custom_adapter_turns_any_body_into_a_frame() {
 
 #[test]
 fn configs_are_validated_and_bind_localhost() {
-    assert!(DeploymentConfig::new("").is_err());
-    assert!(DeploymentConfig::new("a b").is_err());
-    let c = DeploymentConfig::new("m").unwrap();
-    assert!(c.clone().with_num_replicas(0).is_err());
-    assert!(c.clone().with_batching(0, Duration::ZERO).is_err());
-    assert!(c.clone().with_max_concurrent_queries(0).is_err());
-    assert!(c.clone().with_route_prefix("no-slash").is_err());
-    assert!(c.clone().with_route_prefix("/-/metrics").is_err());
-    assert!(c.clone().with_route_prefix("/trailing/").is_err());
+    let refused = |c: DeploymentConfig, field: &str| {
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains(field), "{field}: {e}");
+    };
+    refused(DeploymentConfig::new(""), "deployment name");
+    refused(DeploymentConfig::new("a b"), "deployment name");
+    let c = DeploymentConfig::new("m");
+    assert!(c.validate().is_ok());
+    refused(c.clone().with_route_prefix("no-slash"), "route_prefix");
+    refused(c.clone().with_route_prefix("/-/metrics"), "route_prefix");
+    refused(c.clone().with_route_prefix("/trailing/"), "route_prefix");
+    refused(
+        c.clone().with_request_timeout(Some(Duration::ZERO)),
+        "request_timeout",
+    );
+    refused(
+        c.clone().with_input_columns(["a", "b", "a"]),
+        "input_columns",
+    );
+    // Counts of 0 cannot be set; read from a file, they are refused by name.
+    let mut json = serde_json::to_value(&c).unwrap();
+    json["num_replicas"] = 0.into();
+    refused(serde_json::from_value(json).unwrap(), "num_replicas");
+    // A server refuses an invalid deployment when it is added.
+    let bad = PredictorDeployment::new(
+        DeploymentConfig::new("m").with_route_prefix("x"),
+        Checkpoint::new(),
+        |_: &Checkpoint| -> air_train::Result<Constant> { Ok(Constant(0.0)) },
+    );
+    let e = Server::new(ServeConfig::new())
+        .with_deployment(bad)
+        .unwrap_err();
+    assert!(e.to_string().contains("route_prefix"), "{e}");
     assert_eq!(ServeConfig::new().addr().to_string(), "127.0.0.1:8000");
     let json = serde_json::to_string(&c).unwrap();
     let back: DeploymentConfig = serde_json::from_str(&json).unwrap();

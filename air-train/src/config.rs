@@ -4,7 +4,7 @@
 //! validated when built and again when a trainer takes it: an invalid combination is an error
 //! naming the field, the value and what is expected.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, num::NonZeroUsize};
 
 use serde::{Deserialize, Serialize};
 
@@ -143,7 +143,7 @@ pub enum Mode {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CheckpointConfig {
-    num_to_keep: Option<usize>,
+    num_to_keep: Option<NonZeroUsize>,
     checkpoint_score_attribute: Option<String>,
     checkpoint_score_order: Mode,
     checkpoint_frequency: usize,
@@ -169,11 +169,10 @@ impl CheckpointConfig {
         Self::default()
     }
 
-    /// Keeps only the `n` best (at least 1); the latest is kept too, so a run can resume.
-    pub fn with_num_to_keep(mut self, n: usize) -> Result<Self, TrainError> {
+    /// Keeps only the `n` best; the latest is kept too, so a run can resume.
+    pub fn with_num_to_keep(mut self, n: NonZeroUsize) -> Self {
         self.num_to_keep = Some(n);
-        self.validate()?;
-        Ok(self)
+        self
     }
 
     /// Ranks checkpoints by this reported metric (by recency when unset).
@@ -197,7 +196,7 @@ impl CheckpointConfig {
     }
 
     /// How many to keep (`None`: all).
-    pub fn num_to_keep(&self) -> Option<usize> {
+    pub fn num_to_keep(&self) -> Option<NonZeroUsize> {
         self.num_to_keep
     }
 
@@ -220,13 +219,6 @@ impl CheckpointConfig {
 
     /// Checks the combination.
     pub fn validate(&self) -> Result<(), TrainError> {
-        if self.num_to_keep == Some(0) {
-            return Err(invalid(
-                "num_to_keep",
-                0,
-                "at least 1 (or None to keep every checkpoint)",
-            ));
-        }
         if self.checkpoint_score_attribute.as_deref() == Some("") {
             return Err(invalid(
                 "checkpoint_score_attribute",
@@ -271,11 +263,11 @@ impl FailureConfig {
         }
     }
 
-    /// Stops every trial of a tuning run at the first failure; needs `max_failures` 0.
-    pub fn with_fail_fast(mut self, fail_fast: bool) -> Result<Self, TrainError> {
+    /// Stops every trial of a tuning run at the first failure; needs `max_failures` 0
+    /// (checked by [`validate`](Self::validate) when the run starts).
+    pub fn with_fail_fast(mut self, fail_fast: bool) -> Self {
         self.fail_fast = fail_fast;
-        self.validate()?;
-        Ok(self)
+        self
     }
 
     /// The restart budget.
@@ -330,7 +322,7 @@ pub enum Verbosity {
 /// let run = RunConfig::new("/tmp/air_results")
 ///     .with_name("tabular")
 ///     .with_checkpoint_config(
-///         CheckpointConfig::new().with_num_to_keep(2)?.with_score_attribute("loss", Mode::Min),
+///         CheckpointConfig::new().with_num_to_keep(std::num::NonZeroUsize::new(2).unwrap()).with_score_attribute("loss", Mode::Min),
 ///     )
 ///     .with_stop("training_iteration", 10.0);
 /// assert_eq!(run.name(), Some("tabular"));
@@ -466,11 +458,14 @@ mod tests {
                 .with_resources_per_worker(Resources::cpu(-1.0))
                 .is_err()
         );
-        let err = FailureConfig::new(MaxFailures::Limited(2))
-            .with_fail_fast(true)
+        let err = RunConfig::new("/tmp")
+            .with_failure_config(FailureConfig::new(MaxFailures::Limited(2)).with_fail_fast(true))
+            .validate()
             .unwrap_err();
         assert!(err.to_string().contains("fail_fast"), "{err}");
-        assert!(CheckpointConfig::new().with_num_to_keep(0).is_err());
+        let zero =
+            serde_json::from_value::<CheckpointConfig>(serde_json::json!({"num_to_keep": 0}));
+        assert!(zero.unwrap_err().to_string().contains("nonzero"));
         assert!(RunConfig::new("/tmp").with_name("a/b").validate().is_err());
         assert!(RunConfig::new("").validate().is_err());
     }

@@ -86,28 +86,31 @@ pub enum TrainError {
         rank: usize,
         /// "returned an error" or "panicked".
         what: &'static str,
-        /// The worker's message.
+        /// The worker's message (its error and that error's sources, or the panic message).
         message: String,
+        /// The error the worker returned; `None` for a panic.
+        #[source]
+        source: Option<BoxError>,
         /// Failures so far, this one included.
         failures: usize,
         /// The configured budget, in words.
         allowed: String,
     },
-    /// Model weights or a model config could not be saved or loaded.
-    #[error("model {context}: {reason}")]
+    /// A model could not be built, saved, loaded or run. Build it with [`TrainError::model`].
+    #[error("model {context}: {source}")]
     Model {
         /// What was being done.
         context: String,
-        /// Why it failed.
-        reason: String,
+        /// Why it failed: the underlying error, or a message where there is none.
+        source: BoxError,
     },
-    /// Writing the run's files failed.
-    #[error("cannot write run results at {location}: {reason}")]
+    /// Reading or writing a run's or an experiment's files failed.
+    #[error("run storage at {location}: {source}")]
     Storage {
-        /// The file or URI.
+        /// The file, directory or URI.
         location: String,
-        /// Why.
-        reason: String,
+        /// The underlying error.
+        source: BoxError,
     },
     /// A file could not be read.
     #[error("cannot read {path}: {source}")]
@@ -127,3 +130,26 @@ pub enum TrainError {
 
 /// This crate's result type.
 pub type Result<T, E = TrainError> = std::result::Result<T, E>;
+
+/// An underlying error kept as another error's [`source`](std::error::Error::source); a
+/// `String` or `&str` converts into one where there is no error value to keep.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+impl TrainError {
+    /// A [`TrainError::Model`]: `context` says what was being done, `source` is the underlying
+    /// error (kept as the source) or a message.
+    pub fn model(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self::Model {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
+
+    /// A [`TrainError::Storage`] at `location`, keeping `source`.
+    pub fn storage(location: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self::Storage {
+            location: location.into(),
+            source: source.into(),
+        }
+    }
+}

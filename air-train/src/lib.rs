@@ -35,6 +35,7 @@ mod predictor;
 mod progress;
 mod resources;
 mod run;
+mod run_dir;
 mod session;
 mod trainer;
 
@@ -50,13 +51,14 @@ pub use config::{
     CheckpointConfig, FailureConfig, MaxFailures, Mode, RunConfig, ScalingConfig, Verbosity,
 };
 pub use device::ComputeDevice;
-pub use error::{Result, TrainError};
+pub use error::{BoxError, Result, TrainError};
 pub use predictor::{
     FromCheckpoint, LABEL_COLUMN_KEY, PREDICTIONS, Predictor, TRAIN_COLUMNS_KEY,
     checkpoint_input_columns,
 };
 pub use resources::Resources;
 pub use run::{Metrics, default_run_name};
+pub use run_dir::{CHECKPOINT_PREFIX, RunDir};
 pub use session::Session;
 pub use trainer::{
     CollectiveBackend, DataParallelTrainer, DatasetsToSplit, LoopError, ReportHook, TrainLoop,

@@ -206,12 +206,12 @@ pub(crate) fn read_model_entry<T: DeserializeOwned>(
     entry: &str,
     saved_by: &str,
 ) -> Result<T> {
-    checkpoint
-        .get_verified_json(entry)
-        .map_err(|e| TrainError::Model {
-            context: format!("reading {entry}"),
-            reason: format!("{e} (expected a model saved by {saved_by})"),
-        })
+    checkpoint.get_verified_json(entry).map_err(|e| {
+        TrainError::model(
+            format!("reading {entry}"),
+            format!("{e} (expected a model saved by {saved_by})"),
+        )
+    })
 }
 
 /// The numeric, boolean and array columns other than `label`: what a learner reads as features.

@@ -4,211 +4,21 @@
 
 use std::{
     collections::BTreeSet,
-    io::Write,
-    path::{Path, PathBuf},
     sync::Arc,
     time::{Instant, SystemTime, UNIX_EPOCH},
 };
 
-use air_checkpoint::{
-    Checkpoint, StorageOptions,
-    storage::{self, Resolved, StoreLocation},
-};
+use air_checkpoint::{Checkpoint, storage};
 use air_data::{Dataset, Preprocessor, polars::prelude::DataFrame, save_preprocessor};
-use futures::TryStreamExt;
-use object_store::ObjectStoreExt;
 use serde_json::{Map, Value};
 
 use crate::{
-    CheckpointConfig, Mode, TrainError, Verbosity, error::Result, predictor::TRAIN_COLUMNS_KEY,
-    progress::Progress,
+    CheckpointConfig, Mode, Verbosity, error::Result, predictor::TRAIN_COLUMNS_KEY,
+    progress::Progress, run_dir::RunDir,
 };
 
 /// Reported metrics: a JSON object.
 pub type Metrics = Map<String, Value>;
-
-/// Where a run's files live.
-#[derive(Debug, Clone)]
-pub(crate) enum RunStorage {
-    Local(PathBuf),
-    Store {
-        location: StoreLocation,
-        options: StorageOptions,
-    },
-}
-
-fn storage_err(location: impl Into<String>) -> impl FnOnce(String) -> TrainError {
-    let location = location.into();
-    move |reason| TrainError::Storage { location, reason }
-}
-
-impl RunStorage {
-    /// The run directory `name` under `storage_path`, created if local.
-    pub(crate) fn open(storage_path: &str, name: &str, options: &StorageOptions) -> Result<Self> {
-        let uri = format!("{}/{name}", storage_path.trim_end_matches('/'));
-        match storage::resolve(&uri, options)? {
-            Resolved::Local(path) => {
-                std::fs::create_dir_all(&path)
-                    .map_err(|e| storage_err(path.display().to_string())(e.to_string()))?;
-                Ok(Self::Local(path))
-            }
-            Resolved::Store(location) => Ok(Self::Store {
-                location,
-                options: options.clone(),
-            }),
-        }
-    }
-
-    /// The run directory as a path or URI.
-    pub(crate) fn path(&self) -> String {
-        match self {
-            Self::Local(p) => p.display().to_string(),
-            Self::Store { location, .. } => location.uri.trim_end_matches('/').to_owned(),
-        }
-    }
-
-    fn child(&self, name: &str) -> String {
-        match self {
-            Self::Local(p) => p.join(name).display().to_string(),
-            Self::Store { .. } => format!("{}/{name}", self.path()),
-        }
-    }
-
-    /// Writes file `name` whole; local files are replaced atomically.
-    pub(crate) fn write(&self, name: &str, bytes: Vec<u8>) -> Result<()> {
-        let fail = storage_err(self.child(name));
-        match self {
-            Self::Local(dir) => {
-                let tmp = dir.join(format!(".{name}.tmp"));
-                std::fs::write(&tmp, &bytes)
-                    .and_then(|()| std::fs::rename(&tmp, dir.join(name)))
-                    .map_err(|e| fail(e.to_string()))
-            }
-            Self::Store { location, .. } => {
-                storage::block_on(location.store.put(&location.child(name), bytes.into()))
-                    .map(|_| ())
-                    .map_err(|e| fail(e.to_string()))
-            }
-        }
-    }
-
-    /// Appends `text` to a local file, or rewrites the whole object with `whole()` remotely
-    /// (object stores cannot append).
-    fn append(&self, name: &str, text: &str, whole: impl FnOnce() -> String) -> Result<()> {
-        match self {
-            Self::Local(dir) => std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(dir.join(name))
-                .and_then(|mut f| f.write_all(text.as_bytes()))
-                .map_err(|e| storage_err(self.child(name))(e.to_string())),
-            Self::Store { .. } => self.write(name, whole().into_bytes()),
-        }
-    }
-
-    /// Saves `checkpoint` as folder `name` and returns it as read back from there.
-    pub(crate) fn save_checkpoint(
-        &self,
-        name: &str,
-        checkpoint: &Checkpoint,
-    ) -> Result<Checkpoint> {
-        match self {
-            Self::Local(dir) => {
-                let path = dir.join(name);
-                checkpoint.to_directory(&path)?;
-                Ok(Checkpoint::from_directory(&path)?)
-            }
-            Self::Store { options, .. } => {
-                let uri = self.child(name);
-                checkpoint.to_uri_with(&uri, options)?;
-                Ok(Checkpoint::from_uri_with(&uri, options)?)
-            }
-        }
-    }
-
-    /// File `name`'s bytes, or `None` if it does not exist.
-    pub(crate) fn read(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        let fail = storage_err(self.child(name));
-        match self {
-            Self::Local(dir) => match std::fs::read(dir.join(name)) {
-                Ok(b) => Ok(Some(b)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(fail(e.to_string())),
-            },
-            Self::Store { location, .. } => {
-                match storage::block_on(async {
-                    location
-                        .store
-                        .get(&location.child(name))
-                        .await?
-                        .bytes()
-                        .await
-                }) {
-                    Ok(b) => Ok(Some(b.to_vec())),
-                    Err(object_store::Error::NotFound { .. }) => Ok(None),
-                    Err(e) => Err(fail(e.to_string())),
-                }
-            }
-        }
-    }
-
-    /// The names of the `checkpoint_*` folders in the run directory.
-    pub(crate) fn checkpoint_names(&self) -> Result<Vec<String>> {
-        let fail = storage_err(self.path());
-        let mut names: Vec<String> = match self {
-            Self::Local(dir) => std::fs::read_dir(dir)
-                .map_err(|e| fail(e.to_string()))?
-                .filter_map(|e| e.ok())
-                .filter(|e| e.path().is_dir())
-                .filter_map(|e| e.file_name().into_string().ok())
-                .filter(|n| n.starts_with("checkpoint_"))
-                .collect(),
-            Self::Store { location, .. } => {
-                let objects: Vec<_> = storage::block_on(async {
-                    location
-                        .store
-                        .list(Some(&location.prefix))
-                        .try_collect::<Vec<_>>()
-                        .await
-                })
-                .map_err(|e| fail(e.to_string()))?;
-                let mut set = BTreeSet::new();
-                for o in objects {
-                    if let Some(rel) = location.relative_name(&o.location)
-                        && let Some(first) = rel.split('/').next()
-                        && first.starts_with("checkpoint_")
-                    {
-                        set.insert(first.to_owned());
-                    }
-                }
-                set.into_iter().collect()
-            }
-        };
-        names.sort();
-        Ok(names)
-    }
-
-    /// Deletes checkpoint folder `name`.
-    pub(crate) fn delete(&self, name: &str) -> Result<()> {
-        let fail = storage_err(self.child(name));
-        match self {
-            Self::Local(dir) => {
-                std::fs::remove_dir_all(dir.join(name)).map_err(|e| fail(e.to_string()))
-            }
-            Self::Store { location, .. } => {
-                let prefix = location.child(name);
-                storage::block_on(async {
-                    let objects: Vec<_> = location.store.list(Some(&prefix)).try_collect().await?;
-                    for o in objects {
-                        location.store.delete(&o.location).await?;
-                    }
-                    Ok::<(), object_store::Error>(())
-                })
-                .map_err(|e| fail(e.to_string()))
-            }
-        }
-    }
-}
 
 /// A checkpoint the run keeps, with the metrics reported alongside it.
 #[derive(Debug, Clone)]
@@ -221,7 +31,7 @@ pub(crate) struct Kept {
 
 /// Writes rank 0's reports.
 pub(crate) struct Recorder {
-    storage: RunStorage,
+    storage: RunDir,
     checkpoint_config: CheckpointConfig,
     preprocessor: Option<Arc<dyn Preprocessor>>,
     train_columns: Option<Vec<String>>,
@@ -276,7 +86,7 @@ pub(crate) struct RecorderOptions {
 }
 
 impl Recorder {
-    pub(crate) fn new(storage: RunStorage, o: RecorderOptions) -> Self {
+    pub(crate) fn new(storage: RunDir, o: RecorderOptions) -> Self {
         let now = Instant::now();
         Self {
             storage,
@@ -300,7 +110,7 @@ impl Recorder {
         }
     }
 
-    pub(crate) fn storage(&self) -> &RunStorage {
+    pub(crate) fn storage(&self) -> &RunDir {
         &self.storage
     }
 
@@ -471,7 +281,7 @@ impl Recorder {
         let keep: BTreeSet<String> = self
             .ranked()
             .into_iter()
-            .take(n)
+            .take(n.get())
             .map(|k| k.name)
             .chain(latest)
             .collect();
@@ -480,7 +290,7 @@ impl Recorder {
         self.kept = kept;
         for k in dropped {
             tracing::debug!(checkpoint = %k.name, "deleting checkpoint beyond num_to_keep");
-            self.storage.delete(&k.name)?;
+            self.storage.delete_checkpoint(&k.name)?;
         }
         Ok(())
     }
@@ -593,12 +403,12 @@ pub fn default_run_name(trainer: &str, storage_path: &str) -> String {
         (rem % 3600) / 60,
         rem % 60
     );
-    if storage_path.contains("://") {
+    let Some(root) = storage::local_path(storage_path) else {
         return base;
-    }
+    };
     let mut name = base.clone();
     let mut i = 1;
-    while Path::new(storage_path).join(&name).exists() {
+    while root.join(&name).exists() {
         name = format!("{base}_{i}");
         i += 1;
     }

@@ -1,6 +1,7 @@
 //! Data-parallel training: N workers on shards equal one worker on the whole batch; sessions,
 //! storage, retention, failures and stopping.
 
+use std::num::NonZeroUsize;
 use std::sync::{
     Arc,
     atomic::{AtomicUsize, Ordering},
@@ -210,8 +211,7 @@ fn run_directory_metrics_and_checkpoint_retention() {
         ScalingConfig::new(2).unwrap(),
         run_config(dir.path(), "keep").with_checkpoint_config(
             CheckpointConfig::new()
-                .with_num_to_keep(2)
-                .unwrap()
+                .with_num_to_keep(NonZeroUsize::new(2).unwrap())
                 .with_score_attribute("score", Mode::Max),
         ),
     )

@@ -121,7 +121,6 @@ fn breast_cancer_booster_matches_xgboost_quality() {
                 .map(|v| v.parse().unwrap())
                 .unwrap_or(256),
         )
-        .unwrap()
         .with_eval_metrics([EvalMetric::Logloss, EvalMetric::Error]);
     let mut history = Vec::new();
     let t = BoostData {
@@ -194,13 +193,9 @@ fn booster_grows_xgboosts_trees_when_bins_are_exact() {
         let y = air_data::to_f32_vector(&csv(&format!("train_{task}_labels.csv")), "y").unwrap();
         let params = GbdtParams::new(objective)
             .with_max_depth(4)
-            .unwrap()
             .with_eta(0.3)
-            .unwrap()
             .with_regularization(1.0, 0.1, 0.05, 1.0)
-            .unwrap()
-            .with_max_bin(64)
-            .unwrap();
+            .with_max_bin(64);
         let data = BoostData {
             x: &x.data,
             rows: x.rows,

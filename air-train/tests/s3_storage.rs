@@ -14,6 +14,7 @@ use air_train::{
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 use serde_json::{Value, json};
+use std::num::NonZeroUsize;
 
 #[test]
 fn run_files_checkpoints_and_retention_on_s3() {
@@ -32,7 +33,9 @@ fn run_files_checkpoints_and_retention_on_s3() {
         RunConfig::new("s3://air-train/results")
             .with_name("remote")
             .with_verbose(Verbosity::Silent)
-            .with_checkpoint_config(CheckpointConfig::new().with_num_to_keep(2).unwrap()),
+            .with_checkpoint_config(
+                CheckpointConfig::new().with_num_to_keep(NonZeroUsize::new(2).unwrap()),
+            ),
     )
     .with_storage_options(opts.clone());
     let r = trainer.fit().unwrap().into_result().unwrap();

@@ -1,6 +1,6 @@
 //! `TuneConfig`, `Mode`, and how closures and trainers become trainables.
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{fmt, num::NonZeroUsize, sync::Arc, time::Duration};
 
 use air_data::Dataset;
 use air_train::{
@@ -86,22 +86,16 @@ impl TuneConfig {
         self
     }
 
-    /// Samples per grid point (≥ 1; with a model-based searcher, the number of trials).
-    pub fn with_num_samples(mut self, n: usize) -> Result<Self> {
-        if n == 0 {
-            return Err(invalid("num_samples", 0, "at least 1"));
-        }
-        self.num_samples = n;
-        Ok(self)
+    /// Samples per grid point (with a model-based searcher, the number of trials).
+    pub fn with_num_samples(mut self, n: NonZeroUsize) -> Self {
+        self.num_samples = n.get();
+        self
     }
 
-    /// At most this many trials run at once (≥ 1; default: as many as resources allow).
-    pub fn with_max_concurrent_trials(mut self, n: usize) -> Result<Self> {
-        if n == 0 {
-            return Err(invalid("max_concurrent_trials", 0, "at least 1"));
-        }
-        self.max_concurrent_trials = Some(n);
-        Ok(self)
+    /// At most this many trials run at once (default: as many as resources allow).
+    pub fn with_max_concurrent_trials(mut self, n: NonZeroUsize) -> Self {
+        self.max_concurrent_trials = Some(n.get());
+        self
     }
 
     /// The searcher (default: [`crate::BasicVariantGenerator`]).
@@ -130,17 +124,15 @@ impl TuneConfig {
     }
 
     /// What the pool has (default: the machine's cores, no GPU).
-    pub fn with_total_resources(mut self, r: Resources) -> Result<Self> {
-        check_resources("total_resources", &r)?;
+    pub fn with_total_resources(mut self, r: Resources) -> Self {
         self.total_resources = Some(r);
-        Ok(self)
+        self
     }
 
     /// What each trial reserves, overriding the trainable's own (Ray's `tune.with_resources`).
-    pub fn with_resources_per_trial(mut self, r: Resources) -> Result<Self> {
-        check_resources("resources_per_trial", &r)?;
+    pub fn with_resources_per_trial(mut self, r: Resources) -> Self {
         self.resources_per_trial = Some(r);
-        Ok(self)
+        self
     }
 
     /// Whether trials write `result.json` and `progress.csv` (Ray's CSV and JSON loggers;
@@ -155,6 +147,29 @@ impl TuneConfig {
     pub fn with_state_save_period(mut self, period: Duration) -> Self {
         self.state_period = Some(period);
         self
+    }
+
+    /// Checks what the setters could not: resources that are finite and not negative, a
+    /// non-empty metric, periods and budgets above zero. [`crate::Tuner::fit`] calls it once.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(r) = &self.total_resources {
+            check_resources("total_resources", r)?;
+        }
+        if let Some(r) = &self.resources_per_trial {
+            check_resources("resources_per_trial", r)?;
+        }
+        if self.metric.as_deref() == Some("") {
+            return Err(invalid("metric", "\"\"", "a reported metric name"));
+        }
+        for (field, d) in [
+            ("time_budget", self.time_budget),
+            ("state_save_period", self.state_period),
+        ] {
+            if d == Some(Duration::ZERO) {
+                return Err(invalid(field, "0 s", "a duration above zero, or none"));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -42,14 +42,6 @@ pub enum TuneError {
         /// Why.
         reason: String,
     },
-    /// Reading or writing the experiment directory failed.
-    #[error("experiment storage at {location}: {reason}")]
-    Storage {
-        /// The path or URI.
-        location: String,
-        /// What failed.
-        reason: String,
-    },
     /// An experiment directory cannot be restored.
     #[error("cannot restore the experiment at {path}: {reason}")]
     Restore {
@@ -61,9 +53,9 @@ pub enum TuneError {
     /// A trainer-side error surfaced outside a trial (a trial's own failure is in its result).
     #[error(transparent)]
     Train(#[from] TrainError),
-    /// A polars error while building a results frame.
+    /// The results could not be turned into a frame.
     #[error("building the results frame: {0}")]
-    Frame(String),
+    Frame(#[source] air_data::DataError),
 }
 
 /// `Result` with [`TuneError`].

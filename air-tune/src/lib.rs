@@ -36,7 +36,7 @@
 //!     .with_tune_config(
 //!         TuneConfig::new()
 //!             .with_metric("loss", Mode::Min)
-//!             .with_num_samples(6)?
+//!             .with_num_samples(std::num::NonZeroUsize::new(6).unwrap())
 //!             .with_scheduler(Asha::new().with_max_t(20.0)?)
 //!             .with_seed(7),
 //!     )

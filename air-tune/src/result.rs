@@ -215,7 +215,7 @@ impl ResultGrid {
         }
         Dataset::from_items(&rows)
             .and_then(|d| d.to_polars())
-            .map_err(|e| TuneError::Frame(e.to_string()))
+            .map_err(TuneError::Frame)
     }
 }
 
@@ -245,6 +245,13 @@ fn flatten(prefix: &str, v: &Value, out: &mut Map<String, Value>) {
         other => {
             out.insert(prefix.to_owned(), flat_value(other));
         }
+    }
+}
+
+impl TrialResult {
+    /// The config value at a dotted path (`"params.max_depth"`).
+    pub fn config_value(&self, dotted: &str) -> Option<&Value> {
+        dotted.split('.').try_fold(&self.config, |v, k| v.get(k))
     }
 }
 

@@ -1,6 +1,7 @@
 //! An experiment killed with SIGKILL mid-run is restored: finished trials keep their results
 //! and are not run again, interrupted ones resume from their latest checkpoint.
 
+use std::num::NonZeroUsize;
 use std::{
     io::Write,
     path::Path,
@@ -70,10 +71,8 @@ fn tuner(dir: &str) -> Tuner {
     .with_tune_config(
         TuneConfig::new()
             .with_metric("loss", Mode::Min)
-            .with_num_samples(4)
-            .unwrap()
-            .with_max_concurrent_trials(2)
-            .unwrap()
+            .with_num_samples(NonZeroUsize::new(4).unwrap())
+            .with_max_concurrent_trials(NonZeroUsize::new(2).unwrap())
             .with_seed(9),
     )
     .with_run_config(RunConfig::new(dir).with_name("exp"))
@@ -149,8 +148,7 @@ fn restore_after_sigkill() {
     .with_tune_config(
         TuneConfig::new()
             .with_metric("loss", Mode::Min)
-            .with_num_samples(4)
-            .unwrap(),
+            .with_num_samples(NonZeroUsize::new(4).unwrap()),
     )
     .fit()
     .unwrap();

@@ -1,6 +1,7 @@
 //! The Tuner end to end: closures and trainers as trainables, concurrency and resources,
 //! failures and retries, schedulers acting on real trials, loggers, results and bad input.
 
+use std::num::NonZeroUsize;
 use std::{
     collections::BTreeMap,
     sync::{
@@ -58,7 +59,7 @@ fn grid_times_samples_seeded_and_reproducible() {
                 "c": { "d": choice(["x", "y"]), "e": sample_from(|c| json!(c["b"].as_i64().unwrap() * 2)) },
             }),
         )
-        .with_tune_config(TuneConfig::new().with_num_samples(2).unwrap().with_seed(5))
+        .with_tune_config(TuneConfig::new().with_num_samples(NonZeroUsize::new(2).unwrap()).with_seed(5))
         .with_run_config(run_config(&dir, name))
         .fit()
         .unwrap()
@@ -115,7 +116,7 @@ fn concurrency_is_bounded_by_max_trials_and_resources() {
         trainable.clone(),
         space!({ "i": grid_search([0, 1, 2, 3, 4, 5]) }),
     )
-    .with_tune_config(TuneConfig::new().with_max_concurrent_trials(1).unwrap())
+    .with_tune_config(TuneConfig::new().with_max_concurrent_trials(NonZeroUsize::new(1).unwrap()))
     .with_run_config(run_config(&dir, "one"))
     .fit()
     .unwrap();
@@ -127,9 +128,7 @@ fn concurrency_is_bounded_by_max_trials_and_resources() {
         .with_tune_config(
             TuneConfig::new()
                 .with_total_resources(Resources::cpu(4.0))
-                .unwrap()
-                .with_resources_per_trial(Resources::cpu(3.0))
-                .unwrap(),
+                .with_resources_per_trial(Resources::cpu(3.0)),
         )
         .with_run_config(run_config(&dir, "res"))
         .fit()
@@ -144,9 +143,7 @@ fn concurrency_is_bounded_by_max_trials_and_resources() {
     .with_tune_config(
         TuneConfig::new()
             .with_total_resources(Resources::cpu(1.0))
-            .unwrap()
-            .with_resources_per_trial(Resources::cpu(2.0))
-            .unwrap(),
+            .with_resources_per_trial(Resources::cpu(2.0)),
     )
     .with_run_config(run_config(&dir, "toobig"))
     .fit()
@@ -185,7 +182,7 @@ fn failing_trials_are_recorded_and_retried() {
         trainable,
         space!({ "kind": grid_search(["fine", "flaky", "broken"]) }),
     )
-    .with_tune_config(TuneConfig::new().with_max_concurrent_trials(1).unwrap())
+    .with_tune_config(TuneConfig::new().with_max_concurrent_trials(NonZeroUsize::new(1).unwrap()))
     .with_run_config(
         run_config(&dir, "fail").with_failure_config(FailureConfig::new(MaxFailures::Limited(1))),
     )
@@ -224,8 +221,7 @@ fn asha_stops_bad_trials_early() {
     .with_tune_config(
         TuneConfig::new()
             .with_metric("loss", Mode::Min)
-            .with_max_concurrent_trials(1)
-            .unwrap()
+            .with_max_concurrent_trials(NonZeroUsize::new(1).unwrap())
             .with_scheduler(
                 Asha::new()
                     .with_max_t(27.0)
@@ -302,8 +298,7 @@ fn pbt_clones_better_trials() {
         TuneConfig::new()
             .with_metric("loss", Mode::Min)
             .with_scheduler(pbt)
-            .with_max_concurrent_trials(1)
-            .unwrap()
+            .with_max_concurrent_trials(NonZeroUsize::new(1).unwrap())
             .with_seed(3),
     )
     .with_run_config(run_config(&dir, "pbt"))
@@ -343,15 +338,13 @@ fn model_based_searchers_and_stoppers_run_real_trials() {
             // One at a time, so the GP's suggestions do not depend on completion order.
             TuneConfig::new()
                 .with_search_alg(BayesOptSearch::new().with_random_search_steps(5))
-                .with_max_concurrent_trials(1)
-                .unwrap(),
+                .with_max_concurrent_trials(NonZeroUsize::new(1).unwrap()),
         ),
     ] {
         let grid = Tuner::new(curve, space!({ "x": uniform(-2.0, 2.0), "iters": 3 }))
             .with_tune_config(
                 tune.with_metric("loss", Mode::Min)
-                    .with_num_samples(15)
-                    .unwrap()
+                    .with_num_samples(NonZeroUsize::new(15).unwrap())
                     .with_seed(11),
             )
             .with_run_config(run_config(&dir, name))
@@ -410,11 +403,9 @@ fn trainers_are_trainables_with_merged_configs() {
     .with_tune_config(
         TuneConfig::new()
             .with_metric("train-logloss", Mode::Min)
-            .with_num_samples(5)
-            .unwrap()
+            .with_num_samples(NonZeroUsize::new(5).unwrap())
             .with_seed(2)
-            .with_total_resources(Resources::cpu(4.0))
-            .unwrap(),
+            .with_total_resources(Resources::cpu(4.0)),
     )
     .with_run_config(run_config(&dir, "xgb"))
     .fit()
@@ -457,11 +448,7 @@ fn trainers_are_trainables_with_merged_configs() {
             "scaling_config": { "num_workers": grid_search([1, 2]) },
         }),
     )
-    .with_tune_config(
-        TuneConfig::new()
-            .with_total_resources(Resources::cpu(2.0))
-            .unwrap(),
-    )
+    .with_tune_config(TuneConfig::new().with_total_resources(Resources::cpu(2.0)))
     .with_run_config(run_config(&dir, "dp"))
     .fit()
     .unwrap();
@@ -513,7 +500,14 @@ fn loggers_off_and_bad_input() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("with_metric"), "{e}");
-    assert!(TuneConfig::new().with_num_samples(0).is_err());
+    // Checked once when the experiment starts, naming the field.
+    let e = Tuner::new(curve, space!({ "x": 1.0 }))
+        .with_tune_config(TuneConfig::new().with_total_resources(Resources::cpu(-1.0)))
+        .with_run_config(run_config(&dir, "negative"))
+        .fit()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("total_resources"), "{e}");
     let e = Tuner::restore(
         dir.path().join("nothing").to_str().unwrap(),
         curve,
@@ -618,13 +612,9 @@ fn preprocessors_and_datasets_as_grid_values() {
 fn the_tuners_checkpoint_config_wins() {
     let dir = tempfile::tempdir().unwrap();
     let grid = Tuner::new(curve, space!({ "x": 0.3, "iters": 6 }))
-        .with_run_config(
-            run_config(&dir, "keep2").with_checkpoint_config(
-                air_train::CheckpointConfig::new()
-                    .with_num_to_keep(2)
-                    .unwrap(),
-            ),
-        )
+        .with_run_config(run_config(&dir, "keep2").with_checkpoint_config(
+            air_train::CheckpointConfig::new().with_num_to_keep(NonZeroUsize::new(2).unwrap()),
+        ))
         .fit()
         .unwrap();
     let r = grid.get(0).unwrap();

@@ -15,6 +15,7 @@ mod device;
 #[allow(dead_code)]
 mod tabular;
 
+use std::num::NonZeroUsize;
 use std::{
     sync::{Arc, Mutex, PoisonError},
     time::Instant,
@@ -112,8 +113,11 @@ fn bench(
     for &workers in scoring.workers {
         let bp = BatchPredictor::from_checkpoint(checkpoint.clone(), factory.clone());
         let options = PredictOptions::new()
-            .with_batch_size(batch_size)?
-            .with_scoring_workers(workers, workers)?
+            .with_batch_size(NonZeroUsize::new(batch_size).unwrap())
+            .with_scoring_workers(
+                NonZeroUsize::new(workers).unwrap(),
+                NonZeroUsize::new(workers).unwrap(),
+            )
             .with_num_gpus_per_worker(scoring.gpus_per_worker);
         let s = best_of(3, || Ok(bp.predict(&ds, &options)?.count()?))?;
         println!(
@@ -155,7 +159,7 @@ fn stream(path: &str, checkpoint: &Checkpoint, batch_size: usize) -> anyhow::Res
     let ds = Dataset::read_parquet(path)?;
     let bp = BatchPredictor::from_checkpoint(checkpoint.clone(), GbdtPredictor::from_checkpoint);
     let options = PredictOptions::new()
-        .with_batch_size(batch_size)?
+        .with_batch_size(NonZeroUsize::new(batch_size).unwrap())
         .with_feature_columns((0..20).map(|j| format!("f{j}")));
     let start = Instant::now();
     let mut rows = 0;
@@ -195,7 +199,7 @@ fn main() -> anyhow::Result<()> {
     // GBDT: 10 rounds on the table itself.
     let x = to_f32_matrix(&table, &features)?;
     let y = to_f32_vector(&table, "y")?;
-    let params = GbdtParams::new(Objective::BinaryLogistic).with_max_depth(6)?;
+    let params = GbdtParams::new(Objective::BinaryLogistic).with_max_depth(6);
     let data = BoostData {
         x: &x.data,
         rows: x.rows,

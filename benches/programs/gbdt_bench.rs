@@ -56,9 +56,7 @@ fn main() -> anyhow::Result<()> {
         ("y_bin", Objective::BinaryLogistic),
     ] {
         let y = to_f32_vector(&df, label)?;
-        let params = GbdtParams::new(objective)
-            .with_max_depth(6)?
-            .with_eta(0.3)?;
+        let params = GbdtParams::new(objective).with_max_depth(6).with_eta(0.3);
         let data = BoostData {
             x: &x.data,
             rows: x.rows,

@@ -9,6 +9,7 @@
 //!
 //! The same workload for Ray Tune is `benches/programs/tune_ray.py`.
 
+use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
 use air::{
@@ -22,14 +23,14 @@ use serde_json::{Value, json};
 #[derive(Debug, clap::Parser)]
 struct Options {
     /// Trials.
-    #[arg(long, default_value_t = 10_000)]
-    trials: usize,
+    #[arg(long, default_value = "10000")]
+    trials: NonZeroUsize,
     /// Results each trial reports.
     #[arg(long, default_value_t = 10)]
     results: u64,
     /// Trials at once.
-    #[arg(long, default_value_t = 2)]
-    concurrency: usize,
+    #[arg(long, default_value = "2")]
+    concurrency: NonZeroUsize,
     /// Seconds each trial sleeps in all (spread over its results).
     #[arg(long, default_value_t = 0.0)]
     trial_seconds: f64,
@@ -73,9 +74,9 @@ fn main() -> anyhow::Result<()> {
         let grid = Tuner::new(trainable, space!({ "x": uniform(0.0, 1.0) }))
             .with_tune_config(
                 TuneConfig::new()
-                    .with_num_samples(o.trials)?
-                    .with_max_concurrent_trials(o.concurrency)?
-                    .with_total_resources(Resources::cpu(o.concurrency as f64))?
+                    .with_num_samples(o.trials)
+                    .with_max_concurrent_trials(o.concurrency)
+                    .with_total_resources(Resources::cpu(o.concurrency.get() as f64))
                     .with_result_files(loggers)
                     .with_seed(1),
             )
@@ -87,21 +88,22 @@ fn main() -> anyhow::Result<()> {
             .fit()?;
         let wall = start.elapsed().as_secs_f64();
         let reported: usize = grid.iter().map(|r| r.history.len()).sum();
-        if grid.num_terminated() != o.trials || reported != o.trials * results as usize {
+        if grid.num_terminated() != o.trials.get() || reported != o.trials.get() * results as usize
+        {
             bail!(
                 "{} of {} trials finished with {reported} results",
                 grid.num_terminated(),
                 o.trials
             );
         }
-        let ideal = o.trials as f64 * o.trial_seconds / o.concurrency as f64;
+        let ideal = o.trials.get() as f64 * o.trial_seconds / o.concurrency.get() as f64;
         print!(
             "loggers {:<3}: {} trials × {} results, {} concurrent: {wall:.2} s, {:.0} trials/s, {:.0} results/s",
             if loggers { "on" } else { "off" },
             o.trials,
             results,
             o.concurrency,
-            o.trials as f64 / wall,
+            o.trials.get() as f64 / wall,
             reported as f64 / wall
         );
         if ideal > 0.0 {

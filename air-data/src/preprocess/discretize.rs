@@ -6,8 +6,8 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    FitStatus, NamedPreprocessor, Preprocessor, aggregate, check_numeric_columns,
-    check_numeric_lazy, names, scalar_f64, to_value,
+    NamedPreprocessor, aggregate, check_numeric_columns, check_numeric_lazy, impl_preprocessor,
+    names, scalar_f64,
 };
 use crate::{
     Dataset,
@@ -141,22 +141,8 @@ impl UniformKBinsDiscretizer {
     }
 }
 
-impl NamedPreprocessor for UniformKBinsDiscretizer {
-    const NAME: &'static str = "UniformKBinsDiscretizer";
-}
-
-impl Preprocessor for UniformKBinsDiscretizer {
-    fn type_name(&self) -> &str {
-        Self::NAME
-    }
-    fn fit_status(&self) -> FitStatus {
-        if self.edges.is_some() {
-            FitStatus::Fitted
-        } else {
-            FitStatus::NotFitted
-        }
-    }
-    fn fit(&mut self, ds: &Dataset) -> Result<()> {
+impl UniformKBinsDiscretizer {
+    fn learn(&self, ds: &Dataset) -> Result<BTreeMap<String, Vec<f64>>> {
         check_numeric_columns(ds, &self.columns, Self::NAME)?;
         let mut exprs = Vec::new();
         for c in &self.columns {
@@ -195,21 +181,15 @@ impl Preprocessor for UniformKBinsDiscretizer {
             }
             edges.insert(c.clone(), e);
         }
-        self.edges = Some(edges);
-        Ok(())
+        Ok(edges)
     }
-    fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
-        apply(
-            lf,
-            super::fitted(&self.edges, self.type_name())?,
-            self.closure,
-            Self::NAME,
-        )
-    }
-    fn to_config(&self) -> Result<serde_json::Value> {
-        to_value(self)
+
+    fn apply(&self, lf: LazyFrame, stats: &BTreeMap<String, Vec<f64>>) -> Result<LazyFrame> {
+        apply(lf, stats, self.closure, Self::NAME)
     }
 }
+
+impl_preprocessor!(UniformKBinsDiscretizer, "UniformKBinsDiscretizer", edges);
 
 /// `k + 1` evenly spaced points from `lo` to `hi` (numpy's `linspace`: the last point exact).
 // Not fused (`mul_add`): numpy computes `i * step + start` with two roundings, and an edge one
@@ -263,21 +243,10 @@ impl CustomKBinsDiscretizer {
     }
 }
 
-impl NamedPreprocessor for CustomKBinsDiscretizer {
-    const NAME: &'static str = "CustomKBinsDiscretizer";
-}
-
-impl Preprocessor for CustomKBinsDiscretizer {
-    fn type_name(&self) -> &str {
-        Self::NAME
-    }
-    fn fit_status(&self) -> FitStatus {
-        FitStatus::NotFittable
-    }
-    fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
+impl CustomKBinsDiscretizer {
+    fn apply(&self, lf: LazyFrame) -> Result<LazyFrame> {
         apply(lf, &self.edges, self.closure, Self::NAME)
     }
-    fn to_config(&self) -> Result<serde_json::Value> {
-        to_value(self)
-    }
 }
+
+impl_preprocessor!(CustomKBinsDiscretizer, "CustomKBinsDiscretizer");

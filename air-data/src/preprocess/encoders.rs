@@ -10,8 +10,8 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    FitStatus, NamedPreprocessor, Preprocessor, check_columns, check_lazy, impute::json_lit, names,
-    reject_nulls, to_value,
+    NamedPreprocessor, check_columns, check_lazy, impl_preprocessor, impute::json_lit, names,
+    reject_nulls,
 };
 use crate::{
     Dataset,
@@ -110,14 +110,6 @@ fn encode_expr(column: &str, cats: &Categories, preprocessor: &str) -> Expr {
     )
 }
 
-fn status<T>(stats: &Option<T>) -> FitStatus {
-    if stats.is_some() {
-        FitStatus::Fitted
-    } else {
-        FitStatus::NotFitted
-    }
-}
-
 /// Encodes each column's values as their index among the sorted categories (`Int64`; unseen
 /// values become null).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,41 +133,29 @@ impl OrdinalEncoder {
     }
 }
 
-impl NamedPreprocessor for OrdinalEncoder {
-    const NAME: &'static str = "OrdinalEncoder";
-}
-
-impl Preprocessor for OrdinalEncoder {
-    fn type_name(&self) -> &str {
-        Self::NAME
-    }
-    fn fit_status(&self) -> FitStatus {
-        status(&self.stats)
-    }
-    fn fit(&mut self, ds: &Dataset) -> Result<()> {
+impl OrdinalEncoder {
+    fn learn(&self, ds: &Dataset) -> Result<BTreeMap<String, Categories>> {
         check_columns(ds, &self.columns, Self::NAME)?;
         let mut stats = BTreeMap::new();
         for c in &self.columns {
             let (values, _) = value_counts(ds, c, Self::NAME)?;
             stats.insert(c.clone(), Categories { values });
         }
-        self.stats = Some(stats);
-        Ok(())
+        Ok(stats)
     }
-    fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
+
+    fn apply(&self, lf: LazyFrame, stats: &BTreeMap<String, Categories>) -> Result<LazyFrame> {
         let mut lf = lf;
         check_lazy(&mut lf, &self.columns, Self::NAME)?;
-        let stats = super::fitted(&self.stats, self.type_name())?;
         let exprs: Vec<Expr> = stats
             .iter()
             .map(|(c, cats)| encode_expr(c, cats, Self::NAME).alias(c.as_str()))
             .collect();
         Ok(lf.with_columns(exprs))
     }
-    fn to_config(&self) -> Result<serde_json::Value> {
-        to_value(self)
-    }
 }
+
+impl_preprocessor!(OrdinalEncoder, "OrdinalEncoder", stats);
 
 /// Replaces each column by one 0/1 `Int64` column per category, named `{column}_{value}`
 /// (categories sorted). Unseen values, and values outside the `max_categories` most frequent,
@@ -220,18 +200,8 @@ impl OneHotEncoder {
     }
 }
 
-impl NamedPreprocessor for OneHotEncoder {
-    const NAME: &'static str = "OneHotEncoder";
-}
-
-impl Preprocessor for OneHotEncoder {
-    fn type_name(&self) -> &str {
-        Self::NAME
-    }
-    fn fit_status(&self) -> FitStatus {
-        status(&self.stats)
-    }
-    fn fit(&mut self, ds: &Dataset) -> Result<()> {
+impl OneHotEncoder {
+    fn learn(&self, ds: &Dataset) -> Result<BTreeMap<String, Categories>> {
         let schema = check_columns(ds, &self.columns, Self::NAME)?;
         for c in self.max_categories.keys() {
             if !self.columns.contains(c) {
@@ -253,13 +223,12 @@ impl Preprocessor for OneHotEncoder {
             }
             stats.insert(c.clone(), Categories { values });
         }
-        self.stats = Some(stats);
-        Ok(())
+        Ok(stats)
     }
-    fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
+
+    fn apply(&self, lf: LazyFrame, stats: &BTreeMap<String, Categories>) -> Result<LazyFrame> {
         let mut lf = lf;
         check_lazy(&mut lf, &self.columns, Self::NAME)?;
-        let stats = super::fitted(&self.stats, self.type_name())?;
         let mut exprs = Vec::new();
         for c in &self.columns {
             let checked = reject_nulls(c, Self::NAME);
@@ -279,10 +248,9 @@ impl Preprocessor for OneHotEncoder {
             false,
         )))
     }
-    fn to_config(&self) -> Result<serde_json::Value> {
-        to_value(self)
-    }
 }
+
+impl_preprocessor!(OneHotEncoder, "OneHotEncoder", stats);
 
 /// Encodes a label column as the index of its value among the sorted labels (`Int64`; unseen
 /// labels become null), with [`inverse_transform_batch`](Self::inverse_transform_batch) back.
@@ -345,38 +313,27 @@ impl LabelEncoder {
     }
 }
 
-impl NamedPreprocessor for LabelEncoder {
-    const NAME: &'static str = "LabelEncoder";
-}
-
-impl Preprocessor for LabelEncoder {
-    fn type_name(&self) -> &str {
-        Self::NAME
-    }
-    fn fit_status(&self) -> FitStatus {
-        status(&self.stats)
-    }
-    fn fit(&mut self, ds: &Dataset) -> Result<()> {
+impl LabelEncoder {
+    fn learn(&self, ds: &Dataset) -> Result<Categories> {
         check_columns(ds, std::slice::from_ref(&self.label_column), Self::NAME)?;
         let (values, _) = value_counts(ds, &self.label_column, Self::NAME)?;
-        self.stats = Some(Categories { values });
-        Ok(())
+        Ok(Categories { values })
     }
-    fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
+
+    fn apply(&self, lf: LazyFrame, stats: &Categories) -> Result<LazyFrame> {
         let mut lf = lf;
         check_lazy(
             &mut lf,
             std::slice::from_ref(&self.label_column),
             Self::NAME,
         )?;
-        let cats = super::fitted(&self.stats, self.type_name())?;
+        let cats = stats;
         let c = self.label_column.as_str();
         Ok(lf.with_column(encode_expr(c, cats, Self::NAME).alias(c)))
     }
-    fn to_config(&self) -> Result<serde_json::Value> {
-        to_value(self)
-    }
 }
+
+impl_preprocessor!(LabelEncoder, "LabelEncoder", stats);
 
 /// The element type of [`Concatenator`]'s output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -440,18 +397,8 @@ impl Concatenator {
     }
 }
 
-impl NamedPreprocessor for Concatenator {
-    const NAME: &'static str = "Concatenator";
-}
-
-impl Preprocessor for Concatenator {
-    fn type_name(&self) -> &str {
-        Self::NAME
-    }
-    fn fit_status(&self) -> FitStatus {
-        FitStatus::NotFittable
-    }
-    fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
+impl Concatenator {
+    fn apply(&self, lf: LazyFrame) -> Result<LazyFrame> {
         let mut lf = lf;
         let schema = lf.collect_schema().map_err(|e| DataError::Polars {
             context: "Concatenator: resolving the input's columns".to_owned(),
@@ -512,10 +459,9 @@ impl Preprocessor for Concatenator {
             Some(Self::NAME),
         ))
     }
-    fn to_config(&self) -> Result<serde_json::Value> {
-        to_value(self)
-    }
 }
+
+impl_preprocessor!(Concatenator, "Concatenator");
 
 fn concatenate(
     mut df: DataFrame,
@@ -570,18 +516,8 @@ impl Categorizer {
     }
 }
 
-impl NamedPreprocessor for Categorizer {
-    const NAME: &'static str = "Categorizer";
-}
-
-impl Preprocessor for Categorizer {
-    fn type_name(&self) -> &str {
-        Self::NAME
-    }
-    fn fit_status(&self) -> FitStatus {
-        status(&self.stats)
-    }
-    fn fit(&mut self, ds: &Dataset) -> Result<()> {
+impl Categorizer {
+    fn learn(&self, ds: &Dataset) -> Result<BTreeMap<String, Vec<String>>> {
         let schema = check_columns(ds, &self.columns, Self::NAME)?;
         let mut stats = BTreeMap::new();
         for c in &self.columns {
@@ -609,13 +545,12 @@ impl Preprocessor for Categorizer {
                 .collect();
             stats.insert(c.clone(), values);
         }
-        self.stats = Some(stats);
-        Ok(())
+        Ok(stats)
     }
-    fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
+
+    fn apply(&self, lf: LazyFrame, stats: &BTreeMap<String, Vec<String>>) -> Result<LazyFrame> {
         let mut lf = lf;
         check_lazy(&mut lf, &self.columns, Self::NAME)?;
-        let stats = super::fitted(&self.stats, self.type_name())?;
         let mut exprs = Vec::new();
         for (c, values) in stats {
             let cats = FrozenCategories::new(values.iter().map(String::as_str)).map_err(|e| {
@@ -632,7 +567,6 @@ impl Preprocessor for Categorizer {
         }
         Ok(lf.with_columns(exprs))
     }
-    fn to_config(&self) -> Result<serde_json::Value> {
-        to_value(self)
-    }
 }
+
+impl_preprocessor!(Categorizer, "Categorizer", stats);

@@ -236,6 +236,71 @@ pub fn load_preprocessor(checkpoint: &Checkpoint) -> Result<Option<Box<dyn Prepr
 
 // ----- helpers shared by the built-ins -----
 
+/// Implements [`NamedPreprocessor`] and [`Preprocessor`] for a built-in, so that the name, the
+/// fit status, the `NotFitted` check and the saved config are written once, here:
+///
+/// - `impl_preprocessor!(Type, "Name", field)`: the fitted state is `field: Option<S>`, learned by the
+///   type's `fn learn(&self, &Dataset) -> Result<S>` and used by its
+///   `fn apply(&self, LazyFrame, &S) -> Result<LazyFrame>`.
+/// - `impl_preprocessor!(Type, "Name")`: nothing to learn (`NotFittable`); the type has
+///   `fn apply(&self, LazyFrame) -> Result<LazyFrame>`.
+macro_rules! impl_preprocessor {
+    ($ty:ty, $name:literal, $state:ident) => {
+        impl $crate::preprocess::NamedPreprocessor for $ty {
+            const NAME: &'static str = $name;
+        }
+
+        impl $crate::preprocess::Preprocessor for $ty {
+            fn type_name(&self) -> &str {
+                $name
+            }
+            fn fit_status(&self) -> $crate::preprocess::FitStatus {
+                match self.$state {
+                    Some(_) => $crate::preprocess::FitStatus::Fitted,
+                    None => $crate::preprocess::FitStatus::NotFitted,
+                }
+            }
+            fn fit(&mut self, ds: &$crate::Dataset) -> $crate::error::Result<()> {
+                self.$state = Some(self.learn(ds)?);
+                Ok(())
+            }
+            fn expressions(
+                &self,
+                lf: ::polars::prelude::LazyFrame,
+            ) -> $crate::error::Result<::polars::prelude::LazyFrame> {
+                self.apply(lf, $crate::preprocess::fitted(&self.$state, $name)?)
+            }
+            fn to_config(&self) -> $crate::error::Result<serde_json::Value> {
+                $crate::preprocess::to_value(self)
+            }
+        }
+    };
+    ($ty:ty, $name:literal) => {
+        impl $crate::preprocess::NamedPreprocessor for $ty {
+            const NAME: &'static str = $name;
+        }
+
+        impl $crate::preprocess::Preprocessor for $ty {
+            fn type_name(&self) -> &str {
+                $name
+            }
+            fn fit_status(&self) -> $crate::preprocess::FitStatus {
+                $crate::preprocess::FitStatus::NotFittable
+            }
+            fn expressions(
+                &self,
+                lf: ::polars::prelude::LazyFrame,
+            ) -> $crate::error::Result<::polars::prelude::LazyFrame> {
+                self.apply(lf)
+            }
+            fn to_config(&self) -> $crate::error::Result<serde_json::Value> {
+                $crate::preprocess::to_value(self)
+            }
+        }
+    };
+}
+pub(crate) use impl_preprocessor;
+
 /// Checks that `columns` exist in `ds` and returns its schema.
 /// The fitted state of `preprocessor`, or [`DataError::NotFitted`] naming it: what
 /// [`Preprocessor::expressions`] reads, which a caller may reach before `fit`.

@@ -12,8 +12,8 @@ use polars::{
 use serde::{Deserialize, Serialize};
 
 use super::{
-    FitStatus, NamedPreprocessor, Preprocessor, aggregate, check_numeric_columns,
-    check_numeric_lazy, names, scalar_f64, to_value,
+    NamedPreprocessor, aggregate, check_numeric_columns, check_numeric_lazy, impl_preprocessor,
+    names, scalar_f64,
 };
 use crate::{
     Dataset,
@@ -42,14 +42,6 @@ fn apply_affine(lf: LazyFrame, stats: &Affine, preprocessor: &str) -> Result<Laz
         })
         .collect();
     Ok(lf.with_columns(exprs))
-}
-
-fn status<T>(stats: &Option<T>) -> FitStatus {
-    if stats.is_some() {
-        FitStatus::Fitted
-    } else {
-        FitStatus::NotFitted
-    }
 }
 
 /// Standardises columns: `(x - mean) / std` (Ray's and scikit-learn's `StandardScaler`).
@@ -82,18 +74,8 @@ impl StandardScaler {
     }
 }
 
-impl NamedPreprocessor for StandardScaler {
-    const NAME: &'static str = "StandardScaler";
-}
-
-impl Preprocessor for StandardScaler {
-    fn type_name(&self) -> &str {
-        Self::NAME
-    }
-    fn fit_status(&self) -> FitStatus {
-        status(&self.stats)
-    }
-    fn fit(&mut self, ds: &Dataset) -> Result<()> {
+impl StandardScaler {
+    fn learn(&self, ds: &Dataset) -> Result<Affine> {
         check_numeric_columns(ds, &self.columns, Self::NAME)?;
         let mut exprs = Vec::new();
         for c in &self.columns {
@@ -108,20 +90,15 @@ impl Preprocessor for StandardScaler {
             let std = nonzero(scalar_f64(&df, &format!("std({c})"))?);
             stats.insert(c.clone(), (mean, std));
         }
-        self.stats = Some(stats);
-        Ok(())
+        Ok(stats)
     }
-    fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
-        apply_affine(
-            lf,
-            super::fitted(&self.stats, self.type_name())?,
-            Self::NAME,
-        )
-    }
-    fn to_config(&self) -> Result<serde_json::Value> {
-        to_value(self)
+
+    fn apply(&self, lf: LazyFrame, stats: &Affine) -> Result<LazyFrame> {
+        apply_affine(lf, stats, Self::NAME)
     }
 }
+
+impl_preprocessor!(StandardScaler, "StandardScaler", stats);
 
 /// Scales columns to [0, 1]: `(x - min) / (max - min)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -140,18 +117,8 @@ impl MinMaxScaler {
     }
 }
 
-impl NamedPreprocessor for MinMaxScaler {
-    const NAME: &'static str = "MinMaxScaler";
-}
-
-impl Preprocessor for MinMaxScaler {
-    fn type_name(&self) -> &str {
-        Self::NAME
-    }
-    fn fit_status(&self) -> FitStatus {
-        status(&self.stats)
-    }
-    fn fit(&mut self, ds: &Dataset) -> Result<()> {
+impl MinMaxScaler {
+    fn learn(&self, ds: &Dataset) -> Result<Affine> {
         check_numeric_columns(ds, &self.columns, Self::NAME)?;
         let mut exprs = Vec::new();
         for c in &self.columns {
@@ -167,20 +134,15 @@ impl Preprocessor for MinMaxScaler {
             let range = min.zip(max).map(|(lo, hi)| hi - lo);
             stats.insert(c.clone(), (min.unwrap_or(0.0), nonzero(range)));
         }
-        self.stats = Some(stats);
-        Ok(())
+        Ok(stats)
     }
-    fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
-        apply_affine(
-            lf,
-            super::fitted(&self.stats, self.type_name())?,
-            Self::NAME,
-        )
-    }
-    fn to_config(&self) -> Result<serde_json::Value> {
-        to_value(self)
+
+    fn apply(&self, lf: LazyFrame, stats: &Affine) -> Result<LazyFrame> {
+        apply_affine(lf, stats, Self::NAME)
     }
 }
+
+impl_preprocessor!(MinMaxScaler, "MinMaxScaler", stats);
 
 /// Scales columns by their maximum absolute value: `x / max|x|` (sparsity is kept).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -199,18 +161,8 @@ impl MaxAbsScaler {
     }
 }
 
-impl NamedPreprocessor for MaxAbsScaler {
-    const NAME: &'static str = "MaxAbsScaler";
-}
-
-impl Preprocessor for MaxAbsScaler {
-    fn type_name(&self) -> &str {
-        Self::NAME
-    }
-    fn fit_status(&self) -> FitStatus {
-        status(&self.stats)
-    }
-    fn fit(&mut self, ds: &Dataset) -> Result<()> {
+impl MaxAbsScaler {
+    fn learn(&self, ds: &Dataset) -> Result<Affine> {
         check_numeric_columns(ds, &self.columns, Self::NAME)?;
         let exprs = self
             .columns
@@ -229,20 +181,15 @@ impl Preprocessor for MaxAbsScaler {
             let m = scalar_f64(&df, &format!("abs_max({c})"))?;
             stats.insert(c.clone(), (0.0, nonzero(m)));
         }
-        self.stats = Some(stats);
-        Ok(())
+        Ok(stats)
     }
-    fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
-        apply_affine(
-            lf,
-            super::fitted(&self.stats, self.type_name())?,
-            Self::NAME,
-        )
-    }
-    fn to_config(&self) -> Result<serde_json::Value> {
-        to_value(self)
+
+    fn apply(&self, lf: LazyFrame, stats: &Affine) -> Result<LazyFrame> {
+        apply_affine(lf, stats, Self::NAME)
     }
 }
+
+impl_preprocessor!(MaxAbsScaler, "MaxAbsScaler", stats);
 
 /// How quantiles between two data points are computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -293,18 +240,8 @@ impl RobustScaler {
     }
 }
 
-impl NamedPreprocessor for RobustScaler {
-    const NAME: &'static str = "RobustScaler";
-}
-
-impl Preprocessor for RobustScaler {
-    fn type_name(&self) -> &str {
-        Self::NAME
-    }
-    fn fit_status(&self) -> FitStatus {
-        status(&self.stats)
-    }
-    fn fit(&mut self, ds: &Dataset) -> Result<()> {
+impl RobustScaler {
+    fn learn(&self, ds: &Dataset) -> Result<Affine> {
         check_numeric_columns(ds, &self.columns, Self::NAME)?;
         let method = match self.interpolation {
             QuantileInterpolation::Linear => QuantileMethod::Linear,
@@ -331,20 +268,15 @@ impl Preprocessor for RobustScaler {
             let range = low.zip(high).map(|(l, h)| h - l);
             stats.insert(c.clone(), (median.unwrap_or(0.0), nonzero(range)));
         }
-        self.stats = Some(stats);
-        Ok(())
+        Ok(stats)
     }
-    fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
-        apply_affine(
-            lf,
-            super::fitted(&self.stats, self.type_name())?,
-            Self::NAME,
-        )
-    }
-    fn to_config(&self) -> Result<serde_json::Value> {
-        to_value(self)
+
+    fn apply(&self, lf: LazyFrame, stats: &Affine) -> Result<LazyFrame> {
+        apply_affine(lf, stats, Self::NAME)
     }
 }
+
+impl_preprocessor!(RobustScaler, "RobustScaler", stats);
 
 /// The norm of [`Normalizer`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -374,18 +306,8 @@ impl Normalizer {
     }
 }
 
-impl NamedPreprocessor for Normalizer {
-    const NAME: &'static str = "Normalizer";
-}
-
-impl Preprocessor for Normalizer {
-    fn type_name(&self) -> &str {
-        Self::NAME
-    }
-    fn fit_status(&self) -> FitStatus {
-        FitStatus::NotFittable
-    }
-    fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
+impl Normalizer {
+    fn apply(&self, lf: LazyFrame) -> Result<LazyFrame> {
         let mut lf = lf;
         check_numeric_lazy(&mut lf, &self.columns, Self::NAME)?;
         if self.columns.is_empty() {
@@ -430,10 +352,9 @@ impl Preprocessor for Normalizer {
             )
             .drop(by_name(["__air_norm"], true, false)))
     }
-    fn to_config(&self) -> Result<serde_json::Value> {
-        to_value(self)
-    }
 }
+
+impl_preprocessor!(Normalizer, "Normalizer");
 
 /// The family of [`PowerTransformer`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -501,18 +422,8 @@ impl PowerTransformer {
     }
 }
 
-impl NamedPreprocessor for PowerTransformer {
-    const NAME: &'static str = "PowerTransformer";
-}
-
-impl Preprocessor for PowerTransformer {
-    fn type_name(&self) -> &str {
-        Self::NAME
-    }
-    fn fit_status(&self) -> FitStatus {
-        FitStatus::NotFittable
-    }
-    fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
+impl PowerTransformer {
+    fn apply(&self, lf: LazyFrame) -> Result<LazyFrame> {
         let mut lf = lf;
         check_numeric_lazy(&mut lf, &self.columns, Self::NAME)?;
         let exprs: Vec<Expr> = self
@@ -525,7 +436,6 @@ impl Preprocessor for PowerTransformer {
             .collect();
         Ok(lf.with_columns(exprs))
     }
-    fn to_config(&self) -> Result<serde_json::Value> {
-        to_value(self)
-    }
 }
+
+impl_preprocessor!(PowerTransformer, "PowerTransformer");

@@ -12,7 +12,7 @@ use polars::prelude::*;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use super::{FitStatus, NamedPreprocessor, Preprocessor, check_lazy, names, registry, to_value};
+use super::{NamedPreprocessor, check_lazy, impl_preprocessor, names, registry};
 use crate::error::{DataError, Result};
 
 /// How a string is split into tokens.
@@ -217,18 +217,8 @@ impl Tokenizer {
     }
 }
 
-impl NamedPreprocessor for Tokenizer {
-    const NAME: &'static str = "Tokenizer";
-}
-
-impl Preprocessor for Tokenizer {
-    fn type_name(&self) -> &str {
-        Self::NAME
-    }
-    fn fit_status(&self) -> FitStatus {
-        FitStatus::NotFittable
-    }
-    fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
+impl Tokenizer {
+    fn apply(&self, lf: LazyFrame) -> Result<LazyFrame> {
         let mut lf = lf;
         check_lazy(&mut lf, &self.columns, Self::NAME)?;
         let tokens = Arc::new(self.tokenization.compile(self.lowercase, Self::NAME)?);
@@ -250,10 +240,9 @@ impl Preprocessor for Tokenizer {
             .collect();
         Ok(lf.with_columns(exprs))
     }
-    fn to_config(&self) -> Result<serde_json::Value> {
-        to_value(self)
-    }
 }
+
+impl_preprocessor!(Tokenizer, "Tokenizer");
 
 /// The string view of a text column, or an error naming its type.
 pub(crate) fn text_column<'a>(

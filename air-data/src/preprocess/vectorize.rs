@@ -18,9 +18,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    FitStatus, NamedPreprocessor, Preprocessor, check_columns, names,
+    NamedPreprocessor, check_columns, impl_preprocessor, names,
     text::{Tokenization, Tokens, bucket, text_column},
-    to_value,
 };
 use crate::{
     Dataset,
@@ -367,22 +366,8 @@ impl CountVectorizer {
     }
 }
 
-impl NamedPreprocessor for CountVectorizer {
-    const NAME: &'static str = "CountVectorizer";
-}
-
-impl Preprocessor for CountVectorizer {
-    fn type_name(&self) -> &str {
-        Self::NAME
-    }
-    fn fit_status(&self) -> FitStatus {
-        if self.stats.is_some() {
-            FitStatus::Fitted
-        } else {
-            FitStatus::NotFitted
-        }
-    }
-    fn fit(&mut self, ds: &Dataset) -> Result<()> {
+impl CountVectorizer {
+    fn learn(&self, ds: &Dataset) -> Result<BTreeMap<String, Vec<String>>> {
         const NAME: &str = <CountVectorizer as NamedPreprocessor>::NAME;
         if let Some(max) = self.max_features {
             check_positive(max, "max_features", NAME)?;
@@ -416,12 +401,11 @@ impl Preprocessor for CountVectorizer {
             }
             stats.insert(c.clone(), top_sorted(counts, self.max_features));
         }
-        self.stats = Some(stats);
-        Ok(())
+        Ok(stats)
     }
-    fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
+
+    fn apply(&self, lf: LazyFrame, stats: &BTreeMap<String, Vec<String>>) -> Result<LazyFrame> {
         const NAME: &str = <CountVectorizer as NamedPreprocessor>::NAME;
-        let stats = super::fitted(&self.stats, self.type_name())?;
         let tokens = self.tokenization.compile(self.lowercase, NAME)?;
         let blocks: Vec<(String, Vec<String>)> = self
             .columns
@@ -451,10 +435,9 @@ impl Preprocessor for CountVectorizer {
         };
         text_vectorizer(lf, blocks, self.output, tokens, NAME, add)
     }
-    fn to_config(&self) -> Result<serde_json::Value> {
-        to_value(self)
-    }
 }
+
+impl_preprocessor!(CountVectorizer, "CountVectorizer", stats);
 
 /// Counts each column's tokens into `num_features` buckets chosen by hashing the token, with no
 /// fitting and no vocabulary (scikit-learn's `HashingVectorizer` with `norm=None`; buckets equal
@@ -514,18 +497,8 @@ impl HashingVectorizer {
     }
 }
 
-impl NamedPreprocessor for HashingVectorizer {
-    const NAME: &'static str = "HashingVectorizer";
-}
-
-impl Preprocessor for HashingVectorizer {
-    fn type_name(&self) -> &str {
-        Self::NAME
-    }
-    fn fit_status(&self) -> FitStatus {
-        FitStatus::NotFittable
-    }
-    fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
+impl HashingVectorizer {
+    fn apply(&self, lf: LazyFrame) -> Result<LazyFrame> {
         const NAME: &str = <HashingVectorizer as NamedPreprocessor>::NAME;
         check_positive(self.num_features, "num_features", NAME)?;
         let tokens = self.tokenization.compile(self.lowercase, NAME)?;
@@ -548,10 +521,9 @@ impl Preprocessor for HashingVectorizer {
         };
         text_vectorizer(lf, blocks, self.output, tokens, NAME, add)
     }
-    fn to_config(&self) -> Result<serde_json::Value> {
-        to_value(self)
-    }
 }
+
+impl_preprocessor!(HashingVectorizer, "HashingVectorizer");
 
 /// Hashes a group of columns into `num_features` `Float64` features, with no fitting
 /// (scikit-learn's `FeatureHasher` on dict rows `{column: value}`): a numeric or boolean column
@@ -623,18 +595,8 @@ enum HashedInput {
     Text,
 }
 
-impl NamedPreprocessor for FeatureHasher {
-    const NAME: &'static str = "FeatureHasher";
-}
-
-impl Preprocessor for FeatureHasher {
-    fn type_name(&self) -> &str {
-        Self::NAME
-    }
-    fn fit_status(&self) -> FitStatus {
-        FitStatus::NotFittable
-    }
-    fn expressions(&self, mut lf: LazyFrame) -> Result<LazyFrame> {
+impl FeatureHasher {
+    fn apply(&self, mut lf: LazyFrame) -> Result<LazyFrame> {
         const NAME: &str = <FeatureHasher as NamedPreprocessor>::NAME;
         check_positive(self.num_features, "num_features", NAME)?;
         let schema = lf.collect_schema().map_err(|e| DataError::Polars {
@@ -740,10 +702,9 @@ impl Preprocessor for FeatureHasher {
         };
         replace_columns(lf, self.columns.clone(), fields, NAME, Arc::new(kernel))
     }
-    fn to_config(&self) -> Result<serde_json::Value> {
-        to_value(self)
-    }
 }
+
+impl_preprocessor!(FeatureHasher, "FeatureHasher");
 
 /// The elements of a list column as one flat column with per-row offsets into it.
 struct Flattened {
@@ -898,22 +859,8 @@ enum CategoryIndex {
     Integer(HashMap<i64, usize>),
 }
 
-impl NamedPreprocessor for MultiHotEncoder {
-    const NAME: &'static str = "MultiHotEncoder";
-}
-
-impl Preprocessor for MultiHotEncoder {
-    fn type_name(&self) -> &str {
-        Self::NAME
-    }
-    fn fit_status(&self) -> FitStatus {
-        if self.stats.is_some() {
-            FitStatus::Fitted
-        } else {
-            FitStatus::NotFitted
-        }
-    }
-    fn fit(&mut self, ds: &Dataset) -> Result<()> {
+impl MultiHotEncoder {
+    fn learn(&self, ds: &Dataset) -> Result<BTreeMap<String, Vec<serde_json::Value>>> {
         const NAME: &str = <MultiHotEncoder as NamedPreprocessor>::NAME;
         let schema = check_columns(ds, &self.columns, NAME)?;
         for (c, &max) in &self.max_categories {
@@ -978,12 +925,15 @@ impl Preprocessor for MultiHotEncoder {
             };
             stats.insert(c.clone(), values);
         }
-        self.stats = Some(stats);
-        Ok(())
+        Ok(stats)
     }
-    fn expressions(&self, lf: LazyFrame) -> Result<LazyFrame> {
+
+    fn apply(
+        &self,
+        lf: LazyFrame,
+        stats: &BTreeMap<String, Vec<serde_json::Value>>,
+    ) -> Result<LazyFrame> {
         const NAME: &str = <MultiHotEncoder as NamedPreprocessor>::NAME;
-        let stats = super::fitted(&self.stats, self.type_name())?;
         let mut fields = Vec::new();
         let mut blocks = Vec::new();
         for c in &self.columns {
@@ -1090,10 +1040,9 @@ impl Preprocessor for MultiHotEncoder {
         };
         replace_columns(lf, self.columns.clone(), fields, NAME, Arc::new(kernel))
     }
-    fn to_config(&self) -> Result<serde_json::Value> {
-        to_value(self)
-    }
 }
+
+impl_preprocessor!(MultiHotEncoder, "MultiHotEncoder", stats);
 
 #[cfg(test)]
 mod tests {

@@ -12,6 +12,7 @@
 //! cargo run --release -p air-serve --example abuse_bench -- parse [--keys 40000]
 //! ```
 
+use std::num::NonZeroUsize;
 use std::{
     sync::Arc,
     time::{Duration, Instant},
@@ -34,12 +35,8 @@ impl Predictor for Busy {
     fn predict(&self, batch: DataFrame) -> air_train::Result<DataFrame> {
         std::thread::sleep(Duration::from_millis(self.ms));
         let p = Series::new("predictions".into(), vec![0.0f32; batch.height()]);
-        DataFrame::new(batch.height(), vec![p.into_column()]).map_err(|e| {
-            air_train::TrainError::Model {
-                context: "busy".into(),
-                reason: e.to_string(),
-            }
-        })
+        DataFrame::new(batch.height(), vec![p.into_column()])
+            .map_err(|e| air_train::TrainError::model("busy", e))
     }
 }
 
@@ -78,7 +75,8 @@ fn post(path: &str, body: &str) -> Vec<u8> {
 
 fn burst(requests: usize, admitted: usize, ms: u64) -> anyhow::Result<()> {
     let deployment = PredictorDeployment::new(
-        DeploymentConfig::new("busy")?.with_max_concurrent_queries(admitted)?,
+        DeploymentConfig::new("busy")
+            .with_max_concurrent_queries(NonZeroUsize::new(admitted).unwrap()),
         Checkpoint::new(),
         move |_: &Checkpoint| Ok(Busy { ms }),
     );
@@ -140,7 +138,7 @@ fn burst(requests: usize, admitted: usize, ms: u64) -> anyhow::Result<()> {
 
 fn parse(keys: usize) -> anyhow::Result<()> {
     let deployment = PredictorDeployment::new(
-        DeploymentConfig::new("busy")?,
+        DeploymentConfig::new("busy"),
         Checkpoint::new(),
         |_: &Checkpoint| Ok(Busy { ms: 0 }),
     );

@@ -12,6 +12,7 @@
 //! stall is not hidden). When `wrk` is on the PATH its
 //! peak is printed too. Client and server share this machine's cores.
 
+use std::num::NonZeroUsize;
 use std::{
     io::{Read, Write},
     net::{SocketAddr, TcpStream},
@@ -35,12 +36,8 @@ struct Noop;
 impl Predictor for Noop {
     fn predict(&self, batch: DataFrame) -> air_train::Result<DataFrame> {
         let p = Series::new("predictions".into(), vec![0.0f32; batch.height()]);
-        DataFrame::new(batch.height(), vec![p.into_column()]).map_err(|e| {
-            air_train::TrainError::Model {
-                context: "noop".into(),
-                reason: e.to_string(),
-            }
-        })
+        DataFrame::new(batch.height(), vec![p.into_column()])
+            .map_err(|e| air_train::TrainError::model("noop", e))
     }
 }
 
@@ -112,11 +109,11 @@ fn serve(
     replicas: usize,
     batch: usize,
 ) -> anyhow::Result<ServerHandle> {
-    let config = DeploymentConfig::new(name)?
-        .with_route_prefix("/")?
-        .with_num_replicas(replicas)?
-        .with_batching(batch, Duration::ZERO)?
-        .with_max_concurrent_queries(1000)?;
+    let config = DeploymentConfig::new(name)
+        .with_route_prefix("/")
+        .with_num_replicas(NonZeroUsize::new(replicas).unwrap())
+        .with_batching(NonZeroUsize::new(batch).unwrap(), Duration::ZERO)
+        .with_max_concurrent_queries(NonZeroUsize::new(1000).unwrap());
     let deployment = if gbdt {
         PredictorDeployment::new(config, checkpoint, GbdtPredictor::from_checkpoint)
     } else {

@@ -74,10 +74,7 @@ pub fn frame_of(name: &str, values: Series) -> DataFrame {
 }
 
 pub fn polars(e: PolarsError) -> air_train::TrainError {
-    air_train::TrainError::Model {
-        context: "test predictor".into(),
-        reason: e.to_string(),
-    }
+    air_train::TrainError::model("test predictor", e)
 }
 
 /// Answers every row with the number of rows in its predictor call.

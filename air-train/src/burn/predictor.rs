@@ -74,22 +74,24 @@ impl<C: ModelConfig> BurnPredictor<C> {
     /// Rebuilds the model on `device` (CPU, or a CUDA device with the `cuda` feature).
     pub fn from_checkpoint_on(checkpoint: &Checkpoint, device: ComputeDevice) -> Result<Self> {
         if !checkpoint.contains(MODEL_CONFIG_ENTRY) {
-            return Err(TrainError::Model {
-                context: "building a predictor".to_owned(),
-                reason: format!(
+            return Err(TrainError::model(
+                "building a predictor",
+                format!(
                     "the checkpoint has no {MODEL_CONFIG_ENTRY}; save the model with \
                      save_burn_model(config, model, checkpoint)"
                 ),
-            });
+            ));
         }
         let config: C = checkpoint
             .get_verified_json(MODEL_CONFIG_ENTRY)
-            .map_err(|e| TrainError::Model {
-                context: format!("reading {MODEL_CONFIG_ENTRY}"),
-                reason: format!(
-                    "{e} (expected the config type {})",
-                    std::any::type_name::<C>()
-                ),
+            .map_err(|e| {
+                TrainError::model(
+                    format!("reading {MODEL_CONFIG_ENTRY}"),
+                    format!(
+                        "{e} (expected the config type {})",
+                        std::any::type_name::<C>()
+                    ),
+                )
             })?;
         device.check_available()?;
         let device = device.inference_device()?;
@@ -141,14 +143,14 @@ impl<C: ModelConfig> BurnPredictor<C> {
             .map(|c| c.name().to_string())
             .collect();
         if numeric.is_empty() {
-            return Err(TrainError::Model {
-                context: "choosing the predictor's input".to_owned(),
-                reason: format!(
+            return Err(TrainError::model(
+                "choosing the predictor's input",
+                format!(
                     "the batch has no numeric or array columns (columns: {:?}); set \
                      with_feature_columns",
                     df.get_column_names()
                 ),
-            });
+            ));
         }
         Ok(numeric)
     }
@@ -180,15 +182,12 @@ impl<C: ModelConfig> Predictor for BurnPredictor<C> {
             .into_data()
             .convert::<f32>()
             .to_vec::<f32>()
-            .map_err(|e| TrainError::Model {
-                context: "reading predictions".to_owned(),
-                reason: format!("{e:?}"),
-            })?;
+            .map_err(|e| TrainError::model("reading predictions", format!("{e:?}")))?;
         if out_rows != rows {
-            return Err(TrainError::Model {
-                context: "predicting".to_owned(),
-                reason: format!("the model returned {out_rows} rows for {rows} inputs"),
-            });
+            return Err(TrainError::model(
+                "predicting",
+                format!("the model returned {out_rows} rows for {rows} inputs"),
+            ));
         }
         predictions_frame(values, rows, width)
     }

@@ -19,10 +19,7 @@ use crate::{Session, TrainError, error::Result};
 fn to_f32(data: TensorData, context: &str) -> Result<Vec<f32>> {
     data.convert::<f32>()
         .to_vec::<f32>()
-        .map_err(|e| TrainError::Model {
-            context: context.to_owned(),
-            reason: format!("{e:?}"),
-        })
+        .map_err(|e| TrainError::model(context.to_owned(), format!("{e:?}")))
 }
 
 struct GatherGrads<'a> {

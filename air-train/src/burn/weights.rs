@@ -18,10 +18,7 @@ pub const MODEL_ENTRY: &str = "model.mpk";
 pub fn save_model<B: Backend, M: Module<B>>(module: &M, checkpoint: &mut Checkpoint) -> Result<()> {
     let bytes = NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
         .record(module.clone().into_record(), ())
-        .map_err(|e| TrainError::Model {
-            context: "saving weights".to_owned(),
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| TrainError::model("saving weights", e))?;
     checkpoint.put_bytes(MODEL_ENTRY, bytes)?;
     Ok(())
 }
@@ -36,9 +33,11 @@ pub fn load_model<B: Backend, M: Module<B>>(
     let bytes = checkpoint.get_verified_bytes(MODEL_ENTRY)?;
     let record = NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
         .load(bytes.to_vec(), device)
-        .map_err(|e| TrainError::Model {
-            context: format!("loading weights from {MODEL_ENTRY}"),
-            reason: format!("{e} (was the checkpoint saved from the same model architecture?)"),
+        .map_err(|e| {
+            TrainError::model(
+                format!("loading weights from {MODEL_ENTRY}"),
+                format!("{e} (was the checkpoint saved from the same model architecture?)"),
+            )
         })?;
     Ok(module.load_record(record))
 }

@@ -26,10 +26,7 @@ pub struct BoostData<'a> {
 
 impl BoostData<'_> {
     fn check(&self, d: usize, what: &str, objective: Objective) -> Result<()> {
-        let bad = |reason: String| TrainError::Model {
-            context: format!("boosting data {what:?}"),
-            reason,
-        };
+        let bad = |reason: String| TrainError::model(format!("boosting data {what:?}"), reason);
         if self.x.len() != self.rows * d {
             return Err(bad(format!(
                 "{} values for {} rows of {d} features",
@@ -121,15 +118,15 @@ impl<'a> Booster<'a> {
         let model = match init {
             Some(m) => {
                 if m.objective != objective || m.num_feature != d {
-                    return Err(TrainError::Model {
-                        context: "resuming boosting".to_owned(),
-                        reason: format!(
+                    return Err(TrainError::model(
+                        "resuming boosting",
+                        format!(
                             "the checkpoint's model is {} on {} features; these params train {} on {d}",
                             m.objective.xgboost_name(),
                             m.num_feature,
                             objective.xgboost_name()
                         ),
-                    });
+                    ));
                 }
                 m
             }

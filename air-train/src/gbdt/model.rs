@@ -132,10 +132,7 @@ impl Tree {
 
     fn validate(&self, index: usize, num_feature: usize) -> Result<()> {
         let n = self.left.len();
-        let bad = |reason: String| TrainError::Model {
-            context: format!("tree {index}"),
-            reason,
-        };
+        let bad = |reason: String| TrainError::model(format!("tree {index}"), reason);
         if n == 0 {
             return Err(bad("has no nodes".to_owned()));
         }
@@ -217,39 +214,39 @@ impl GbdtModel {
     /// Checks the structure (after loading a file).
     pub fn validate(&self) -> Result<()> {
         if self.format_version > GBDT_FORMAT_VERSION {
-            return Err(TrainError::Model {
-                context: "reading a GBDT model".to_owned(),
-                reason: format!(
+            return Err(TrainError::model(
+                "reading a GBDT model",
+                format!(
                     "format version {} is newer than this build reads ({GBDT_FORMAT_VERSION})",
                     self.format_version
                 ),
-            });
+            ));
         }
         let groups = self.objective.num_groups();
         if self.base_margin.len() != groups {
-            return Err(TrainError::Model {
-                context: "reading a GBDT model".to_owned(),
-                reason: format!(
+            return Err(TrainError::model(
+                "reading a GBDT model",
+                format!(
                     "{} base margins for {groups} output group(s)",
                     self.base_margin.len()
                 ),
-            });
+            ));
         }
         if self.tree_group.len() != self.trees.len() {
-            return Err(TrainError::Model {
-                context: "reading a GBDT model".to_owned(),
-                reason: format!(
+            return Err(TrainError::model(
+                "reading a GBDT model",
+                format!(
                     "{} tree groups for {} trees",
                     self.tree_group.len(),
                     self.trees.len()
                 ),
-            });
+            ));
         }
         if let Some(g) = self.tree_group.iter().find(|g| **g >= groups) {
-            return Err(TrainError::Model {
-                context: "reading a GBDT model".to_owned(),
-                reason: format!("a tree adds to group {g} of {groups}"),
-            });
+            return Err(TrainError::model(
+                "reading a GBDT model",
+                format!("a tree adds to group {g} of {groups}"),
+            ));
         }
         for (i, t) in self.trees.iter().enumerate() {
             t.validate(i, self.num_feature)?;
@@ -261,9 +258,9 @@ impl GbdtModel {
     pub fn predict_margin(&self, data: &[f32], rows: usize) -> Result<Vec<f32>> {
         let d = self.num_feature;
         if data.len() != rows * d {
-            return Err(TrainError::Model {
-                context: "predicting".to_owned(),
-                reason: if rows == 0 {
+            return Err(TrainError::model(
+                "predicting",
+                if rows == 0 {
                     format!("{} values for 0 rows", data.len())
                 } else {
                     format!(
@@ -273,7 +270,7 @@ impl GbdtModel {
                         data.len() as f64 / rows as f64
                     )
                 },
-            });
+            ));
         }
         let groups = self.objective.num_groups();
         let mut out = vec![0.0f32; rows * groups];

@@ -56,17 +56,21 @@ impl EvalMetric {
     }
 }
 
-/// Booster parameters (XGBoost's names; defaults are XGBoost's).
+/// Booster parameters (XGBoost's names; defaults are XGBoost's). The setters only set;
+/// [`validate`](Self::validate) checks every value at once, and the trainer calls it before
+/// any work starts, naming the first bad field.
 ///
 /// ```
 /// use air_train::gbdt::{EvalMetric, GbdtParams, Objective};
 ///
 /// let p = GbdtParams::new(Objective::BinaryLogistic)
-///     .with_max_depth(4)?
-///     .with_eta(0.1)?
+///     .with_max_depth(4)
+///     .with_eta(0.1)
 ///     .with_eval_metrics([EvalMetric::Logloss, EvalMetric::Error]);
 /// assert_eq!(p.max_bin, 256);
-/// assert!(GbdtParams::new(Objective::SquaredError).with_subsample(0.0).is_err());
+/// assert!(p.validate().is_ok());
+/// let bad = GbdtParams::new(Objective::SquaredError).with_subsample(0.0);
+/// assert!(bad.validate().unwrap_err().to_string().contains("subsample"));
 /// # Ok::<(), air_train::TrainError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -143,33 +147,33 @@ impl GbdtParams {
     }
 
     /// Learning rate.
-    pub fn with_eta(mut self, eta: f64) -> Result<Self> {
+    pub fn with_eta(mut self, eta: f64) -> Self {
         self.eta = eta;
-        self.validate().map(|()| self)
+        self
     }
 
     /// Maximum depth.
-    pub fn with_max_depth(mut self, depth: usize) -> Result<Self> {
+    pub fn with_max_depth(mut self, depth: usize) -> Self {
         self.max_depth = depth;
-        self.validate().map(|()| self)
+        self
     }
 
     /// Row sampling per tree.
-    pub fn with_subsample(mut self, fraction: f64) -> Result<Self> {
+    pub fn with_subsample(mut self, fraction: f64) -> Self {
         self.subsample = fraction;
-        self.validate().map(|()| self)
+        self
     }
 
     /// Feature sampling per tree.
-    pub fn with_colsample_bytree(mut self, fraction: f64) -> Result<Self> {
+    pub fn with_colsample_bytree(mut self, fraction: f64) -> Self {
         self.colsample_bytree = fraction;
-        self.validate().map(|()| self)
+        self
     }
 
     /// Bins per feature.
-    pub fn with_max_bin(mut self, bins: usize) -> Result<Self> {
+    pub fn with_max_bin(mut self, bins: usize) -> Self {
         self.max_bin = bins;
-        self.validate().map(|()| self)
+        self
     }
 
     /// Regularisation: `lambda` (L2), `alpha` (L1), `gamma` (min split loss),
@@ -180,10 +184,10 @@ impl GbdtParams {
         alpha: f64,
         gamma: f64,
         min_child_weight: f64,
-    ) -> Result<Self> {
+    ) -> Self {
         (self.lambda, self.alpha, self.gamma, self.min_child_weight) =
             (lambda, alpha, gamma, min_child_weight);
-        self.validate().map(|()| self)
+        self
     }
 
     /// A fixed starting prediction.
@@ -253,6 +257,21 @@ impl GbdtParams {
             (2..=65_535).contains(&self.max_bin),
             "from 2 to 65535 bins",
         )?;
+        if self.early_stopping_rounds == Some(0) {
+            return Err(TrainError::InvalidConfig {
+                field: "early_stopping_rounds",
+                value: "0".to_owned(),
+                expected: "at least 1 round, or none".to_owned(),
+            });
+        }
+        if let Some(b) = self.base_score {
+            range(
+                "base_score",
+                b,
+                b.is_finite(),
+                "a finite starting prediction",
+            )?;
+        }
         if let Objective::MultiSoftprob { num_class } = self.objective
             && num_class < 2
         {

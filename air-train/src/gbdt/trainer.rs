@@ -419,15 +419,17 @@ impl Predictor for GbdtPredictor {
             let default: Vec<String> = (0..self.model.num_feature)
                 .map(|i| format!("f{i}"))
                 .collect();
-            feature_columns(&batch, &default, "GbdtPredictor").map_err(|_| TrainError::Model {
-                context: "matching the input's columns".to_owned(),
-                reason: format!(
-                    "the model has no feature names, so it reads columns f0..f{} (XGBoost's \
+            feature_columns(&batch, &default, "GbdtPredictor").map_err(|_| {
+                TrainError::model(
+                    "matching the input's columns",
+                    format!(
+                        "the model has no feature names, so it reads columns f0..f{} (XGBoost's \
                      default names); the input has {:?}. Name the model's features with \
                      GbdtModel::with_feature_names",
-                    self.model.num_feature.saturating_sub(1),
-                    batch.get_column_names()
-                ),
+                        self.model.num_feature.saturating_sub(1),
+                        batch.get_column_names()
+                    ),
+                )
             })?
         } else {
             feature_columns(&batch, &self.model.feature_names, "GbdtPredictor")?

@@ -7,10 +7,7 @@ use super::model::{GBDT_FORMAT_VERSION, GbdtModel, Objective, Tree};
 use crate::{TrainError, error::Result};
 
 fn bad(reason: impl Into<String>) -> TrainError {
-    TrainError::Model {
-        context: "reading an XGBoost JSON model".to_owned(),
-        reason: reason.into(),
-    }
+    TrainError::model("reading an XGBoost JSON model", reason.into())
 }
 
 fn at<'a>(v: &'a Value, path: &[&str]) -> Result<&'a Value> {
@@ -147,9 +144,9 @@ impl GbdtModel {
             source,
         })?;
         Self::from_xgboost_json(&bytes).map_err(|e| match e {
-            TrainError::Model { context, reason } => TrainError::Model {
+            TrainError::Model { context, source } => TrainError::Model {
                 context: format!("{context} from {}", path.display()),
-                reason,
+                source,
             },
             other => other,
         })

@@ -227,17 +227,12 @@ impl Predictions {
 
 fn failed(estimator: &Estimator, doing: &str) -> impl Fn(smartcore::error::Failed) -> TrainError {
     let context = format!("{doing} {}", estimator.name());
-    move |e| TrainError::Model {
-        context: context.clone(),
-        reason: e.to_string(),
-    }
+    move |e| TrainError::model(context.clone(), e)
 }
 
 fn dense(x: &[f64], rows: usize, cols: usize) -> Result<Dm> {
-    DenseMatrix::new(rows, cols, x.to_vec(), false).map_err(|e| TrainError::Model {
-        context: "building a feature matrix".to_owned(),
-        reason: e.to_string(),
-    })
+    DenseMatrix::new(rows, cols, x.to_vec(), false)
+        .map_err(|e| TrainError::model("building a feature matrix", e))
 }
 
 fn matrix_values(m: &Dm) -> Vec<f64> {
@@ -251,16 +246,10 @@ fn matrix_values(m: &Dm) -> Vec<f64> {
 /// A private field of a smartcore model, read through its serde form (its accessors do not
 /// expose support vectors or centroids).
 fn field<T: serde::de::DeserializeOwned>(model: &impl Serialize, name: &str) -> Result<T> {
-    let value = serde_json::to_value(model).map_err(|e| TrainError::Model {
-        context: format!("reading the fitted {name}"),
-        reason: e.to_string(),
-    })?;
-    serde_json::from_value(value.get(name).cloned().unwrap_or_default()).map_err(|e| {
-        TrainError::Model {
-            context: format!("reading the fitted {name}"),
-            reason: e.to_string(),
-        }
-    })
+    let value = serde_json::to_value(model)
+        .map_err(|e| TrainError::model(format!("reading the fitted {name}"), e))?;
+    serde_json::from_value(value.get(name).cloned().unwrap_or_default())
+        .map_err(|e| TrainError::model(format!("reading the fitted {name}"), e))
 }
 
 fn column_means(x: &[f64], rows: usize, cols: usize) -> Vec<f64> {
@@ -482,23 +471,23 @@ impl SklearnModel {
     /// Checks what was read from a checkpoint or file.
     pub fn validate(&self) -> Result<()> {
         if self.format != FORMAT_TAG {
-            return Err(TrainError::Model {
-                context: "reading a classical model".to_owned(),
-                reason: format!(
+            return Err(TrainError::model(
+                "reading a classical model",
+                format!(
                     "format tag {:?}, expected {FORMAT_TAG:?} (a model saved by SklearnTrainer)",
                     self.format
                 ),
-            });
+            ));
         }
         if self.format_version > SKLEARN_FORMAT_VERSION {
-            return Err(TrainError::Model {
-                context: "reading a classical model".to_owned(),
-                reason: format!(
+            return Err(TrainError::model(
+                "reading a classical model",
+                format!(
                     "format version {} is newer than this build reads ({SKLEARN_FORMAT_VERSION}); \
                      upgrade air-train",
                     self.format_version
                 ),
-            });
+            ));
         }
         Ok(())
     }

@@ -244,6 +244,26 @@ pub enum LinearSolver {
     Qr,
 }
 
+/// `with_*` setters that each set one field and return `self`: doc comments, then
+/// `with_x(field: Type);`, or `with_x(field: Type) as Some;` for an optional field.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident($field:ident: $ty:ty) $(as $wrap:ident)?;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(mut self, $field: $ty) -> Self {
+                self.$field = setters!(@wrap $field $($wrap)?);
+                self
+            }
+        )*
+    };
+    (@wrap $v:ident) => {
+        $v
+    };
+    (@wrap $v:ident $w:ident) => {
+        $w($v)
+    };
+}
+
 /// [`Estimator::LinearRegression`] parameters.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -258,10 +278,9 @@ impl LinearRegressionParams {
         Self::default()
     }
 
-    /// Sets the solver.
-    pub fn with_solver(mut self, solver: LinearSolver) -> Self {
-        self.solver = solver;
-        self
+    setters! {
+        /// Sets the solver.
+        with_solver(solver: LinearSolver);
     }
 }
 
@@ -306,22 +325,13 @@ impl RidgeParams {
         Self::default()
     }
 
-    /// Sets the penalty strength.
-    pub fn with_alpha(mut self, alpha: f64) -> Self {
-        self.alpha = alpha;
-        self
-    }
-
-    /// Fits an intercept or not.
-    pub fn with_fit_intercept(mut self, fit_intercept: bool) -> Self {
-        self.fit_intercept = fit_intercept;
-        self
-    }
-
-    /// Sets the solver.
-    pub fn with_solver(mut self, solver: RidgeSolver) -> Self {
-        self.solver = solver;
-        self
+    setters! {
+        /// Sets the penalty strength.
+        with_alpha(alpha: f64);
+        /// Fits an intercept or not.
+        with_fit_intercept(fit_intercept: bool);
+        /// Sets the solver.
+        with_solver(solver: RidgeSolver);
     }
 }
 
@@ -357,28 +367,15 @@ impl LassoParams {
         Self::default()
     }
 
-    /// Sets the penalty strength.
-    pub fn with_alpha(mut self, alpha: f64) -> Self {
-        self.alpha = alpha;
-        self
-    }
-
-    /// Fits an intercept or not.
-    pub fn with_fit_intercept(mut self, fit_intercept: bool) -> Self {
-        self.fit_intercept = fit_intercept;
-        self
-    }
-
-    /// Sets the iteration budget.
-    pub fn with_max_iter(mut self, max_iter: usize) -> Self {
-        self.max_iter = max_iter;
-        self
-    }
-
-    /// Sets the tolerance.
-    pub fn with_tol(mut self, tol: f64) -> Self {
-        self.tol = tol;
-        self
+    setters! {
+        /// Sets the penalty strength.
+        with_alpha(alpha: f64);
+        /// Fits an intercept or not.
+        with_fit_intercept(fit_intercept: bool);
+        /// Sets the iteration budget.
+        with_max_iter(max_iter: usize);
+        /// Sets the tolerance.
+        with_tol(tol: f64);
     }
 }
 
@@ -417,34 +414,17 @@ impl ElasticNetParams {
         Self::default()
     }
 
-    /// Sets the penalty strength.
-    pub fn with_alpha(mut self, alpha: f64) -> Self {
-        self.alpha = alpha;
-        self
-    }
-
-    /// Sets the L1 share.
-    pub fn with_l1_ratio(mut self, l1_ratio: f64) -> Self {
-        self.l1_ratio = l1_ratio;
-        self
-    }
-
-    /// Fits an intercept or not.
-    pub fn with_fit_intercept(mut self, fit_intercept: bool) -> Self {
-        self.fit_intercept = fit_intercept;
-        self
-    }
-
-    /// Sets the iteration budget.
-    pub fn with_max_iter(mut self, max_iter: usize) -> Self {
-        self.max_iter = max_iter;
-        self
-    }
-
-    /// Sets the tolerance.
-    pub fn with_tol(mut self, tol: f64) -> Self {
-        self.tol = tol;
-        self
+    setters! {
+        /// Sets the penalty strength.
+        with_alpha(alpha: f64);
+        /// Sets the L1 share.
+        with_l1_ratio(l1_ratio: f64);
+        /// Fits an intercept or not.
+        with_fit_intercept(fit_intercept: bool);
+        /// Sets the iteration budget.
+        with_max_iter(max_iter: usize);
+        /// Sets the tolerance.
+        with_tol(tol: f64);
     }
 }
 
@@ -469,10 +449,9 @@ impl LogisticRegressionParams {
         Self::default()
     }
 
-    /// Sets `C`.
-    pub fn with_c(mut self, c: f64) -> Self {
-        self.c = c;
-        self
+    setters! {
+        /// Sets `C`.
+        with_c(c: f64);
     }
 }
 
@@ -525,34 +504,17 @@ impl DecisionTreeParams {
         Self::default()
     }
 
-    /// Sets the split criterion.
-    pub fn with_criterion(mut self, criterion: Criterion) -> Self {
-        self.criterion = criterion;
-        self
-    }
-
-    /// Limits the depth.
-    pub fn with_max_depth(mut self, max_depth: u16) -> Self {
-        self.max_depth = Some(max_depth);
-        self
-    }
-
-    /// Sets the smallest node that is split.
-    pub fn with_min_samples_split(mut self, n: usize) -> Self {
-        self.min_samples_split = n;
-        self
-    }
-
-    /// Sets the smallest leaf.
-    pub fn with_min_samples_leaf(mut self, n: usize) -> Self {
-        self.min_samples_leaf = n;
-        self
-    }
-
-    /// Sets the seed.
-    pub fn with_seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
+    setters! {
+        /// Sets the split criterion.
+        with_criterion(criterion: Criterion);
+        /// Limits the depth.
+        with_max_depth(max_depth: u16) as Some;
+        /// Sets the smallest node that is split.
+        with_min_samples_split(min_samples_split: usize);
+        /// Sets the smallest leaf.
+        with_min_samples_leaf(min_samples_leaf: usize);
+        /// Sets the seed.
+        with_seed(seed: u64);
     }
 
     fn validate_with(
@@ -610,46 +572,21 @@ impl RandomForestParams {
         Self::default()
     }
 
-    /// Sets the number of trees.
-    pub fn with_n_estimators(mut self, n: usize) -> Self {
-        self.n_estimators = n;
-        self
-    }
-
-    /// Sets the split criterion.
-    pub fn with_criterion(mut self, criterion: Criterion) -> Self {
-        self.criterion = criterion;
-        self
-    }
-
-    /// Limits the depth.
-    pub fn with_max_depth(mut self, max_depth: u16) -> Self {
-        self.max_depth = Some(max_depth);
-        self
-    }
-
-    /// Sets the smallest node that is split.
-    pub fn with_min_samples_split(mut self, n: usize) -> Self {
-        self.min_samples_split = n;
-        self
-    }
-
-    /// Sets the smallest leaf.
-    pub fn with_min_samples_leaf(mut self, n: usize) -> Self {
-        self.min_samples_leaf = n;
-        self
-    }
-
-    /// Sets the features tried per split.
-    pub fn with_max_features(mut self, n: usize) -> Self {
-        self.max_features = Some(n);
-        self
-    }
-
-    /// Sets the seed.
-    pub fn with_seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
+    setters! {
+        /// Sets the number of trees.
+        with_n_estimators(n_estimators: usize);
+        /// Sets the split criterion.
+        with_criterion(criterion: Criterion);
+        /// Limits the depth.
+        with_max_depth(max_depth: u16) as Some;
+        /// Sets the smallest node that is split.
+        with_min_samples_split(min_samples_split: usize);
+        /// Sets the smallest leaf.
+        with_min_samples_leaf(min_samples_leaf: usize);
+        /// Sets the features tried per split.
+        with_max_features(max_features: usize) as Some;
+        /// Sets the seed.
+        with_seed(seed: u64);
     }
 
     fn tree(&self) -> DecisionTreeParams {
@@ -701,16 +638,11 @@ impl KNeighborsParams {
         Self::default()
     }
 
-    /// Sets the number of neighbours.
-    pub fn with_n_neighbors(mut self, k: usize) -> Self {
-        self.n_neighbors = k;
-        self
-    }
-
-    /// Sets the vote weighting.
-    pub fn with_weights(mut self, weights: KnnWeights) -> Self {
-        self.weights = weights;
-        self
+    setters! {
+        /// Sets the number of neighbours.
+        with_n_neighbors(n_neighbors: usize);
+        /// Sets the vote weighting.
+        with_weights(weights: KnnWeights);
     }
 }
 
@@ -739,16 +671,11 @@ impl GaussianNbParams {
         Self::default()
     }
 
-    /// Fixes the class priors.
-    pub fn with_priors(mut self, priors: Vec<f64>) -> Self {
-        self.priors = Some(priors);
-        self
-    }
-
-    /// Sets the variance smoothing.
-    pub fn with_var_smoothing(mut self, var_smoothing: f64) -> Self {
-        self.var_smoothing = var_smoothing;
-        self
+    setters! {
+        /// Fixes the class priors.
+        with_priors(priors: Vec<f64>) as Some;
+        /// Sets the variance smoothing.
+        with_var_smoothing(var_smoothing: f64);
     }
 }
 
@@ -780,22 +707,13 @@ impl DiscreteNbParams {
         Self::default()
     }
 
-    /// Sets the smoothing.
-    pub fn with_alpha(mut self, alpha: f64) -> Self {
-        self.alpha = alpha;
-        self
-    }
-
-    /// Sets the Bernoulli threshold.
-    pub fn with_binarize(mut self, binarize: f64) -> Self {
-        self.binarize = binarize;
-        self
-    }
-
-    /// Fixes the class priors.
-    pub fn with_priors(mut self, priors: Vec<f64>) -> Self {
-        self.priors = Some(priors);
-        self
+    setters! {
+        /// Sets the smoothing.
+        with_alpha(alpha: f64);
+        /// Sets the Bernoulli threshold.
+        with_binarize(binarize: f64);
+        /// Fixes the class priors.
+        with_priors(priors: Vec<f64>) as Some;
     }
 }
 
@@ -913,34 +831,17 @@ impl SvcParams {
         Self::default()
     }
 
-    /// Sets `C`.
-    pub fn with_c(mut self, c: f64) -> Self {
-        self.c = c;
-        self
-    }
-
-    /// Sets the kernel.
-    pub fn with_kernel(mut self, kernel: Kernel) -> Self {
-        self.kernel = kernel;
-        self
-    }
-
-    /// Sets the tolerance.
-    pub fn with_tol(mut self, tol: f64) -> Self {
-        self.tol = tol;
-        self
-    }
-
-    /// Sets the optimiser's passes.
-    pub fn with_max_epochs(mut self, epochs: usize) -> Self {
-        self.max_epochs = epochs;
-        self
-    }
-
-    /// Sets the seed.
-    pub fn with_seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
+    setters! {
+        /// Sets `C`.
+        with_c(c: f64);
+        /// Sets the kernel.
+        with_kernel(kernel: Kernel);
+        /// Sets the tolerance.
+        with_tol(tol: f64);
+        /// Sets the optimiser's passes.
+        with_max_epochs(max_epochs: usize);
+        /// Sets the seed.
+        with_seed(seed: u64);
     }
 }
 
@@ -975,28 +876,15 @@ impl SvrParams {
         Self::default()
     }
 
-    /// Sets `C`.
-    pub fn with_c(mut self, c: f64) -> Self {
-        self.c = c;
-        self
-    }
-
-    /// Sets epsilon.
-    pub fn with_epsilon(mut self, epsilon: f64) -> Self {
-        self.epsilon = epsilon;
-        self
-    }
-
-    /// Sets the kernel.
-    pub fn with_kernel(mut self, kernel: Kernel) -> Self {
-        self.kernel = kernel;
-        self
-    }
-
-    /// Sets the tolerance.
-    pub fn with_tol(mut self, tol: f64) -> Self {
-        self.tol = tol;
-        self
+    setters! {
+        /// Sets `C`.
+        with_c(c: f64);
+        /// Sets epsilon.
+        with_epsilon(epsilon: f64);
+        /// Sets the kernel.
+        with_kernel(kernel: Kernel);
+        /// Sets the tolerance.
+        with_tol(tol: f64);
     }
 }
 
@@ -1027,16 +915,11 @@ impl KMeansParams {
         }
     }
 
-    /// Sets the iteration budget.
-    pub fn with_max_iter(mut self, max_iter: usize) -> Self {
-        self.max_iter = max_iter;
-        self
-    }
-
-    /// Sets the seed.
-    pub fn with_seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
+    setters! {
+        /// Sets the iteration budget.
+        with_max_iter(max_iter: usize);
+        /// Sets the seed.
+        with_seed(seed: u64);
     }
 }
 
@@ -1120,16 +1003,11 @@ impl CvConfig {
         })
     }
 
-    /// Shuffles rows with `seed` before cutting folds.
-    pub fn with_shuffle(mut self, seed: u64) -> Self {
-        self.shuffle_seed = Some(seed);
-        self
-    }
-
-    /// Fits folds in parallel or not.
-    pub fn with_parallel(mut self, parallel: bool) -> Self {
-        self.parallel = parallel;
-        self
+    setters! {
+        /// Shuffles rows with `seed` before cutting folds.
+        with_shuffle(shuffle_seed: u64) as Some;
+        /// Fits folds in parallel or not.
+        with_parallel(parallel: bool);
     }
 
     /// Also reports each fold's training score.

@@ -1,0 +1,200 @@
+//! Preparing a run's datasets: the preprocessor fitted once on `"train"` and applied to
+//! every dataset, a trial's own datasets and preprocessor, and one shard per worker.
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+};
+
+use air_data::{Dataset, FitStatus, Preprocessor};
+use serde_json::Value;
+
+use super::*;
+use crate::{TrainError, error::Result};
+
+#[derive(Clone)]
+pub(super) struct Prepared {
+    pub(super) preprocessor: Option<Arc<dyn Preprocessor>>,
+    pub(super) datasets: BTreeMap<String, Dataset>,
+    /// The raw (not preprocessed) columns of `"train"`, recorded in checkpoints.
+    pub(super) train_columns: Option<Vec<String>>,
+}
+
+impl DataParallelTrainer {
+    pub(super) fn prepare(&self) -> Result<Prepared> {
+        if let Some(p) = self.prepared.get() {
+            return Ok(p.clone());
+        }
+        // Concurrent tuning trials share one preparation: the first fits and transforms, the
+        // others wait for it instead of repeating the work.
+        let _guard = PREPARING.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = self.prepared.get() {
+            return Ok(p.clone());
+        }
+        let prepared = prepare_with(&self.datasets, self.preprocessor.as_ref())?;
+        Ok(self.prepared.get_or_init(|| prepared).clone())
+    }
+
+    /// The preparation for a trial that picks its own preprocessor and/or datasets, made once
+    /// per distinct choice and shared by every trial making it.
+    pub(super) fn prepare_variant(&self, variant: &Variant) -> Result<Prepared> {
+        let key = serde_json::json!({
+            "preprocessor": variant.preprocessor,
+            "datasets": variant.datasets,
+        })
+        .to_string();
+        let _guard = PREPARING.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = self
+            .variants
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Ok(p.clone());
+        }
+        let mut datasets = self.datasets.clone();
+        for (role, source) in variant.datasets.iter().flatten() {
+            let ds = match self
+                .dataset_options
+                .get(source)
+                .or_else(|| self.datasets.get(source))
+            {
+                Some(ds) => ds.clone(),
+                None => read_dataset(source).map_err(|e| TrainError::InvalidConfig {
+                    field: "datasets",
+                    value: format!("{role:?}: {source:?}"),
+                    expected: format!(
+                        "a dataset given to the trainer ({}) or a readable .csv/.parquet/.json                          file ({e})",
+                        self.dataset_options
+                            .keys()
+                            .chain(self.datasets.keys())
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                })?,
+            };
+            datasets.insert(role.clone(), ds);
+        }
+        let preprocessor: Option<Arc<dyn Preprocessor>> = match &variant.preprocessor {
+            None => self.preprocessor.clone(),
+            Some(Value::Null) => None,
+            Some(json) => Some(Arc::from(
+                air_data::preprocessor_from_json(json.clone()).map_err(|e| {
+                    TrainError::InvalidConfig {
+                        field: "preprocessor",
+                        value: json.to_string(),
+                        expected: format!(
+                            "a preprocessor as air_data::preprocessor_to_json writes it ({e})"
+                        ),
+                    }
+                })?,
+            )),
+        };
+        let prepared = prepare_with(&datasets, preprocessor.as_ref())?;
+        self.variants
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, prepared.clone());
+        Ok(prepared)
+    }
+}
+
+static PREPARING: Mutex<()> = Mutex::new(());
+
+/// A trial's own choice of preprocessor and datasets.
+#[derive(Debug, Default)]
+pub(super) struct Variant {
+    pub(super) preprocessor: Option<Value>,
+    pub(super) datasets: Option<BTreeMap<String, String>>,
+}
+
+fn read_dataset(source: &str) -> std::result::Result<Dataset, String> {
+    let lower = source.to_ascii_lowercase();
+    let r = if lower.ends_with(".parquet") {
+        Dataset::read_parquet(source)
+    } else if lower.ends_with(".json") || lower.ends_with(".jsonl") {
+        Dataset::read_json(source)
+    } else if lower.ends_with(".csv") {
+        Dataset::read_csv(source)
+    } else {
+        return Err("not a registered name, and no .csv/.parquet/.json extension".to_owned());
+    };
+    r.map_err(|e| e.to_string())
+}
+
+/// Fits `preprocessor` on `"train"` (unless already fitted), applies it to every dataset and
+/// materialises the results.
+fn prepare_with(
+    datasets_in: &BTreeMap<String, Dataset>,
+    preprocessor: Option<&Arc<dyn Preprocessor>>,
+) -> Result<Prepared> {
+    let preprocessor = match preprocessor {
+        None => None,
+        Some(p)
+            if p.fit_status() == FitStatus::NotFitted
+                || p.fit_status() == FitStatus::PartiallyFitted =>
+        {
+            let train = datasets_in
+                .get("train")
+                .ok_or_else(|| TrainError::DatasetNotFound {
+                    name: "train".to_owned(),
+                    known: datasets_in.keys().cloned().collect(),
+                })?;
+            let mut fitted = p.clone_box();
+            tracing::info!(
+                preprocessor = fitted.type_name(),
+                "fitting the preprocessor on \"train\""
+            );
+            fitted.fit(train)?;
+            Some(Arc::<dyn Preprocessor>::from(fitted))
+        }
+        Some(p) => Some(p.clone()),
+    };
+    let mut datasets = BTreeMap::new();
+    for (name, ds) in datasets_in {
+        let ds = match &preprocessor {
+            Some(p) => p.transform(ds)?,
+            None => ds.clone(),
+        };
+        // Materialised once: every epoch of every worker (and every trial) reads memory
+        // instead of re-running the read and the preprocessing.
+        datasets.insert(name.clone(), Dataset::from_polars(ds.to_polars()?));
+    }
+    let train_columns = match datasets_in.get("train") {
+        Some(ds) => Some(ds.columns()?),
+        None => None,
+    };
+    Ok(Prepared {
+        preprocessor,
+        datasets,
+        train_columns,
+    })
+}
+
+impl DataParallelTrainer {
+    pub(super) fn shards(&self, prepared: &Prepared) -> Result<Vec<BTreeMap<String, Dataset>>> {
+        let n = self.scaling.num_workers();
+        let mut per_worker = vec![BTreeMap::new(); n];
+        for (name, ds) in &prepared.datasets {
+            let split = match &self.datasets_to_split {
+                DatasetsToSplit::All => true,
+                DatasetsToSplit::Only(names) => names.contains(name),
+            };
+            if split && n > 1 {
+                for (w, shard) in ds
+                    .split(n, air_data::ShardSizes::Equal)?
+                    .into_iter()
+                    .enumerate()
+                {
+                    per_worker[w].insert(name.clone(), shard);
+                }
+            } else {
+                for w in &mut per_worker {
+                    w.insert(name.clone(), ds.clone());
+                }
+            }
+        }
+        Ok(per_worker)
+    }
+}

@@ -1,0 +1,631 @@
+//! The experiment's run loop: starts trials on the resource pool, hands their results to the
+//! searcher, scheduler and stoppers, retries failures, and saves the state as it goes.
+
+use std::{
+    panic::{AssertUnwindSafe, catch_unwind},
+    sync::{Arc, Condvar, Mutex, MutexGuard},
+    time::{Duration, Instant},
+};
+
+use air_checkpoint::{Checkpoint, StorageOptions};
+use air_train::{
+    CheckpointConfig, FailureConfig, Metrics, RunDir, TrainError, TrainResult, Trainable,
+    TrialInfo, Verbosity,
+};
+use serde_json::Value;
+
+use super::{
+    Tuner,
+    state::{
+        EXPERIMENT_STATE, FORMAT, RestorePolicy, SavedExperiment, SavedTrial, VERSION,
+        experiment_dir, now_unix, restore_into, restored_trial,
+    },
+};
+use crate::{
+    config::{Mode, Resources},
+    error::Result,
+    result::{ResultGrid, TrialResult},
+    schedule::{Decision, Fifo, TrialScheduler},
+    search::{BasicVariantGenerator, SearchContext, Searcher, Suggestion},
+    space::Space,
+    status::StatusTable,
+    stopper::Stopper,
+    trial::{Pending, Trial, TrialStatus, TrialTable},
+};
+
+/// A copy in memory, so the source trial's retention cannot delete it under the clone.
+fn in_memory(c: &Checkpoint) -> Option<Checkpoint> {
+    let mut m = Checkpoint::from_dict(c.to_dict().ok()?).ok()?;
+    m.set_metadata(c.metadata().clone());
+    Some(m)
+}
+
+enum Outcome {
+    Done(Box<TrainResult>),
+    Panicked(String),
+}
+
+/// Everything trial threads and the controller share, behind one lock.
+struct Core {
+    table: TrialTable,
+    searcher: Box<dyn Searcher>,
+    scheduler: Box<dyn TrialScheduler>,
+    stopper: Option<Box<dyn Stopper>>,
+    stop_dict: Vec<(String, f64)>,
+    finished: Vec<(usize, Outcome)>,
+    stop_all: bool,
+    dirty: bool,
+    /// Credentials for reading other trials' checkpoints (PBT's exploit).
+    storage_options: StorageOptions,
+}
+
+impl Core {
+    /// A result of trial `idx`, on its own thread: records it and decides whether it goes on.
+    fn on_result(&mut self, idx: usize, m: &Metrics) -> bool {
+        let t = &mut self.table.trials[idx];
+        if let Some(d) = m.get("checkpoint_dir_name").and_then(Value::as_str) {
+            t.checkpoint_dir = Some(d.to_owned());
+        }
+        t.history.push(m.clone());
+        self.dirty = true;
+        if t.pending.is_some() || self.stop_all {
+            return false;
+        }
+        let id = t.id.clone();
+        let mut stop = self
+            .stop_dict
+            .iter()
+            .any(|(k, v)| m.get(k).and_then(Value::as_f64).is_some_and(|x| x >= *v));
+        if let Some(s) = &mut self.stopper {
+            stop |= s.stop_trial(&id, m);
+            if s.stop_all() {
+                self.stop_all = true;
+                stop = true;
+            }
+        }
+        let decision = self
+            .scheduler
+            .on_trial_result(&self.table, &self.table.trials[idx], m);
+        self.searcher.on_trial_result(&id, m);
+        let pending = if stop {
+            Some(Pending::Stop)
+        } else {
+            match decision {
+                Decision::Continue => None,
+                Decision::Stop => Some(Pending::Stop),
+                Decision::Pause => Some(Pending::Pause),
+                Decision::Exploit { source, config } => Some(Pending::Exploit { source, config }),
+            }
+        };
+        let go_on = pending.is_none();
+        self.table.trials[idx].pending = pending;
+        go_on
+    }
+
+    fn finish(&mut self, idx: usize, status: TrialStatus) {
+        self.table.trials[idx].status = status;
+        let t = &self.table.trials[idx];
+        let id = t.id.clone();
+        let last = t.last_result().cloned();
+        match status {
+            TrialStatus::Error => {
+                self.scheduler.on_trial_complete(&self.table, t, None);
+                self.searcher.on_trial_complete(&id, None, true);
+                tracing::warn!(trial = %id, error = t.error.as_deref().unwrap_or(""), "trial failed");
+            }
+            _ => {
+                self.scheduler
+                    .on_trial_complete(&self.table, t, last.as_ref());
+                self.searcher.on_trial_complete(&id, last.as_ref(), false);
+                tracing::info!(trial = %id, "trial finished");
+            }
+        }
+    }
+
+    fn complete(&mut self, idx: usize, outcome: Outcome, failure: &FailureConfig) {
+        self.dirty = true;
+        let stop_all = self.stop_all;
+        let t = &mut self.table.trials[idx];
+        let error = match outcome {
+            Outcome::Done(r) => {
+                if let Some(c) = &r.checkpoint {
+                    t.latest_checkpoint = Some(c.clone());
+                }
+                if !r.best_checkpoints.is_empty() {
+                    t.best_checkpoints.clone_from(&r.best_checkpoints);
+                }
+                if !r.path.is_empty() {
+                    t.path.clone_from(&r.path);
+                }
+                r.error.map(|e| e.to_string())
+            }
+            Outcome::Panicked(msg) => Some(format!("the trainable panicked: {msg}")),
+        };
+        if let Some(msg) = error {
+            t.num_failures += 1;
+            t.error = Some(msg.clone());
+            t.pending = None;
+            if !stop_all && !failure.fail_fast() && failure.may_retry(t.num_failures) {
+                tracing::warn!(trial = %t.id, failures = t.num_failures, error = %msg,
+                    "trial failed; retrying from its latest checkpoint");
+                t.status = TrialStatus::Pending;
+                t.resume = t.latest_checkpoint.clone();
+            } else {
+                if failure.fail_fast() {
+                    self.stop_all = true;
+                }
+                self.finish(idx, TrialStatus::Error);
+            }
+            return;
+        }
+        t.error = None;
+        match t.pending.take() {
+            Some(Pending::Pause) if !stop_all => {
+                t.status = TrialStatus::Paused;
+                t.resume = t.latest_checkpoint.clone();
+            }
+            Some(Pending::Exploit { source, config }) if !stop_all => {
+                let src = self.table.get(&source).and_then(|s| {
+                    let name = s.checkpoint_dir.as_ref()?;
+                    let dir = RunDir::at(&s.path, &self.storage_options).ok()?;
+                    in_memory(&dir.checkpoint(name).ok()?)
+                });
+                let t = &mut self.table.trials[idx];
+                match src {
+                    Some(c) => {
+                        t.config = config;
+                        t.resume = Some(c);
+                    }
+                    None => {
+                        tracing::warn!(trial = %t.id, source = %source,
+                            "PBT: the source checkpoint could not be read; continuing as is");
+                        t.resume = t.latest_checkpoint.clone();
+                    }
+                }
+                t.status = TrialStatus::Pending;
+            }
+            _ => self.finish(idx, TrialStatus::Terminated),
+        }
+    }
+
+    fn saved_trials(&self) -> Vec<SavedTrial> {
+        self.table
+            .iter()
+            .map(|t| SavedTrial {
+                id: t.id.clone(),
+                name: t.name.clone(),
+                config: t.config.clone(),
+                status: t.status,
+                num_failures: t.num_failures,
+                error: t.error.clone(),
+                last_result: t.last_result().cloned(),
+                checkpoint_dir: t.checkpoint_dir.clone(),
+                resources: t.resources.clone(),
+                path: t.path.clone(),
+            })
+            .collect()
+    }
+}
+
+type Shared = Arc<(Mutex<Core>, Condvar)>;
+
+fn lock(shared: &Shared) -> MutexGuard<'_, Core> {
+    shared.0.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub(super) struct Runner {
+    trainable: Arc<dyn Trainable>,
+    space: Arc<Space>,
+    shared: Shared,
+    exp_dir: RunDir,
+    experiment_id: String,
+    metric: Option<String>,
+    mode: Option<Mode>,
+    num_samples: usize,
+    max_concurrent: Option<usize>,
+    time_budget: Option<Duration>,
+    seed: u64,
+    pool: Resources,
+    resources_per_trial: Option<Resources>,
+    result_files: bool,
+    state_period: Option<Duration>,
+    failure: FailureConfig,
+    checkpoint_config: Option<CheckpointConfig>,
+    options: StorageOptions,
+    searcher_total: Option<usize>,
+    created: usize,
+    searcher_done: bool,
+    status: StatusTable,
+}
+
+impl Runner {
+    pub(super) fn new(tuner: Tuner) -> Result<Self> {
+        tuner.space.validate()?;
+        tuner.run.validate()?;
+        tuner.tune.validate()?;
+        let Tuner {
+            trainable,
+            space,
+            mut tune,
+            run,
+            stopper,
+            restored,
+            resume_unfinished,
+            resume_errored,
+            restart_errored,
+            storage_options,
+        } = tuner;
+        let seed = tune.seed.unwrap_or_else(rand::random);
+        let exp_dir = experiment_dir(
+            &run,
+            trainable.as_ref(),
+            restored.is_some(),
+            &storage_options,
+        )?;
+        let mut searcher: Box<dyn Searcher> = tune
+            .search_alg
+            .take()
+            .unwrap_or_else(|| Box::new(BasicVariantGenerator::new()));
+        let mut scheduler: Box<dyn TrialScheduler> =
+            tune.scheduler.take().unwrap_or_else(|| Box::new(Fifo));
+        let ctx = SearchContext {
+            metric: tune.metric.clone(),
+            mode: tune.mode,
+            space: space.clone(),
+            num_samples: tune.num_samples,
+            seed,
+        };
+        searcher.setup(&ctx)?;
+        scheduler.setup(tune.metric.as_deref(), tune.mode, seed)?;
+        let mut table = TrialTable::default();
+        let experiment_id = match &restored {
+            Some((_, s)) => s.experiment_id.clone(),
+            None => format!("{:05x}", seed & 0xF_FFFF),
+        };
+        if let Some((path, saved)) = &restored {
+            let policy = RestorePolicy {
+                resume_unfinished,
+                resume_errored,
+                restart_errored,
+            };
+            restore_into(path, saved, searcher.as_mut(), scheduler.as_mut())?;
+            for t in &saved.trials {
+                table.push(restored_trial(t, policy, &storage_options));
+            }
+        }
+        let mut stop_dict: Vec<(String, f64)> =
+            run.stop().iter().map(|(k, v)| (k.clone(), *v)).collect();
+        stop_dict.sort_by(|a, b| a.0.cmp(&b.0));
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let pool = tune
+            .total_resources
+            .clone()
+            .unwrap_or_else(|| Resources::cpu(cores));
+        let created = table.len();
+        let searcher_total = searcher.total_trials(&space, tune.num_samples);
+        let status = StatusTable::new(run.verbose() != Verbosity::Silent, tune.metric.clone());
+        Ok(Self {
+            trainable,
+            space,
+            shared: Arc::new((
+                Mutex::new(Core {
+                    table,
+                    searcher,
+                    scheduler,
+                    stopper,
+                    stop_dict,
+                    finished: Vec::new(),
+                    stop_all: false,
+                    dirty: true,
+                    storage_options: storage_options.clone(),
+                }),
+                Condvar::new(),
+            )),
+            exp_dir,
+            experiment_id,
+            metric: tune.metric,
+            mode: tune.mode,
+            num_samples: tune.num_samples,
+            max_concurrent: tune.max_concurrent_trials,
+            time_budget: tune.time_budget,
+            seed,
+            pool,
+            resources_per_trial: tune.resources_per_trial,
+            result_files: tune.result_files,
+            state_period: tune.state_period,
+            failure: *run.failure_config(),
+            checkpoint_config: (*run.checkpoint_config() != CheckpointConfig::default())
+                .then(|| run.checkpoint_config().clone()),
+            options: storage_options,
+            searcher_total,
+            created,
+            searcher_done: false,
+            status,
+        })
+    }
+
+    fn save(&self, core: &Core, finished: bool) -> Result<()> {
+        let saved = SavedExperiment {
+            format: FORMAT.to_owned(),
+            version: VERSION,
+            experiment_id: self.experiment_id.clone(),
+            trainable: self.trainable.trainable_name().to_owned(),
+            metric: self.metric.clone(),
+            mode: self.mode,
+            num_samples: self.num_samples,
+            max_concurrent_trials: self.max_concurrent,
+            seed: self.seed,
+            searcher: core.searcher.name(),
+            searcher_state: core.searcher.save_state(),
+            scheduler: core.scheduler.name(),
+            scheduler_state: core.scheduler.save_state(),
+            param_space: self.space.describe(),
+            trials: core.saved_trials(),
+            finished,
+            timestamp: now_unix(),
+        };
+        let bytes = serde_json::to_vec(&saved)
+            .map_err(|e| TrainError::storage(self.exp_dir.child(EXPERIMENT_STATE), e))?;
+        Ok(self.exp_dir.write(EXPERIMENT_STATE, bytes)?)
+    }
+
+    fn start(&self, core: &mut Core, idx: usize) {
+        let shared = self.shared.clone();
+        let t = &mut core.table.trials[idx];
+        t.status = TrialStatus::Running;
+        t.pending = None;
+        match &t.resume {
+            Some(c) => {
+                let it = c
+                    .metadata_value::<u64>("training_iteration")
+                    .ok()
+                    .flatten()
+                    .unwrap_or(0);
+                t.history.retain(|m| {
+                    m.get("training_iteration")
+                        .and_then(Value::as_u64)
+                        .is_some_and(|i| i <= it)
+                });
+            }
+            None if t.started_before => {
+                // A restart from scratch: the old metrics files would be appended to.
+                t.history.clear();
+                if let Ok(dir) = RunDir::at(&t.path, &self.options) {
+                    for f in ["result.json", "progress.csv"] {
+                        if let Err(e) = dir.remove_file(f) {
+                            tracing::warn!(trial = %t.id, error = %e, "could not clear {f}");
+                        }
+                    }
+                }
+            }
+            None => {}
+        }
+        t.started_before = true;
+        let hook_shared = self.shared.clone();
+        let info = TrialInfo::new(&t.name, &t.id)
+            .with_storage_path(&self.exp_dir.path())
+            .with_on_report(move |m: &Metrics| lock(&hook_shared).on_result(idx, m))
+            .with_resume_from(t.resume.take())
+            .with_result_files(self.result_files)
+            .with_checkpoint_config(self.checkpoint_config.clone())
+            .with_quiet(true);
+        let config = t.config.clone();
+        let trainable = self.trainable.clone();
+        tracing::info!(trial = %t.id, config = %config, "trial started");
+        let spawned = std::thread::Builder::new()
+            .name(format!("air-tune-{}", t.id))
+            .spawn(move || {
+                let out = catch_unwind(AssertUnwindSafe(|| trainable.run_trial(&config, &info)));
+                let outcome = match out {
+                    Ok(r) => Outcome::Done(Box::new(r)),
+                    Err(p) => Outcome::Panicked(panic_message(p.as_ref())),
+                };
+                lock(&shared).finished.push((idx, outcome));
+                shared.1.notify_all();
+            });
+        if let Err(e) = spawned {
+            core.finished.push((
+                idx,
+                Outcome::Panicked(format!("the trial thread could not be started: {e}")),
+            ));
+        }
+    }
+
+    /// Creates the next trial from the searcher; `None` when there is none now.
+    fn create(&mut self, core: &mut Core) -> Option<usize> {
+        if self.searcher_done {
+            return None;
+        }
+        if self.searcher_total.is_none() && self.created >= self.num_samples {
+            self.searcher_done = true;
+            return None;
+        }
+        let id = format!("{}_{:05}", self.experiment_id, self.created);
+        match core.searcher.suggest(&id) {
+            Suggestion::Config(config) => {
+                self.created += 1;
+                let name = format!("{}_{id}", self.trainable.trainable_name());
+                let resources = self
+                    .resources_per_trial
+                    .clone()
+                    .unwrap_or_else(|| self.trainable.resources(&config));
+                let path = self.exp_dir.child(&name);
+                let idx = core
+                    .table
+                    .push(Trial::new(id.clone(), name, config, path, resources));
+                let Core {
+                    table, scheduler, ..
+                } = core;
+                scheduler.on_trial_add(table, &table.trials[idx]);
+                core.dirty = true;
+                Some(idx)
+            }
+            Suggestion::Pending => None,
+            Suggestion::Finished => {
+                self.searcher_done = true;
+                None
+            }
+        }
+    }
+
+    pub(super) fn run(mut self) -> Result<ResultGrid> {
+        let start = Instant::now();
+        let mut used = Resources::new();
+        let mut running: usize = 0;
+        let mut last_save: Option<(Instant, Duration)> = None;
+        let shared = self.shared.clone();
+        let mut core = lock(&shared);
+        loop {
+            for (idx, outcome) in std::mem::take(&mut core.finished) {
+                running -= 1;
+                used -= &core.table.trials[idx].resources;
+                core.complete(idx, outcome, &self.failure);
+            }
+            if self.time_budget.is_some_and(|b| start.elapsed() >= b) && !core.stop_all {
+                tracing::info!("time budget reached; stopping every trial");
+                core.stop_all = true;
+            }
+            if let Some(s) = &mut core.stopper
+                && s.stop_all()
+            {
+                core.stop_all = true;
+            }
+            let mut launched_any = false;
+            while !core.stop_all && self.max_concurrent.is_none_or(|m| running < m) {
+                let candidates: Vec<String> = core
+                    .table
+                    .iter()
+                    .filter(|t| matches!(t.status, TrialStatus::Pending | TrialStatus::Paused))
+                    .map(|t| t.id.clone())
+                    .collect();
+                let chosen = if candidates.is_empty() {
+                    None
+                } else {
+                    let refs: Vec<&str> = candidates.iter().map(String::as_str).collect();
+                    let Core {
+                        table, scheduler, ..
+                    } = &mut *core;
+                    scheduler
+                        .choose_trial_to_run(table, &refs)
+                        .and_then(|id| table.index.get(&id).copied())
+                };
+                let was_done = self.searcher_done;
+                let Some(idx) = chosen.or_else(|| self.create(&mut core)) else {
+                    if self.searcher_done && !was_done {
+                        // Schedulers holding trials for more to come can act now.
+                        let Core {
+                            table, scheduler, ..
+                        } = &mut *core;
+                        scheduler.on_search_finished(table);
+                        continue;
+                    }
+                    break;
+                };
+                let need = core.table.trials[idx].resources.clone();
+                if !need.fits_within(&Resources::new(), &self.pool) {
+                    let msg = format!(
+                        "the trial needs {need} but the pool has {}; lower the trial's \
+                         resources (num_workers) or raise TuneConfig::with_total_resources",
+                        self.pool
+                    );
+                    core.table.trials[idx].error = Some(msg);
+                    core.finish(idx, TrialStatus::Error);
+                    continue;
+                }
+                if !need.fits_within(&used, &self.pool) {
+                    break;
+                }
+                used += &need;
+                running += 1;
+                launched_any = true;
+                self.start(&mut core, idx);
+            }
+            if running == 0 && core.finished.is_empty() && !launched_any {
+                end_waiting_trials(&mut core);
+                break;
+            }
+            let period = self.state_period.unwrap_or_else(|| {
+                last_save.map_or(Duration::ZERO, |(_, took)| {
+                    (took * 20).max(Duration::from_millis(20))
+                })
+            });
+            if core.dirty && last_save.is_none_or(|(at, _)| at.elapsed() >= period) {
+                let t0 = Instant::now();
+                self.save(&core, false)?;
+                core.dirty = false;
+                last_save = Some((Instant::now(), t0.elapsed()));
+            }
+            self.status.draw(&core.table, start.elapsed(), false);
+            if core.finished.is_empty() {
+                core = shared
+                    .1
+                    .wait_timeout(core, Duration::from_millis(250))
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+        }
+        self.save(&core, true)?;
+        self.status.draw(&core.table, start.elapsed(), true);
+        Ok(self.result_grid(&mut core))
+    }
+
+    /// Every trial's outcome, its history moved out of the table.
+    fn result_grid(&self, core: &mut Core) -> ResultGrid {
+        let results = core
+            .table
+            .trials
+            .iter_mut()
+            .map(|t| TrialResult {
+                trial_id: t.id.clone(),
+                config: t.config.clone(),
+                // Before the history is moved out: the last result is its last entry.
+                metrics: t.last_result().cloned().unwrap_or_default(),
+                history: std::mem::take(&mut t.history),
+                checkpoint: t
+                    .latest_checkpoint
+                    .clone()
+                    .or_else(|| RunDir::at(&t.path, &self.options).ok()?.newest_checkpoint()),
+                best_checkpoints: t.best_checkpoints.clone(),
+                error: t.error.clone(),
+                path: t.path.clone(),
+                status: t.status,
+            })
+            .collect();
+        ResultGrid {
+            results,
+            metric: self.metric.clone(),
+            mode: self.mode,
+            experiment_path: self.exp_dir.path(),
+        }
+    }
+}
+
+/// Nothing runs and nothing can start: the trials a scheduler still holds end, terminated.
+fn end_waiting_trials(core: &mut Core) {
+    let waiting: Vec<usize> = core
+        .table
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| matches!(t.status, TrialStatus::Pending | TrialStatus::Paused))
+        .map(|(i, _)| i)
+        .collect();
+    if !waiting.is_empty() && !core.stop_all {
+        tracing::warn!(
+            trials = waiting.len(),
+            "no trial can run any more (the scheduler holds them); ending them"
+        );
+    }
+    for i in waiting {
+        core.finish(i, TrialStatus::Terminated);
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_owned()
+    }
+}
