@@ -24,7 +24,9 @@ use crate::{
     source::Format,
 };
 
+/// Rows per batch handed to a writer.
 const WRITE_BATCH_ROWS: usize = 1 << 16;
+/// Part size of a file uploaded to a URI (multipart; a failed upload is aborted).
 const UPLOAD_CHUNK: usize = 8 << 20;
 
 impl Dataset {

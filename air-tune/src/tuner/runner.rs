@@ -544,6 +544,8 @@ impl Runner {
                 end_waiting_trials(&mut core);
                 break;
             }
+            // Without a set period, wait 20× the last save's duration (at least 20 ms), so that
+            // saving the state takes about 5% of the experiment's time.
             let period = self.state_period.unwrap_or_else(|| {
                 last_save.map_or(Duration::ZERO, |(_, took)| {
                     (took * 20).max(Duration::from_millis(20))
