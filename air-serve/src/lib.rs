@@ -74,11 +74,4 @@ pub use server::{ServeConfig, Server, ServerHandle};
 /// The training crate this one builds on, re-exported so users name one version of it.
 pub use air_train;
 
-/// The text of a panic payload.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a non-string panic payload".to_owned())
-}
+pub(crate) use air_train::panic_message;

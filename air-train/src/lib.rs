@@ -64,3 +64,13 @@ pub use trainer::{
     CollectiveBackend, DataParallelTrainer, DatasetsToSplit, LoopError, ReportHook, TrainLoop,
     TrainResult, Trainable, Trainer, TrialInfo,
 };
+
+/// The text of a caught panic's payload (what `panic!` was given), for the error that reports
+/// it: trainers, tuners and servers turn a panicking worker, trial or predictor into an error.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with a non-string payload".to_owned())
+}

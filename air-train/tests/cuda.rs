@@ -11,13 +11,9 @@ use air_train::{
     Trainer, Verbosity,
     burn::{Backend, BurnPredictor, ModelConfig, load_model, save_burn_model, save_model},
     burn::{
-        module::Module,
-        nn::{
-            Linear, LinearConfig, Relu,
-            loss::{MseLoss, Reduction},
-        },
+        nn::loss::{MseLoss, Reduction},
         optim::{GradientsParams, Optimizer, SgdConfig},
-        tensor::{Distribution, Tensor, TensorData, backend::Backend as BurnBackend},
+        tensor::{Distribution, Tensor, TensorData},
     },
 };
 use serde::{Deserialize, Serialize};
@@ -25,25 +21,12 @@ use serde_json::{Value, json};
 
 const GPU: ComputeDevice = ComputeDevice::Cuda { index: 0 };
 
-#[derive(Module, Debug)]
-struct Mlp<B: BurnBackend> {
-    a: Linear<B>,
-    b: Linear<B>,
-    act: Relu,
-}
+mod common;
 
-impl<B: BurnBackend> Mlp<B> {
-    fn new(device: &B::Device, hidden: usize) -> Self {
-        Self {
-            a: LinearConfig::new(3, hidden).init(device),
-            b: LinearConfig::new(hidden, 1).init(device),
-            act: Relu::new(),
-        }
-    }
-    fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        self.b.forward(self.act.forward(self.a.forward(x)))
-    }
-}
+use common::Mlp;
+
+/// Hidden units of the MLP these tests train.
+const HIDDEN: usize = 16;
 
 /// The MLP as a [`ModelConfig`], for [`BurnPredictor`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -62,13 +45,7 @@ impl ModelConfig for MlpConfig {
 }
 
 fn frame(n: usize) -> DataFrame {
-    let x0: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
-    let x1: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
-    let x2: Vec<f32> = (0..n).map(|i| ((i * 7) % 13) as f32 / 13.0).collect();
-    let y: Vec<f32> = (0..n)
-        .map(|i| x0[i] - 2.0 * x1[i] + 0.5 * x2[i] * x2[i])
-        .collect();
-    df!("x0" => x0, "x1" => x1, "x2" => x2, "y" => y).unwrap()
+    common::frame(&common::rows(n))
 }
 
 /// Full-batch SGD for `epochs` epochs from the resumed checkpoint; reports the loss.
@@ -77,7 +54,7 @@ fn train_loop(config: &Value, session: &mut Session) -> Result<(), TrainError> {
     let init = session
         .get_checkpoint()
         .expect("resumed from the initial weights");
-    let mut model = load_model(Mlp::<Backend>::new(&device, 16), &init, &device)?;
+    let mut model = load_model(Mlp::<Backend>::new(&device, HIDDEN), init, &device)?;
     let mut optim = SgdConfig::new().init();
     let shard = session.get_dataset_shard("train")?.to_polars()?;
     let m = air_data::to_f32_matrix(&shard, &["x0", "x1", "x2"])?;
@@ -99,17 +76,7 @@ fn train_loop(config: &Value, session: &mut Session) -> Result<(), TrainError> {
 }
 
 fn weights(c: &Checkpoint) -> Vec<f32> {
-    let device = ComputeDevice::Cpu.inference_device().unwrap();
-    let model = load_model(Mlp::<Backend>::new(&device, 16), c, &device).unwrap();
-    [
-        model.a.weight.val().into_data(),
-        model.a.bias.as_ref().unwrap().val().into_data(),
-        model.b.weight.val().into_data(),
-        model.b.bias.as_ref().unwrap().val().into_data(),
-    ]
-    .into_iter()
-    .flat_map(|t| t.to_vec::<f32>().unwrap())
-    .collect()
+    common::weights(c, HIDDEN)
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
@@ -155,7 +122,7 @@ fn training_on_cuda_matches_the_cpu() {
     let dir = tempfile::tempdir().unwrap();
     let device = ComputeDevice::Cpu.inference_device().unwrap();
     let mut init = Checkpoint::new();
-    save_model(&Mlp::<Backend>::new(&device, 16), &mut init).unwrap();
+    save_model(&Mlp::<Backend>::new(&device, HIDDEN), &mut init).unwrap();
     let run = |name: &str, use_gpu: bool| {
         DataParallelTrainer::new(
             train_loop,

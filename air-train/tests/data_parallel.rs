@@ -14,65 +14,26 @@ use air_train::{
     ScalingConfig, Session, TrainError, Trainable, Trainer, TrialInfo, Verbosity,
     burn::{Backend, load_model, save_model},
     burn::{
-        module::Module,
-        nn::{
-            Linear, LinearConfig, Relu,
-            loss::{MseLoss, Reduction},
-        },
+        nn::loss::{MseLoss, Reduction},
         optim::{GradientsParams, Optimizer, SgdConfig},
-        tensor::{Tensor, TensorData, backend::Backend as BurnBackend},
+        tensor::{Tensor, TensorData},
     },
 };
 use serde_json::{Value, json};
 
-#[derive(Module, Debug)]
-struct Mlp<B: BurnBackend> {
-    a: Linear<B>,
-    b: Linear<B>,
-    act: Relu,
-}
+mod common;
 
-impl<B: BurnBackend> Mlp<B> {
-    fn new(device: &B::Device) -> Self {
-        Self {
-            a: LinearConfig::new(3, 4).init(device),
-            b: LinearConfig::new(4, 1).init(device),
-            act: Relu::new(),
-        }
-    }
-    fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        self.b.forward(self.act.forward(self.a.forward(x)))
-    }
-}
+use common::{Mlp, frame, rows};
 
-/// 96 rows: y = x0 - 2 x1 + 0.5 x2 + noise-free nonlinearity.
-fn rows() -> Vec<[f32; 4]> {
-    (0..96)
-        .map(|i| {
-            let x0 = (i as f32 * 0.37).sin();
-            let x1 = (i as f32 * 0.11).cos();
-            let x2 = ((i * 7) % 13) as f32 / 13.0;
-            [x0, x1, x2, (0.5 * x2).mul_add(x2, 2.0f32.mul_add(-x1, x0))]
-        })
-        .collect()
-}
-
-fn frame(rows: &[[f32; 4]]) -> DataFrame {
-    df!(
-        "x0" => rows.iter().map(|r| r[0]).collect::<Vec<_>>(),
-        "x1" => rows.iter().map(|r| r[1]).collect::<Vec<_>>(),
-        "x2" => rows.iter().map(|r| r[2]).collect::<Vec<_>>(),
-        "y" => rows.iter().map(|r| r[3]).collect::<Vec<_>>(),
-    )
-    .unwrap()
-}
+/// Hidden units of the MLP these tests train.
+const HIDDEN: usize = 4;
 
 /// The per-worker loop: global batch `global_batch`, split evenly over the workers.
 fn train_loop(config: &Value, session: &mut Session) -> Result<(), TrainError> {
     let global: usize = config["global_batch"].as_u64().unwrap() as usize;
     let epochs = config["epochs"].as_u64().unwrap();
     let device = session.training_device()?;
-    let mut model = Mlp::<Backend>::new(&device);
+    let mut model = Mlp::<Backend>::new(&device, HIDDEN);
     if let Some(c) = session.get_checkpoint() {
         model = load_model(model, c, &device)?;
     }
@@ -108,24 +69,13 @@ fn train_loop(config: &Value, session: &mut Session) -> Result<(), TrainError> {
 }
 
 fn weights(c: &Checkpoint) -> Vec<f32> {
-    let device = air_train::ComputeDevice::Cpu.inference_device().unwrap();
-    let model = load_model(Mlp::<Backend>::new(&device), c, &device).unwrap();
-    let mut out = Vec::new();
-    for t in [
-        model.a.weight.val().into_data(),
-        model.a.bias.as_ref().unwrap().val().into_data(),
-        model.b.weight.val().into_data(),
-        model.b.bias.as_ref().unwrap().val().into_data(),
-    ] {
-        out.extend(t.to_vec::<f32>().unwrap());
-    }
-    out
+    common::weights(c, HIDDEN)
 }
 
 fn initial_checkpoint() -> Checkpoint {
     let device = air_train::ComputeDevice::Cpu.inference_device().unwrap();
     let mut c = Checkpoint::new();
-    save_model(&Mlp::<Backend>::new(&device), &mut c).unwrap();
+    save_model(&Mlp::<Backend>::new(&device, HIDDEN), &mut c).unwrap();
     c
 }
 
@@ -148,7 +98,7 @@ fn burn_collective_trains_the_same_model() {
 
 fn equivalence(collective: air_train::CollectiveBackend) {
     let dir = tempfile::tempdir().unwrap();
-    let base = rows();
+    let base = rows(96);
     let init = initial_checkpoint();
     let config = json!({"global_batch": 24, "epochs": 3});
     // Three workers get contiguous thirds; worker k's t-th batch is rows 32k + 8t .. + 8. The

@@ -18,6 +18,7 @@ use super::*;
 use crate::{
     Collective, ComputeDevice, LocalCollective, MaxFailures, TrainError,
     error::Result,
+    panic_message,
     run::{Recorder, RecorderOptions, default_run_name},
     run_dir::RunDir,
     session::{Session, Shared},
@@ -337,14 +338,4 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         cur = err.source();
     }
     parts.join(": ")
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic with a non-string payload".to_owned()
-    }
 }

@@ -418,7 +418,7 @@ impl Runner {
                 let out = catch_unwind(AssertUnwindSafe(|| trainable.run_trial(&config, &info)));
                 let outcome = match out {
                     Ok(r) => Outcome::Done(Box::new(r)),
-                    Err(p) => Outcome::Panicked(panic_message(p.as_ref())),
+                    Err(p) => Outcome::Panicked(air_train::panic_message(p.as_ref())),
                 };
                 lock(&shared).finished.push((idx, outcome));
                 shared.1.notify_all();
@@ -619,15 +619,5 @@ fn end_waiting_trials(core: &mut Core) {
     }
     for i in waiting {
         core.finish(i, TrialStatus::Terminated);
-    }
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic with a non-string payload".to_owned()
     }
 }
