@@ -110,9 +110,9 @@ fn run(storage: &str) -> anyhow::Result<Summary> {
             .with_seed(7)
             .with_scheduler(
                 Asha::new()
-                    .with_max_t(ROUNDS as f64)?
-                    .with_grace_period(2.0)?
-                    .with_reduction_factor(3.0)?,
+                    .with_max_t(ROUNDS as f64)
+                    .with_grace_period(2.0)
+                    .with_reduction_factor(3.0),
             ),
     )
     .with_run_config(

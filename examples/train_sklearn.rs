@@ -54,7 +54,7 @@ fn run(storage: &str) -> anyhow::Result<f64> {
         .with_dataset("train", train.clone())
         .with_dataset("valid", valid.clone())
         .with_preprocessor(StandardScaler::new(features.clone()))
-        .with_scoring([Scoring::Accuracy, Scoring::F1])?
+        .with_scoring([Scoring::Accuracy, Scoring::F1])
         .with_cv(CvConfig::new(5)?.with_shuffle(0))
         .fit()?
         .into_result()?;

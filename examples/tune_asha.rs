@@ -55,9 +55,9 @@ fn run(storage: &str) -> anyhow::Result<(u64, f64)> {
             .with_seed(42)
             .with_scheduler(
                 Asha::new()
-                    .with_max_t(ROUNDS as f64)?
-                    .with_grace_period(4.0)?
-                    .with_reduction_factor(4.0)?,
+                    .with_max_t(ROUNDS as f64)
+                    .with_grace_period(4.0)
+                    .with_reduction_factor(4.0),
             ),
     )
     .with_run_config(RunConfig::new(storage).with_name("asha_sweep"))

@@ -3,6 +3,7 @@
 use std::{
     fmt,
     net::{IpAddr, Ipv4Addr, SocketAddr},
+    num::{NonZeroU32, NonZeroUsize},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -34,15 +35,16 @@ const BLOCKING_PARSE_BYTES: usize = 64 << 10;
 /// Where and how the HTTP server listens, and the limits of its connections.
 ///
 /// ```
-/// use std::time::Duration;
+/// use std::{num::NonZeroUsize, time::Duration};
 /// use air_serve::ServeConfig;
 ///
 /// let config = ServeConfig::new()
 ///     .with_port(0)
-///     .with_http_threads(2)?
-///     .with_body_timeout(Duration::from_secs(5))?
-///     .with_max_connections(1000)?;
+///     .with_http_threads(NonZeroUsize::new(2).unwrap())
+///     .with_body_timeout(Duration::from_secs(5))
+///     .with_max_connections(NonZeroUsize::new(1000).unwrap());
 /// assert_eq!(config.addr().ip().to_string(), "127.0.0.1");
+/// config.validate()?;
 /// # Ok::<(), air_serve::ServeError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,12 +100,9 @@ impl ServeConfig {
 
     /// Threads of the async executor that parses requests and writes answers (inference runs
     /// on the replicas' own threads).
-    pub fn with_http_threads(mut self, n: usize) -> Result<Self> {
-        if n == 0 {
-            return Err(invalid("http_threads", 0, "at least 1"));
-        }
-        self.http_threads = n;
-        Ok(self)
+    pub fn with_http_threads(mut self, n: NonZeroUsize) -> Self {
+        self.http_threads = n.get();
+        self
     }
 
     /// How long shutdown waits for in-flight requests.
@@ -115,44 +114,62 @@ impl ServeConfig {
     /// How long a client has to send a request's headers, from the connection's start or the
     /// request's first byte; past it the connection is closed without an answer (slow-header
     /// clients hold no connection for long).
-    pub fn with_header_timeout(mut self, timeout: Duration) -> Result<Self> {
-        self.header_timeout = nonzero("header_timeout", timeout)?;
-        Ok(self)
+    pub fn with_header_timeout(mut self, timeout: Duration) -> Self {
+        self.header_timeout = timeout;
+        self
     }
 
     /// How long a keep-alive connection may wait for its next request before it is closed.
-    pub fn with_idle_timeout(mut self, timeout: Duration) -> Result<Self> {
-        self.idle_timeout = nonzero("idle_timeout", timeout)?;
-        Ok(self)
+    pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
     }
 
     /// How long a request's body may take to arrive once its headers are in; past it the
     /// answer is 408. A request counts against a deployment's `max_concurrent_queries` only
     /// once its body is in, so slow senders cannot starve the others.
-    pub fn with_body_timeout(mut self, timeout: Duration) -> Result<Self> {
-        self.body_timeout = nonzero("body_timeout", timeout)?;
-        Ok(self)
+    pub fn with_body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
     }
 
     /// Most connections open at once; more are answered 503 at once and closed. Each open
     /// connection takes a file descriptor: keep this under the process's limit (`ulimit -n`).
-    pub fn with_max_connections(mut self, n: usize) -> Result<Self> {
-        if n == 0 {
-            return Err(invalid("max_connections", 0, "at least 1"));
-        }
-        self.max_connections = n;
-        Ok(self)
+    pub fn with_max_connections(mut self, n: NonZeroUsize) -> Self {
+        self.max_connections = n.get();
+        self
     }
 
     /// Connections the kernel queues before the server accepts them (`listen(2)`'s backlog;
     /// Linux caps it at `net.core.somaxconn`, 4096 by default). Clients beyond it wait on SYN
     /// retries, seconds each.
-    pub fn with_listen_backlog(mut self, backlog: u32) -> Result<Self> {
-        if backlog == 0 {
-            return Err(invalid("listen_backlog", 0, "at least 1"));
+    pub fn with_listen_backlog(mut self, backlog: NonZeroU32) -> Self {
+        self.listen_backlog = backlog.get();
+        self
+    }
+
+    /// Checks the whole config (also one read from a file): counts of at least 1 and timeouts
+    /// above zero. [`Server::start`] calls it.
+    pub fn validate(&self) -> Result<()> {
+        for (field, n) in [
+            ("http_threads", self.http_threads),
+            ("max_connections", self.max_connections),
+            ("listen_backlog", self.listen_backlog as usize),
+        ] {
+            if n == 0 {
+                return Err(invalid(field, 0, "at least 1"));
+            }
         }
-        self.listen_backlog = backlog;
-        Ok(self)
+        for (field, timeout) in [
+            ("header_timeout", self.header_timeout),
+            ("idle_timeout", self.idle_timeout),
+            ("body_timeout", self.body_timeout),
+        ] {
+            if timeout.is_zero() {
+                return Err(invalid(field, "0 s", "a positive duration"));
+            }
+        }
+        Ok(())
     }
 
     /// The socket address.
@@ -172,13 +189,6 @@ impl ServeConfig {
             max_connections: self.max_connections,
         }
     }
-}
-
-fn nonzero(field: &'static str, timeout: Duration) -> Result<Duration> {
-    if timeout.is_zero() {
-        return Err(invalid(field, "0 s", "a positive duration"));
-    }
-    Ok(timeout)
 }
 
 /// One HTTP server for any number of deployments, each under its route prefix (Ray Serve's
@@ -234,6 +244,7 @@ impl Server {
 
     /// Starts the replicas and the HTTP server; returns once it accepts connections.
     pub fn start(self) -> Result<ServerHandle> {
+        self.config.validate()?;
         let addr = self.config.addr();
         let io = |source| ServeError::Io {
             addr: addr.to_string(),

@@ -221,8 +221,7 @@ fn slow_senders_hold_no_slot_and_get_408() {
     let server = serve_with(
         ServeConfig::new()
             .with_port(0)
-            .with_body_timeout(Duration::from_millis(300))
-            .unwrap(),
+            .with_body_timeout(Duration::from_millis(300)),
         vec![counting(one())],
     );
     for mut s in slow_senders(server.addr(), 3) {
@@ -246,9 +245,7 @@ fn silent_slow_header_and_idle_connections_are_closed() {
         ServeConfig::new()
             .with_port(0)
             .with_header_timeout(Duration::from_millis(300))
-            .unwrap()
-            .with_idle_timeout(Duration::from_millis(300))
-            .unwrap(),
+            .with_idle_timeout(Duration::from_millis(300)),
         vec![counting(DeploymentConfig::new("b"))],
     );
     // Connected, nothing sent: closed without an answer.
@@ -287,8 +284,7 @@ fn connections_past_the_cap_are_answered_503_at_once() {
     let server = serve_with(
         ServeConfig::new()
             .with_port(0)
-            .with_max_connections(3)
-            .unwrap(),
+            .with_max_connections(NonZeroUsize::new(3).unwrap()),
         vec![d],
     );
     let handle = server.handle("g").unwrap();

@@ -223,14 +223,16 @@ impl RunDir {
         Ok(names)
     }
 
-    /// The newest checkpoint folder that is complete (its manifest verifies); `None` when there
-    /// is none or the directory cannot be listed.
+    /// The newest complete checkpoint folder: one that opens (a writer that did not finish
+    /// left it marked incomplete, or its files disagree with the manifest) and has a manifest.
+    /// Its entries are checked against the manifest when they are read, not here: choosing
+    /// does not download or hash whole checkpoints. `None` when there is none or the directory
+    /// cannot be listed.
     pub fn newest_checkpoint(&self) -> Option<Checkpoint> {
         let names = self.checkpoint_names().ok()?;
         names.iter().rev().find_map(|n| {
             let c = self.checkpoint(n).ok()?;
-            c.verify().ok()?;
-            Some(c)
+            c.has_manifest().then_some(c)
         })
     }
 
@@ -255,11 +257,18 @@ impl RunDir {
         }
     }
 
-    /// Whether entry `name` exists (remote: only files; a local folder counts too).
+    /// Whether entry `name` exists (remote: only files, asked with one `HEAD`; a local folder
+    /// counts too).
     pub fn exists(&self, name: &str) -> Result<bool> {
         match &self.place {
             Place::Local(dir) => Ok(dir.join(name).exists()),
-            Place::Store { .. } => Ok(self.read(name)?.is_some()),
+            Place::Store { location, .. } => {
+                match storage::block_on(location.store.head(&location.child(name))) {
+                    Ok(_) => Ok(true),
+                    Err(object_store::Error::NotFound { .. }) => Ok(false),
+                    Err(e) => Err(TrainError::storage(self.child(name), e)),
+                }
+            }
         }
     }
 }

@@ -321,7 +321,6 @@ fn cross_validation_equals_cross_val_score() {
     .with_dataset("train", train)
     .with_cv(CvConfig::new(5).unwrap())
     .with_scoring([Scoring::R2, Scoring::MeanSquaredError])
-    .unwrap()
     .fit()
     .unwrap()
     .into_result()

@@ -37,7 +37,7 @@
 //!         TuneConfig::new()
 //!             .with_metric("loss", Mode::Min)
 //!             .with_num_samples(std::num::NonZeroUsize::new(6).unwrap())
-//!             .with_scheduler(Asha::new().with_max_t(20.0)?)
+//!             .with_scheduler(Asha::new().with_max_t(20.0))
 //!             .with_seed(7),
 //!     )
 //!     .with_run_config(RunConfig::new(dir.path().to_str().unwrap()).with_name("lr_sweep"))

@@ -222,13 +222,7 @@ fn asha_stops_bad_trials_early() {
         TuneConfig::new()
             .with_metric("loss", Mode::Min)
             .with_max_concurrent_trials(NonZeroUsize::new(1).unwrap())
-            .with_scheduler(
-                Asha::new()
-                    .with_max_t(27.0)
-                    .unwrap()
-                    .with_reduction_factor(3.0)
-                    .unwrap(),
-            ),
+            .with_scheduler(Asha::new().with_max_t(27.0).with_reduction_factor(3.0)),
     )
     .with_run_config(run_config(&dir, "asha"))
     .fit()
@@ -256,7 +250,7 @@ fn hyperband_pauses_and_resumes_from_checkpoints() {
     .with_tune_config(
         TuneConfig::new()
             .with_metric("loss", Mode::Min)
-            .with_scheduler(HyperBand::new().with_max_t(9.0).unwrap()),
+            .with_scheduler(HyperBand::new().with_max_t(9.0)),
     )
     .with_run_config(run_config(&dir, "hb"))
     .fit()
@@ -285,9 +279,7 @@ fn pbt_clones_better_trials() {
     let pbt = Pbt::new()
         .with_time_attr("training_iteration")
         .with_perturbation_interval(4.0)
-        .unwrap()
-        .with_mutation("x", uniform(0.0, 1.0))
-        .unwrap();
+        .with_mutation("x", uniform(0.0, 1.0));
     // One trial at a time: the bad first trial has nobody to copy, the good one is never in
     // the bottom quantile, and the last (worst) one clones the good one at iteration 4.
     let grid = Tuner::new(
@@ -329,9 +321,10 @@ fn model_based_searchers_and_stoppers_run_real_trials() {
     for (name, tune) in [
         (
             "tpe",
-            TuneConfig::new().with_search_alg(
-                ConcurrencyLimiter::new(TpeSearch::new().with_n_startup_trials(5), 1).unwrap(),
-            ),
+            TuneConfig::new().with_search_alg(ConcurrencyLimiter::new(
+                TpeSearch::new().with_n_startup_trials(5),
+                NonZeroUsize::new(1).unwrap(),
+            )),
         ),
         (
             "bo",

@@ -221,16 +221,11 @@ impl RobustScaler {
         }
     }
 
-    /// The quantiles whose distance is the scale; both in [0, 1], low < high.
-    pub fn with_quantile_range(mut self, low: f64, high: f64) -> Result<Self> {
-        if !(0.0..=1.0).contains(&low) || !(0.0..=1.0).contains(&high) || low >= high {
-            return Err(DataError::InvalidPreprocessor {
-                preprocessor: "RobustScaler".to_owned(),
-                reason: format!("quantile_range ({low}, {high}): expected 0 <= low < high <= 1"),
-            });
-        }
+    /// The quantiles whose distance is the scale; both in [0, 1], low < high (checked when
+    /// fitting).
+    pub fn with_quantile_range(mut self, low: f64, high: f64) -> Self {
         self.quantile_range = (low, high);
-        Ok(self)
+        self
     }
 
     /// How quantiles are interpolated.
@@ -242,6 +237,13 @@ impl RobustScaler {
 
 impl RobustScaler {
     fn learn(&self, ds: &Dataset) -> Result<Affine> {
+        let (low, high) = self.quantile_range;
+        if !(0.0..=1.0).contains(&low) || !(0.0..=1.0).contains(&high) || low >= high {
+            return Err(DataError::InvalidPreprocessor {
+                preprocessor: Self::NAME.to_owned(),
+                reason: format!("quantile_range ({low}, {high}): expected 0 <= low < high <= 1"),
+            });
+        }
         check_numeric_columns(ds, &self.columns, Self::NAME)?;
         let method = match self.interpolation {
             QuantileInterpolation::Linear => QuantileMethod::Linear,

@@ -119,11 +119,10 @@ impl SklearnTrainer {
     }
 
     /// The metrics reported; default: the estimator's own score (accuracy, R² or inertia).
-    pub fn with_scoring(mut self, scoring: impl IntoIterator<Item = Scoring>) -> Result<Self> {
-        let scoring: Vec<Scoring> = scoring.into_iter().collect();
-        check_scoring(&self.config.estimator, &scoring)?;
-        self.config.scoring = scoring;
-        Ok(self.with_config())
+    /// A metric that does not fit the estimator fails the run before anything is fitted.
+    pub fn with_scoring(mut self, scoring: impl IntoIterator<Item = Scoring>) -> Self {
+        self.config.scoring = scoring.into_iter().collect();
+        self.with_config()
     }
 
     /// Cross-validates on `"train"` before the final fit.

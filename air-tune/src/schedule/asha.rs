@@ -1,6 +1,6 @@
 //! [`Asha`]: asynchronous successive halving.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, num::NonZeroUsize};
 
 use air_train::Metrics;
 use serde::{Deserialize, Serialize};
@@ -75,33 +75,27 @@ impl Asha {
     }
 
     /// Trials stop once `time_attr` reaches this (> 0).
-    pub fn with_max_t(mut self, max_t: f64) -> Result<Self> {
-        let max_t = above("max_t", max_t, 0.0)?;
+    pub fn with_max_t(mut self, max_t: f64) -> Self {
         self.max_t = max_t;
-        Ok(self)
+        self
     }
 
     /// The first rung (> 0, at most `max_t`).
-    pub fn with_grace_period(mut self, g: f64) -> Result<Self> {
-        let g = above("grace_period", g, 0.0)?;
+    pub fn with_grace_period(mut self, g: f64) -> Self {
         self.grace_period = g;
-        Ok(self)
+        self
     }
 
     /// The halving rate (> 1).
-    pub fn with_reduction_factor(mut self, rf: f64) -> Result<Self> {
-        let rf = above("reduction_factor", rf, 1.0)?;
+    pub fn with_reduction_factor(mut self, rf: f64) -> Self {
         self.reduction_factor = rf;
-        Ok(self)
+        self
     }
 
-    /// The number of brackets (≥ 1).
-    pub fn with_brackets(mut self, n: usize) -> Result<Self> {
-        if n == 0 {
-            return Err(invalid("brackets", 0, "at least 1"));
-        }
-        self.brackets = n;
-        Ok(self)
+    /// The number of brackets.
+    pub fn with_brackets(mut self, n: NonZeroUsize) -> Self {
+        self.brackets = n.get();
+        self
     }
 
     /// Whether trials stop at `max_t` (Ray: true).
@@ -134,6 +128,9 @@ impl TrialScheduler for Asha {
     }
 
     fn setup(&mut self, metric: Option<&str>, mode: Option<Mode>, seed: u64) -> Result<()> {
+        above("max_t", self.max_t, 0.0)?;
+        above("grace_period", self.grace_period, 0.0)?;
+        above("reduction_factor", self.reduction_factor, 1.0)?;
         if self.grace_period > self.max_t {
             return Err(invalid(
                 "grace_period",
@@ -242,20 +239,12 @@ mod tests {
     fn asha_rungs_and_cutoffs_follow_ray() {
         let a = Asha::new();
         assert_eq!(a.milestones(0), vec![64.0, 16.0, 4.0, 1.0]);
-        let a = Asha::new()
-            .with_max_t(81.0)
-            .unwrap()
-            .with_reduction_factor(3.0)
-            .unwrap();
+        let a = Asha::new().with_max_t(81.0).with_reduction_factor(3.0);
         // As in Ray, a rung may sit at max_t itself (int(log(81)/log(3) + 1) = 5 rungs).
         assert_eq!(a.milestones(0), vec![81.0, 27.0, 9.0, 3.0, 1.0]);
         assert_eq!(a.milestones(1), vec![81.0, 27.0, 9.0, 3.0]);
 
-        let mut a = Asha::new()
-            .with_max_t(10.0)
-            .unwrap()
-            .with_reduction_factor(2.0)
-            .unwrap();
+        let mut a = Asha::new().with_max_t(10.0).with_reduction_factor(2.0);
         a.setup(Some("loss"), Some(Mode::Min), 0).unwrap();
         let table = TrialTable::default();
         let ts: Vec<Trial> = (0..4).map(|i| trial(&format!("t{i}"))).collect();
@@ -288,8 +277,12 @@ mod tests {
         );
         assert!((percentile(&[1.0, 2.0, 3.0, 4.0], 75.0).unwrap() - 3.25).abs() < 1e-12);
         assert_eq!(percentile(&[f64::NAN], 50.0), None);
-        assert!(Asha::new().with_reduction_factor(1.0).is_err());
-        let mut bad = Asha::new().with_grace_period(200.0).unwrap();
+        let e = Asha::new()
+            .with_reduction_factor(1.0)
+            .setup(Some("loss"), Some(Mode::Min), 0)
+            .unwrap_err();
+        assert!(e.to_string().contains("reduction_factor"), "{e}");
+        let mut bad = Asha::new().with_grace_period(200.0);
         assert!(bad.setup(Some("loss"), Some(Mode::Min), 0).is_err());
         assert!(Asha::new().setup(None, None, 0).is_err());
     }

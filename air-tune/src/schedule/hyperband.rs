@@ -79,17 +79,15 @@ impl HyperBand {
     }
 
     /// The most `time_attr` a trial gets (≥ 1).
-    pub fn with_max_t(mut self, max_t: f64) -> Result<Self> {
-        let max_t = at_least("max_t", max_t, 1.0)?;
+    pub fn with_max_t(mut self, max_t: f64) -> Self {
         self.max_t = max_t;
-        Ok(self)
+        self
     }
 
     /// η, the halving rate (> 1).
-    pub fn with_reduction_factor(mut self, eta: f64) -> Result<Self> {
-        let eta = above("reduction_factor", eta, 1.0)?;
+    pub fn with_reduction_factor(mut self, eta: f64) -> Self {
         self.eta = eta;
-        Ok(self)
+        self
     }
 
     /// Its own metric and mode instead of the tune config's.
@@ -147,6 +145,8 @@ impl TrialScheduler for HyperBand {
     }
 
     fn setup(&mut self, metric: Option<&str>, mode: Option<Mode>, _: u64) -> Result<()> {
+        at_least("max_t", self.max_t, 1.0)?;
+        above("reduction_factor", self.eta, 1.0)?;
         self.metric = Some(metric_mode("HyperBandScheduler", &self.own, metric, mode)?);
         self.state = HbState::default();
         Ok(())
@@ -272,7 +272,7 @@ mod tests {
 
     #[test]
     fn brackets_halve_synchronously() {
-        let mut hb = HyperBand::new().with_max_t(9.0).unwrap();
+        let mut hb = HyperBand::new().with_max_t(9.0);
         hb.setup(Some("loss"), Some(Mode::Min), 0).unwrap();
         // s_max+1 = 3; the first bracket (s = 2) takes ⌈3/3·9⌉ = 9 trials starting at r = 1.
         assert_eq!(hb.new_bracket(0).capacity, 9);

@@ -1,6 +1,9 @@
 //! [`MedianStoppingRule`]: stops a trial whose result is below the median of the others.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    num::NonZeroUsize,
+};
 
 use air_train::Metrics;
 use serde::{Deserialize, Serialize};
@@ -8,7 +11,7 @@ use serde_json::Value;
 
 use crate::{
     Mode,
-    error::{Result, TuneError, at_least, invalid},
+    error::{Result, TuneError, at_least},
     search::score_of,
     trial::{Trial, TrialTable},
 };
@@ -64,19 +67,15 @@ impl MedianStoppingRule {
     }
 
     /// No trial stops before this much `time_attr` (≥ 0).
-    pub fn with_grace_period(mut self, g: f64) -> Result<Self> {
-        let g = at_least("grace_period", g, 0.0)?;
+    pub fn with_grace_period(mut self, g: f64) -> Self {
         self.grace_period = g;
-        Ok(self)
+        self
     }
 
-    /// How many other trials must have reached the time (≥ 1).
-    pub fn with_min_samples_required(mut self, n: usize) -> Result<Self> {
-        if n == 0 {
-            return Err(invalid("min_samples_required", 0, "at least 1"));
-        }
-        self.min_samples_required = n;
-        Ok(self)
+    /// How many other trials must have reached the time.
+    pub fn with_min_samples_required(mut self, n: NonZeroUsize) -> Self {
+        self.min_samples_required = n.get();
+        self
     }
 
     /// Stop (true, Ray's default) or pause (false) a trial below the median.
@@ -98,6 +97,7 @@ impl TrialScheduler for MedianStoppingRule {
     }
 
     fn setup(&mut self, metric: Option<&str>, mode: Option<Mode>, _: u64) -> Result<()> {
+        at_least("grace_period", self.grace_period, 0.0)?;
         self.metric = Some(metric_mode("MedianStoppingRule", &self.own, metric, mode)?);
         Ok(())
     }
@@ -177,9 +177,7 @@ mod tests {
     fn median_rule_stops_below_median() {
         let mut m = MedianStoppingRule::new()
             .with_grace_period(1.0)
-            .unwrap()
-            .with_min_samples_required(2)
-            .unwrap();
+            .with_min_samples_required(NonZeroUsize::new(2).unwrap());
         m.setup(Some("loss"), Some(Mode::Min), 0).unwrap();
         let table = TrialTable::default();
         let ts: Vec<Trial> = (0..3).map(|i| trial(&format!("t{i}"))).collect();

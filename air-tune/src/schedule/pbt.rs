@@ -43,6 +43,8 @@ pub struct Pbt {
     quantile_fraction: f64,
     resample_probability: f64,
     factors: (f64, f64),
+    /// The mutations as given (dotted path, domain); checked and compiled by `setup`.
+    requested: Vec<(String, Domain)>,
     mutations: Vec<(ParamPath, Mutation)>,
     custom_explore: Option<ExploreFn>,
     own: Option<(String, Mode)>,
@@ -56,7 +58,7 @@ impl fmt::Debug for Pbt {
             .field("time_attr", &self.time_attr)
             .field("perturbation_interval", &self.perturbation_interval)
             .field("quantile_fraction", &self.quantile_fraction)
-            .field("mutations", &self.mutations)
+            .field("mutations", &self.requested)
             .finish_non_exhaustive()
     }
 }
@@ -79,6 +81,7 @@ impl Default for Pbt {
             quantile_fraction: 0.25,
             resample_probability: 0.25,
             factors: (1.2, 0.8),
+            requested: Vec::new(),
             mutations: Vec::new(),
             custom_explore: None,
             own: None,
@@ -105,30 +108,62 @@ impl Pbt {
     }
 
     /// How much `time_attr` passes between perturbations of a trial (> 0).
-    pub fn with_perturbation_interval(mut self, v: f64) -> Result<Self> {
-        let v = above("perturbation_interval", v, 0.0)?;
+    pub fn with_perturbation_interval(mut self, v: f64) -> Self {
         self.perturbation_interval = v;
-        Ok(self)
+        self
     }
 
     /// No perturbation before this much `time_attr` (≥ 0).
-    pub fn with_burn_in_period(mut self, v: f64) -> Result<Self> {
-        let v = at_least("burn_in_period", v, 0.0)?;
+    pub fn with_burn_in_period(mut self, v: f64) -> Self {
         self.burn_in_period = v;
-        Ok(self)
+        self
     }
 
     /// The share of the population in the top and bottom quantiles (0 < q ≤ 0.5).
-    pub fn with_quantile_fraction(mut self, q: f64) -> Result<Self> {
-        if !(q > 0.0 && q <= 0.5) {
-            return Err(invalid("quantile_fraction", q, "a fraction in (0, 0.5]"));
-        }
+    pub fn with_quantile_fraction(mut self, q: f64) -> Self {
         self.quantile_fraction = q;
-        Ok(self)
+        self
     }
 
     /// How often a mutated key is resampled instead of perturbed (0 ≤ p ≤ 1).
-    pub fn with_resample_probability(mut self, p: f64) -> Result<Self> {
+    pub fn with_resample_probability(mut self, p: f64) -> Self {
+        self.resample_probability = p;
+        self
+    }
+
+    /// The factors (positive) a numeric value is multiplied by when perturbed.
+    pub fn with_perturbation_factors(mut self, up: f64, down: f64) -> Self {
+        self.factors = (up, down);
+        self
+    }
+
+    /// Mutates the key at dotted `path` (`"train_loop_config.lr"`) by resampling `domain` or
+    /// perturbing the current value (any domain but `sample_from`).
+    pub fn with_mutation(mut self, path: &str, domain: Domain) -> Self {
+        self.requested.push((path.to_owned(), domain));
+        self
+    }
+
+    /// Mutates the key at `path` among `values` (a neighbour, or a resample; at least one).
+    pub fn with_mutation_values<V: Into<Value>>(
+        mut self,
+        path: &str,
+        values: impl IntoIterator<Item = V>,
+    ) -> Self {
+        let v: Vec<Value> = values.into_iter().map(Into::into).collect();
+        self.requested.push((path.to_owned(), Domain::Choice(v)));
+        self
+    }
+
+    /// Checks every setting and compiles the mutations (what `setup` runs first).
+    fn check(&mut self) -> Result<()> {
+        above("perturbation_interval", self.perturbation_interval, 0.0)?;
+        at_least("burn_in_period", self.burn_in_period, 0.0)?;
+        let q = self.quantile_fraction;
+        if !(q > 0.0 && q <= 0.5) {
+            return Err(invalid("quantile_fraction", q, "a fraction in (0, 0.5]"));
+        }
+        let p = self.resample_probability;
         if !(0.0..=1.0).contains(&p) {
             return Err(invalid(
                 "resample_probability",
@@ -136,12 +171,7 @@ impl Pbt {
                 "a probability in [0, 1]",
             ));
         }
-        self.resample_probability = p;
-        Ok(self)
-    }
-
-    /// The factors a numeric value is multiplied by when perturbed.
-    pub fn with_perturbation_factors(mut self, up: f64, down: f64) -> Result<Self> {
+        let (up, down) = self.factors;
         if !(up.is_finite() && down.is_finite() && up > 0.0 && down > 0.0) {
             return Err(invalid(
                 "perturbation_factors",
@@ -149,47 +179,29 @@ impl Pbt {
                 "positive factors",
             ));
         }
-        self.factors = (up, down);
-        Ok(self)
-    }
-
-    /// Mutates the key at dotted `path` (`"train_loop_config.lr"`) by resampling `domain` or
-    /// perturbing the current value.
-    pub fn with_mutation(mut self, path: &str, domain: Domain) -> Result<Self> {
-        domain
-            .validate()
-            .map_err(|reason| TuneError::InvalidSpace {
-                path: path.to_owned(),
-                domain: domain.to_string(),
-                reason,
-            })?;
-        let m = match domain {
-            Domain::Choice(v) | Domain::Grid(v) => Mutation::Values(v),
-            Domain::SampleFrom(_) => {
-                return Err(invalid(
-                    "mutation",
-                    path,
-                    "a domain or a list of values (sample_from has nothing to perturb)",
-                ));
-            }
-            d => Mutation::Domain(d),
-        };
-        self.mutations.push((dotted(path), m));
-        Ok(self)
-    }
-
-    /// Mutates the key at `path` among `values` (a neighbour, or a resample).
-    pub fn with_mutation_values<V: Into<Value>>(
-        mut self,
-        path: &str,
-        values: impl IntoIterator<Item = V>,
-    ) -> Result<Self> {
-        let v: Vec<Value> = values.into_iter().map(Into::into).collect();
-        if v.is_empty() {
-            return Err(invalid("mutation", path, "at least one value"));
+        self.mutations.clear();
+        for (path, domain) in &self.requested {
+            domain
+                .validate()
+                .map_err(|reason| TuneError::InvalidSpace {
+                    path: path.clone(),
+                    domain: domain.to_string(),
+                    reason,
+                })?;
+            let m = match domain.clone() {
+                Domain::Choice(v) | Domain::Grid(v) => Mutation::Values(v),
+                Domain::SampleFrom(_) => {
+                    return Err(invalid(
+                        "mutation",
+                        path,
+                        "a domain or a list of values (sample_from has nothing to perturb)",
+                    ));
+                }
+                d => Mutation::Domain(d),
+            };
+            self.mutations.push((dotted(path), m));
         }
-        self.mutations.push((dotted(path), Mutation::Values(v)));
-        Ok(self)
+        Ok(())
     }
 
     /// A function applied to every explored config.
@@ -263,6 +275,7 @@ impl TrialScheduler for Pbt {
     }
 
     fn setup(&mut self, metric: Option<&str>, mode: Option<Mode>, seed: u64) -> Result<()> {
+        self.check()?;
         if self.mutations.is_empty() && self.custom_explore.is_none() {
             return Err(invalid(
                 "hyperparam_mutations",
@@ -379,11 +392,8 @@ mod tests {
         let mut pbt = Pbt::new()
             .with_time_attr("training_iteration")
             .with_perturbation_interval(2.0)
-            .unwrap()
             .with_mutation("lr", uniform(0.0, 1.0))
-            .unwrap()
-            .with_mutation_values("bs", [16, 32, 64])
-            .unwrap();
+            .with_mutation_values("bs", [16, 32, 64]);
         pbt.setup(Some("loss"), Some(Mode::Min), 1).unwrap();
         let mut table = TrialTable::default();
         for i in 0..4 {
@@ -423,13 +433,12 @@ mod tests {
 
     #[test]
     fn explore_perturbs_by_factors() {
-        let pbt = Pbt::new()
+        let mut pbt = Pbt::new()
             .with_resample_probability(0.0)
-            .unwrap()
             .with_mutation("a.lr", uniform(0.0, 10.0))
-            .unwrap()
-            .with_mutation("n", crate::randint(1, 100))
-            .unwrap();
+            .with_mutation("n", crate::randint(1, 100));
+        // The tuner runs `setup` first: it checks the settings and compiles the mutations.
+        pbt.setup(Some("loss"), Some(Mode::Min), 0).unwrap();
         let mut rng = variant_rng(0, 0, 0);
         for _ in 0..50 {
             let c = pbt.explore(&json!({"a": {"lr": 1.0}, "n": 10}), &mut rng);

@@ -93,21 +93,10 @@ impl BayesOptSearch {
         self
     }
 
-    /// The acquisition function (κ, ξ ≥ 0).
-    pub fn with_acquisition(mut self, a: Acquisition) -> Result<Self> {
-        let v = match a {
-            Acquisition::Ucb { kappa } => kappa,
-            Acquisition::Ei { xi } | Acquisition::Poi { xi } => xi,
-        };
-        if !(v.is_finite() && v >= 0.0) {
-            return Err(invalid(
-                "acquisition",
-                format!("{a:?}"),
-                "κ or ξ finite and ≥ 0",
-            ));
-        }
+    /// The acquisition function (κ, ξ finite and ≥ 0, checked by `setup`).
+    pub fn with_acquisition(mut self, a: Acquisition) -> Self {
         self.acquisition = a;
-        Ok(self)
+        self
     }
 
     fn to_unit(n: &Numeric, x: f64) -> f64 {
@@ -339,6 +328,18 @@ impl Searcher for BayesOptSearch {
     }
 
     fn setup(&mut self, ctx: &SearchContext) -> Result<()> {
+        let a = self.acquisition;
+        let v = match a {
+            Acquisition::Ucb { kappa } => kappa,
+            Acquisition::Ei { xi } | Acquisition::Poi { xi } => xi,
+        };
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(invalid(
+                "acquisition",
+                format!("{a:?}"),
+                "κ or ξ finite and ≥ 0",
+            ));
+        }
         let (Some(metric), Some(mode)) = (&ctx.metric, ctx.mode) else {
             return Err(invalid(
                 "metric/mode",

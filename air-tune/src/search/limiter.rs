@@ -1,14 +1,11 @@
 //! [`ConcurrencyLimiter`]: at most N trials of the wrapped searcher at once.
 
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, num::NonZeroUsize};
 
 use air_train::Metrics;
 use serde_json::Value;
 
-use crate::{
-    error::{Result, invalid},
-    space::Space,
-};
+use crate::{error::Result, space::Space};
 
 use super::{SearchContext, Searcher, Suggestion, restore_err};
 
@@ -22,16 +19,13 @@ pub struct ConcurrencyLimiter {
 }
 
 impl ConcurrencyLimiter {
-    /// At most `max_concurrent` (≥ 1) of `inner`'s trials run at once.
-    pub fn new(inner: impl Searcher + 'static, max_concurrent: usize) -> Result<Self> {
-        if max_concurrent == 0 {
-            return Err(invalid("max_concurrent", 0, "at least 1"));
-        }
-        Ok(Self {
+    /// At most `max_concurrent` of `inner`'s trials run at once.
+    pub fn new(inner: impl Searcher + 'static, max_concurrent: NonZeroUsize) -> Self {
+        Self {
             inner: Box::new(inner),
-            max_concurrent,
+            max_concurrent: max_concurrent.get(),
             live: BTreeSet::new(),
-        })
+        }
     }
 }
 

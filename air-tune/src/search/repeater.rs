@@ -1,6 +1,6 @@
 //! [`Repeater`]: each config of the wrapped searcher run N times, their results averaged.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, num::NonZeroUsize};
 
 use air_train::Metrics;
 use serde::{Deserialize, Serialize};
@@ -33,18 +33,15 @@ struct RepeaterState {
 }
 
 impl Repeater {
-    /// Repeats every suggestion `repeat` (≥ 1) times.
-    pub fn new(inner: impl Searcher + 'static, repeat: usize) -> Result<Self> {
-        if repeat == 0 {
-            return Err(invalid("repeat", 0, "at least 1"));
-        }
-        Ok(Self {
+    /// Repeats every suggestion `repeat` times.
+    pub fn new(inner: impl Searcher + 'static, repeat: NonZeroUsize) -> Self {
+        Self {
             inner: Box::new(inner),
-            repeat,
+            repeat: repeat.get(),
             set_index: true,
             metric: None,
             state: RepeaterState::default(),
-        })
+        }
     }
 
     /// Whether copies get `"__trial_index__"` in their config (default true).
@@ -155,16 +152,16 @@ mod tests {
 
     #[test]
     fn limiter_and_repeater() {
-        let mut l = ConcurrencyLimiter::new(BasicVariantGenerator::new(), 2).unwrap();
+        let mut l =
+            ConcurrencyLimiter::new(BasicVariantGenerator::new(), NonZeroUsize::new(2).unwrap());
         l.setup(&ctx(space!({"a": randint(0, 10)}), 5, 1)).unwrap();
         assert!(matches!(l.suggest("a"), Suggestion::Config(_)));
         assert!(matches!(l.suggest("b"), Suggestion::Config(_)));
         assert_eq!(l.suggest("c"), Suggestion::Pending);
         l.on_trial_complete("a", None, false);
         assert!(matches!(l.suggest("c"), Suggestion::Config(_)));
-        assert!(ConcurrencyLimiter::new(BasicVariantGenerator::new(), 0).is_err());
 
-        let mut r = Repeater::new(BasicVariantGenerator::new(), 3).unwrap();
+        let mut r = Repeater::new(BasicVariantGenerator::new(), NonZeroUsize::new(3).unwrap());
         r.setup(&ctx(space!({"a": randint(0, 1000)}), 2, 1))
             .unwrap();
         let cs = drain(&mut r);

@@ -1,6 +1,6 @@
 //! Tree-structured Parzen Estimator with Optuna's `TPESampler` defaults as the model.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{collections::BTreeMap, num::NonZeroUsize, sync::Arc};
 
 use air_train::Metrics;
 use rand::{Rng, RngExt};
@@ -74,20 +74,16 @@ impl TpeSearch {
         self
     }
 
-    /// Candidates drawn from l(x) per parameter (Optuna: 24; at least 1).
-    pub fn with_n_ei_candidates(mut self, n: usize) -> Result<Self> {
-        if n == 0 {
-            return Err(invalid("n_ei_candidates", 0, "at least 1"));
-        }
-        self.n_ei_candidates = n;
-        Ok(self)
+    /// Candidates drawn from l(x) per parameter (Optuna: 24).
+    pub fn with_n_ei_candidates(mut self, n: NonZeroUsize) -> Self {
+        self.n_ei_candidates = n.get();
+        self
     }
 
-    /// The prior kernel's weight (Optuna: 1.0; positive).
-    pub fn with_prior_weight(mut self, w: f64) -> Result<Self> {
-        let w = above("prior_weight", w, 0.0)?;
+    /// The prior kernel's weight (Optuna: 1.0; positive, checked by `setup`).
+    pub fn with_prior_weight(mut self, w: f64) -> Self {
         self.prior_weight = w;
-        Ok(self)
+        self
     }
 
     fn pick(&self, rng: &mut dyn Rng) -> Vec<f64> {
@@ -416,6 +412,7 @@ impl Searcher for TpeSearch {
     }
 
     fn setup(&mut self, ctx: &SearchContext) -> Result<()> {
+        above("prior_weight", self.prior_weight, 0.0)?;
         let (Some(metric), Some(mode)) = (&ctx.metric, ctx.mode) else {
             return Err(invalid(
                 "metric/mode",

@@ -69,7 +69,9 @@ pub(crate) fn experiment_dir(
         Some(n) => n.to_owned(),
         None => air_train::default_run_name(trainable.trainable_name(), &storage_path),
     };
-    let exp_dir = RunDir::at(&format!("{storage_path}/{name}"), options)?;
+    // Creating a folder that already holds an experiment changes nothing; refusing it below
+    // leaves it as it was.
+    let exp_dir = RunDir::create(&storage_path, &name, options)?;
     if !restoring && exp_dir.exists(EXPERIMENT_STATE)? {
         return Err(TuneError::InvalidConfig {
             field: "run_config.name",
@@ -85,7 +87,7 @@ pub(crate) fn experiment_dir(
         trainable.trainable_name(),
         exp_dir.path()
     );
-    Ok(RunDir::create(&storage_path, &name, options)?)
+    Ok(exp_dir)
 }
 
 /// What a restored experiment does with its unfinished and failed trials.
