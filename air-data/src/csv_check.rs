@@ -139,6 +139,12 @@ fn parses_as(field: &str, dtype: &DataType) -> bool {
 }
 
 /// A minimal RFC 4180 tokenizer: quoted fields may hold separators, doubled quotes and newlines.
+///
+/// Kept instead of the `csv` crate on purpose: the defect this scan most often has to name is a
+/// quoted field that is never closed, and the `csv` crate ends such a field silently at the end
+/// of the input (BurntSushi/rust-csv#252, closed without an opt-in error), so the record would
+/// look well-formed. This runs only after polars failed to read the file, never on the read
+/// path. (`csv_fields.rs` is the pre-read check; it counts fields without keeping their text.)
 struct Records<R> {
     reader: R,
     separator: u8,

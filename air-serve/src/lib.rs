@@ -60,6 +60,7 @@ mod deployment;
 mod error;
 mod factory;
 mod metrics;
+mod openapi;
 mod server;
 
 pub use adapter::{

@@ -182,6 +182,11 @@ impl ServeConfig {
         self.body_timeout
     }
 
+    /// Most connections open at once.
+    pub fn max_connections(&self) -> usize {
+        self.max_connections
+    }
+
     fn limits(&self) -> Limits {
         Limits {
             header_timeout: self.header_timeout,
@@ -395,7 +400,10 @@ fn router(
     config: &ServeConfig,
     connections: &Arc<ConnectionMetrics>,
 ) -> Router {
-    let openapi = Arc::new(openapi(handles, config));
+    let openapi = Arc::new(
+        serde_json::to_value(crate::openapi::document(handles, config))
+            .expect("the OpenAPI model serialises to JSON"),
+    );
     let routes: serde_json::Map<String, serde_json::Value> = handles
         .iter()
         .map(|h| {
@@ -492,6 +500,12 @@ async fn serve_request(route: &Route, headers: &HeaderMap, body: Body) -> Result
         return Err(RequestError::TooLarge { limit }.into());
     }
     // The body first, under its own timeout: a slow sender holds no in-flight slot.
+    //
+    // Written here rather than with tower-http's `RequestBodyLimitLayer` and `TimeoutLayer`,
+    // which cannot say what we say: those answer 413 at once (the client, still sending, then
+    // sees a reset instead of the answer; we drain up to `drain_cap` first), time the whole
+    // request rather than the body's arrival (so a slow sender would hold a slot), and answer
+    // without the JSON error naming the bytes received and declared.
     let mut received = 0;
     let receiving = handle.receiving();
     let bytes = tokio::time::timeout(
@@ -592,64 +606,4 @@ fn prometheus(handles: &[DeploymentHandle], connections: &ConnectionMetrics) -> 
     }
     connections.write(&mut out);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
-}
-
-/// An OpenAPI 3 description of the served routes.
-fn openapi(handles: &[DeploymentHandle], config: &ServeConfig) -> serde_json::Value {
-    let error = json!({"$ref": "#/components/schemas/Error"});
-    let mut paths = serde_json::Map::new();
-    for h in handles {
-        let c = h.config();
-        let columns = h.input_columns();
-        let record = match &columns {
-            Some(cols) => json!({
-                "type": "object",
-                "properties": cols.iter().map(|c| (c.clone(), json!({}))).collect::<serde_json::Map<_, _>>(),
-                "required": cols,
-                "additionalProperties": false,
-            }),
-            None => json!({"type": "object"}),
-        };
-        let responses = json!({
-            "200": {"description": "One record per input row.", "content": {"application/json": {"schema": {
-                "type": "array", "items": {"type": "object", "properties": {"predictions": {}}}}}}},
-            "400": {"description": "Malformed JSON, or a body whose framing is broken (chunked encoding, a short Content-Length).", "content": {"application/json": {"schema": error}}},
-            "408": {"description": format!("The body did not arrive within {} ms, or no answer within the request timeout.", config.body_timeout.as_millis()), "content": {"application/json": {"schema": error}}},
-            "413": {"description": format!("Body over {} bytes.", c.max_request_bytes()), "content": {"application/json": {"schema": error}}},
-            "422": {"description": "Missing or unknown columns, wrong types, empty input.", "content": {"application/json": {"schema": error}}},
-            "503": {"description": format!("More than {} requests in flight, or more than {} connections open.", c.max_in_flight(), config.max_connections), "content": {"application/json": {"schema": error}}},
-        });
-        let op = json!({"post": {
-            "summary": format!("Predict with deployment {}", c.name()),
-            "operationId": format!("predict_{}", c.name()),
-            "requestBody": {"required": true, "content": {"application/json": {"schema": {"oneOf": [
-                {"type": "array", "items": record, "description": "Records."},
-                {"type": "object", "additionalProperties": {"type": "array"}, "description": "Columns."},
-                {"type": "object", "required": ["array"], "properties": {
-                    "array": {"type": "array"}, "shape": {"type": "array", "items": {"type": "integer"}},
-                    "dtype": {"type": "string", "enum": ["float32", "float64", "int32", "int64"]},
-                    "columns": {"type": "array", "items": {"type": "string"}}},
-                 "description": "An n-dimensional array (Ray's json_to_ndarray form)."},
-            ]}}}},
-            "responses": responses,
-        }});
-        paths.insert(c.route_prefix().to_owned(), op);
-    }
-    for (path, summary) in [
-        ("/-/healthz", "Liveness."),
-        ("/-/routes", "Route prefix → deployment."),
-        ("/-/metrics", "Prometheus metrics."),
-    ] {
-        paths.insert(
-            path.to_owned(),
-            json!({"get": {"summary": summary, "responses": {"200": {"description": "OK"}}}}),
-        );
-    }
-    json!({
-        "openapi": "3.0.3",
-        "info": {"title": "AIR for Rust deployments", "version": env!("CARGO_PKG_VERSION")},
-        "paths": paths,
-        "components": {"schemas": {"Error": {"type": "object", "required": ["error", "message", "status"], "properties": {
-            "error": {"type": "string"}, "message": {"type": "string"}, "status": {"type": "integer"}}}}},
-    })
 }

@@ -432,8 +432,18 @@ fn deployments_share_a_server_and_its_endpoints() {
     let routes: Value = serde_json::from_str(&get(&format!("{base}/-/routes")).1).unwrap();
     assert_eq!(routes, json!({"/adder": "adder", "/models/flaky": "flaky"}));
     let openapi: Value = serde_json::from_str(&get(&format!("{base}/openapi.json")).1).unwrap();
-    assert_eq!(openapi["openapi"], "3.0.3");
-    assert!(openapi["paths"]["/models/flaky"]["post"]["responses"]["503"].is_object());
+    // utoipa writes OpenAPI 3.1.
+    assert_eq!(openapi["openapi"], "3.1.0");
+    let post = &openapi["paths"]["/models/flaky"]["post"];
+    assert!(post["responses"]["503"].is_object());
+    assert_eq!(
+        post["responses"]["503"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/Error"
+    );
+    assert!(openapi["components"]["schemas"]["Error"]["required"].is_array());
+    let forms = &post["requestBody"]["content"]["application/json"]["schema"]["oneOf"];
+    assert_eq!(forms.as_array().map(Vec::len), Some(3), "{forms}");
+    assert!(openapi["paths"]["/-/metrics"]["get"].is_object());
     let metrics = get(&format!("{base}/-/metrics")).1;
     for line in [
         "# TYPE air_serve_request_latency_seconds histogram",
