@@ -79,43 +79,15 @@ impl ConnectionMetrics {
         self.open.load(Ordering::Acquire)
     }
 
-    /// Prometheus lines.
-    pub(crate) fn write(&self, out: &mut String) {
-        use std::fmt::Write;
-        let counters = [
-            (
-                "connections_accepted_total",
-                "Connections accepted.",
-                self.accepted.load(Ordering::Relaxed),
-            ),
-            (
-                "connections_refused_total",
-                "Connections answered 503 at once because max_connections were open.",
-                self.refused.load(Ordering::Relaxed),
-            ),
-            (
-                "connections_header_timeouts_total",
-                "Connections closed because a request's headers did not arrive in time.",
-                self.header_timeouts.load(Ordering::Relaxed),
-            ),
-            (
-                "connections_idle_closed_total",
-                "Keep-alive connections closed after the idle timeout.",
-                self.idle_closed.load(Ordering::Relaxed),
-            ),
-        ];
-        for (name, help, v) in counters {
-            let _ = writeln!(
-                out,
-                "# HELP air_serve_{name} {help}\n# TYPE air_serve_{name} counter\nair_serve_{name} {v}"
-            );
+    /// The counts for a scrape.
+    pub(crate) fn sample(&self) -> crate::metrics::ConnectionSample {
+        crate::metrics::ConnectionSample {
+            accepted: self.accepted.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
+            header_timeouts: self.header_timeouts.load(Ordering::Relaxed),
+            idle_closed: self.idle_closed.load(Ordering::Relaxed),
+            open: self.open() as i64,
         }
-        let _ = writeln!(
-            out,
-            "# HELP air_serve_connections_open Connections open now.\n\
-             # TYPE air_serve_connections_open gauge\nair_serve_connections_open {}",
-            self.open()
-        );
     }
 }
 

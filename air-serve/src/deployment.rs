@@ -761,12 +761,21 @@ impl DeploymentHandle {
     }
 
     /// Prometheus lines of this deployment.
-    pub(crate) fn write_metrics(&self, out: &mut String) {
-        let stats = self.stats();
-        let gauges = gauges(&stats, self.shared.config.num_replicas);
-        self.shared
-            .metrics
-            .write(out, &self.shared.config.name, &gauges);
+    pub(crate) fn metrics_sample(&self) -> crate::metrics::DeploymentSample {
+        let s = self.stats();
+        crate::metrics::DeploymentSample {
+            name: self.shared.config.name.clone(),
+            metrics: self.shared.metrics.clone(),
+            // In the order of `metrics::GAUGES`.
+            gauges: [
+                s.queued,
+                s.in_flight,
+                s.receiving,
+                s.busy_replicas,
+                self.shared.config.num_replicas,
+            ]
+            .map(|v| v as i64),
+        }
     }
 
     /// Stops taking requests, lets the replicas answer what is queued, and joins them.
@@ -779,28 +788,4 @@ impl DeploymentHandle {
             let _ = t.join();
         }
     }
-}
-
-/// The gauges [`DeploymentHandle::write_metrics`] writes: (name, help, value).
-pub(crate) const GAUGES: [(&str, &str); 5] = [
-    ("queue_depth", "Requests waiting for a replica."),
-    ("in_flight", "Requests being handled."),
-    ("receiving", "Requests whose body is still arriving."),
-    ("busy_replicas", "Replicas predicting now."),
-    ("replicas", "Replicas of the deployment."),
-];
-
-fn gauges(stats: &DeploymentStats, replicas: usize) -> Vec<(&'static str, &'static str, f64)> {
-    let values = [
-        stats.queued as f64,
-        stats.in_flight as f64,
-        stats.receiving as f64,
-        stats.busy_replicas as f64,
-        replicas as f64,
-    ];
-    GAUGES
-        .iter()
-        .zip(values)
-        .map(|((n, h), v)| (*n, *h, v))
-        .collect()
 }

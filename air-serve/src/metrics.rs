@@ -1,9 +1,20 @@
-//! Per-deployment counters and histograms, written in the Prometheus text format.
+//! Per-deployment counters and histograms (`prometheus-client`'s), and the server's
+//! `/-/metrics` text: at each scrape one collector encodes every deployment's values and the
+//! connection counts, each family described once, in the OpenMetrics text format that
+//! Prometheus scrapes.
 
-use std::{
-    fmt::Write,
-    sync::atomic::{AtomicU64, Ordering::Relaxed},
-    time::Duration,
+use std::{fmt, time::Duration};
+
+use prometheus_client::{
+    collector::Collector,
+    encoding::{DescriptorEncoder, EncodeMetric, text::encode},
+    metrics::{
+        MetricType,
+        counter::{ConstCounter, Counter},
+        gauge::ConstGauge,
+        histogram::Histogram,
+    },
+    registry::Registry,
 };
 
 /// Latency bucket bounds, seconds.
@@ -12,66 +23,28 @@ const LATENCY_BOUNDS: [f64; 14] = [
 ];
 /// Batch size bucket bounds, requests.
 const BATCH_BOUNDS: [f64; 10] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
-/// The status codes counted one by one; others go under "other".
+/// The status codes counted one by one; others go under "other" (the 0).
 const CODES: [u16; 9] = [200, 400, 404, 408, 413, 422, 500, 503, 0];
 
-#[derive(Debug)]
-struct Histogram<const N: usize> {
-    bounds: &'static [f64; N],
-    buckets: [AtomicU64; N],
-    count: AtomicU64,
-    /// Sum in millionths of the unit, to stay atomic.
-    sum_micro: AtomicU64,
-}
-
-impl<const N: usize> Histogram<N> {
-    fn new(bounds: &'static [f64; N]) -> Self {
-        Self {
-            bounds,
-            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
-            count: AtomicU64::new(0),
-            sum_micro: AtomicU64::new(0),
-        }
-    }
-
-    fn observe(&self, v: f64) {
-        if let Some(i) = self.bounds.iter().position(|b| v <= *b) {
-            self.buckets[i].fetch_add(1, Relaxed);
-        }
-        self.count.fetch_add(1, Relaxed);
-        self.sum_micro.fetch_add((v * 1e6) as u64, Relaxed);
-    }
-
-    fn write(&self, out: &mut String, name: &str, labels: &str) {
-        let mut cumulative = 0;
-        for (b, n) in self.bounds.iter().zip(&self.buckets) {
-            cumulative += n.load(Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{b}\"}} {cumulative}");
-        }
-        let count = self.count.load(Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {count}");
-        let sum = self.sum_micro.load(Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
-        let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
-    }
-}
-
-/// One deployment's numbers.
-#[derive(Debug)]
+/// One deployment's numbers. Clones share the values (each metric is an `Arc` inside).
+#[derive(Debug, Clone)]
 pub(crate) struct Metrics {
-    requests: [AtomicU64; CODES.len()],
-    latency: Histogram<{ LATENCY_BOUNDS.len() }>,
-    batch_size: Histogram<{ BATCH_BOUNDS.len() }>,
-    rows: AtomicU64,
+    requests: [Counter; CODES.len()],
+    latency: Histogram,
+    batch_size: Histogram,
+    rows: Counter,
+    /// The batch-size histogram's count, which the histogram does not expose.
+    batches: Counter,
 }
 
 impl Metrics {
     pub(crate) fn new() -> Self {
         Self {
-            requests: std::array::from_fn(|_| AtomicU64::new(0)),
-            latency: Histogram::new(&LATENCY_BOUNDS),
-            batch_size: Histogram::new(&BATCH_BOUNDS),
-            rows: AtomicU64::new(0),
+            requests: std::array::from_fn(|_| Counter::default()),
+            latency: Histogram::new(LATENCY_BOUNDS),
+            batch_size: Histogram::new(BATCH_BOUNDS),
+            rows: Counter::default(),
+            batches: Counter::default(),
         }
     }
 
@@ -81,14 +54,15 @@ impl Metrics {
             .iter()
             .position(|c| *c == status)
             .unwrap_or(CODES.len() - 1);
-        self.requests[i].fetch_add(1, Relaxed);
+        self.requests[i].inc();
         self.latency.observe(elapsed.as_secs_f64());
     }
 
     /// A batch of `requests` requests and `rows` rows went to a replica.
     pub(crate) fn batch(&self, requests: usize, rows: usize) {
         self.batch_size.observe(requests as f64);
-        self.rows.fetch_add(rows as u64, Relaxed);
+        self.rows.inc_by(rows as u64);
+        self.batches.inc();
     }
 
     /// Requests answered with `status` so far.
@@ -96,105 +70,204 @@ impl Metrics {
         CODES
             .iter()
             .position(|c| *c == status)
-            .map_or(0, |i| self.requests[i].load(Relaxed))
+            .map_or(0, |i| self.requests[i].get())
     }
 
     /// Batches predicted so far.
     pub(crate) fn batches(&self) -> u64 {
-        self.batch_size.count.load(Relaxed)
-    }
-
-    /// The Prometheus text of this deployment; `gauges` are (name, help, value).
-    pub(crate) fn write(&self, out: &mut String, deployment: &str, gauges: &[(&str, &str, f64)]) {
-        let labels = format!("deployment=\"{}\"", escape(deployment));
-        for (code, n) in CODES.iter().zip(&self.requests) {
-            let code = if *code == 0 {
-                "other".to_owned()
-            } else {
-                code.to_string()
-            };
-            let _ = writeln!(
-                out,
-                "air_serve_requests_total{{{labels},code=\"{code}\"}} {}",
-                n.load(Relaxed)
-            );
-        }
-        self.latency
-            .write(out, "air_serve_request_latency_seconds", &labels);
-        self.batch_size.write(out, "air_serve_batch_size", &labels);
-        let _ = writeln!(
-            out,
-            "air_serve_rows_total{{{labels}}} {}",
-            self.rows.load(Relaxed)
-        );
-        for (name, _, v) in gauges {
-            let _ = writeln!(out, "air_serve_{name}{{{labels}}} {v}");
-        }
+        self.batches.get()
     }
 }
 
-/// The `# HELP`/`# TYPE` header lines, written once for all deployments.
-pub(crate) fn header(out: &mut String, gauges: &[(&str, &str)]) {
-    let families: [(&str, &str, &str); 4] = [
-        (
-            "air_serve_requests_total",
-            "counter",
+/// The gauges of a deployment at a scrape: (name, help).
+pub(crate) const GAUGES: [(&str, &str); 5] = [
+    ("air_serve_queue_depth", "Requests waiting for a replica."),
+    ("air_serve_in_flight", "Requests being handled."),
+    (
+        "air_serve_receiving",
+        "Requests whose body is still arriving.",
+    ),
+    ("air_serve_busy_replicas", "Replicas predicting now."),
+    ("air_serve_replicas", "Replicas of the deployment."),
+];
+
+/// One deployment as a scrape sees it: its name, its metrics, and its [`GAUGES`]' values.
+#[derive(Debug)]
+pub(crate) struct DeploymentSample {
+    pub(crate) name: String,
+    pub(crate) metrics: Metrics,
+    pub(crate) gauges: [i64; GAUGES.len()],
+}
+
+/// The server's connection counts at a scrape.
+#[derive(Debug)]
+pub(crate) struct ConnectionSample {
+    pub(crate) accepted: u64,
+    pub(crate) refused: u64,
+    pub(crate) header_timeouts: u64,
+    pub(crate) idle_closed: u64,
+    pub(crate) open: i64,
+}
+
+/// What one scrape encodes.
+#[derive(Debug)]
+struct Scrape {
+    deployments: Vec<DeploymentSample>,
+    connections: ConnectionSample,
+}
+
+impl Scrape {
+    /// One family with one labelled metric per deployment.
+    fn per_deployment<M: EncodeMetric>(
+        &self,
+        encoder: &mut DescriptorEncoder<'_>,
+        (name, help, kind): (&str, &str, MetricType),
+        metric: impl Fn(&DeploymentSample) -> M,
+    ) -> fmt::Result {
+        let mut family = encoder.encode_descriptor(name, help, None, kind)?;
+        for d in &self.deployments {
+            let labels = [("deployment", d.name.as_str())];
+            metric(d).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
+impl Collector for Scrape {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
+        let mut requests = encoder.encode_descriptor(
+            "air_serve_requests",
             "Requests answered, by HTTP status code.",
-        ),
-        (
+            None,
+            MetricType::Counter,
+        )?;
+        for d in &self.deployments {
+            for (code, counter) in CODES.iter().zip(&d.metrics.requests) {
+                let code = match code {
+                    0 => "other".to_owned(),
+                    c => c.to_string(),
+                };
+                let labels = [("deployment", d.name.as_str()), ("code", code.as_str())];
+                counter.encode(requests.encode_family(&labels)?)?;
+            }
+        }
+        let latency = (
             "air_serve_request_latency_seconds",
-            "histogram",
             "Time from request arrival to answer.",
-        ),
-        (
-            "air_serve_batch_size",
-            "histogram",
-            "Requests merged into one predictor call.",
-        ),
-        ("air_serve_rows_total", "counter", "Rows predicted."),
-    ];
-    for (name, kind, help) in families {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-    }
-    for (name, help) in gauges {
-        let _ = writeln!(
-            out,
-            "# HELP air_serve_{name} {help}\n# TYPE air_serve_{name} gauge"
+            MetricType::Histogram,
         );
+        self.per_deployment(&mut encoder, latency, |d| d.metrics.latency.clone())?;
+        let batch = (
+            "air_serve_batch_size",
+            "Requests merged into one predictor call.",
+            MetricType::Histogram,
+        );
+        self.per_deployment(&mut encoder, batch, |d| d.metrics.batch_size.clone())?;
+        let rows = ("air_serve_rows", "Rows predicted.", MetricType::Counter);
+        self.per_deployment(&mut encoder, rows, |d| d.metrics.rows.clone())?;
+        for (i, (name, help)) in GAUGES.iter().enumerate() {
+            let gauge = (*name, *help, MetricType::Gauge);
+            self.per_deployment(&mut encoder, gauge, |d| ConstGauge::new(d.gauges[i]))?;
+        }
+        let c = &self.connections;
+        for (name, help, v) in [
+            (
+                "air_serve_connections_accepted",
+                "Connections accepted.",
+                c.accepted,
+            ),
+            (
+                "air_serve_connections_refused",
+                "Connections answered 503 at once because max_connections were open.",
+                c.refused,
+            ),
+            (
+                "air_serve_connections_header_timeouts",
+                "Connections closed because a request's headers did not arrive in time.",
+                c.header_timeouts,
+            ),
+            (
+                "air_serve_connections_idle_closed",
+                "Keep-alive connections closed after the idle timeout.",
+                c.idle_closed,
+            ),
+        ] {
+            ConstCounter::new(v).encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                MetricType::Counter,
+            )?)?;
+        }
+        ConstGauge::new(c.open).encode(encoder.encode_descriptor(
+            "air_serve_connections_open",
+            "Connections open now.",
+            None,
+            MetricType::Gauge,
+        )?)
     }
 }
 
-fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// The `/-/metrics` text of these deployments and connections.
+pub(crate) fn render(deployments: Vec<DeploymentSample>, connections: ConnectionSample) -> String {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(Scrape {
+        deployments,
+        connections,
+    }));
+    let mut out = String::new();
+    encode(&mut out, &registry).expect("writing to a String cannot fail");
+    out
 }
+
+/// The content type of [`render`]'s text.
+pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn histograms_are_cumulative() {
+    fn histograms_are_cumulative_and_families_described_once() {
         let m = Metrics::new();
         m.request(200, Duration::from_micros(300));
         m.request(200, Duration::from_millis(3));
         m.request(503, Duration::from_micros(10));
         m.batch(3, 30);
-        let mut out = String::new();
-        m.write(&mut out, "d", &[("queue_depth", "", 2.0)]);
-        assert!(out.contains("air_serve_requests_total{deployment=\"d\",code=\"200\"} 2"));
-        assert!(out.contains("air_serve_requests_total{deployment=\"d\",code=\"503\"} 1"));
-        assert!(out.contains(
-            "air_serve_request_latency_seconds_bucket{deployment=\"d\",le=\"0.0005\"} 2"
-        ));
-        assert!(
-            out.contains(
-                "air_serve_request_latency_seconds_bucket{deployment=\"d\",le=\"0.005\"} 3"
-            )
+        let sample = |name: &str| DeploymentSample {
+            name: name.to_owned(),
+            metrics: m.clone(),
+            gauges: [2, 0, 0, 0, 1],
+        };
+        let connections = ConnectionSample {
+            accepted: 4,
+            refused: 1,
+            header_timeouts: 0,
+            idle_closed: 0,
+            open: 3,
+        };
+        let out = render(vec![sample("d"), sample("e\"x")], connections);
+        for line in [
+            "air_serve_requests_total{deployment=\"d\",code=\"200\"} 2",
+            "air_serve_requests_total{deployment=\"d\",code=\"503\"} 1",
+            "air_serve_request_latency_seconds_bucket{le=\"0.0005\",deployment=\"d\"} 2",
+            "air_serve_request_latency_seconds_bucket{le=\"0.005\",deployment=\"d\"} 3",
+            "air_serve_batch_size_bucket{le=\"4.0\",deployment=\"d\"} 1",
+            "air_serve_rows_total{deployment=\"d\"} 30",
+            "air_serve_queue_depth{deployment=\"d\"} 2",
+            "air_serve_connections_refused_total 1",
+            "air_serve_connections_open 3",
+            // Label values are escaped.
+            "air_serve_rows_total{deployment=\"e\\\"x\"} 30",
+        ] {
+            assert!(out.contains(line), "{line} not in\n{out}");
+        }
+        assert_eq!(
+            out.matches("# TYPE air_serve_request_latency_seconds histogram")
+                .count(),
+            1,
+            "{out}"
         );
-        assert!(out.contains("air_serve_batch_size_bucket{deployment=\"d\",le=\"4\"} 1"));
-        assert!(out.contains("air_serve_rows_total{deployment=\"d\"} 30"));
-        assert!(out.contains("air_serve_queue_depth{deployment=\"d\"} 2"));
+        assert!(out.ends_with("# EOF\n"));
     }
 }

@@ -24,7 +24,7 @@ use tokio::sync::watch;
 use crate::{
     adapter::{RequestError, records_json},
     connection::{self, ConnectionMetrics, Limits},
-    deployment::{DeploymentHandle, GAUGES, PredictorDeployment},
+    deployment::{DeploymentHandle, PredictorDeployment},
     error::{Result, ServeError, invalid},
     metrics,
 };
@@ -599,11 +599,10 @@ fn error_response(status: u16, kind: &str, message: &str) -> Response {
 }
 
 fn prometheus(handles: &[DeploymentHandle], connections: &ConnectionMetrics) -> Response {
-    let mut out = String::new();
-    metrics::header(&mut out, &GAUGES);
-    for h in handles {
-        h.write_metrics(&mut out);
-    }
-    connections.write(&mut out);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+    let deployments = handles
+        .iter()
+        .map(DeploymentHandle::metrics_sample)
+        .collect();
+    let text = metrics::render(deployments, connections.sample());
+    ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
 }
