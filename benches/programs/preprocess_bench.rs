@@ -181,90 +181,59 @@ fn main() -> anyhow::Result<()> {
         }
     );
 
-    let pairs: Vec<(&str, f64, f64)> = vec![
-        (
+    // Each case: ours (a fresh preprocessor, fit + transform) next to the same work in polars.
+    let compare = |name: &'static str,
+                   make: &dyn Fn() -> Box<dyn Preprocessor>,
+                   by_hand: &dyn Fn() -> anyhow::Result<usize>|
+     -> anyhow::Result<(&'static str, f64, f64)> {
+        let ours = time(name, rows, repeat, || {
+            Ok(make().fit_transform(&ds)?.to_polars()?.height())
+        })?;
+        Ok((name, ours, time("  polars by hand", rows, repeat, by_hand)?))
+    };
+    let pairs = [
+        compare(
             "StandardScaler (20 floats)",
-            time("StandardScaler (20 floats)", rows, repeat, || {
-                Ok(StandardScaler::new(&all)
-                    .fit_transform(&ds)?
-                    .to_polars()?
-                    .height())
-            })?,
-            time("  polars by hand", rows, repeat, || {
-                Ok(collect(polars_standard(scan()?, &all)?)?.height())
-            })?,
-        ),
-        (
+            &|| Box::new(StandardScaler::new(&all)),
+            &|| Ok(collect(polars_standard(scan()?, &all)?)?.height()),
+        )?,
+        compare(
             "MinMaxScaler (20 floats)",
-            time("MinMaxScaler (20 floats)", rows, repeat, || {
-                Ok(MinMaxScaler::new(&all)
-                    .fit_transform(&ds)?
-                    .to_polars()?
-                    .height())
-            })?,
-            time("  polars by hand", rows, repeat, || {
-                Ok(collect(polars_min_max(scan()?, &all)?)?.height())
-            })?,
-        ),
-        (
+            &|| Box::new(MinMaxScaler::new(&all)),
+            &|| Ok(collect(polars_min_max(scan()?, &all)?)?.height()),
+        )?,
+        compare(
             "OneHotEncoder (cat_a, cat_b)",
-            time("OneHotEncoder (cat_a, cat_b)", rows, repeat, || {
-                Ok(OneHotEncoder::new(["cat_a", "cat_b"])
-                    .fit_transform(&ds)?
-                    .to_polars()?
-                    .height())
-            })?,
-            time("  polars by hand", rows, repeat, || {
-                Ok(collect(polars_one_hot(scan()?, &["cat_a", "cat_b"])?)?.height())
-            })?,
-        ),
-        (
+            &|| Box::new(OneHotEncoder::new(["cat_a", "cat_b"])),
+            &|| Ok(collect(polars_one_hot(scan()?, &["cat_a", "cat_b"])?)?.height()),
+        )?,
+        compare(
             "Concatenator (20 floats -> f32 array)",
-            time(
-                "Concatenator (20 floats -> f32 array)",
-                rows,
-                repeat,
-                || {
-                    Ok(Concatenator::new()
-                        .with_include(&all)
-                        .transform(&ds)?
-                        .to_polars()?
-                        .height())
-                },
-            )?,
-            time("  polars by hand", rows, repeat, || {
-                Ok(collect(polars_concat(scan()?, &all)?)?.height())
-            })?,
-        ),
-        (
+            &|| Box::new(Concatenator::new().with_include(&all)),
+            &|| Ok(collect(polars_concat(scan()?, &all)?)?.height()),
+        )?,
+        compare(
             "Chain (standard, min-max, one-hot, concat)",
-            time(
-                "Chain (standard, min-max, one-hot, concat)",
-                rows,
-                repeat,
-                || {
-                    let mut chain = Chain::new(vec![
-                        Box::new(StandardScaler::new(floats(0..10))),
-                        Box::new(MinMaxScaler::new(floats(10..20))),
-                        Box::new(OneHotEncoder::new(["cat_a", "cat_b"])),
-                        Box::new(Concatenator::new()),
-                    ]);
-                    Ok(chain.fit_transform(&ds)?.to_polars()?.height())
-                },
-            )?,
-            time("  polars by hand", rows, repeat, || {
+            &|| {
+                Box::new(Chain::new(vec![
+                    Box::new(StandardScaler::new(floats(0..10))),
+                    Box::new(MinMaxScaler::new(floats(10..20))),
+                    Box::new(OneHotEncoder::new(["cat_a", "cat_b"])),
+                    Box::new(Concatenator::new()),
+                ]))
+            },
+            &|| {
                 let lf = polars_standard(scan()?, &floats(0..10))?;
                 let lf = polars_min_max(lf, &floats(10..20))?;
-                let lf = polars_one_hot(lf, &["cat_a", "cat_b"])?;
-                let mut lf = lf;
+                let mut lf = polars_one_hot(lf, &["cat_a", "cat_b"])?;
                 let cols: Vec<String> = lf
                     .collect_schema()?
                     .iter_names()
                     .map(|n| n.to_string())
                     .collect();
                 Ok(collect(polars_concat(lf, &cols)?)?.height())
-            })?,
-        ),
+            },
+        )?,
     ];
     println!();
     for (name, ours, theirs) in pairs {
