@@ -13,13 +13,14 @@
 //! The float columns are those named `f0`, `f1`, ... in the file. A path ending in `.csv` is
 //! read as CSV, anything else as parquet.
 
-use std::{
-    sync::{Arc, Mutex},
-    time::Instant,
-};
+#[path = "../common/timing.rs"]
+mod timing;
+
+use std::sync::{Arc, Mutex};
 
 use air::data::{Dataset, polars::prelude::*};
 use anyhow::bail;
+use timing::median_time;
 
 const BATCH: usize = 4096;
 
@@ -31,24 +32,8 @@ struct Bench {
 }
 
 impl Bench {
-    fn run(&self, name: &str, mut f: impl FnMut() -> anyhow::Result<usize>) -> anyhow::Result<f64> {
-        let mut times = Vec::with_capacity(self.repeat);
-        for _ in 0..self.repeat {
-            let start = Instant::now();
-            let rows = f()?;
-            times.push(start.elapsed().as_secs_f64());
-            if rows != self.rows {
-                bail!("{name}: saw {rows} rows, expected {}", self.rows);
-            }
-        }
-        times.sort_by(f64::total_cmp);
-        let median = times[times.len() / 2];
-        println!(
-            "{name:<34} {:>8.3} s  {:>12.0} rows/s",
-            median,
-            self.rows as f64 / median
-        );
-        Ok(median)
+    fn run(&self, name: &str, f: impl FnMut() -> anyhow::Result<usize>) -> anyhow::Result<f64> {
+        median_time(name, self.rows, self.repeat, f)
     }
 
     fn is_csv(&self) -> bool {

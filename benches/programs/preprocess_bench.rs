@@ -10,37 +10,18 @@
 //! Expects the synthetic table's columns: floats `f0..f19`, strings `cat_a` and `cat_b`.
 //! `benches/programs/preprocess_sklearn.py` runs the same operations with scikit-learn and pandas.
 
-use std::time::Instant;
+#[path = "../common/timing.rs"]
+mod timing;
+
+use timing::median_time;
 
 use air::data::{
     Chain, Concatenator, Dataset, MinMaxScaler, OneHotEncoder, Preprocessor, StandardScaler,
     polars::prelude::*,
 };
-use anyhow::bail;
 
 fn floats(range: std::ops::Range<usize>) -> Vec<String> {
     range.map(|j| format!("f{j}")).collect()
-}
-
-fn time(
-    name: &str,
-    rows: usize,
-    repeat: usize,
-    mut f: impl FnMut() -> anyhow::Result<usize>,
-) -> anyhow::Result<f64> {
-    let mut times = Vec::new();
-    for _ in 0..repeat {
-        let start = Instant::now();
-        let n = f()?;
-        times.push(start.elapsed().as_secs_f64());
-        if n != rows {
-            bail!("{name}: {n} rows, expected {rows}");
-        }
-    }
-    times.sort_by(f64::total_cmp);
-    let t = times[times.len() / 2];
-    println!("{name:<44} {t:>7.3} s {:>12.0} rows/s", rows as f64 / t);
-    Ok(t)
 }
 
 fn collect(lf: LazyFrame) -> anyhow::Result<DataFrame> {
@@ -186,10 +167,14 @@ fn main() -> anyhow::Result<()> {
                    make: &dyn Fn() -> Box<dyn Preprocessor>,
                    by_hand: &dyn Fn() -> anyhow::Result<usize>|
      -> anyhow::Result<(&'static str, f64, f64)> {
-        let ours = time(name, rows, repeat, || {
+        let ours = median_time(name, rows, repeat, || {
             Ok(make().fit_transform(&ds)?.to_polars()?.height())
         })?;
-        Ok((name, ours, time("  polars by hand", rows, repeat, by_hand)?))
+        Ok((
+            name,
+            ours,
+            median_time("  polars by hand", rows, repeat, by_hand)?,
+        ))
     };
     let pairs = [
         compare(

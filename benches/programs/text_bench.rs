@@ -9,34 +9,16 @@
 //! separated by single spaces, so every tokenization agrees. The file is written first (to
 //! `--out`) and read back for every run; `benches/programs/text_sklearn.py` runs scikit-learn on it.
 
-use std::time::Instant;
+#[path = "../common/timing.rs"]
+mod timing;
+
+use timing::median_time;
 
 use air::data::{
     CountVectorizer, Dataset, HashingVectorizer, Preprocessor, Tokenization, VectorOutput,
     polars::prelude::*,
 };
-use anyhow::bail;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
-
-fn time(
-    name: &str,
-    rows: usize,
-    mut f: impl FnMut() -> anyhow::Result<usize>,
-) -> anyhow::Result<()> {
-    let mut times = Vec::new();
-    for _ in 0..3 {
-        let start = Instant::now();
-        let n = f()?;
-        times.push(start.elapsed().as_secs_f64());
-        if n != rows {
-            bail!("{name}: {n} rows, expected {rows}");
-        }
-    }
-    times.sort_by(f64::total_cmp);
-    let t = times[1];
-    println!("{name:<52} {t:>7.3} s {:>12.0} rows/s", rows as f64 / t);
-    Ok(())
-}
 
 fn documents(n: usize) -> Vec<String> {
     let mut rng = StdRng::seed_from_u64(11);
@@ -80,20 +62,30 @@ fn main() -> anyhow::Result<()> {
     Dataset::from_polars(df!("doc" => documents(docs))?).write_parquet(&out)?;
     let ds = Dataset::read_parquet(&out)?;
     println!("{out}: {docs} documents; reading the file included; median of 3");
-    time("CountVectorizer (max_features 1000, array)", docs, || {
-        let mut cv = CountVectorizer::new(["doc"])
-            .with_tokenization(Tokenization::Whitespace)
-            .with_max_features(1000)
-            .with_output(VectorOutput::Array);
-        Ok(cv.fit_transform(&ds)?.to_polars()?.height())
-    })?;
-    time("CountVectorizer (max_features 100, columns)", docs, || {
-        let mut cv = CountVectorizer::new(["doc"])
-            .with_tokenization(Tokenization::Whitespace)
-            .with_max_features(100);
-        Ok(cv.fit_transform(&ds)?.to_polars()?.height())
-    })?;
-    time("HashingVectorizer (1024 buckets, array)", docs, || {
+    median_time(
+        "CountVectorizer (max_features 1000, array)",
+        docs,
+        3,
+        || {
+            let mut cv = CountVectorizer::new(["doc"])
+                .with_tokenization(Tokenization::Whitespace)
+                .with_max_features(1000)
+                .with_output(VectorOutput::Array);
+            Ok(cv.fit_transform(&ds)?.to_polars()?.height())
+        },
+    )?;
+    median_time(
+        "CountVectorizer (max_features 100, columns)",
+        docs,
+        3,
+        || {
+            let mut cv = CountVectorizer::new(["doc"])
+                .with_tokenization(Tokenization::Whitespace)
+                .with_max_features(100);
+            Ok(cv.fit_transform(&ds)?.to_polars()?.height())
+        },
+    )?;
+    median_time("HashingVectorizer (1024 buckets, array)", docs, 3, || {
         let hv = HashingVectorizer::new(["doc"], 1024)?
             .with_tokenization(Tokenization::Whitespace)
             .with_output(VectorOutput::Array);
