@@ -77,7 +77,7 @@ fn run(storage: &str) -> anyhow::Result<Summary> {
         "target",
         GbdtParams::new(Objective::BinaryLogistic)
             .with_eval_metrics([EvalMetric::Logloss, EvalMetric::Error]),
-        ScalingConfig::new(2)?,
+        ScalingConfig::new(NonZeroUsize::new(2).unwrap()),
         RunConfig::new(storage)
             .with_name("quickstart_train")
             .with_verbose(Verbosity::Silent),

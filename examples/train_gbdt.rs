@@ -16,6 +16,7 @@ use air::{
     },
 };
 use anyhow::Context;
+use std::num::NonZeroUsize;
 
 fn run(storage: &str) -> anyhow::Result<f64> {
     let data = concat!(
@@ -27,7 +28,7 @@ fn run(storage: &str) -> anyhow::Result<f64> {
         "target",
         GbdtParams::new(Objective::BinaryLogistic)
             .with_eval_metrics([EvalMetric::Logloss, EvalMetric::Error]),
-        ScalingConfig::new(2)?,
+        ScalingConfig::new(NonZeroUsize::new(2).unwrap()),
         RunConfig::new(storage)
             .with_name("gbdt")
             .with_verbose(Verbosity::Progress),

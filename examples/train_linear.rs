@@ -118,7 +118,7 @@ fn run(storage: &str, epochs: u64) -> anyhow::Result<Vec<f32>> {
         .collect();
     let trainer = DataParallelTrainer::new(
         train_loop,
-        ScalingConfig::new(3)?,
+        ScalingConfig::new(NonZeroUsize::new(3).unwrap()),
         RunConfig::new(storage)
             .with_name("linear")
             .with_checkpoint_config(

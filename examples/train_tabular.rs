@@ -11,6 +11,7 @@
 //! reach at least 0.95 validation accuracy. Ray's starter scales only two columns; this one
 //! scales all 30, which is what lets a 20-epoch run get there.
 
+use std::num::NonZeroUsize;
 use std::time::Instant;
 
 #[path = "common/tabular.rs"]
@@ -31,8 +32,8 @@ use tabular::{MlpConfig, train_loop};
 #[derive(Debug, clap::Parser)]
 struct Options {
     /// Data-parallel workers.
-    #[arg(long, default_value_t = 3)]
-    workers: usize,
+    #[arg(long, default_value = "3")]
+    workers: NonZeroUsize,
     /// Epochs.
     #[arg(long, default_value_t = 20)]
     epochs: u64,
@@ -71,7 +72,7 @@ fn run(o: &Options) -> anyhow::Result<(f64, f64, f64)> {
     ]);
     let trainer = BurnTrainer::new(
         train_loop,
-        ScalingConfig::new(o.workers)?.with_use_gpu(o.gpu)?,
+        ScalingConfig::new(o.workers).with_use_gpu(o.gpu)?,
         RunConfig::new(o.storage.as_str())
             .with_name("tabular")
             .with_verbose(Verbosity::Progress),
@@ -127,7 +128,7 @@ fn main() -> anyhow::Result<()> {
 fn reaches_95_percent_validation_accuracy() {
     let dir = tempfile::tempdir().unwrap();
     let o = Options {
-        workers: 3,
+        workers: NonZeroUsize::new(3).unwrap(),
         epochs: 20,
         gpu: false,
         storage: dir.path().display().to_string(),

@@ -33,7 +33,7 @@ fn run(storage: &str) -> anyhow::Result<(u64, f64)> {
     let trainer = GbdtTrainer::new(
         "target",
         GbdtParams::new(Objective::BinaryLogistic).with_eval_metrics([EvalMetric::Logloss]),
-        ScalingConfig::new(1)?,
+        ScalingConfig::new(NonZeroUsize::MIN),
         RunConfig::new(storage),
     )?
     .with_num_boost_round(ROUNDS as usize)

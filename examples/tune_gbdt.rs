@@ -31,7 +31,7 @@ fn run(storage: &str) -> anyhow::Result<ResultGrid> {
         "target",
         GbdtParams::new(Objective::BinaryLogistic)
             .with_eval_metrics([EvalMetric::Logloss, EvalMetric::Error]),
-        ScalingConfig::new(2)?,
+        ScalingConfig::new(NonZeroUsize::new(2).unwrap()),
         RunConfig::new(storage),
     )?
     .with_num_boost_round(20)

@@ -41,7 +41,7 @@ fn run(storage: &str, epochs: u64) -> anyhow::Result<ResultGrid> {
     ]);
     let trainer = BurnTrainer::new(
         tabular::train_loop,
-        ScalingConfig::new(2)?,
+        ScalingConfig::new(NonZeroUsize::new(2).unwrap()),
         RunConfig::new(storage),
     )
     .with_train_loop_config(json!({ "batch_size": 16, "num_epochs": epochs, "num_features": 30 }))

@@ -23,10 +23,12 @@ fn invalid(field: &'static str, value: impl ToString, expected: &str) -> TrainEr
 /// ```
 /// use air_train::{Resources, ScalingConfig};
 ///
-/// let scaling = ScalingConfig::new(3)?.with_resources_per_worker(Resources::cpu(2.0))?;
+/// let scaling = ScalingConfig::new(std::num::NonZeroUsize::new(3).unwrap()).with_resources_per_worker(Resources::cpu(2.0))?;
 /// assert_eq!(scaling.total_resources().cpu, 6.0);
-/// assert!(ScalingConfig::new(0).is_err());
-/// # Ok::<(), air_train::TrainError>(())
+/// // A count of 0 cannot be written; from JSON it is refused by name.
+/// let zero: ScalingConfig = serde_json::from_value(serde_json::json!({"num_workers": 0}))?;
+/// assert!(zero.validate().unwrap_err().to_string().contains("num_workers"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScalingConfig {
@@ -40,16 +42,15 @@ pub struct ScalingConfig {
 }
 
 impl ScalingConfig {
-    /// `num_workers` workers (at least 1), on the CPU.
-    pub fn new(num_workers: usize) -> Result<Self, TrainError> {
-        let config = Self {
-            num_workers,
+    /// `num_workers` workers, on the CPU. (The setters below check what they set; a config
+    /// read from JSON is checked by [`validate`](Self::validate).)
+    pub fn new(num_workers: NonZeroUsize) -> Self {
+        Self {
+            num_workers: num_workers.get(),
             use_gpu: false,
             resources_per_worker: None,
             trainer_resources: Resources::new(),
-        };
-        config.validate()?;
-        Ok(config)
+        }
     }
 
     /// One GPU per worker: worker *i* trains on CUDA device *i* (needs the `cuda` feature).
@@ -445,16 +446,14 @@ mod tests {
 
     #[test]
     fn invalid_combinations_are_rejected_with_the_field() {
-        let err = ScalingConfig::new(2)
-            .unwrap()
+        let err = ScalingConfig::new(NonZeroUsize::new(2).unwrap())
             .with_use_gpu(true)
             .unwrap()
             .with_resources_per_worker(Resources::cpu(1.0))
             .unwrap_err();
         assert!(err.to_string().contains("resources_per_worker"), "{err}");
         assert!(
-            ScalingConfig::new(1)
-                .unwrap()
+            ScalingConfig::new(NonZeroUsize::MIN)
                 .with_resources_per_worker(Resources::cpu(-1.0))
                 .is_err()
         );
@@ -472,7 +471,9 @@ mod tests {
 
     #[test]
     fn defaults_follow_ray() {
-        let s = ScalingConfig::new(2).unwrap().with_use_gpu(true).unwrap();
+        let s = ScalingConfig::new(NonZeroUsize::new(2).unwrap())
+            .with_use_gpu(true)
+            .unwrap();
         assert_eq!(s.worker_resources(), Resources::cpu(1.0).with_gpu(1.0));
         assert_eq!(s.total_resources(), Resources::cpu(2.0).with_gpu(2.0));
         let f = FailureConfig::default();

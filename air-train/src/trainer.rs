@@ -66,7 +66,7 @@ pub enum DatasetsToSplit {
 ///         }
 ///         Ok(())
 ///     },
-///     ScalingConfig::new(2)?,
+///     ScalingConfig::new(std::num::NonZeroUsize::new(2).unwrap()),
 ///     RunConfig::new(dir.path().to_str().unwrap()).with_name("doc"),
 /// )
 /// .with_dataset("train", train);

@@ -18,6 +18,7 @@ use air_train::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::num::NonZeroUsize;
 
 const GPU: ComputeDevice = ComputeDevice::Cuda { index: 0 };
 
@@ -126,8 +127,7 @@ fn training_on_cuda_matches_the_cpu() {
     let run = |name: &str, use_gpu: bool| {
         DataParallelTrainer::new(
             train_loop,
-            ScalingConfig::new(1)
-                .unwrap()
+            ScalingConfig::new(NonZeroUsize::MIN)
                 .with_use_gpu(use_gpu)
                 .unwrap(),
             RunConfig::new(dir.path().to_str().unwrap())

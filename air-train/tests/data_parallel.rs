@@ -105,7 +105,7 @@ fn equivalence(collective: air_train::CollectiveBackend) {
     // single worker sees the same 24 rows as its t-th batch.
     let three = DataParallelTrainer::new(
         train_loop,
-        ScalingConfig::new(3).unwrap(),
+        ScalingConfig::new(NonZeroUsize::new(3).unwrap()),
         run_config(dir.path(), "three"),
     )
     .with_train_loop_config(config.clone())
@@ -121,7 +121,7 @@ fn equivalence(collective: air_train::CollectiveBackend) {
         .collect();
     let one = DataParallelTrainer::new(
         train_loop,
-        ScalingConfig::new(1).unwrap(),
+        ScalingConfig::new(NonZeroUsize::MIN),
         run_config(dir.path(), "one"),
     )
     .with_train_loop_config(config)
@@ -158,7 +158,7 @@ fn run_directory_metrics_and_checkpoint_retention() {
             }
             Ok(())
         },
-        ScalingConfig::new(2).unwrap(),
+        ScalingConfig::new(NonZeroUsize::new(2).unwrap()),
         run_config(dir.path(), "keep").with_checkpoint_config(
             CheckpointConfig::new()
                 .with_num_to_keep(NonZeroUsize::new(2).unwrap())
@@ -251,7 +251,7 @@ fn shards_configs_and_session_facts() {
             assert!(s.report(json!(3), None).is_err());
             Ok(())
         },
-        ScalingConfig::new(2).unwrap(),
+        ScalingConfig::new(NonZeroUsize::new(2).unwrap()),
         run_config(dir.path(), "shards"),
     )
     .with_train_loop_config(json!({"lr": 0.1, "epochs": 2}))
@@ -311,7 +311,7 @@ fn failures_restart_from_the_latest_checkpoint_then_fail_with_the_workers_messag
     let run = |max: MaxFailures, name: &str| {
         DataParallelTrainer::new(
             flaky.clone(),
-            ScalingConfig::new(2).unwrap(),
+            ScalingConfig::new(NonZeroUsize::new(2).unwrap()),
             run_config(dir.path(), name).with_failure_config(FailureConfig::new(max)),
         )
         .fit()
@@ -374,7 +374,7 @@ fn stop_conditions_and_diverging_workers() {
     };
     let r = DataParallelTrainer::new(
         endless,
-        ScalingConfig::new(2).unwrap(),
+        ScalingConfig::new(NonZeroUsize::new(2).unwrap()),
         run_config(dir.path(), "stop").with_stop("training_iteration", 4.0),
     )
     .fit()
@@ -385,7 +385,7 @@ fn stop_conditions_and_diverging_workers() {
     // A tuner's scheduler stops a trial through the report hook.
     let r = DataParallelTrainer::new(
         endless,
-        ScalingConfig::new(2).unwrap(),
+        ScalingConfig::new(NonZeroUsize::new(2).unwrap()),
         run_config(dir.path(), "hook"),
     )
     .run_trial(
@@ -404,7 +404,7 @@ fn stop_conditions_and_diverging_workers() {
     };
     let r = DataParallelTrainer::new(
         uneven,
-        ScalingConfig::new(2).unwrap(),
+        ScalingConfig::new(NonZeroUsize::new(2).unwrap()),
         run_config(dir.path(), "uneven"),
     )
     .fit()
@@ -456,7 +456,7 @@ fn the_preprocessor_is_fitted_once_and_shared_by_trials_and_gpu_requests_fail_ea
                 .unwrap();
             s.report(json!({"mean": mean}), None)
         },
-        ScalingConfig::new(1).unwrap(),
+        ScalingConfig::new(NonZeroUsize::MIN),
         run_config(dir.path(), "shared"),
     )
     .with_dataset(
@@ -492,7 +492,9 @@ fn the_preprocessor_is_fitted_once_and_shared_by_trials_and_gpu_requests_fail_ea
     {
         let gpu = DataParallelTrainer::new(
             |_: &Value, _: &mut Session| -> Result<(), TrainError> { panic!("must not start") },
-            ScalingConfig::new(2).unwrap().with_use_gpu(true).unwrap(),
+            ScalingConfig::new(NonZeroUsize::new(2).unwrap())
+                .with_use_gpu(true)
+                .unwrap(),
             run_config(dir.path(), "gpu"),
         );
         let err = gpu.fit().unwrap_err();
@@ -517,7 +519,7 @@ fn resume_from_checkpoint_continues_the_count_and_the_state() {
     };
     let first = DataParallelTrainer::new(
         counting,
-        ScalingConfig::new(2).unwrap(),
+        ScalingConfig::new(NonZeroUsize::new(2).unwrap()),
         run_config(dir.path(), "first"),
     )
     .with_train_loop_config(json!({"epochs": 2}))
@@ -527,7 +529,7 @@ fn resume_from_checkpoint_continues_the_count_and_the_state() {
     .unwrap();
     let resumed = DataParallelTrainer::new(
         counting,
-        ScalingConfig::new(2).unwrap(),
+        ScalingConfig::new(NonZeroUsize::new(2).unwrap()),
         run_config(dir.path(), "second"),
     )
     .with_train_loop_config(json!({"epochs": 3}))

@@ -10,6 +10,7 @@ use air_train::{
     },
 };
 use serde_json::json;
+use std::num::NonZeroUsize;
 
 fn cancer() -> (Dataset, Dataset) {
     let data = concat!(
@@ -28,7 +29,7 @@ fn trainer(dir: &std::path::Path, name: &str, workers: usize, rounds: usize) -> 
         "target",
         GbdtParams::new(Objective::BinaryLogistic)
             .with_eval_metrics([EvalMetric::Logloss, EvalMetric::Error]),
-        ScalingConfig::new(workers).unwrap(),
+        ScalingConfig::new(NonZeroUsize::new(workers).unwrap()),
         RunConfig::new(dir.to_str().unwrap())
             .with_name(name)
             .with_verbose(Verbosity::Silent)
@@ -219,7 +220,7 @@ fn tuning_params_merge_and_bad_input_is_clear() {
     let bad = GbdtTrainer::new(
         "no_such_label",
         GbdtParams::new(Objective::BinaryLogistic),
-        ScalingConfig::new(1).unwrap(),
+        ScalingConfig::new(NonZeroUsize::MIN),
         RunConfig::new(dir.path().to_str().unwrap()).with_verbose(Verbosity::Silent),
     )
     .unwrap()

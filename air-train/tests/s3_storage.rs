@@ -29,7 +29,7 @@ fn run_files_checkpoints_and_retention_on_s3() {
             }
             Ok(())
         },
-        ScalingConfig::new(2).unwrap(),
+        ScalingConfig::new(NonZeroUsize::new(2).unwrap()),
         RunConfig::new("s3://air-train/results")
             .with_name("remote")
             .with_verbose(Verbosity::Silent)

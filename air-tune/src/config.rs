@@ -235,7 +235,7 @@ impl FunctionTrainable {
         F: Fn(&Value, &mut Session) -> std::result::Result<(), E> + Send + Sync + 'static,
         E: Into<LoopError>,
     {
-        let scaling = ScalingConfig::new(1).expect("one worker is a valid scaling config");
+        let scaling = ScalingConfig::new(NonZeroUsize::MIN);
         let run = RunConfig::new(std::env::temp_dir().display().to_string());
         Self {
             inner: DataParallelTrainer::new(f, scaling, run)

@@ -381,7 +381,7 @@ fn trainers_are_trainables_with_merged_configs() {
         "target",
         GbdtParams::new(Objective::BinaryLogistic)
             .with_eval_metrics([EvalMetric::Logloss, EvalMetric::Error]),
-        ScalingConfig::new(2).unwrap(),
+        ScalingConfig::new(NonZeroUsize::new(2).unwrap()),
         RunConfig::new(dir.path().to_str().unwrap()),
     )
     .unwrap()
@@ -430,7 +430,7 @@ fn trainers_are_trainables_with_merged_configs() {
                 None,
             )
         },
-        ScalingConfig::new(1).unwrap(),
+        ScalingConfig::new(NonZeroUsize::MIN),
         RunConfig::new(dir.path().to_str().unwrap()),
     )
     .with_train_loop_config(json!({ "keep": "me", "lr": 0.0 }));
@@ -546,7 +546,7 @@ fn preprocessors_and_datasets_as_grid_values() {
                 .fold(f64::NEG_INFINITY, f64::max);
             s.report(json!({ "rows": df.height(), "max": max }), None)
         },
-        ScalingConfig::new(1).unwrap(),
+        ScalingConfig::new(NonZeroUsize::MIN),
         RunConfig::new(dir.path().to_str().unwrap()),
     )
     .with_dataset("train", full)
@@ -589,7 +589,7 @@ fn preprocessors_and_datasets_as_grid_values() {
     // A source that is neither a registered dataset nor a readable file is named.
     let bad = DataParallelTrainer::new(
         |_: &Value, s: &mut Session| s.report(json!({}), None),
-        ScalingConfig::new(1).unwrap(),
+        ScalingConfig::new(NonZeroUsize::MIN),
         RunConfig::new(dir.path().to_str().unwrap()),
     )
     .with_dataset("train", Dataset::range(3));

@@ -17,6 +17,7 @@ use air::{
         },
     },
 };
+use std::num::NonZeroUsize;
 // burn's derive macros name `burn::...`.
 use air::train::burn;
 use serde_json::{Value, json};
@@ -136,8 +137,7 @@ pub(crate) fn trainer(
 ) -> f32 {
     let result = DataParallelTrainer::new(
         train_loop,
-        ScalingConfig::new(workers)
-            .unwrap()
+        ScalingConfig::new(NonZeroUsize::new(workers).unwrap())
             .with_use_gpu(use_gpu)
             .unwrap(),
         RunConfig::new(storage).with_verbose(Verbosity::Silent),

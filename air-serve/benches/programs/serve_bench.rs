@@ -52,7 +52,7 @@ fn gbdt_checkpoint(storage: &str) -> anyhow::Result<Checkpoint> {
     let result = GbdtTrainer::new(
         "target",
         GbdtParams::new(Objective::BinaryLogistic),
-        ScalingConfig::new(1)?,
+        ScalingConfig::new(NonZeroUsize::MIN),
         RunConfig::new(storage).with_verbose(Verbosity::Silent),
     )?
     .with_num_boost_round(20)

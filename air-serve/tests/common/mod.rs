@@ -3,6 +3,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+use std::num::NonZeroUsize;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use air_checkpoint::Checkpoint;
@@ -117,7 +118,7 @@ fn train_gbdt(scaler: Option<StandardScaler>) -> Checkpoint {
     let mut trainer = GbdtTrainer::new(
         "target",
         GbdtParams::new(Objective::BinaryLogistic),
-        ScalingConfig::new(1).unwrap(),
+        ScalingConfig::new(NonZeroUsize::MIN),
         RunConfig::new(dir.path().to_str().unwrap()).with_verbose(Verbosity::Silent),
     )
     .unwrap()

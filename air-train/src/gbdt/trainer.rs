@@ -47,7 +47,7 @@ pub const DEFAULT_NUM_BOOST_ROUND: usize = 10;
 /// let y: Vec<f64> = x.iter().map(|v| if *v >= 100.0 { 1.0 } else { 0.0 }).collect();
 /// let train = Dataset::from_polars(df!("x" => x, "y" => y)?);
 /// let trainer = GbdtTrainer::new("y", GbdtParams::new(Objective::BinaryLogistic),
-///     ScalingConfig::new(2)?, RunConfig::new(dir.path().to_str().unwrap()))?
+///     ScalingConfig::new(std::num::NonZeroUsize::new(2).unwrap()), RunConfig::new(dir.path().to_str().unwrap()))?
 ///     .with_num_boost_round(10)
 ///     .with_dataset("train", train);
 /// let result = trainer.fit()?.into_result()?;

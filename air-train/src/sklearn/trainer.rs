@@ -5,6 +5,7 @@
 //! prediction chunks run on rayon). The run machinery (storage, preprocessor, checkpoint,
 //! `result.json`) is the [`DataParallelTrainer`]'s with one worker.
 
+use std::num::NonZeroUsize;
 use std::{sync::Arc, time::Instant};
 
 use air_checkpoint::Checkpoint;
@@ -93,7 +94,7 @@ impl SklearnTrainer {
             cv: None,
             return_train_score: false,
         };
-        let inner = DataParallelTrainer::new(fit_loop, ScalingConfig::new(1)?, run)
+        let inner = DataParallelTrainer::new(fit_loop, ScalingConfig::new(NonZeroUsize::MIN), run)
             .with_name(NAME)
             .with_datasets_to_split(DatasetsToSplit::Only(Vec::new()));
         Ok(Self { inner, config }.with_config())
