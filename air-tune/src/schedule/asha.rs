@@ -68,11 +68,7 @@ impl Asha {
         Self::default()
     }
 
-    /// The result key that measures progress (`training_iteration`, `time_total_s`, ...).
-    pub fn with_time_attr(mut self, attr: &str) -> Self {
-        attr.clone_into(&mut self.time_attr);
-        self
-    }
+    super::time_and_metric_setters!();
 
     /// Trials stop once `time_attr` reaches this (> 0).
     pub fn with_max_t(mut self, max_t: f64) -> Self {
@@ -101,12 +97,6 @@ impl Asha {
     /// Whether trials stop at `max_t` (Ray: true).
     pub fn with_stop_last_trials(mut self, stop: bool) -> Self {
         self.stop_last_trials = stop;
-        self
-    }
-
-    /// Its own metric and mode instead of the tune config's.
-    pub fn with_metric(mut self, metric: &str, mode: Mode) -> Self {
-        self.own = Some((metric.to_owned(), mode));
         self
     }
 

@@ -72,11 +72,7 @@ impl HyperBand {
         Self::default()
     }
 
-    /// The result key that measures progress.
-    pub fn with_time_attr(mut self, attr: &str) -> Self {
-        attr.clone_into(&mut self.time_attr);
-        self
-    }
+    super::time_and_metric_setters!();
 
     /// The most `time_attr` a trial gets (≥ 1).
     pub fn with_max_t(mut self, max_t: f64) -> Self {
@@ -87,12 +83,6 @@ impl HyperBand {
     /// η, the halving rate (> 1).
     pub fn with_reduction_factor(mut self, eta: f64) -> Self {
         self.eta = eta;
-        self
-    }
-
-    /// Its own metric and mode instead of the tune config's.
-    pub fn with_metric(mut self, metric: &str, mode: Mode) -> Self {
-        self.own = Some((metric.to_owned(), mode));
         self
     }
 

@@ -60,11 +60,7 @@ impl MedianStoppingRule {
         Self::default()
     }
 
-    /// The result key that measures progress.
-    pub fn with_time_attr(mut self, attr: &str) -> Self {
-        attr.clone_into(&mut self.time_attr);
-        self
-    }
+    super::time_and_metric_setters!();
 
     /// No trial stops before this much `time_attr` (≥ 0).
     pub fn with_grace_period(mut self, g: f64) -> Self {
@@ -81,12 +77,6 @@ impl MedianStoppingRule {
     /// Stop (true, Ray's default) or pause (false) a trial below the median.
     pub fn with_hard_stop(mut self, hard: bool) -> Self {
         self.hard_stop = hard;
-        self
-    }
-
-    /// Its own metric and mode instead of the tune config's.
-    pub fn with_metric(mut self, metric: &str, mode: Mode) -> Self {
-        self.own = Some((metric.to_owned(), mode));
         self
     }
 }

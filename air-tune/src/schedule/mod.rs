@@ -15,4 +15,4 @@ pub use hyperband::HyperBand;
 pub use median::MedianStoppingRule;
 pub use pbt::{ExploreFn, Pbt};
 pub use scheduler::{Decision, TrialScheduler};
-pub(crate) use scheduler::{metric_mode, percentile, time_of};
+pub(crate) use scheduler::{metric_mode, percentile, time_and_metric_setters, time_of};

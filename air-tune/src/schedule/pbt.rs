@@ -101,11 +101,7 @@ impl Pbt {
         Self::default()
     }
 
-    /// The result key that measures progress.
-    pub fn with_time_attr(mut self, attr: &str) -> Self {
-        attr.clone_into(&mut self.time_attr);
-        self
-    }
+    super::time_and_metric_setters!();
 
     /// How much `time_attr` passes between perturbations of a trial (> 0).
     pub fn with_perturbation_interval(mut self, v: f64) -> Self {
@@ -210,12 +206,6 @@ impl Pbt {
         f: impl Fn(Value) -> Value + Send + Sync + 'static,
     ) -> Self {
         self.custom_explore = Some(Arc::new(f));
-        self
-    }
-
-    /// Its own metric and mode instead of the tune config's.
-    pub fn with_metric(mut self, metric: &str, mode: Mode) -> Self {
-        self.own = Some((metric.to_owned(), mode));
         self
     }
 

@@ -120,3 +120,22 @@ pub(crate) fn percentile(values: &[f64], q: f64) -> Option<f64> {
     let hi = pos.ceil() as usize;
     Some(v[lo] + (v[hi] - v[lo]) * (pos - lo as f64))
 }
+
+/// The setters every scheduler that follows a time key has: the key that measures progress, and
+/// its own metric and mode instead of the tune config's. Expanded inside each one's `impl`.
+macro_rules! time_and_metric_setters {
+    () => {
+        /// The result key that measures progress (`training_iteration`, `time_total_s`, ...).
+        pub fn with_time_attr(mut self, attr: &str) -> Self {
+            attr.clone_into(&mut self.time_attr);
+            self
+        }
+
+        /// Its own metric and mode instead of the tune config's.
+        pub fn with_metric(mut self, metric: &str, mode: Mode) -> Self {
+            self.own = Some((metric.to_owned(), mode));
+            self
+        }
+    };
+}
+pub(crate) use time_and_metric_setters;
