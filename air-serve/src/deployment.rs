@@ -2,12 +2,11 @@
 //! in-process [`DeploymentHandle`] that calls them.
 
 use std::{
-    collections::VecDeque,
     fmt,
     num::NonZeroUsize,
     panic::{AssertUnwindSafe, catch_unwind},
     sync::{
-        Arc, Condvar, Mutex, RwLock,
+        Arc, Mutex, RwLock,
         atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     thread::JoinHandle,
@@ -26,6 +25,7 @@ use crate::{
     factory::PredictorFactory,
     metrics::Metrics,
     panic_message,
+    queue::{BatchQueue, Queued},
 };
 
 /// How a deployment is served: replicas, batching, limits, route.
@@ -137,32 +137,8 @@ impl DeploymentConfig {
     /// Checks the whole config (also one read from a file): the name, the route prefix, counts
     /// of at least 1, a timeout above zero, distinct input columns. Deploying calls it.
     pub fn validate(&self) -> Result<()> {
-        let name = &self.name;
-        let valid = !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if !valid {
-            return Err(invalid(
-                "deployment name",
-                format!("{name:?}"),
-                "a non-empty name of letters, digits, '-' and '_'",
-            ));
-        }
-        let prefix = &self.route_prefix;
-        let ok = prefix.starts_with('/')
-            && (prefix == "/" || !prefix.ends_with('/'))
-            && !prefix.starts_with("/-/")
-            && prefix != "/openapi.json"
-            && !prefix.contains(['{', '}', '*', ' ']);
-        if !ok {
-            return Err(invalid(
-                "route_prefix",
-                format!("{prefix:?}"),
-                "\"/\" or a path starting with '/', not ending with '/', without {}, * or \
-                 spaces, outside /-/ and /openapi.json",
-            ));
-        }
+        validate_name(&self.name)?;
+        validate_route_prefix(&self.route_prefix)?;
         for (field, n) in [
             ("num_replicas", self.num_replicas),
             ("max_batch_size", self.max_batch_size),
@@ -234,6 +210,40 @@ impl DeploymentConfig {
     }
 }
 
+/// Checks a deployment's (or a pipeline's) name: letters, digits, `-` and `_`.
+pub(crate) fn validate_name(name: &str) -> Result<()> {
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !valid {
+        return Err(invalid(
+            "deployment name",
+            format!("{name:?}"),
+            "a non-empty name of letters, digits, '-' and '_'",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a route prefix: `/` or a path outside the server's own routes.
+pub(crate) fn validate_route_prefix(prefix: &str) -> Result<()> {
+    let ok = prefix.starts_with('/')
+        && (prefix == "/" || !prefix.ends_with('/'))
+        && !prefix.starts_with("/-/")
+        && prefix != "/openapi.json"
+        && !prefix.contains(['{', '}', '*', ' ']);
+    if !ok {
+        return Err(invalid(
+            "route_prefix",
+            format!("{prefix:?}"),
+            "\"/\" or a path starting with '/', not ending with '/', without {}, * or \
+             spaces, outside /-/ and /openapi.json",
+        ));
+    }
+    Ok(())
+}
+
 /// A predictor served from a checkpoint (Ray's `PredictorDeployment`): give it to a
 /// [`Server`](crate::Server), or [`start`](Self::start) it alone for in-process calls.
 pub struct PredictorDeployment {
@@ -291,7 +301,7 @@ impl PredictorDeployment {
                 &self.config,
                 0,
             ))),
-            queue: Queue::new(),
+            queue: BatchQueue::new(),
             metrics: Metrics::new(),
             in_flight: AtomicUsize::new(0),
             receiving: AtomicUsize::new(0),
@@ -373,74 +383,13 @@ struct Job {
     arrived: Instant,
 }
 
-/// The requests of a deployment, shared by its replicas. One replica at a time gathers a
-/// batch (the `gather` lock), so two replicas never split what should be one batch; the others
-/// predict meanwhile.
-struct Queue {
-    jobs: Mutex<(VecDeque<Job>, bool)>,
-    ready: Condvar,
-    gather: Mutex<()>,
-}
-
-impl Queue {
-    fn new() -> Self {
-        Self {
-            jobs: Mutex::new((VecDeque::new(), false)),
-            ready: Condvar::new(),
-            gather: Mutex::new(()),
-        }
+impl Queued for Job {
+    fn arrived(&self) -> Instant {
+        self.arrived
     }
 
-    fn push(&self, job: Job) -> std::result::Result<(), Job> {
-        let mut jobs = self.jobs.lock().expect("no panics under this lock");
-        if jobs.1 {
-            return Err(job);
-        }
-        jobs.0.push_back(job);
-        drop(jobs);
-        self.ready.notify_all();
-        Ok(())
-    }
-
-    fn len(&self) -> usize {
-        self.jobs.lock().expect("no panics under this lock").0.len()
-    }
-
-    fn close(&self) {
-        self.jobs.lock().expect("no panics under this lock").1 = true;
-        self.ready.notify_all();
-    }
-
-    /// Up to `max` requests, waiting at most `wait` after the oldest arrived for the batch to
-    /// fill; `None` once closed and empty. Requests whose caller has gone are dropped.
-    fn next_batch(&self, max: usize, wait: Duration) -> Option<Vec<Job>> {
-        let _gather = self.gather.lock().expect("no panics under this lock");
-        let mut jobs = self.jobs.lock().expect("no panics under this lock");
-        loop {
-            while jobs.0.is_empty() {
-                if jobs.1 {
-                    return None;
-                }
-                jobs = self.ready.wait(jobs).expect("no panics under this lock");
-            }
-            let deadline = jobs.0[0].arrived + wait;
-            while jobs.0.len() < max && !jobs.1 {
-                let now = Instant::now();
-                if now >= deadline {
-                    break;
-                }
-                jobs = self
-                    .ready
-                    .wait_timeout(jobs, deadline - now)
-                    .expect("no panics under this lock")
-                    .0;
-            }
-            let n = jobs.0.len().min(max);
-            let batch: Vec<Job> = jobs.0.drain(..n).filter(|j| !j.reply.is_closed()).collect();
-            if !batch.is_empty() {
-                return Some(batch);
-            }
-        }
+    fn abandoned(&self) -> bool {
+        self.reply.is_closed()
     }
 }
 
@@ -449,7 +398,7 @@ struct Shared {
     factory: Arc<dyn PredictorFactory>,
     adapter: Arc<dyn Adapter>,
     generation: RwLock<Arc<Generation>>,
-    queue: Queue,
+    queue: BatchQueue<Job>,
     metrics: Metrics,
     in_flight: AtomicUsize,
     receiving: AtomicUsize,
@@ -578,6 +527,13 @@ pub struct DeploymentStats {
 /// Releases an in-flight (or receiving) slot when dropped (answered, failed or cancelled
 /// alike).
 pub(crate) struct Slot<'a>(&'a AtomicUsize);
+
+impl<'a> Slot<'a> {
+    /// Takes over a count already incremented, to decrement it on drop.
+    pub(crate) fn new(counter: &'a AtomicUsize) -> Self {
+        Self(counter)
+    }
+}
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
@@ -775,6 +731,7 @@ impl DeploymentHandle {
                 self.shared.config.num_replicas,
             ]
             .map(|v| v as i64),
+            steps: Vec::new(),
         }
     }
 

@@ -58,6 +58,40 @@ pub enum ServeError {
     /// The predictor failed (HTTP 422 for bad data, 500 otherwise).
     #[error(transparent)]
     Predict(#[from] TrainError),
+    /// A pipeline cannot be deployed (see [`PipelineError`](crate::pipeline::PipelineError)).
+    #[error(transparent)]
+    Pipeline(#[from] crate::pipeline::PipelineError),
+    /// A pipeline step refused its input ([`StepError::bad_input`](crate::pipeline::StepError::bad_input);
+    /// HTTP 422); the pipeline goes on serving.
+    #[error("pipeline {pipeline:?}, step {step:?}: bad input: {source}")]
+    StepRejected {
+        /// The pipeline.
+        pipeline: String,
+        /// The step.
+        step: String,
+        /// The step's error.
+        source: crate::pipeline::BoxError,
+    },
+    /// A pipeline step failed (HTTP 500); the pipeline goes on serving.
+    #[error("pipeline {pipeline:?}, step {step:?} failed: {source}")]
+    StepFailed {
+        /// The pipeline.
+        pipeline: String,
+        /// The step.
+        step: String,
+        /// The step's error.
+        source: crate::pipeline::BoxError,
+    },
+    /// A pipeline step panicked (HTTP 500); the pipeline goes on serving.
+    #[error("pipeline {pipeline:?}, step {step:?} panicked: {message}")]
+    StepPanicked {
+        /// The pipeline.
+        pipeline: String,
+        /// The step.
+        step: String,
+        /// The panic message.
+        message: String,
+    },
     /// Binding or serving the socket failed.
     #[error("cannot serve on {addr}: {source}")]
     Io {
@@ -81,6 +115,8 @@ impl ServeError {
             Self::Timeout { .. } => 408,
             Self::UnknownDeployment { .. } => 404,
             Self::ReplicaPanicked { .. } | Self::Io { .. } => 500,
+            Self::Pipeline(_) | Self::StepFailed { .. } | Self::StepPanicked { .. } => 500,
+            Self::StepRejected { .. } => 422,
             // The data did not fit the model (a missing column, a string where a number was
             // expected, a null the model cannot take): the client's to fix.
             Self::Predict(
@@ -104,6 +140,10 @@ impl ServeError {
             Self::ReplicaPanicked { .. } => "replica_panicked",
             Self::Predict(_) => "predict_failed",
             Self::Io { .. } => "io",
+            Self::Pipeline(_) => "invalid_pipeline",
+            Self::StepRejected { .. } => "step_rejected_input",
+            Self::StepFailed { .. } => "step_failed",
+            Self::StepPanicked { .. } => "step_panicked",
         }
     }
 }

@@ -61,6 +61,8 @@ mod error;
 mod factory;
 mod metrics;
 mod openapi;
+pub mod pipeline;
+mod queue;
 mod server;
 
 pub use adapter::{

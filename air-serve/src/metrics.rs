@@ -79,6 +79,49 @@ impl Metrics {
     }
 }
 
+/// One pipeline step's numbers. Clones share the values.
+#[derive(Debug, Clone)]
+pub(crate) struct StepMetrics {
+    calls: Counter,
+    errors: Counter,
+    latency: Histogram,
+}
+
+impl StepMetrics {
+    pub(crate) fn new() -> Self {
+        Self {
+            calls: Counter::default(),
+            errors: Counter::default(),
+            latency: Histogram::new(LATENCY_BOUNDS),
+        }
+    }
+
+    /// A run of `calls` calls (a batch, or one), `errors` of which failed, took `elapsed`.
+    pub(crate) fn record(&self, calls: usize, errors: usize, elapsed: Duration) {
+        self.calls.inc_by(calls as u64);
+        self.errors.inc_by(errors as u64);
+        self.latency.observe(elapsed.as_secs_f64());
+    }
+
+    /// Calls so far.
+    pub(crate) fn calls(&self) -> u64 {
+        self.calls.get()
+    }
+
+    /// Failed calls so far.
+    pub(crate) fn errors(&self) -> u64 {
+        self.errors.get()
+    }
+}
+
+/// One step of a pipeline as a scrape sees it.
+#[derive(Debug)]
+pub(crate) struct StepSample {
+    pub(crate) name: String,
+    pub(crate) metrics: StepMetrics,
+    pub(crate) queued: i64,
+}
+
 /// The gauges of a deployment at a scrape: (name, help).
 pub(crate) const GAUGES: [(&str, &str); 5] = [
     ("air_serve_queue_depth", "Requests waiting for a replica."),
@@ -97,6 +140,8 @@ pub(crate) struct DeploymentSample {
     pub(crate) name: String,
     pub(crate) metrics: Metrics,
     pub(crate) gauges: [i64; GAUGES.len()],
+    /// A pipeline's steps (none for a predictor deployment).
+    pub(crate) steps: Vec<StepSample>,
 }
 
 /// The server's connection counts at a scrape.
@@ -128,6 +173,52 @@ impl Scrape {
         for d in &self.deployments {
             let labels = [("deployment", d.name.as_str())];
             metric(d).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
+impl Scrape {
+    /// The pipeline step families: one labelled metric per (pipeline, step).
+    fn steps(&self, encoder: &mut DescriptorEncoder<'_>) -> fmt::Result {
+        type Pick = fn(&StepSample) -> Box<dyn EncodeMetric>;
+        let families: [(&str, &str, MetricType, Pick); 4] = [
+            (
+                "air_serve_step_calls",
+                "Calls of a pipeline step (a batch of n counts n).",
+                MetricType::Counter,
+                |s| Box::new(s.metrics.calls.clone()),
+            ),
+            (
+                "air_serve_step_errors",
+                "Calls of a pipeline step that failed or panicked.",
+                MetricType::Counter,
+                |s| Box::new(s.metrics.errors.clone()),
+            ),
+            (
+                "air_serve_step_latency_seconds",
+                "Time a pipeline step took per run (a batch is one run).",
+                MetricType::Histogram,
+                |s| Box::new(s.metrics.latency.clone()),
+            ),
+            (
+                "air_serve_step_queue_depth",
+                "Calls waiting for a pipeline step's workers.",
+                MetricType::Gauge,
+                |s| Box::new(ConstGauge::new(s.queued)),
+            ),
+        ];
+        if self.deployments.iter().all(|d| d.steps.is_empty()) {
+            return Ok(());
+        }
+        for (name, help, kind, pick) in families {
+            let mut family = encoder.encode_descriptor(name, help, None, kind)?;
+            for d in &self.deployments {
+                for s in &d.steps {
+                    let labels = [("deployment", d.name.as_str()), ("step", s.name.as_str())];
+                    pick(s).encode(family.encode_family(&labels)?)?;
+                }
+            }
         }
         Ok(())
     }
@@ -169,6 +260,7 @@ impl Collector for Scrape {
             let gauge = (*name, *help, MetricType::Gauge);
             self.per_deployment(&mut encoder, gauge, |d| ConstGauge::new(d.gauges[i]))?;
         }
+        self.steps(&mut encoder)?;
         let c = &self.connections;
         for (name, help, v) in [
             (
@@ -238,6 +330,7 @@ mod tests {
             name: name.to_owned(),
             metrics: m.clone(),
             gauges: [2, 0, 0, 0, 1],
+            steps: Vec::new(),
         };
         let connections = ConnectionSample {
             accepted: 4,

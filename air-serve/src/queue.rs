@@ -1,0 +1,110 @@
+//! The batching queue shared by a deployment's replicas and by a pipeline step's replicas or
+//! task workers: callers push jobs, workers take them in batches.
+
+use std::{
+    collections::VecDeque,
+    sync::{Condvar, Mutex},
+    time::{Duration, Instant},
+};
+
+/// A job a worker takes from a [`BatchQueue`].
+pub(crate) trait Queued: Send {
+    /// When it was queued (the batch window starts at its oldest job's arrival).
+    fn arrived(&self) -> Instant;
+    /// Its caller has gone (timed out or cancelled): it is dropped instead of run.
+    fn abandoned(&self) -> bool;
+}
+
+/// Jobs waiting for a worker. One worker at a time gathers a batch (the `gather` lock), so two
+/// workers never split what should be one batch; the others work meanwhile. Workers pull, so a
+/// job goes to whichever worker frees up first: the least loaded one.
+pub(crate) struct BatchQueue<J> {
+    /// The jobs, and whether the queue is closed.
+    jobs: Mutex<(VecDeque<J>, bool)>,
+    ready: Condvar,
+    gather: Mutex<()>,
+}
+
+impl<J: Queued> BatchQueue<J> {
+    pub(crate) fn new() -> Self {
+        Self {
+            jobs: Mutex::new((VecDeque::new(), false)),
+            ready: Condvar::new(),
+            gather: Mutex::new(()),
+        }
+    }
+
+    /// Queues `job`; gives it back once the queue is closed.
+    pub(crate) fn push(&self, job: J) -> Result<(), J> {
+        let mut jobs = self.jobs.lock().expect("no panics under this lock");
+        if jobs.1 {
+            return Err(job);
+        }
+        jobs.0.push_back(job);
+        drop(jobs);
+        self.ready.notify_all();
+        Ok(())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.jobs.lock().expect("no panics under this lock").0.len()
+    }
+
+    /// Takes no more jobs; workers finish what is queued, then [`next_batch`](Self::next_batch)
+    /// answers `None`.
+    pub(crate) fn close(&self) {
+        self.jobs.lock().expect("no panics under this lock").1 = true;
+        self.ready.notify_all();
+    }
+
+    /// Up to `max` jobs, waiting at most `wait` after the oldest arrived for the batch to fill;
+    /// `None` once closed and empty. Abandoned jobs are dropped.
+    pub(crate) fn next_batch(&self, max: usize, wait: Duration) -> Option<Vec<J>> {
+        self.take(max, wait, Block::UntilAJob)
+    }
+
+    /// As [`next_batch`](Self::next_batch), but an empty queue answers an empty batch at once
+    /// (a task worker whose job another worker already took in its batch).
+    pub(crate) fn try_batch(&self, max: usize, wait: Duration) -> Option<Vec<J>> {
+        self.take(max, wait, Block::No)
+    }
+
+    fn take(&self, max: usize, wait: Duration, block: Block) -> Option<Vec<J>> {
+        let _gather = self.gather.lock().expect("no panics under this lock");
+        let mut jobs = self.jobs.lock().expect("no panics under this lock");
+        loop {
+            while jobs.0.is_empty() {
+                if jobs.1 {
+                    return None;
+                }
+                if block == Block::No {
+                    return Some(Vec::new());
+                }
+                jobs = self.ready.wait(jobs).expect("no panics under this lock");
+            }
+            let deadline = jobs.0[0].arrived() + wait;
+            while jobs.0.len() < max && !jobs.1 {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                jobs = self
+                    .ready
+                    .wait_timeout(jobs, deadline - now)
+                    .expect("no panics under this lock")
+                    .0;
+            }
+            let n = jobs.0.len().min(max);
+            let batch: Vec<J> = jobs.0.drain(..n).filter(|j| !j.abandoned()).collect();
+            if !batch.is_empty() {
+                return Some(batch);
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Block {
+    UntilAJob,
+    No,
+}
