@@ -61,6 +61,14 @@ pub enum RequestError {
         /// The model's input columns.
         expected: Vec<String>,
     },
+    /// JSON that does not fit a pipeline's input type (HTTP 422).
+    #[error("the body does not fit the pipeline's input {expected}: {reason}")]
+    WrongInput {
+        /// The input type.
+        expected: String,
+        /// What did not fit, and where.
+        reason: String,
+    },
     /// The body is over the deployment's size limit (HTTP 413).
     #[error("request body over {limit} bytes; send smaller batches or raise max_request_bytes")]
     TooLarge {
@@ -121,6 +129,7 @@ impl RequestError {
             Self::Empty => "empty_input",
             Self::WrongType { .. } => "wrong_type",
             Self::Columns { .. } => "wrong_columns",
+            Self::WrongInput { .. } => "wrong_input",
             Self::TooLarge { .. } => "too_large",
             Self::BodyFraming { .. } => "malformed_body",
             Self::BodyTimeout { .. } => "body_timeout",
@@ -167,7 +176,7 @@ impl Adapter for JsonAdapter {
     }
 }
 
-fn malformed(e: &serde_json::Error, body: &[u8]) -> RequestError {
+pub(crate) fn malformed(e: &serde_json::Error, body: &[u8]) -> RequestError {
     let text = String::from_utf8_lossy(body);
     let hint = if ["NaN", "Infinity"].iter().any(|t| text.contains(t)) {
         " (JSON has no NaN or Infinity: send null for a missing value)"

@@ -426,58 +426,78 @@ impl Shared {
         }
     }
 
-    /// Predicts `jobs` as one batch and splits the answer; if the merged batch fails, each
-    /// request is predicted alone so that one bad request fails only itself.
-    fn answer(&self, predictor: &dyn Predictor, mut jobs: Vec<Job>) {
-        if jobs.len() == 1 {
-            let job = jobs.pop().expect("one job");
-            let out = self.predict(predictor, job.frame);
-            let _ = job.reply.send(out);
-            return;
+    /// Predicts `jobs` as one batch and answers each.
+    fn answer(&self, predictor: &dyn Predictor, jobs: Vec<Job>) {
+        let (frames, replies): (Vec<DataFrame>, Vec<_>) =
+            jobs.into_iter().map(|j| (j.frame, j.reply)).unzip();
+        let outs = predict_each(&self.config.name, predictor, frames);
+        for (reply, out) in replies.into_iter().zip(outs) {
+            let _ = reply.send(out);
         }
-        let merged = merge(&jobs);
-        let out = merged.and_then(|df| self.predict(predictor, df));
-        match out {
-            Ok(out) => {
-                let mut offset = 0;
-                for job in jobs {
-                    let n = job.frame.height();
-                    let _ = job.reply.send(Ok(out.slice(offset as i64, n)));
-                    offset += n;
-                }
-            }
-            Err(e) => {
-                tracing::debug!(deployment = self.config.name, error = %e, "batch failed; predicting its requests one by one");
-                for job in jobs {
-                    let out = self.predict(predictor, job.frame);
-                    let _ = job.reply.send(out);
-                }
-            }
-        }
-    }
-
-    fn predict(&self, predictor: &dyn Predictor, frame: DataFrame) -> Result<DataFrame> {
-        let rows = frame.height();
-        let out = catch_unwind(AssertUnwindSafe(|| predictor.predict(frame))).map_err(|p| {
-            ServeError::ReplicaPanicked {
-                deployment: self.config.name.clone(),
-                message: panic_message(&*p),
-            }
-        })??;
-        if out.height() != rows {
-            return Err(ServeError::Predict(air_train::TrainError::model(
-                format!("deployment {}", self.config.name),
-                format!("the predictor returned {} rows for {rows}", out.height()),
-            )));
-        }
-        Ok(out)
     }
 }
 
-fn merge(jobs: &[Job]) -> Result<DataFrame> {
-    let mut merged = jobs[0].frame.clone();
-    for job in &jobs[1..] {
-        merged.vstack_mut(&job.frame).map_err(|e| {
+/// Predicts `frames` as one batch and splits the answer, one per frame; if the merged batch
+/// fails, each frame is predicted alone so that one bad request fails only itself. A panic is
+/// an error naming `deployment`.
+pub(crate) fn predict_each(
+    deployment: &str,
+    predictor: &dyn Predictor,
+    mut frames: Vec<DataFrame>,
+) -> Vec<Result<DataFrame>> {
+    if frames.len() == 1 {
+        let frame = frames.pop().expect("one frame");
+        return vec![predict_checked(deployment, predictor, frame)];
+    }
+    let heights: Vec<usize> = frames.iter().map(DataFrame::height).collect();
+    let out = merge(&frames).and_then(|df| predict_checked(deployment, predictor, df));
+    match out {
+        Ok(out) => {
+            let mut offset = 0;
+            heights
+                .into_iter()
+                .map(|n| {
+                    let part = out.slice(offset as i64, n);
+                    offset += n;
+                    Ok(part)
+                })
+                .collect()
+        }
+        Err(e) => {
+            tracing::debug!(deployment, error = %e, "batch failed; predicting its requests one by one");
+            frames
+                .into_iter()
+                .map(|f| predict_checked(deployment, predictor, f))
+                .collect()
+        }
+    }
+}
+
+fn predict_checked(
+    deployment: &str,
+    predictor: &dyn Predictor,
+    frame: DataFrame,
+) -> Result<DataFrame> {
+    let rows = frame.height();
+    let out = catch_unwind(AssertUnwindSafe(|| predictor.predict(frame))).map_err(|p| {
+        ServeError::ReplicaPanicked {
+            deployment: deployment.to_owned(),
+            message: panic_message(&*p),
+        }
+    })??;
+    if out.height() != rows {
+        return Err(ServeError::Predict(air_train::TrainError::model(
+            format!("deployment {deployment}"),
+            format!("the predictor returned {} rows for {rows}", out.height()),
+        )));
+    }
+    Ok(out)
+}
+
+fn merge(frames: &[DataFrame]) -> Result<DataFrame> {
+    let mut merged = frames[0].clone();
+    for frame in &frames[1..] {
+        merged.vstack_mut(frame).map_err(|e| {
             ServeError::Predict(air_train::TrainError::Data(air_data::DataError::Polars {
                 context: "merging requests into a batch".to_owned(),
                 source: e,

@@ -57,6 +57,7 @@ mod adapter;
 mod batch;
 mod connection;
 mod deployment;
+mod endpoint;
 mod error;
 mod factory;
 mod metrics;

@@ -3,7 +3,7 @@
 //! every answer with its status), the operational `GET` routes, and the JSON error schema.
 
 use utoipa::openapi::{
-    ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathItem, Paths, Ref, RefOr, Required,
+    ContentBuilder, path::Operation, InfoBuilder, OpenApi, OpenApiBuilder, PathItem, Paths, Ref, RefOr, Required,
     ResponseBuilder, Schema,
     path::{HttpMethod, OperationBuilder},
     request_body::RequestBodyBuilder,
@@ -12,7 +12,7 @@ use utoipa::openapi::{
     },
 };
 
-use crate::{ServeConfig, deployment::DeploymentHandle};
+use crate::{ServeConfig, deployment::DeploymentHandle, endpoint::Endpoint};
 
 const JSON: &str = "application/json";
 
@@ -96,7 +96,7 @@ fn error_answer(description: String) -> ResponseBuilder {
 }
 
 /// The `POST` operation of deployment `h`.
-fn predict_operation(h: &DeploymentHandle, config: &ServeConfig) -> OperationBuilder {
+pub(crate) fn predict_operation(h: &DeploymentHandle, config: &ServeConfig) -> OperationBuilder {
     let c = h.config();
     let columns = h.input_columns();
     let predictions = array(object().property("predictions", ObjectBuilder::new()));
@@ -108,34 +108,12 @@ fn predict_operation(h: &DeploymentHandle, config: &ServeConfig) -> OperationBui
                 .schema(Some(schema(predictions.build())))
                 .build(),
         );
-    let errors = [
-        (
-            "400",
-            "Malformed JSON, or a body whose framing is broken (chunked encoding, a short \
-             Content-Length)."
-                .to_owned(),
-        ),
-        (
-            "408",
-            format!(
-                "The body did not arrive within {} ms, or no answer within the request timeout.",
-                config.body_timeout().as_millis()
-            ),
-        ),
-        ("413", format!("Body over {} bytes.", c.max_request_bytes())),
-        (
-            "422",
-            "Missing or unknown columns, wrong types, empty input.".to_owned(),
-        ),
-        (
-            "503",
-            format!(
-                "More than {} requests in flight, or more than {} connections open.",
-                c.max_in_flight(),
-                config.max_connections()
-            ),
-        ),
-    ];
+    let errors = error_answers(
+        "Missing or unknown columns, wrong types, empty input.",
+        c.max_in_flight(),
+        c.max_request_bytes(),
+        config,
+    );
     let mut op = OperationBuilder::new()
         .summary(Some(format!("Predict with deployment {}", c.name())))
         .operation_id(Some(format!("predict_{}", c.name())))
@@ -157,13 +135,97 @@ fn predict_operation(h: &DeploymentHandle, config: &ServeConfig) -> OperationBui
     op
 }
 
-/// The document for `handles` served under `config`.
-pub(crate) fn document(handles: &[DeploymentHandle], config: &ServeConfig) -> OpenApi {
+/// The error answers of a `POST` route: `invalid` says what a 422 means there.
+fn error_answers(
+    invalid: &str,
+    max_in_flight: usize,
+    max_request_bytes: usize,
+    config: &ServeConfig,
+) -> [(&'static str, String); 5] {
+    [
+        (
+            "400",
+            "Malformed JSON, or a body whose framing is broken (chunked encoding, a short \
+             Content-Length)."
+                .to_owned(),
+        ),
+        (
+            "408",
+            format!(
+                "The body did not arrive within {} ms, or no answer within the request timeout.",
+                config.body_timeout().as_millis()
+            ),
+        ),
+        ("413", format!("Body over {max_request_bytes} bytes.")),
+        ("422", invalid.to_owned()),
+        (
+            "503",
+            format!(
+                "More than {max_in_flight} requests in flight, or more than {} connections open.",
+                config.max_connections()
+            ),
+        ),
+    ]
+}
+
+/// What the OpenAPI document says of a pipeline.
+pub(crate) struct PipelineDoc<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) steps: &'a [String],
+    pub(crate) media_type: &'a str,
+    pub(crate) input_type: &'a str,
+    pub(crate) max_in_flight: usize,
+    pub(crate) max_request_bytes: usize,
+}
+
+/// The `POST` operation of a pipeline.
+pub(crate) fn pipeline_operation(doc: PipelineDoc<'_>, config: &ServeConfig) -> Operation {
+    let errors = error_answers(
+        "A body that does not fit the pipeline's input, or a step that refused its input \
+         (the error names the step).",
+        doc.max_in_flight,
+        doc.max_request_bytes,
+        config,
+    );
+    let mut op = OperationBuilder::new()
+        .summary(Some(format!("Call pipeline {}", doc.name)))
+        .description(Some(format!(
+            "Steps: {}. Input: {}.",
+            doc.steps.join(", "),
+            doc.input_type
+        )))
+        .operation_id(Some(format!("call_{}", doc.name)))
+        .request_body(Some(
+            RequestBodyBuilder::new()
+                .required(Some(Required::True))
+                .content(doc.media_type, ContentBuilder::new().build())
+                .build(),
+        ))
+        .response(
+            "200",
+            ResponseBuilder::new()
+                .description("The pipeline's output.")
+                .content(JSON, ContentBuilder::new().build())
+                .build(),
+        )
+        .response(
+            "500",
+            error_answer("A step failed or panicked (the error names the step).".to_owned())
+                .build(),
+        );
+    for (code, description) in errors {
+        op = op.response(code, error_answer(description).build());
+    }
+    op.build()
+}
+
+/// The document for `endpoints` served under `config`.
+pub(crate) fn document(endpoints: &[std::sync::Arc<dyn Endpoint>], config: &ServeConfig) -> OpenApi {
     let mut paths = Paths::new();
-    for h in handles {
+    for e in endpoints {
         paths.paths.insert(
-            h.config().route_prefix().to_owned(),
-            PathItem::new(HttpMethod::Post, predict_operation(h, config).build()),
+            e.route_prefix().to_owned(),
+            PathItem::new(HttpMethod::Post, e.operation(config)),
         );
     }
     for (path, summary) in [

@@ -22,15 +22,14 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use crate::{
-    adapter::{RequestError, records_json},
+    adapter::RequestError,
     connection::{self, ConnectionMetrics, Limits},
     deployment::{DeploymentHandle, PredictorDeployment},
+    endpoint::Endpoint,
+    pipeline::{Codec, Pipeline, PipelineEndpoint},
     error::{Result, ServeError, invalid},
     metrics,
 };
-
-/// Bodies larger than this are parsed off the async executor.
-const BLOCKING_PARSE_BYTES: usize = 64 << 10;
 
 /// Where and how the HTTP server listens, and the limits of its connections.
 ///
@@ -204,6 +203,8 @@ impl ServeConfig {
 pub struct Server {
     config: ServeConfig,
     deployments: Vec<PredictorDeployment>,
+    /// Pipelines, already deployed.
+    pipelines: Vec<Arc<dyn Endpoint>>,
 }
 
 impl fmt::Debug for Server {
@@ -211,6 +212,10 @@ impl fmt::Debug for Server {
         f.debug_struct("Server")
             .field("config", &self.config)
             .field("deployments", &self.deployments)
+            .field(
+                "pipelines",
+                &self.pipelines.iter().map(|p| p.name()).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -221,6 +226,7 @@ impl Server {
         Self {
             config,
             deployments: Vec::new(),
+            pipelines: Vec::new(),
         }
     }
 
@@ -229,22 +235,50 @@ impl Server {
     pub fn with_deployment(mut self, deployment: PredictorDeployment) -> Result<Self> {
         let new = deployment.config();
         new.validate()?;
-        for d in &self.deployments {
-            let c = d.config();
-            if c.name() == new.name() || c.route_prefix() == new.route_prefix() {
+        self.check_unused(new.name(), new.route_prefix())?;
+        self.deployments.push(deployment);
+        Ok(self)
+    }
+
+    /// Serves a deployed pipeline at its config's route prefix: `codec` turns a request body
+    /// into its input and its output into the answer ([`Json`](crate::pipeline::Json) for
+    /// serde types, [`RawBytes`](crate::pipeline::RawBytes) for bytes in, JSON out). Its
+    /// name and route prefix must be unused. HTTP requests and in-process calls of the same
+    /// pipeline share its limits; its threads stop when the server and every other handle of
+    /// it are gone.
+    pub fn with_pipeline<In, Out>(
+        mut self,
+        pipeline: &Pipeline<In, Out>,
+        codec: impl Codec<In, Out>,
+    ) -> Result<Self>
+    where
+        In: crate::pipeline::Data,
+        Out: crate::pipeline::Data,
+    {
+        let config = pipeline.config();
+        config.validate()?;
+        self.check_unused(config.name(), config.route_prefix())?;
+        self.pipelines
+            .push(Arc::new(PipelineEndpoint::new(pipeline.clone(), codec)));
+        Ok(self)
+    }
+
+    fn check_unused(&self, name: &str, prefix: &str) -> Result<()> {
+        let used = self
+            .deployments
+            .iter()
+            .map(|d| (d.config().name(), d.config().route_prefix()))
+            .chain(self.pipelines.iter().map(|p| (p.name(), p.route_prefix())));
+        for (n, p) in used {
+            if n == name || p == prefix {
                 return Err(invalid(
                     "deployment",
-                    format!("{} at {}", new.name(), new.route_prefix()),
-                    &format!(
-                        "a name and route prefix not used by {} at {}",
-                        c.name(),
-                        c.route_prefix()
-                    ),
+                    format!("{name} at {prefix}"),
+                    &format!("a name and route prefix not used by {n} at {p}"),
                 ));
             }
         }
-        self.deployments.push(deployment);
-        Ok(self)
+        Ok(())
     }
 
     /// Starts the replicas and the HTTP server; returns once it accepts connections.
@@ -271,8 +305,13 @@ impl Server {
             .into_iter()
             .map(PredictorDeployment::start)
             .collect::<Result<Vec<_>>>()?;
+        let endpoints: Vec<Arc<dyn Endpoint>> = handles
+            .iter()
+            .map(|h| Arc::new(h.clone()) as Arc<dyn Endpoint>)
+            .chain(self.pipelines)
+            .collect();
         let connections = Arc::new(ConnectionMetrics::default());
-        let router = router(&handles, &self.config, &connections);
+        let router = router(&endpoints, &self.config, &connections);
         let (stop_tx, stop_rx) = watch::channel(false);
         let serving = runtime.spawn(connection::accept_loop(
             listener,
@@ -281,10 +320,11 @@ impl Server {
             stop_rx,
             connections,
         ));
-        tracing::info!(%local, deployments = handles.len(), "serving");
+        tracing::info!(%local, endpoints = endpoints.len(), "serving");
         Ok(ServerHandle {
             addr: local,
             handles,
+            endpoints,
             stop: Some(stop_tx),
             serving: Some(serving),
             runtime: Some(runtime),
@@ -298,6 +338,7 @@ impl Server {
 pub struct ServerHandle {
     addr: SocketAddr,
     handles: Vec<DeploymentHandle>,
+    endpoints: Vec<Arc<dyn Endpoint>>,
     stop: Option<watch::Sender<bool>>,
     serving: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     runtime: Option<tokio::runtime::Runtime>,
@@ -373,8 +414,8 @@ impl ServerHandle {
                 ),
             }
         }
-        for h in &self.handles {
-            h.shutdown();
+        for e in &self.endpoints {
+            e.stop();
         }
         runtime.shutdown_timeout(Duration::from_secs(1));
         tracing::info!(addr = %self.addr, "server stopped");
@@ -388,32 +429,27 @@ impl Drop for ServerHandle {
     }
 }
 
-/// What a deployment's route needs: its handle and the server's body timeout.
+/// What a route needs: its endpoint and the server's body timeout.
 #[derive(Clone)]
 struct Route {
-    handle: DeploymentHandle,
+    endpoint: Arc<dyn Endpoint>,
     body_timeout: Duration,
 }
 
 fn router(
-    handles: &[DeploymentHandle],
+    endpoints: &[Arc<dyn Endpoint>],
     config: &ServeConfig,
     connections: &Arc<ConnectionMetrics>,
 ) -> Router {
     let openapi = Arc::new(
-        serde_json::to_value(crate::openapi::document(handles, config))
+        serde_json::to_value(crate::openapi::document(endpoints, config))
             .expect("the OpenAPI model serialises to JSON"),
     );
-    let routes: serde_json::Map<String, serde_json::Value> = handles
+    let routes: serde_json::Map<String, serde_json::Value> = endpoints
         .iter()
-        .map(|h| {
-            (
-                h.config().route_prefix().to_owned(),
-                json!(h.config().name()),
-            )
-        })
+        .map(|e| (e.route_prefix().to_owned(), json!(e.name())))
         .collect();
-    let all = handles.to_vec();
+    let all = endpoints.to_vec();
     let mut router = Router::new()
         .route("/-/healthz", get(|| async { "success" }))
         .route(
@@ -437,10 +473,10 @@ fn router(
                 async move { axum::Json((*doc).clone()) }
             }),
         );
-    for h in handles {
-        let prefix = h.config().route_prefix().to_owned();
+    for e in endpoints {
+        let prefix = e.route_prefix().to_owned();
         let route = post(predict_route).with_state(Route {
-            handle: h.clone(),
+            endpoint: Arc::clone(e),
             body_timeout: config.body_timeout,
         });
         router = router.route(&prefix, route.clone());
@@ -448,9 +484,9 @@ fn router(
             router = router.route(&format!("{prefix}/"), route);
         }
     }
-    let known: Vec<String> = handles
+    let known: Vec<String> = endpoints
         .iter()
-        .map(|h| h.config().route_prefix().to_owned())
+        .map(|e| e.route_prefix().to_owned())
         .collect();
     router.fallback(move |uri: axum::http::Uri| {
         let known = known.clone();
@@ -470,7 +506,6 @@ fn router(
 
 async fn predict_route(State(route): State<Route>, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
-    let handle = &route.handle;
     let result = serve_request(&route, &headers, body).await;
     let (status, response) = match result {
         Ok(bytes) => (
@@ -482,13 +517,13 @@ async fn predict_route(State(route): State<Route>, headers: HeaderMap, body: Bod
             error_response(e.status(), e.kind(), &e.to_string()),
         ),
     };
-    handle.metrics().request(status, started.elapsed());
+    route.endpoint.record(status, started.elapsed());
     response
 }
 
 async fn serve_request(route: &Route, headers: &HeaderMap, body: Body) -> Result<Vec<u8>> {
-    let handle = &route.handle;
-    let limit = handle.config().max_request_bytes();
+    let endpoint = &*route.endpoint;
+    let limit = endpoint.max_request_bytes();
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -507,7 +542,7 @@ async fn serve_request(route: &Route, headers: &HeaderMap, body: Body) -> Result
     // request rather than the body's arrival (so a slow sender would hold a slot), and answer
     // without the JSON error naming the bytes received and declared.
     let mut received = 0;
-    let receiving = handle.receiving();
+    let receiving = endpoint.receiving();
     let bytes = tokio::time::timeout(
         route.body_timeout,
         read_body(body, limit, drain, &mut received),
@@ -519,19 +554,7 @@ async fn serve_request(route: &Route, headers: &HeaderMap, body: Body) -> Result
         declared,
     })??;
     drop(receiving);
-    let _slot = handle.admit()?;
-    let frame = if bytes.len() > BLOCKING_PARSE_BYTES {
-        let h = handle.clone();
-        tokio::task::spawn_blocking(move || h.adapter().to_frame(&bytes))
-            .await
-            .map_err(|e| RequestError::Unsupported {
-                reason: format!("parsing failed: {e}"),
-            })??
-    } else {
-        handle.adapter().to_frame(&bytes)?
-    };
-    let out = handle.call(frame).await?;
-    Ok(records_json(&out))
+    endpoint.answer(bytes).await
 }
 
 /// How much of a too-large body is read and thrown away before answering 413. Answering before
@@ -598,11 +621,8 @@ fn error_response(status: u16, kind: &str, message: &str) -> Response {
     response
 }
 
-fn prometheus(handles: &[DeploymentHandle], connections: &ConnectionMetrics) -> Response {
-    let deployments = handles
-        .iter()
-        .map(DeploymentHandle::metrics_sample)
-        .collect();
+fn prometheus(endpoints: &[Arc<dyn Endpoint>], connections: &ConnectionMetrics) -> Response {
+    let deployments = endpoints.iter().map(|e| e.sample()).collect();
     let text = metrics::render(deployments, connections.sample());
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
 }

@@ -122,17 +122,22 @@ impl<In: Data, Out: Data> Pipeline<In, Out> {
     pub async fn call_async(&self, input: In) -> Result<Out> {
         let started = Instant::now();
         let out = match self.admit() {
-            Ok(_slot) => match self.runtime.config.request_timeout() {
-                None => self.call_inner(input).await,
-                Some(t) => tokio::time::timeout(t, self.call_inner(input))
-                    .await
-                    .map_err(|_| self.timeout())
-                    .and_then(|r| r),
-            },
+            Ok(_slot) => self.run_async(input).await,
             Err(e) => Err(e),
         };
         self.record(&out, started.elapsed());
         out
+    }
+
+    /// Runs a call already admitted, within the request timeout.
+    pub(crate) async fn run_async(&self, input: In) -> Result<Out> {
+        match self.runtime.config.request_timeout() {
+            None => self.call_inner(input).await,
+            Some(t) => tokio::time::timeout(t, self.call_inner(input))
+                .await
+                .map_err(|_| self.timeout())
+                .and_then(|r| r),
+        }
     }
 
     async fn call_inner(&self, input: In) -> Result<Out> {

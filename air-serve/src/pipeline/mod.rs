@@ -44,12 +44,18 @@ mod config;
 mod error;
 mod graph;
 mod handle;
+mod http;
 mod node;
+mod predictor;
 mod runtime;
 mod step;
+mod value;
 
 pub use config::PipelineConfig;
 pub use error::{BoxError, PipelineError, StepError};
 pub use handle::{Pipeline, StepStats};
+pub use http::{Codec, Frames, Json, RawBytes};
+pub(crate) use http::PipelineEndpoint;
 pub use node::{Arg, Args, Data, Dep, INPUT, Input, Node};
 pub use step::{ExecutionMode, Model, Step, StepConfig};
+pub use value::Value;
