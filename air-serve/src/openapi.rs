@@ -3,8 +3,9 @@
 //! every answer with its status), the operational `GET` routes, and the JSON error schema.
 
 use utoipa::openapi::{
-    ContentBuilder, path::Operation, InfoBuilder, OpenApi, OpenApiBuilder, PathItem, Paths, Ref, RefOr, Required,
+    ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathItem, Paths, Ref, RefOr, Required,
     ResponseBuilder, Schema,
+    path::Operation,
     path::{HttpMethod, OperationBuilder},
     request_body::RequestBodyBuilder,
     schema::{
@@ -220,7 +221,10 @@ pub(crate) fn pipeline_operation(doc: PipelineDoc<'_>, config: &ServeConfig) -> 
 }
 
 /// The document for `endpoints` served under `config`.
-pub(crate) fn document(endpoints: &[std::sync::Arc<dyn Endpoint>], config: &ServeConfig) -> OpenApi {
+pub(crate) fn document(
+    endpoints: &[std::sync::Arc<dyn Endpoint>],
+    config: &ServeConfig,
+) -> OpenApi {
     let mut paths = Paths::new();
     for e in endpoints {
         paths.paths.insert(

@@ -26,9 +26,9 @@ use crate::{
     connection::{self, ConnectionMetrics, Limits},
     deployment::{DeploymentHandle, PredictorDeployment},
     endpoint::Endpoint,
-    pipeline::{Codec, Pipeline, PipelineEndpoint},
     error::{Result, ServeError, invalid},
     metrics,
+    pipeline::{Codec, Pipeline, PipelineEndpoint},
 };
 
 /// Where and how the HTTP server listens, and the limits of its connections.

@@ -8,7 +8,7 @@ use std::{num::NonZeroUsize, time::Duration};
 
 use air_data::polars::prelude::*;
 use air_serve::{
-    PredictorDeployment, DeploymentConfig, ServeConfig, Server,
+    DeploymentConfig, PredictorDeployment, ServeConfig, Server,
     pipeline::{ExecutionMode, Frames, INPUT, Json, PipelineConfig, Step, StepError, Value},
 };
 use air_train::{FromCheckpoint, Predictor, gbdt::GbdtPredictor};
@@ -28,8 +28,8 @@ fn checked_pipeline(mode: ExecutionMode) -> air_serve::pipeline::Pipeline<i64, i
         Ok(x)
     })
     .with_mode(mode);
-    let config = PipelineConfig::new("checked")
-        .with_max_request_bytes(NonZeroUsize::new(64).unwrap());
+    let config =
+        PipelineConfig::new("checked").with_max_request_bytes(NonZeroUsize::new(64).unwrap());
     check
         .on(square.on(add_one.on(INPUT)))
         .deploy_with(config)
@@ -38,7 +38,10 @@ fn checked_pipeline(mode: ExecutionMode) -> air_serve::pipeline::Pipeline<i64, i
 
 #[test]
 fn http_answers_like_the_handle_and_bad_input_gets_a_clear_error() {
-    for mode in [ExecutionMode::Local, ExecutionMode::Replicas { num_replicas: 2 }] {
+    for mode in [
+        ExecutionMode::Local,
+        ExecutionMode::Replicas { num_replicas: 2 },
+    ] {
         let pipeline = checked_pipeline(mode);
         let server = Server::new(ServeConfig::new().with_port(0))
             .with_pipeline(&pipeline, Json)
@@ -54,8 +57,18 @@ fn http_answers_like_the_handle_and_bad_input_gets_a_clear_error() {
         let cases = [
             ("not json", 400, "malformed_json", "line 1"),
             ("\"seven\"", 422, "wrong_input", "i64"),
-            ("40", 422, "step_rejected_input", "step \"check\": bad input: 1681 is over 1000"),
-            ("6", 500, "step_panicked", "step \"check\" panicked: seven squared"),
+            (
+                "40",
+                422,
+                "step_rejected_input",
+                "step \"check\": bad input: 1681 is over 1000",
+            ),
+            (
+                "6",
+                500,
+                "step_panicked",
+                "step \"check\" panicked: seven squared",
+            ),
             (&"1".repeat(100), 413, "too_large", "over 64 bytes"),
         ];
         for (body, status, kind, text) in cases {
@@ -82,7 +95,12 @@ fn http_answers_like_the_handle_and_bad_input_gets_a_clear_error() {
         let doc: serde_json::Value = serde_json::from_str(&doc).unwrap();
         let op = &doc["paths"]["/checked"]["post"];
         assert_eq!(op["operationId"], "call_checked");
-        assert!(op["description"].as_str().unwrap().contains("add_one, square, check"));
+        assert!(
+            op["description"]
+                .as_str()
+                .unwrap()
+                .contains("add_one, square, check")
+        );
         server.shutdown().unwrap();
         // The server is gone; the pipeline still answers in-process.
         assert_eq!(pipeline.call(2).unwrap(), 9);
@@ -106,7 +124,12 @@ fn a_pipeline_and_a_deployment_share_a_server_but_not_a_route() {
             GbdtPredictor::from_checkpoint,
         ))
         .unwrap_err();
-    assert!(clash.to_string().contains("not used by pipeline at /pipeline"), "{clash}");
+    assert!(
+        clash
+            .to_string()
+            .contains("not used by pipeline at /pipeline"),
+        "{clash}"
+    );
     let server = Server::new(ServeConfig::new().with_port(0))
         .with_deployment(deployment)
         .unwrap()
@@ -118,7 +141,10 @@ fn a_pipeline_and_a_deployment_share_a_server_but_not_a_route() {
     let routes: serde_json::Value = serde_json::from_str(&routes).unwrap();
     assert_eq!(routes, json!({"/gbdt": "gbdt", "/pipeline": "pipeline"}));
     let body = json!({"any": ["json", 1]});
-    assert_eq!(post(&format!("{}/pipeline", server.url()), &body.to_string()), (200, body));
+    assert_eq!(
+        post(&format!("{}/pipeline", server.url()), &body.to_string()),
+        (200, body)
+    );
 }
 
 /// Every row of the breast cancer data but its label.
@@ -150,7 +176,13 @@ fn a_gbdt_ensemble_with_a_business_rule_matches_the_models_and_http_matches_the_
             .column("probability")?
             .f64()?
             .iter()
-            .map(|p| if p.unwrap_or(0.0) >= 0.5 { "benign" } else { "malignant" })
+            .map(|p| {
+                if p.unwrap_or(0.0) >= 0.5 {
+                    "benign"
+                } else {
+                    "malignant"
+                }
+            })
             .collect();
         let mut out = df.clone();
         out.with_column(Column::new("label".into(), labels))?;
@@ -164,15 +196,25 @@ fn a_gbdt_ensemble_with_a_business_rule_matches_the_models_and_http_matches_the_
     let rows = features().slice(0, 40);
     let out = ensemble.call(rows.clone()).unwrap();
     let direct = |ckpt| {
-        let p = GbdtPredictor::from_checkpoint(&ckpt).unwrap().predict(rows.clone()).unwrap();
-        let p = p.column("predictions").unwrap().cast(&DataType::Float64).unwrap();
+        let p = GbdtPredictor::from_checkpoint(&ckpt)
+            .unwrap()
+            .predict(rows.clone())
+            .unwrap();
+        let p = p
+            .column("predictions")
+            .unwrap()
+            .cast(&DataType::Float64)
+            .unwrap();
         p.f64().unwrap().to_vec()
     };
     let (a, b) = (direct(gbdt_checkpoint()), direct(scaled_gbdt_checkpoint()));
     let probability = out.column("probability").unwrap().f64().unwrap();
     for i in 0..rows.height() {
         let expected = (a[i].unwrap() + b[i].unwrap()) / 2.0;
-        assert!((probability.get(i).unwrap() - expected).abs() < 1e-12, "row {i}");
+        assert!(
+            (probability.get(i).unwrap() - expected).abs() < 1e-12,
+            "row {i}"
+        );
     }
 
     let server = Server::new(ServeConfig::new().with_port(0))
@@ -192,7 +234,10 @@ fn a_gbdt_ensemble_with_a_business_rule_matches_the_models_and_http_matches_the_
     let (status, answer) = post(&url, r#"[{"mean radius": 1.0}]"#);
     assert_eq!(status, 422, "{answer}");
     let message = answer["message"].as_str().unwrap();
-    assert!(message.contains("step \"plain\"") || message.contains("step \"scaled\""), "{message}");
+    assert!(
+        message.contains("step \"plain\"") || message.contains("step \"scaled\""),
+        "{message}"
+    );
     assert_eq!(post(&url, &records.to_string()), (200, expected));
 }
 
@@ -203,7 +248,9 @@ fn dynamic_values_fan_in_json_and_frames() {
         Value::from(json!({"records": v.as_json().and_then(|j| j.as_array()).map_or(0, Vec::len)}))
     });
     let combine = Step::new("combine", |vs: Vec<Value>| {
-        Value::from(json!(vs.into_iter().map(Value::into_json).collect::<Vec<_>>()))
+        Value::from(json!(
+            vs.into_iter().map(Value::into_json).collect::<Vec<_>>()
+        ))
     });
     let p = combine
         .on(vec![to_frame.on(INPUT), count.on(INPUT)])

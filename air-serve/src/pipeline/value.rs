@@ -59,8 +59,9 @@ impl Value {
     pub fn into_json(self) -> serde_json::Value {
         match self {
             Self::Json(v) => v,
-            Self::Frame(df) => serde_json::from_slice(&records_json(&df))
-                .expect("records_json writes valid JSON"),
+            Self::Frame(df) => {
+                serde_json::from_slice(&records_json(&df)).expect("records_json writes valid JSON")
+            }
         }
     }
 }
