@@ -263,3 +263,38 @@ fn dynamic_values_fan_in_json_and_frames() {
     assert_eq!(err.status(), 422, "{err}");
     assert!(err.to_string().contains("step \"to_frame\""), "{err}");
 }
+
+#[test]
+fn over_http_a_busy_pipeline_answers_503_and_a_slow_one_408() {
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    let (started_tx, gate) = (std::sync::Mutex::new(started_tx), std::sync::Mutex::new(gate));
+    let step = Step::new("gate", move |x: i64| {
+        started_tx.lock().unwrap().send(()).unwrap();
+        gate.lock().unwrap().recv().unwrap();
+        x
+    })
+    .with_mode(ExecutionMode::Replicas { num_replicas: 1 });
+    let config = PipelineConfig::new("slow")
+        .with_max_concurrent_queries(NonZeroUsize::new(1).unwrap())
+        .with_request_timeout(Some(Duration::from_millis(50)));
+    let pipeline = step.on(INPUT).deploy_with(config).unwrap();
+    let server = Server::new(ServeConfig::new().with_port(0))
+        .with_pipeline(&pipeline, Json)
+        .unwrap()
+        .start()
+        .unwrap();
+    let url = format!("{}/slow", server.url());
+    let first = {
+        let url = url.clone();
+        std::thread::spawn(move || post(&url, "1"))
+    };
+    started.recv().unwrap();
+    let (status, answer) = post(&url, "2");
+    assert_eq!((status, answer["error"].as_str()), (503, Some("overloaded")), "{answer}");
+    let (status, answer) = first.join().unwrap();
+    assert_eq!((status, answer["error"].as_str()), (408, Some("timeout")), "{answer}");
+    release.send(()).unwrap();
+    release.send(()).unwrap();
+    assert_eq!(post(&url, "3"), (200, json!(3)));
+}

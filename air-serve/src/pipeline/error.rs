@@ -86,7 +86,8 @@ pub enum PipelineError {
         /// The step.
         step: String,
     },
-    /// The steps form a cycle (only a graph built by name can).
+    /// The steps form a cycle (only a graph built by name can: a typed node exists only after
+    /// its inputs).
     #[error("steps form a cycle: {}; a pipeline is a DAG from INPUT to its output", cycle.join(" -> "))]
     Cycle {
         /// The steps around the cycle, the first repeated at the end.
@@ -102,20 +103,26 @@ pub enum PipelineError {
         /// The steps defined.
         known: Vec<String>,
     },
-    /// `INPUT` is given together with other arguments to a step that allows it only alone.
-    #[error(
-        "step {step:?} takes INPUT together with [{}]; a step taking one value per input \
-         takes INPUT alone (combine INPUT and upstream values in a typed step with a tuple \
-         argument)", others.join(", ")
-    )]
-    InputMixed {
+    /// A step of a graph built by name takes a number of inputs it cannot take.
+    #[error("step {step:?} takes {expected}, but {got} inputs were given")]
+    Arity {
         /// The step.
         step: String,
-        /// The other inputs.
-        others: Vec<String>,
+        /// What it takes.
+        expected: &'static str,
+        /// How many it was given.
+        got: usize,
     },
-    /// Two steps have the same name (only a graph built by name can: typed nodes of the same
-    /// step are told apart with a `#2`, `#3` suffix).
+    /// A step of a graph built by name does not lead to the output, so it would never run.
+    #[error("step {step:?} is not used by the output {output:?}; remove it or consume its value")]
+    NotUsed {
+        /// The step.
+        step: String,
+        /// The output step.
+        output: String,
+    },
+    /// Two steps have the same name (in a graph built by name; typed nodes of one step are
+    /// told apart with a `#2`, `#3` suffix, and a name clashing even so is this error too).
     #[error("two steps are named {0:?}; give each step its own name")]
     DuplicateName(String),
     /// A step's config is invalid.

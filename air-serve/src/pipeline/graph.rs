@@ -43,6 +43,10 @@ impl Graph {
             .map(|(i, n)| (Arc::as_ptr(n), i))
             .collect();
         let names = unique_names(&order);
+        let mut seen = std::collections::HashSet::new();
+        if let Some(dup) = names.iter().find(|n| !seen.insert(n.as_str())) {
+            return Err(PipelineError::DuplicateName(dup.clone()));
+        }
         let mut nodes: Vec<GraphNode> = order
             .iter()
             .zip(names)

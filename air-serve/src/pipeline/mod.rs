@@ -8,7 +8,8 @@
 //!
 //! - Types are checked by the compiler: a step taking `I` accepts only a node yielding `I`.
 //!   [`Value`] (JSON or a polars `DataFrame`) is the one dynamic type, for fan-in of
-//!   different kinds.
+//!   different kinds; [`GraphBuilder`] wires `Value` steps by name (graphs chosen at run
+//!   time), where unknown names and cycles are errors.
 //! - Each node runs once per call, however many steps consume it (Ray ran it once per
 //!   consumer); nodes whose inputs are ready run at once, so independent branches on `Tasks` or
 //!   `Replicas` run concurrently.
@@ -39,6 +40,7 @@
 //! # Ok::<(), air_serve::ServeError>(())
 //! ```
 
+mod by_name;
 mod call;
 mod config;
 mod error;
@@ -51,6 +53,7 @@ mod runtime;
 mod step;
 mod value;
 
+pub use by_name::{GraphBuilder, INPUT_NAME};
 pub use config::PipelineConfig;
 pub use error::{BoxError, PipelineError, StepError};
 pub use handle::{Pipeline, StepStats};

@@ -44,6 +44,16 @@ pub(crate) enum Source {
 /// A step applied to its arguments: it yields a `T` when the pipeline is called with an `In`.
 /// Clone it to feed several consumers (fan-out): each node runs once per call however many
 /// consume it. [`deploy`](Self::deploy) the node the pipeline answers with.
+///
+/// A node feeds only a step taking its type; anything else does not compile:
+///
+/// ```compile_fail
+/// use air_serve::pipeline::{INPUT, Step};
+///
+/// let to_text = Step::new("to_text", |x: i64| x.to_string());
+/// let double = Step::new("double", |x: i64| x * 2);
+/// double.on(to_text.on(INPUT)); // a String node into a step taking i64
+/// ```
 pub struct Node<In, T> {
     pub(crate) inner: Arc<NodeInner>,
     _types: PhantomData<fn(In) -> T>,

@@ -7,14 +7,16 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     error::{BoxError, PipelineError, StepError},
-    node::{Args, Data, Node, NodeInner},
+    node::{Args, Data, Dep, Gather, Node, NodeInner},
 };
 
 /// Where a step runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExecutionMode {
-    /// Inline, on the caller's thread (in `call_async`, on the caller's task). One instance.
+    /// Inline, on the caller's thread (in `call_async`, on the caller's task; when served, on
+    /// the server's HTTP threads — keep heavy work on `Tasks` or `Replicas`). One instance.
+    /// The cheapest hop: no hand-off between threads.
     Local,
     /// On the pipeline's shared pool of task threads
     /// ([`PipelineConfig::with_task_threads`](super::PipelineConfig::with_task_threads)). One
@@ -284,6 +286,17 @@ impl<I: Data, O: Data> Step<I, O> {
     /// The config.
     pub fn config(&self) -> &StepConfig {
         &self.config
+    }
+
+    /// A node of this step on `deps`, its input built by `gather` (for graphs built by name).
+    pub(crate) fn node_on<In>(&self, deps: Vec<Dep>, gather: Gather) -> Node<In, O> {
+        Node::new(NodeInner {
+            name: self.name.clone(),
+            config: self.config,
+            init: Arc::clone(&self.init),
+            deps,
+            gather,
+        })
     }
 
     /// A node running this step on `args`: [`INPUT`](super::INPUT), a node, a tuple of them
