@@ -55,12 +55,21 @@ fn main() -> anyhow::Result<()> {
     let ensemble = vision::ensemble(layout).deploy_with(PipelineConfig::new("classify"))?;
     let routed = vision::routed(layout)?.deploy_with(PipelineConfig::new("route"))?;
     for step in ensemble.steps() {
-        println!("step {:<10} {:?} <- {:?}", step.name, step.mode, step.inputs);
+        println!(
+            "step {:<10} {:?} <- {:?}",
+            step.name, step.mode, step.inputs
+        );
     }
     let lists = ensemble.call(png.clone())?;
-    println!("in-process, both models: {}", serde_json::to_string(&lists)?);
+    println!(
+        "in-process, both models: {}",
+        serde_json::to_string(&lists)?
+    );
     let picked = routed.call(png.clone())?;
-    println!("in-process, the model the rule picked: {}", serde_json::to_string(&picked)?);
+    println!(
+        "in-process, the model the rule picked: {}",
+        serde_json::to_string(&picked)?
+    );
 
     let server = Server::new(ServeConfig::new().with_port(args.port))
         .with_pipeline(&ensemble, RawBytes)?

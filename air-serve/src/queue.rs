@@ -3,9 +3,33 @@
 
 use std::{
     collections::VecDeque,
-    sync::{Condvar, Mutex},
+    sync::{
+        Condvar, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::{Duration, Instant},
 };
+
+/// How long a worker whose queue ran empty keeps looking (yielding its core to any other
+/// runnable thread) before it sleeps on the condition variable. Waking a sleeping thread costs
+/// ~10 µs on a virtual machine (a futex wake and an inter-processor interrupt), which was most
+/// of a pipeline hop; a job arriving within the window is taken without that. Measured with
+/// `pipeline_bench --part overhead` (the numbers are in the issue 17 note).
+pub(crate) const SPIN: Duration = Duration::from_micros(50);
+
+/// Calls `ready` (yielding between calls) until it answers `Some` or `SPIN` has passed.
+pub(crate) fn spin_until<T>(mut ready: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = ready() {
+            return Some(v);
+        }
+        if start.elapsed() >= SPIN {
+            return None;
+        }
+        std::thread::yield_now();
+    }
+}
 
 /// A job a worker takes from a [`BatchQueue`].
 pub(crate) trait Queued: Send {
@@ -21,6 +45,8 @@ pub(crate) trait Queued: Send {
 pub(crate) struct BatchQueue<J> {
     /// The jobs, and whether the queue is closed.
     jobs: Mutex<(VecDeque<J>, bool)>,
+    /// The jobs' count, read without the lock by a worker looking before it sleeps.
+    queued: AtomicUsize,
     ready: Condvar,
     gather: Mutex<()>,
 }
@@ -29,6 +55,7 @@ impl<J: Queued> BatchQueue<J> {
     pub(crate) fn new() -> Self {
         Self {
             jobs: Mutex::new((VecDeque::new(), false)),
+            queued: AtomicUsize::new(0),
             ready: Condvar::new(),
             gather: Mutex::new(()),
         }
@@ -41,6 +68,7 @@ impl<J: Queued> BatchQueue<J> {
             return Err(job);
         }
         jobs.0.push_back(job);
+        self.queued.store(jobs.0.len(), Ordering::Release);
         drop(jobs);
         self.ready.notify_all();
         Ok(())
@@ -80,7 +108,13 @@ impl<J: Queued> BatchQueue<J> {
                 if block == Block::No {
                     return Some(Vec::new());
                 }
-                jobs = self.ready.wait(jobs).expect("no panics under this lock");
+                drop(jobs);
+                let arrived =
+                    spin_until(|| (self.queued.load(Ordering::Acquire) > 0).then_some(()));
+                jobs = self.jobs.lock().expect("no panics under this lock");
+                if arrived.is_none() && jobs.0.is_empty() && !jobs.1 {
+                    jobs = self.ready.wait(jobs).expect("no panics under this lock");
+                }
             }
             let deadline = jobs.0[0].arrived() + wait;
             while jobs.0.len() < max && !jobs.1 {
@@ -96,6 +130,7 @@ impl<J: Queued> BatchQueue<J> {
             }
             let n = jobs.0.len().min(max);
             let batch: Vec<J> = jobs.0.drain(..n).filter(|j| !j.abandoned()).collect();
+            self.queued.store(jobs.0.len(), Ordering::Release);
             if !batch.is_empty() {
                 return Some(batch);
             }

@@ -14,8 +14,8 @@ use std::{
 use air_serve::{
     ServeError,
     pipeline::{
-        ExecutionMode, GraphBuilder, INPUT, INPUT_NAME, Model, Node, PipelineConfig,
-        PipelineError, Step, StepError, Value,
+        ExecutionMode, GraphBuilder, INPUT, INPUT_NAME, Model, Node, PipelineConfig, PipelineError,
+        Step, StepError, Value,
     },
 };
 
@@ -435,7 +435,7 @@ struct Batches(Arc<Mutex<Vec<usize>>>, Mutex<mpsc::Receiver<()>>);
 impl Model<u32> for Batches {
     type Output = u32;
     fn call(&self, x: u32) -> Result<u32, StepError> {
-        Ok(self.call_batch(vec![x]).pop().unwrap()?)
+        self.call_batch(vec![x]).pop().unwrap()
     }
     fn call_batch(&self, xs: Vec<u32>) -> Vec<Result<u32, StepError>> {
         self.0.lock().unwrap().push(xs.len());
@@ -494,7 +494,10 @@ fn queued_calls_are_batched_up_to_the_max() {
 
 fn tag(prefix: &'static str) -> Step<Value, Value> {
     Step::new(prefix, move |v: Value| {
-        Value::from(serde_json::json!(format!("{prefix}_{}", v.into_json().as_str().unwrap())))
+        Value::from(serde_json::json!(format!(
+            "{prefix}_{}",
+            v.into_json().as_str().unwrap()
+        )))
     })
 }
 
@@ -513,15 +516,27 @@ fn a_graph_built_by_name_equals_the_typed_one() {
     for mode in MODES {
         let by_name = GraphBuilder::new()
             .step(tag("step2_1").with_mode(mode), ["step1"])
-            .step(Step::new("step1", |v: Value| v).with_mode(mode), [INPUT_NAME])
+            .step(
+                Step::new("step1", |v: Value| v).with_mode(mode),
+                [INPUT_NAME],
+            )
             .step(tag("step2_2").with_mode(mode), ["step1"])
-            .combiner(join_values().with_mode(mode), ["step2_1", "step2_2", INPUT_NAME])
+            .combiner(
+                join_values().with_mode(mode),
+                ["step2_1", "step2_2", INPUT_NAME],
+            )
             .build()
             .unwrap()
             .deploy()
             .unwrap();
-        let out = by_name.call(Value::from(serde_json::json!("HELLO"))).unwrap();
-        assert_eq!(out.into_json(), "step2_1_HELLO|step2_2_HELLO|HELLO", "{mode:?}");
+        let out = by_name
+            .call(Value::from(serde_json::json!("HELLO")))
+            .unwrap();
+        assert_eq!(
+            out.into_json(),
+            "step2_1_HELLO|step2_2_HELLO|HELLO",
+            "{mode:?}"
+        );
         let names: Vec<String> = by_name.steps().into_iter().map(|s| s.name).collect();
         assert_eq!(names, ["step1", "step2_1", "step2_2", "step3"]);
     }
@@ -546,12 +561,23 @@ fn a_graph_built_by_name_reports_its_mistakes() {
         matches!(&unknown, PipelineError::UnknownInput { step, input, .. } if step == "a" && input == "INPTU"),
         "{unknown}"
     );
-    let duplicate = err(GraphBuilder::new().step(echo("a"), [INPUT_NAME]).step(echo("a"), ["a"]));
-    assert!(matches!(&duplicate, PipelineError::DuplicateName(n) if n == "a"), "{duplicate}");
+    let duplicate = err(GraphBuilder::new()
+        .step(echo("a"), [INPUT_NAME])
+        .step(echo("a"), ["a"]));
+    assert!(
+        matches!(&duplicate, PipelineError::DuplicateName(n) if n == "a"),
+        "{duplicate}"
+    );
     let unconnected = err(GraphBuilder::new().combiner(join_values(), Vec::<&str>::new()));
-    assert!(matches!(&unconnected, PipelineError::NotConnected { .. }), "{unconnected}");
+    assert!(
+        matches!(&unconnected, PipelineError::NotConnected { .. }),
+        "{unconnected}"
+    );
     let arity = err(GraphBuilder::new().step(echo("a"), [INPUT_NAME, INPUT_NAME]));
-    assert!(matches!(&arity, PipelineError::Arity { got: 2, .. }), "{arity}");
+    assert!(
+        matches!(&arity, PipelineError::Arity { got: 2, .. }),
+        "{arity}"
+    );
     let unused = err(GraphBuilder::new()
         .step(echo("a"), [INPUT_NAME])
         .step(echo("b"), [INPUT_NAME]));
@@ -559,12 +585,20 @@ fn a_graph_built_by_name_reports_its_mistakes() {
         matches!(&unused, PipelineError::NotUsed { step, output } if step == "a" && output == "b"),
         "{unused}"
     );
-    let output = err(GraphBuilder::new().step(echo("a"), [INPUT_NAME]).output("z"));
-    assert!(matches!(&output, PipelineError::UnknownInput { input, .. } if input == "z"), "{output}");
+    let output = err(GraphBuilder::new()
+        .step(echo("a"), [INPUT_NAME])
+        .output("z"));
+    assert!(
+        matches!(&output, PipelineError::UnknownInput { input, .. } if input == "z"),
+        "{output}"
+    );
     // Typed nodes of one step get suffixes; a clash even so is an error.
     let a = Step::new("a", |x: i64| x);
-    let clash = Step::new("a#2", |(x, y, z): (i64, i64, i64)| x + y + z)
-        .on((a.on(INPUT), a.on(INPUT), INPUT));
+    let clash = Step::new("a#2", |(x, y, z): (i64, i64, i64)| x + y + z).on((
+        a.on(INPUT),
+        a.on(INPUT),
+        INPUT,
+    ));
     let e = clash.deploy().unwrap_err();
     assert!(e.to_string().contains("two steps are named \"a#2\""), "{e}");
 }

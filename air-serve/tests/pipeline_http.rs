@@ -268,7 +268,10 @@ fn dynamic_values_fan_in_json_and_frames() {
 fn over_http_a_busy_pipeline_answers_503_and_a_slow_one_408() {
     let (started_tx, started) = std::sync::mpsc::channel();
     let (release, gate) = std::sync::mpsc::channel::<()>();
-    let (started_tx, gate) = (std::sync::Mutex::new(started_tx), std::sync::Mutex::new(gate));
+    let (started_tx, gate) = (
+        std::sync::Mutex::new(started_tx),
+        std::sync::Mutex::new(gate),
+    );
     let step = Step::new("gate", move |x: i64| {
         started_tx.lock().unwrap().send(()).unwrap();
         gate.lock().unwrap().recv().unwrap();
@@ -291,9 +294,17 @@ fn over_http_a_busy_pipeline_answers_503_and_a_slow_one_408() {
     };
     started.recv().unwrap();
     let (status, answer) = post(&url, "2");
-    assert_eq!((status, answer["error"].as_str()), (503, Some("overloaded")), "{answer}");
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (503, Some("overloaded")),
+        "{answer}"
+    );
     let (status, answer) = first.join().unwrap();
-    assert_eq!((status, answer["error"].as_str()), (408, Some("timeout")), "{answer}");
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (408, Some("timeout")),
+        "{answer}"
+    );
     release.send(()).unwrap();
     release.send(()).unwrap();
     assert_eq!(post(&url, "3"), (200, json!(3)));

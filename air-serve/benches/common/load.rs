@@ -54,14 +54,22 @@ impl Conn {
                     .nth(1)
                     .context("a status")?
                     .parse()?;
-                let length: usize = head
-                    .lines()
-                    .find_map(|l| {
+                let header = |name: &str| {
+                    head.lines().find_map(|l| {
                         let (k, v) = l.split_once(':')?;
-                        k.eq_ignore_ascii_case("content-length")
-                            .then(|| v.trim().parse().ok())?
+                        k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
                     })
-                    .context("a content-length")?;
+                };
+                if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+                    // Uvicorn (Ray Serve's proxy) answers in chunks: read to the last one.
+                    while find(&self.buf[end..], b"\r\n0\r\n\r\n").is_none() {
+                        self.read_more()?;
+                    }
+                    return Ok(status);
+                }
+                let length: usize = header("content-length")
+                    .context("a content-length or chunked encoding")?
+                    .parse()?;
                 while self.buf.len() < end + 4 + length {
                     self.read_more()?;
                 }
@@ -185,4 +193,3 @@ pub fn wrk_peak(addr: SocketAddr, body: &str, conns: usize, seconds: u64) -> Opt
         .find_map(|l| l.strip_prefix("Requests/sec:"))
         .and_then(|v| v.trim().parse().ok())
 }
-

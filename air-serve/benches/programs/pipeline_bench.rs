@@ -271,9 +271,8 @@ fn image(args: &Args) -> anyhow::Result<()> {
             },
             device,
         };
-        let pipeline = vision::ensemble(layout).deploy_with(
-            PipelineConfig::new("images").with_request_timeout(None),
-        )?;
+        let pipeline = vision::ensemble(layout)
+            .deploy_with(PipelineConfig::new("images").with_request_timeout(None))?;
         pipeline.call(png.clone())?; // warm-up
         let end = Instant::now() + Duration::from_secs_f64(args.seconds);
         let start = Instant::now();
@@ -290,7 +289,10 @@ fn image(args: &Args) -> anyhow::Result<()> {
                     })
                 })
                 .collect();
-            callers.into_iter().map(|c| c.join().expect("a caller")).sum()
+            callers
+                .into_iter()
+                .map(|c| c.join().expect("a caller"))
+                .sum()
         });
         let seconds = start.elapsed().as_secs_f64();
         println!(

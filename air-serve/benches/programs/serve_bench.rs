@@ -27,8 +27,8 @@ use air_train::{
     FromCheckpoint, Predictor,
     gbdt::{GbdtParams, GbdtPredictor, Objective},
 };
-use breast_cancer::{gbdt_checkpoint, request_body};
 use anyhow::Context;
+use breast_cancer::{gbdt_checkpoint, request_body};
 use load::{load, post_request, wrk_peak};
 
 /// Answers zeros.

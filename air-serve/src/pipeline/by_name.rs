@@ -142,18 +142,21 @@ impl GraphBuilder {
                 });
             }
         }
-        let output = match self.output.clone() {
-            Some(name) => *index.get(&name).ok_or_else(|| PipelineError::UnknownInput {
-                step: "(the output)".to_owned(),
-                input: name.clone(),
-                known: known.clone(),
-            })?,
-            None => self.entries.len().checked_sub(1).ok_or_else(|| {
-                PipelineError::NotConnected {
-                    step: "(the output of an empty graph)".to_owned(),
-                }
-            })?,
-        };
+        let output =
+            match self.output.clone() {
+                Some(name) => *index
+                    .get(&name)
+                    .ok_or_else(|| PipelineError::UnknownInput {
+                        step: "(the output)".to_owned(),
+                        input: name.clone(),
+                        known: known.clone(),
+                    })?,
+                None => self.entries.len().checked_sub(1).ok_or_else(|| {
+                    PipelineError::NotConnected {
+                        step: "(the output of an empty graph)".to_owned(),
+                    }
+                })?,
+            };
         let mut built: Vec<Option<Node<Value, Value>>> = vec![None; self.entries.len()];
         let mut visiting = Vec::new();
         self.resolve(output, &index, &mut built, &mut visiting)?;
@@ -211,7 +214,10 @@ impl GraphBuilder {
 
 fn check_arity(e: &Entry) -> Result<(), PipelineError> {
     let (ok, expected) = match e.kind {
-        Kind::One(_) => (e.inputs.len() == 1, "exactly one input (use a combiner for more)"),
+        Kind::One(_) => (
+            e.inputs.len() == 1,
+            "exactly one input (use a combiner for more)",
+        ),
         Kind::Many(_) => (!e.inputs.is_empty(), "at least one input"),
     };
     if ok {
@@ -237,5 +243,12 @@ fn one() -> Gather {
 }
 
 fn many() -> Gather {
-    Box::new(|values| Box::new(values.into_iter().map(take::<Value>).collect::<Vec<Value>>()))
+    Box::new(|values| {
+        Box::new(
+            values
+                .into_iter()
+                .map(take::<Value>)
+                .collect::<Vec<Value>>(),
+        )
+    })
 }

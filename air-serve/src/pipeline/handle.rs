@@ -105,9 +105,12 @@ impl<In: Data, Out: Data> Pipeline<In, Out> {
             if let Some(out) = call.advance(&done)? {
                 return Ok(take(out));
             }
-            let (node, outcome) = match deadline {
-                None => rx.recv().expect("the call holds a sender"),
-                Some(deadline) => {
+            // Look for a moment before sleeping: a fast step answers before a wake-up would.
+            let early = crate::queue::spin_until(|| rx.try_recv().ok());
+            let (node, outcome) = match (early, deadline) {
+                (Some(done), _) => done,
+                (None, None) => rx.recv().expect("the call holds a sender"),
+                (None, Some(deadline)) => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     rx.recv_timeout(left).map_err(|_| self.timeout())?
                 }

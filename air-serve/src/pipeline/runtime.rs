@@ -238,12 +238,10 @@ impl Runtime {
                         for ticket in tickets {
                             let step = &ticket.step;
                             let model = step.shared_model.as_deref().expect("a Tasks step has one");
-                            if let Some(jobs) =
-                                step.queue.try_batch(step.max_batch_size, step.batch_wait)
-                            {
-                                if !jobs.is_empty() {
-                                    step.run(model, jobs);
-                                }
+                            // Empty when another worker took this ticket's call in its batch.
+                            let jobs = step.queue.try_batch(step.max_batch_size, step.batch_wait);
+                            if let Some(jobs) = jobs.filter(|j| !j.is_empty()) {
+                                step.run(model, jobs);
                             }
                         }
                     }
