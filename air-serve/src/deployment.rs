@@ -549,9 +549,24 @@ pub struct DeploymentStats {
 pub(crate) struct Slot<'a>(&'a AtomicUsize);
 
 impl<'a> Slot<'a> {
-    /// Takes over a count already incremented, to decrement it on drop.
+    /// Counts one more on `counter` until dropped.
     pub(crate) fn new(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::AcqRel);
         Self(counter)
+    }
+
+    /// An in-flight slot of `deployment` (a deployment or a pipeline), or 503 when `limit`
+    /// are taken.
+    pub(crate) fn take(in_flight: &'a AtomicUsize, limit: usize, deployment: &str) -> Result<Self> {
+        let prev = in_flight.fetch_add(1, Ordering::AcqRel);
+        let slot = Self(in_flight);
+        if prev >= limit {
+            return Err(ServeError::Overloaded {
+                deployment: deployment.to_owned(),
+                limit,
+            });
+        }
+        Ok(slot)
     }
 }
 
@@ -615,8 +630,7 @@ impl DeploymentHandle {
 
     /// Counts a request as receiving its body until the guard drops.
     pub(crate) fn receiving(&self) -> Slot<'_> {
-        self.shared.receiving.fetch_add(1, Ordering::AcqRel);
-        Slot(&self.shared.receiving)
+        Slot::new(&self.shared.receiving)
     }
 
     /// Takes an in-flight slot or answers 503.
@@ -624,16 +638,11 @@ impl DeploymentHandle {
         if self.shared.closed.load(Ordering::Acquire) {
             return Err(self.shut_down());
         }
-        let limit = self.shared.config.max_in_flight();
-        let prev = self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
-        let slot = Slot(&self.shared.in_flight);
-        if prev >= limit {
-            return Err(ServeError::Overloaded {
-                deployment: self.shared.config.name.clone(),
-                limit,
-            });
-        }
-        Ok(slot)
+        Slot::take(
+            &self.shared.in_flight,
+            self.shared.config.max_in_flight(),
+            &self.shared.config.name,
+        )
     }
 
     /// Queues `batch` and waits for its answer within the request timeout (the caller holds a

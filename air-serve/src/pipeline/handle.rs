@@ -231,14 +231,9 @@ pub(crate) fn admit(runtime: &Runtime) -> Result<Slot<'_>> {
     if runtime.is_closed() {
         return Err(runtime.shut_down());
     }
-    let limit = runtime.config.max_concurrent_queries();
-    let prev = runtime.in_flight.fetch_add(1, Ordering::AcqRel);
-    let slot = Slot::new(&runtime.in_flight);
-    if prev >= limit {
-        return Err(ServeError::Overloaded {
-            deployment: runtime.config.name().to_owned(),
-            limit,
-        });
-    }
-    Ok(slot)
+    Slot::take(
+        &runtime.in_flight,
+        runtime.config.max_concurrent_queries(),
+        runtime.config.name(),
+    )
 }

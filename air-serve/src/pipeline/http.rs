@@ -152,9 +152,7 @@ impl<In: Data, Out: Data> Endpoint for PipelineEndpoint<In, Out> {
     }
 
     fn receiving(&self) -> Slot<'_> {
-        let counter = &self.pipeline.runtime.receiving;
-        counter.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        Slot::new(counter)
+        Slot::new(&self.pipeline.runtime.receiving)
     }
 
     fn answer(&self, body: Vec<u8>) -> Answer<'_> {
