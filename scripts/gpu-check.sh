@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Everything the project can check only on a CUDA machine, as one command that prints its
 # figures: the `cuda` feature's training and prediction tests (air-train/tests/cuda.rs), the
-# MLP training benchmark and the batch-prediction benchmark on CUDA device 0, next to the same
-# benchmarks on the CPU.
+# MLP training benchmark, the batch-prediction benchmark and the image pipeline (its CNN steps)
+# on CUDA device 0, next to the same benchmarks on the CPU.
 #
 #   scripts/gpu-check.sh                # on a CUDA machine with cargo: build, then run
 #   scripts/gpu-check.sh build DIR      # build the programs here (no GPU needed) into DIR
@@ -25,6 +25,8 @@ build() {
   local benches test_bin
   benches=$(cargo build "${features[@]}" --example train_bench --example batch_predict_bench \
     --message-format=json | executables)
+  benches="$benches $(cargo build --release -p air-serve --features cuda --example pipeline_bench \
+    --message-format=json | executables)"
   test_bin=$(cargo test "${features[@]}" -p air-train --test cuda --no-run --message-format=json |
     executables | tail -1)
   [ -n "$test_bin" ] || { echo "could not find the built cuda test binary" >&2; exit 1; }
@@ -64,6 +66,10 @@ for p in site.getsitepackages():
   for batch in 16384 65536; do
     step "batch prediction of $rows rows, batches of $batch (the MLP on CUDA, the GBDT on the CPU)" \
       "$dir/batch_predict_bench" --rows "$rows" --batch-size "$batch" --device cuda
+  done
+  for device in cuda cpu; do
+    step "the image pipeline (PNG → preprocess → two CNNs, 1 and 2 replicas), CNNs on $device" \
+      "$dir/pipeline_bench" --part image --seconds 5 --clients 16 --device "$device"
   done
   return $status
 }
