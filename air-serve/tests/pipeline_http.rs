@@ -242,6 +242,26 @@ fn a_gbdt_ensemble_with_a_business_rule_matches_the_models_and_http_matches_the_
 }
 
 #[test]
+fn a_predictor_step_on_a_missing_gpu_fails_deploy_naming_the_step() {
+    let gpu = Step::predictor_on(
+        "gpu_model",
+        gbdt_checkpoint(),
+        GbdtPredictor::from_checkpoint,
+        air_train::ComputeDevice::Cuda { index: 0 },
+    );
+    match gpu.on(INPUT).deploy() {
+        Err(air_serve::ServeError::Pipeline(
+            e @ air_serve::pipeline::PipelineError::StepInit { .. },
+        )) => {
+            let message = e.to_string();
+            assert!(message.contains("step \"gpu_model\""), "{message}");
+            assert!(message.to_lowercase().contains("cuda"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn dynamic_values_fan_in_json_and_frames() {
     let to_frame = Step::try_new("to_frame", |v: Value| v.into_frame().map(Value::from));
     let count = Step::new("count", |v: Value| {

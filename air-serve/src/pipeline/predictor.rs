@@ -73,9 +73,22 @@ impl Step<DataFrame, DataFrame> {
     /// # Ok::<(), air_serve::ServeError>(())
     /// ```
     pub fn predictor(name: &str, checkpoint: Checkpoint, factory: impl PredictorFactory) -> Self {
+        Self::predictor_on(name, checkpoint, factory, ComputeDevice::Cpu)
+    }
+
+    /// As [`predictor`](Self::predictor), with every instance on `device` (a GPU needs a
+    /// device-aware factory: [`on_device`](crate::on_device)). A device that is not there
+    /// fails `deploy`.
+    pub fn predictor_on(
+        name: &str,
+        checkpoint: Checkpoint,
+        factory: impl PredictorFactory,
+        device: ComputeDevice,
+    ) -> Self {
         let step = name.to_owned();
         Self::try_model(name, move || {
-            let predictor = factory.build(&checkpoint, ComputeDevice::Cpu)?;
+            device.check_available()?;
+            let predictor = factory.build(&checkpoint, device)?;
             Ok::<_, air_train::TrainError>(PredictorModel {
                 name: step.clone(),
                 predictor,
