@@ -301,7 +301,7 @@ impl PredictorDeployment {
                 &self.config,
                 0,
             ))),
-            queue: BatchQueue::new(),
+            queue: BatchQueue::new(Duration::ZERO),
             metrics: Metrics::new(),
             in_flight: AtomicUsize::new(0),
             receiving: AtomicUsize::new(0),

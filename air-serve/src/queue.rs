@@ -10,21 +10,23 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// How long a worker whose queue ran empty keeps looking (yielding its core to any other
-/// runnable thread) before it sleeps on the condition variable. Waking a sleeping thread costs
-/// ~10 µs on a virtual machine (a futex wake and an inter-processor interrupt), which was most
-/// of a pipeline hop; a job arriving within the window is taken without that. Measured with
-/// `pipeline_bench --part overhead` (the numbers are in the issue 17 note).
+/// How long a pipeline's worker whose queue ran empty, or a blocking pipeline caller, keeps
+/// looking (yielding its core to any other runnable thread) before it sleeps. Waking a sleeping
+/// thread costs ~10 µs on a virtual machine (a futex wake and an inter-processor interrupt),
+/// which was most of a pipeline hop: `pipeline_bench --part overhead` measured a `Replicas` hop
+/// at 22.7 µs without and 2.6 µs with it (blocking calls; 24 → 13 µs with `call_async`). A
+/// deployment's replicas do not spin: `serve_bench` showed no gain there (its no-op model was
+/// ~10% slower with it, within the machine's noise).
 pub(crate) const SPIN: Duration = Duration::from_micros(50);
 
-/// Calls `ready` (yielding between calls) until it answers `Some` or `SPIN` has passed.
-pub(crate) fn spin_until<T>(mut ready: impl FnMut() -> Option<T>) -> Option<T> {
+/// Calls `ready` (yielding between calls) until it answers `Some` or `spin` has passed.
+pub(crate) fn spin_until<T>(spin: Duration, mut ready: impl FnMut() -> Option<T>) -> Option<T> {
     let start = Instant::now();
     loop {
         if let Some(v) = ready() {
             return Some(v);
         }
-        if start.elapsed() >= SPIN {
+        if start.elapsed() >= spin {
             return None;
         }
         std::thread::yield_now();
@@ -47,15 +49,20 @@ pub(crate) struct BatchQueue<J> {
     jobs: Mutex<(VecDeque<J>, bool)>,
     /// The jobs' count, read without the lock by a worker looking before it sleeps.
     queued: AtomicUsize,
+    /// How long a worker finding the queue empty looks before it sleeps.
+    spin: Duration,
     ready: Condvar,
     gather: Mutex<()>,
 }
 
 impl<J: Queued> BatchQueue<J> {
-    pub(crate) fn new() -> Self {
+    /// A queue whose workers, finding it empty, look for `spin` before they sleep (zero: sleep
+    /// at once).
+    pub(crate) fn new(spin: Duration) -> Self {
         Self {
             jobs: Mutex::new((VecDeque::new(), false)),
             queued: AtomicUsize::new(0),
+            spin,
             ready: Condvar::new(),
             gather: Mutex::new(()),
         }
@@ -108,10 +115,14 @@ impl<J: Queued> BatchQueue<J> {
                 if block == Block::No {
                     return Some(Vec::new());
                 }
-                drop(jobs);
-                let arrived =
-                    spin_until(|| (self.queued.load(Ordering::Acquire) > 0).then_some(()));
-                jobs = self.jobs.lock().expect("no panics under this lock");
+                let mut arrived = None;
+                if !self.spin.is_zero() {
+                    drop(jobs);
+                    arrived = spin_until(self.spin, || {
+                        (self.queued.load(Ordering::Acquire) > 0).then_some(())
+                    });
+                    jobs = self.jobs.lock().expect("no panics under this lock");
+                }
                 if arrived.is_none() && jobs.0.is_empty() && !jobs.1 {
                     jobs = self.ready.wait(jobs).expect("no panics under this lock");
                 }

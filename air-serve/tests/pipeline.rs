@@ -602,3 +602,41 @@ fn a_graph_built_by_name_reports_its_mistakes() {
     let e = clash.deploy().unwrap_err();
     assert!(e.to_string().contains("two steps are named \"a#2\""), "{e}");
 }
+
+#[test]
+fn replicas_serve_calls_side_by_side() {
+    // Each call waits (bounded) until two calls are inside the step at once: the two calls
+    // both succeed only if two replicas run them side by side.
+    let inside = Arc::new((Mutex::new(0usize), std::sync::Condvar::new()));
+    let threads = Arc::new(Mutex::new(std::collections::BTreeSet::new()));
+    let (i, t) = (Arc::clone(&inside), Arc::clone(&threads));
+    let step = Step::try_new("pair", move |x: u32| {
+        t.lock()
+            .unwrap()
+            .insert(std::thread::current().name().unwrap().to_owned());
+        let (count, changed) = &*i;
+        let mut n = count.lock().unwrap();
+        *n += 1;
+        changed.notify_all();
+        let (n, timeout) = changed
+            .wait_timeout_while(n, Duration::from_secs(30), |n| *n < 2)
+            .unwrap();
+        drop(n);
+        if timeout.timed_out() {
+            return Err("the other call never ran alongside this one");
+        }
+        Ok(x)
+    })
+    .with_mode(ExecutionMode::Replicas { num_replicas: 2 });
+    let p = step.on(INPUT).deploy().unwrap();
+    let calls: Vec<_> = (0..2)
+        .map(|x| {
+            let p = p.clone();
+            std::thread::spawn(move || p.call(x))
+        })
+        .collect();
+    for (x, c) in calls.into_iter().enumerate() {
+        assert_eq!(c.join().unwrap().unwrap(), x as u32);
+    }
+    assert_eq!(threads.lock().unwrap().len(), 2, "two replica threads");
+}

@@ -106,7 +106,7 @@ impl<In: Data, Out: Data> Pipeline<In, Out> {
                 return Ok(take(out));
             }
             // Look for a moment before sleeping: a fast step answers before a wake-up would.
-            let early = crate::queue::spin_until(|| rx.try_recv().ok());
+            let early = crate::queue::spin_until(crate::queue::SPIN, || rx.try_recv().ok());
             let (node, outcome) = match (early, deadline) {
                 (Some(done), _) => done,
                 (None, None) => rx.recv().expect("the call holds a sender"),

@@ -22,7 +22,7 @@ use crate::{
     error::{Result, ServeError},
     metrics::{Metrics, StepMetrics},
     panic_message,
-    queue::{BatchQueue, Queued},
+    queue::{BatchQueue, Queued, SPIN},
 };
 
 /// Why a step gave no value.
@@ -192,7 +192,7 @@ impl Runtime {
             .any(|n| n.inner.config.mode() == ExecutionMode::Tasks);
         let mut runtime = Self {
             step_metrics: graph.nodes.iter().map(|_| StepMetrics::new()).collect(),
-            pool: uses_pool.then(|| Arc::new(BatchQueue::new())),
+            pool: uses_pool.then(|| Arc::new(BatchQueue::new(SPIN))),
             config,
             graph,
             execs: Vec::new(),
@@ -258,7 +258,7 @@ impl Runtime {
         let queued = |shared_model| {
             Arc::new(QueuedStep {
                 name: node.name.clone(),
-                queue: BatchQueue::new(),
+                queue: BatchQueue::new(SPIN),
                 max_batch_size: config.max_batch_size(),
                 batch_wait: config.batch_wait_timeout(),
                 shared_model,
