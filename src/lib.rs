@@ -17,8 +17,8 @@
 //! | `sklearn`    | `air-train`      | `air::train::sklearn`: classical estimators          |
 //! | `burn`       | `air-train`      | `air::train::burn`: deep learning on burn 0.21       |
 //! | `tune`       | `air-tune`       | `Tuner`, search spaces, searchers, schedulers        |
-//! | `serve`      | `air-serve`      | `BatchPredictor`, `PredictorDeployment`              |
-//! | `rl`         | `air-rl`         | (empty: reinforcement learning is not built yet)     |
+//! | `serve`      | `air-serve`      | `BatchPredictor`, `PredictorDeployment`, pipelines   |
+//! | `rl`         | `air-rl`         | environments (gymnasium's classic control); no algorithms yet |
 //!
 //! ```
 //! use air::checkpoint::Checkpoint;

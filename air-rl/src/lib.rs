@@ -1,18 +1,41 @@
 //! # air-rl
 //!
-//! Reinforcement learning for AIR for Rust, RLlib's role in Ray AIR. It will hold
-//! environments (a gymnasium-like `Env` trait with CartPole and friends checked against
-//! gymnasium), PPO and DQN on burn, the `RLTrainer` (a `Trainable` the Tuner can run) and the
-//! `RLPredictor` that serves a trained policy from a checkpoint.
+//! Reinforcement learning for AIR for Rust, RLlib's role in Ray AIR. Built so far:
 //!
-//! Nothing of it is built yet; the crate exists so the workspace layout and dependency graph
-//! (`air-rl` → `air-train`, burn only through air-train's pinned version) are fixed from the
-//! start.
+//! - [`env`](mod@env): the [`Env`](env::Env) trait in gymnasium's shape (`reset(seed)`, `step(action)`
+//!   → observation, reward, terminated, truncated, info; observation and action
+//!   [`Space`](env::Space)s; `state`/`set_state` to replay a trajectory), a
+//!   [`TimeLimit`](env::TimeLimit) wrapper, [`VectorEnv`](env::VectorEnv) (N copies with
+//!   autoreset, on several threads), and CartPole-v1, MountainCar-v0,
+//!   MountainCarContinuous-v0, Pendulum-v1 and Acrobot-v1 computed as gymnasium computes
+//!   them ([`env::make`] by name).
+//!
+//! Not built yet: PPO, DQN and BC on burn, `RLTrainer`, `RLPredictor`.
 //!
 //! ```
-//! // The crate compiles and links against air-train; its API arrives with the RL issue.
-//! use air_rl::air_train;
+//! use air_rl::env::{Action, make};
+//!
+//! let mut env = make("CartPole-v1")?;
+//! let (mut obs, _) = env.reset(Some(0));
+//! let mut steps = 0;
+//! loop {
+//!     // Push the cart the way the pole leans.
+//!     let action = Action::Discrete(usize::from(obs[2] > 0.0));
+//!     let t = env.step(&action)?;
+//!     steps += 1;
+//!     obs = t.obs;
+//!     if t.terminated || t.truncated {
+//!         break;
+//!     }
+//! }
+//! assert!(steps > 20);
+//! # Ok::<(), air_rl::RlError>(())
 //! ```
+
+pub mod env;
+mod error;
+
+pub use error::{Result, RlError};
 
 /// The training crate this one builds on, re-exported so users name one version of it.
 pub use air_train;
