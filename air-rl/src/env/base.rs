@@ -132,3 +132,23 @@ impl std::fmt::Debug for dyn Env {
             .finish_non_exhaustive()
     }
 }
+
+/// The `name`, `observation_space` and `action_space` of an environment whose struct holds
+/// `observation_space` and `action_space` fields.
+macro_rules! name_and_spaces {
+    ($name:literal) => {
+        fn name(&self) -> &str {
+            $name
+        }
+
+        fn observation_space(&self) -> &$crate::env::Space {
+            &self.observation_space
+        }
+
+        fn action_space(&self) -> &$crate::env::Space {
+            &self.action_space
+        }
+    };
+}
+
+pub(crate) use name_and_spaces;

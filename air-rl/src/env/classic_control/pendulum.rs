@@ -6,9 +6,9 @@ use std::f64::consts::PI;
 
 use rand::RngExt;
 
-use super::{
-    base::{Env, EnvRng, Info, Transition, check_action, check_state},
-    space::{Action, Space},
+use crate::env::{
+    Action, Env, Info, Space, Transition,
+    base::{EnvRng, check_action, check_state, name_and_spaces},
 };
 use crate::error::{Result, RlError};
 
@@ -20,7 +20,7 @@ const M: f64 = 1.0;
 const L: f64 = 1.0;
 
 /// Swing a pendulum up and keep it there: torque in [−2, 2]; the cost is
-/// θ² + 0.1 θ̇² + 0.001 u² (θ normalised to [−π, π)). [`make`](super::make) limits it to 200
+/// θ² + 0.1 θ̇² + 0.001 u² (θ normalised to [−π, π)). [`make`](crate::env::make) limits it to 200
 /// steps (Pendulum-v1).
 #[derive(Debug)]
 pub struct Pendulum {
@@ -29,12 +29,6 @@ pub struct Pendulum {
     rng: EnvRng,
     observation_space: Space,
     action_space: Space,
-}
-
-impl Default for Pendulum {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 impl Pendulum {
@@ -60,17 +54,7 @@ fn obs([theta, theta_dot]: [f64; 2]) -> Vec<f32> {
 }
 
 impl Env for Pendulum {
-    fn name(&self) -> &str {
-        "Pendulum-v1"
-    }
-
-    fn observation_space(&self) -> &Space {
-        &self.observation_space
-    }
-
-    fn action_space(&self) -> &Space {
-        &self.action_space
-    }
+    name_and_spaces!("Pendulum-v1");
 
     fn reset(&mut self, seed: Option<u64>) -> (Vec<f32>, Info) {
         let rng = self.rng.reseed(seed);

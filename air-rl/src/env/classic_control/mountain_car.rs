@@ -4,9 +4,9 @@
 
 use rand::RngExt;
 
-use super::{
-    base::{Env, EnvRng, Info, Transition, check_action, check_state},
-    space::{Action, Space},
+use crate::env::{
+    Action, Env, Info, Space, Transition,
+    base::{EnvRng, check_action, check_state, name_and_spaces},
 };
 use crate::error::{Result, RlError};
 
@@ -22,7 +22,7 @@ fn spaces() -> Space {
 }
 
 /// A car in a valley: push left (0), nothing (1) or right (2); −1 per step until the car
-/// reaches the flag at 0.5. [`make`](super::make) limits it to 200 steps (MountainCar-v0).
+/// reaches the flag at 0.5. [`make`](crate::env::make) limits it to 200 steps (MountainCar-v0).
 #[derive(Debug)]
 pub struct MountainCar {
     /// Position, velocity.
@@ -30,12 +30,6 @@ pub struct MountainCar {
     rng: EnvRng,
     observation_space: Space,
     action_space: Space,
-}
-
-impl Default for MountainCar {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 impl MountainCar {
@@ -51,17 +45,7 @@ impl MountainCar {
 }
 
 impl Env for MountainCar {
-    fn name(&self) -> &str {
-        "MountainCar-v0"
-    }
-
-    fn observation_space(&self) -> &Space {
-        &self.observation_space
-    }
-
-    fn action_space(&self) -> &Space {
-        &self.action_space
-    }
+    name_and_spaces!("MountainCar-v0");
 
     fn reset(&mut self, seed: Option<u64>) -> (Vec<f32>, Info) {
         let position = self.rng.reseed(seed).random_range(-0.6..-0.4);
@@ -107,7 +91,7 @@ impl Env for MountainCar {
 }
 
 /// The car with a continuous force in [−1, 1]: +100 at the flag (0.45), −0.1 × force² per
-/// step. [`make`](super::make) limits it to 999 steps (MountainCarContinuous-v0).
+/// step. [`make`](crate::env::make) limits it to 999 steps (MountainCarContinuous-v0).
 #[derive(Debug)]
 pub struct MountainCarContinuous {
     state: Option<Precision>,
@@ -121,12 +105,6 @@ pub struct MountainCarContinuous {
 enum Precision {
     F64([f64; 2]),
     F32([f32; 2]),
-}
-
-impl Default for MountainCarContinuous {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 impl MountainCarContinuous {
@@ -204,17 +182,7 @@ fn step_from_f32(position: f32, velocity: f32, force: Force) -> (f64, f64, bool)
 }
 
 impl Env for MountainCarContinuous {
-    fn name(&self) -> &str {
-        "MountainCarContinuous-v0"
-    }
-
-    fn observation_space(&self) -> &Space {
-        &self.observation_space
-    }
-
-    fn action_space(&self) -> &Space {
-        &self.action_space
-    }
+    name_and_spaces!("MountainCarContinuous-v0");
 
     fn reset(&mut self, seed: Option<u64>) -> (Vec<f32>, Info) {
         let position = self.rng.reseed(seed).random_range(-0.6..-0.4);

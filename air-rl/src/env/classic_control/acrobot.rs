@@ -6,9 +6,9 @@ use std::f64::consts::PI;
 
 use rand::RngExt;
 
-use super::{
-    base::{Env, EnvRng, Info, Transition, check_action, check_state},
-    space::{Action, Space},
+use crate::env::{
+    Action, Env, Info, Space, Transition,
+    base::{EnvRng, check_action, check_state, name_and_spaces},
 };
 use crate::error::{Result, RlError};
 
@@ -26,7 +26,7 @@ const MAX_VEL_2: f64 = 9.0 * PI;
 const TORQUES: [f64; 3] = [-1.0, 0.0, 1.0];
 
 /// Two links hanging down; torque −1, 0 or +1 on the joint between them; −1 per step until the
-/// free end swings above the bar. [`make`](super::make) limits it to 500 steps (Acrobot-v1).
+/// free end swings above the bar. [`make`](crate::env::make) limits it to 500 steps (Acrobot-v1).
 #[derive(Debug)]
 pub struct Acrobot {
     /// θ1, θ2, θ̇1, θ̇2.
@@ -34,12 +34,6 @@ pub struct Acrobot {
     rng: EnvRng,
     observation_space: Space,
     action_space: Space,
-}
-
-impl Default for Acrobot {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 impl Acrobot {
@@ -112,17 +106,7 @@ fn obs(s: &[f64; 4]) -> Vec<f32> {
 }
 
 impl Env for Acrobot {
-    fn name(&self) -> &str {
-        "Acrobot-v1"
-    }
-
-    fn observation_space(&self) -> &Space {
-        &self.observation_space
-    }
-
-    fn action_space(&self) -> &Space {
-        &self.action_space
-    }
+    name_and_spaces!("Acrobot-v1");
 
     fn reset(&mut self, seed: Option<u64>) -> (Vec<f32>, Info) {
         let rng = self.rng.reseed(seed);

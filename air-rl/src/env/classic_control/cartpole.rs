@@ -3,9 +3,9 @@
 
 use rand::RngExt;
 
-use super::{
-    base::{Env, EnvRng, Info, Transition, check_action, check_state},
-    space::{Action, Space},
+use crate::env::{
+    Action, Env, Info, Space, Transition,
+    base::{EnvRng, check_action, check_state, name_and_spaces},
 };
 use crate::error::{Result, RlError};
 
@@ -23,8 +23,8 @@ const THETA_THRESHOLD: f64 = 12.0 * 2.0 * std::f64::consts::PI / 360.0;
 const X_THRESHOLD: f64 = 2.4;
 
 /// A pole on a cart: push left (0) or right (1); +1 per step until the pole tilts past 12° or
-/// the cart leaves ±2.4. Wrap it in a [`TimeLimit`](super::TimeLimit) of 500 for CartPole-v1
-/// ([`make`](super::make) does).
+/// the cart leaves ±2.4. Wrap it in a [`TimeLimit`](crate::env::TimeLimit) of 500 for CartPole-v1
+/// ([`make`](crate::env::make) does).
 #[derive(Debug)]
 pub struct CartPole {
     state: Option<[f64; 4]>,
@@ -32,12 +32,6 @@ pub struct CartPole {
     rng: EnvRng,
     observation_space: Space,
     action_space: Space,
-}
-
-impl Default for CartPole {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 impl CartPole {
@@ -64,17 +58,7 @@ fn obs(s: &[f64; 4]) -> Vec<f32> {
 }
 
 impl Env for CartPole {
-    fn name(&self) -> &str {
-        "CartPole-v1"
-    }
-
-    fn observation_space(&self) -> &Space {
-        &self.observation_space
-    }
-
-    fn action_space(&self) -> &Space {
-        &self.action_space
-    }
+    name_and_spaces!("CartPole-v1");
 
     fn reset(&mut self, seed: Option<u64>) -> (Vec<f32>, Info) {
         let rng = self.rng.reseed(seed);
