@@ -169,6 +169,14 @@ fn a_vector_env_equals_its_copies_stepped_alone_on_any_number_of_threads() {
         log
     };
     let one = run(1);
+    let mut v = VectorEnv::new(n, || make("CartPole-v1")).unwrap();
+    v.reset(Some(0));
+    let err = v.step(&[Action::Discrete(0)]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("1 actions; expected one per copy: 5"),
+        "{err}"
+    );
     assert_eq!(one, run(3), "3 threads = 1 thread");
     // Copy 2 alone, replayed with its own seed, matches until its first episode ends.
     let mut alone = make("CartPole-v1").unwrap();

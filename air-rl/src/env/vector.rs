@@ -102,9 +102,16 @@ impl VectorEnv {
             .collect()
     }
 
-    /// Steps copy *i* with `actions[i]`, resetting copies whose episode ended.
+    /// Steps copy *i* with `actions[i]`, resetting copies whose episode ended. Fewer or more
+    /// actions than copies is an error.
     pub fn step(&mut self, actions: &[Action]) -> Result<VectorStep> {
-        assert_eq!(actions.len(), self.envs.len(), "one action per copy");
+        if actions.len() != self.envs.len() {
+            return Err(crate::RlError::InvalidConfig {
+                field: "actions",
+                value: format!("{} actions", actions.len()),
+                expected: format!("one per copy: {}", self.envs.len()),
+            });
+        }
         let per_thread = self.envs.len().div_ceil(self.threads);
         let outcomes: Vec<Result<(Transition, Option<Vec<f32>>)>> = match &self.pool {
             None => self
