@@ -10,6 +10,10 @@
 //!   MountainCarContinuous-v0, Pendulum-v1 and Acrobot-v1 computed as gymnasium computes
 //!   them ([`env::make`] by name).
 //!
+//! - [`rollout`]: generalised advantage estimation ([`rollout::gae`], cut at terminations and
+//!   bootstrapped at truncations) and [`rollout::RunningMeanStd`] (batch-merged observation
+//!   statistics), the pieces PPO is built from.
+//!
 //! Not built yet: PPO, DQN and BC on burn, `RLTrainer`, `RLPredictor`.
 //!
 //! ```
@@ -34,6 +38,7 @@
 
 pub mod env;
 mod error;
+pub mod rollout;
 
 pub use error::{Result, RlError};
 
