@@ -640,3 +640,25 @@ fn replicas_serve_calls_side_by_side() {
     }
     assert_eq!(threads.lock().unwrap().len(), 2, "two replica threads");
 }
+
+#[test]
+fn each_replica_is_built_knowing_its_index() {
+    for (mode, expected) in [
+        (ExecutionMode::Local, vec![0]),
+        (ExecutionMode::Tasks, vec![0]),
+        (ExecutionMode::Replicas { num_replicas: 3 }, vec![0, 1, 2]),
+    ] {
+        let built = Arc::new(Mutex::new(Vec::new()));
+        let b = Arc::clone(&built);
+        let step = Step::try_model_per_replica("indexed", move |replica| {
+            b.lock().unwrap().push(replica);
+            Ok::<_, String>(Counted::new(&Arc::new(Census::default())))
+        })
+        .with_mode(mode);
+        let p = step.on(INPUT).deploy().unwrap();
+        assert_eq!(p.call(1).unwrap(), 2);
+        let mut indices = built.lock().unwrap().clone();
+        indices.sort_unstable();
+        assert_eq!(indices, expected, "{mode:?}");
+    }
+}

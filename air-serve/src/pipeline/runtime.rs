@@ -390,7 +390,7 @@ fn build(step: &str, replica: usize, init: &Init) -> Result<Arc<dyn ErasedModel>
         replica,
         source,
     };
-    match catch_unwind(AssertUnwindSafe(|| init())) {
+    match catch_unwind(AssertUnwindSafe(|| init(replica))) {
         Ok(Ok(model)) => Ok(model),
         Ok(Err(e)) => Err(fail(e)),
         Err(panic) => Err(fail(format!("panicked: {}", panic_message(&*panic)).into())),

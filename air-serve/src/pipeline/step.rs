@@ -149,8 +149,9 @@ impl<M: Model<I>, I: 'static> ErasedModel for Typed<M, I> {
     }
 }
 
-/// Builds a step's instance (once per replica, at deploy time).
-pub(crate) type Init = Arc<dyn Fn() -> Result<Arc<dyn ErasedModel>, BoxError> + Send + Sync>;
+/// Builds a step's instance for a replica (once per replica, at deploy time; 0 for `Local` and
+/// `Tasks`).
+pub(crate) type Init = Arc<dyn Fn(usize) -> Result<Arc<dyn ErasedModel>, BoxError> + Send + Sync>;
 
 /// A step: a function or a [`Model`] taking `I` and returning `O`, with its name and config.
 /// Nothing runs until the pipeline is deployed.
@@ -224,7 +225,7 @@ impl<I: Data, O: Data> Step<I, O> {
         E: Into<StepError> + 'static,
     {
         let model: Arc<dyn ErasedModel> = Arc::new(Typed(Func(f), PhantomData));
-        Self::from_init(name, Arc::new(move || Ok(Arc::clone(&model))))
+        Self::from_init(name, Arc::new(move |_| Ok(Arc::clone(&model))))
     }
 
     /// A stateful step (Ray's `@pipeline.step` on a class): `init` builds the model at deploy
@@ -245,10 +246,40 @@ impl<I: Data, O: Data> Step<I, O> {
         F: Fn() -> Result<M, E> + Send + Sync + 'static,
         E: Into<BoxError>,
     {
+        Self::try_model_per_replica(name, move |_| init())
+    }
+
+    /// As [`try_model`](Self::try_model), with the constructor told which replica it builds
+    /// (`0..num_replicas`; 0 for `Local` and `Tasks`): to put replica *i* on GPU *i*, or give
+    /// each its own resources.
+    ///
+    /// ```
+    /// use air_serve::pipeline::{ExecutionMode, INPUT, Model, Step, StepError};
+    ///
+    /// struct Tagged(usize);
+    /// impl Model<u32> for Tagged {
+    ///     type Output = usize;
+    ///     fn call(&self, _: u32) -> Result<usize, StepError> {
+    ///         Ok(self.0)
+    ///     }
+    /// }
+    ///
+    /// let step = Step::try_model_per_replica("tagged", |replica| Ok::<_, String>(Tagged(replica)))
+    ///     .with_mode(ExecutionMode::Replicas { num_replicas: 2 });
+    /// let replica = step.on(INPUT).deploy()?.call(7)?;
+    /// assert!(replica < 2);
+    /// # Ok::<(), air_serve::ServeError>(())
+    /// ```
+    pub fn try_model_per_replica<M, F, E>(name: &str, init: F) -> Self
+    where
+        M: Model<I, Output = O>,
+        F: Fn(usize) -> Result<M, E> + Send + Sync + 'static,
+        E: Into<BoxError>,
+    {
         Self::from_init(
             name,
-            Arc::new(move || {
-                let model = init().map_err(Into::into)?;
+            Arc::new(move |replica| {
+                let model = init(replica).map_err(Into::into)?;
                 Ok(Arc::new(Typed(model, PhantomData)) as Arc<dyn ErasedModel>)
             }),
         )
