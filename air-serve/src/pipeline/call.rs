@@ -55,26 +55,24 @@ impl<'a> Call<'a> {
     pub(crate) fn advance(&mut self, done: &Done) -> Result<Option<Erased>> {
         loop {
             let ready = std::mem::take(&mut self.ready);
+            let runtime = self.runtime;
             let mut local = Vec::new();
             for node in ready.into_iter().rev() {
-                match &self.runtime.execs[node] {
+                match &runtime.execs[node] {
                     Exec::Queued(_) => {
                         let input = self.gather(node);
-                        self.runtime.submit(node, input, done)?;
+                        runtime.submit(node, input, done)?;
                     }
-                    Exec::Local(_) => local.push(node),
+                    Exec::Local(model) => local.push((node, model)),
                 }
             }
             if local.is_empty() {
                 return Ok(self.output.take());
             }
-            for node in local {
-                let Exec::Local(model) = &self.runtime.execs[node] else {
-                    unreachable!("collected as local")
-                };
+            for (node, model) in local {
                 let input = self.gather(node);
-                let name = &self.runtime.graph.nodes[node].name;
-                let metrics = &self.runtime.step_metrics[node];
+                let name = &runtime.graph.nodes[node].name;
+                let metrics = &runtime.step_metrics[node];
                 let outcome = run_model(name, &**model, vec![input], metrics)
                     .pop()
                     .expect("one outcome per input");

@@ -1,7 +1,7 @@
 //! Serving a pipeline over HTTP: a [`Codec`] turns a body into its input and its output into
 //! the answer, and [`PipelineEndpoint`] routes requests to it.
 
-use std::{marker::PhantomData, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use air_data::polars::prelude::DataFrame;
 use serde::{Serialize, de::DeserializeOwned};
@@ -103,7 +103,6 @@ impl Codec<DataFrame, DataFrame> for Frames {
 pub(crate) struct PipelineEndpoint<In, Out> {
     pipeline: Pipeline<In, Out>,
     codec: Arc<dyn Codec<In, Out>>,
-    _types: PhantomData<fn(In) -> Out>,
 }
 
 impl<In: Data, Out: Data> PipelineEndpoint<In, Out> {
@@ -111,7 +110,6 @@ impl<In: Data, Out: Data> PipelineEndpoint<In, Out> {
         Self {
             pipeline,
             codec: Arc::new(codec),
-            _types: PhantomData,
         }
     }
 
