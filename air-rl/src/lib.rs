@@ -36,11 +36,15 @@
 //! # Ok::<(), air_rl::RlError>(())
 //! ```
 
+pub mod algo;
 pub mod env;
 mod error;
+mod evaluate;
+pub mod policy;
 pub mod rollout;
 
 pub use error::{Result, RlError};
+pub use evaluate::{Evaluation, evaluate, evaluate_policy};
 
 /// The training crate this one builds on, re-exported so users name one version of it.
 pub use air_train;

@@ -8,12 +8,14 @@ mod base;
     reason = "gymnasium rounds every product and sum; a fused multiply-add would not match it"
 )]
 mod classic_control;
+mod factory;
 mod registry;
 mod space;
 mod time_limit;
 mod vector;
 
 pub use base::{Env, Info, Transition};
+pub use factory::{EnvFactory, EnvSpec};
 pub use classic_control::{Acrobot, CartPole, MountainCar, MountainCarContinuous, Pendulum};
 pub use registry::{ENVIRONMENTS, make};
 pub use space::{Action, Space};
