@@ -27,6 +27,8 @@ build() {
     --message-format=json | executables)
   benches="$benches $(cargo build --release -p air-serve --features cuda --example pipeline_bench \
     --message-format=json | executables)"
+  benches="$benches $(cargo build --release -p air-rl --features cuda --example ppo_bench \
+    --message-format=json | executables)"
   test_bin=$(cargo test "${features[@]}" -p air-train --test cuda --no-run --message-format=json |
     executables | tail -1)
   [ -n "$test_bin" ] || { echo "could not find the built cuda test binary" >&2; exit 1; }
@@ -71,6 +73,9 @@ for p in site.getsitepackages():
     step "the image pipeline (PNG → preprocess → two CNNs, 1 and 2 replicas), CNNs on $device" \
       "$dir/pipeline_bench" --part image --seconds 5 --clients 16 --device "$device"
   done
+  step "PPO learner throughput (policy + value MLPs, minibatch updates) on CUDA" \
+    "$dir/ppo_bench" --skip-solve --cuda
+  step "the same on this machine's CPU" "$dir/ppo_bench" --skip-solve
   return $status
 }
 

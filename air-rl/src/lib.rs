@@ -40,10 +40,15 @@ pub mod algo;
 pub mod env;
 mod error;
 mod evaluate;
+mod frame;
 pub mod policy;
+mod predictor;
 pub mod rollout;
+mod trainer;
 
 pub use error::{Result, RlError};
+pub use predictor::RLPredictor;
+pub use trainer::RLTrainer;
 pub use evaluate::{Evaluation, evaluate, evaluate_policy};
 
 /// The training crate this one builds on, re-exported so users name one version of it.

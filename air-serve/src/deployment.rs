@@ -437,54 +437,71 @@ impl Shared {
     }
 }
 
-/// Predicts `frames` as one batch and splits the answer, one per frame; if the merged batch
-/// fails, each frame is predicted alone so that one bad request fails only itself. A panic is
-/// an error naming `deployment`.
+/// Predicts `frames` as one batch and splits the answer, one per frame. Each frame is
+/// preprocessed alone first ([`Predictor::preprocess`]: a request's rows as the model reads
+/// them, which may be fewer — one observation sent as a 1-D array, say); the preprocessed
+/// frames are merged for one [`Predictor::predict_preprocessed`]. A frame whose preprocessing
+/// fails fails only itself; if the merged batch fails, each frame is predicted alone so that
+/// one bad request fails only itself. A panic is an error naming `deployment`.
 pub(crate) fn predict_each(
     deployment: &str,
     predictor: &dyn Predictor,
-    mut frames: Vec<DataFrame>,
+    frames: Vec<DataFrame>,
 ) -> Vec<Result<DataFrame>> {
-    if frames.len() == 1 {
-        let frame = frames.pop().expect("one frame");
-        return vec![predict_checked(deployment, predictor, frame)];
+    let mut prepared: Vec<Result<DataFrame>> = frames
+        .into_iter()
+        .map(|f| guarded(deployment, || predictor.preprocess(f)))
+        .collect();
+    let ready: Vec<usize> = (0..prepared.len()).filter(|i| prepared[*i].is_ok()).collect();
+    if ready.len() <= 1 {
+        return prepared
+            .into_iter()
+            .map(|p| p.and_then(|f| predict_checked(deployment, predictor, f)))
+            .collect();
     }
-    let heights: Vec<usize> = frames.iter().map(DataFrame::height).collect();
-    let out = merge(&frames).and_then(|df| predict_checked(deployment, predictor, df));
-    match out {
+    let batch: Vec<DataFrame> = ready
+        .iter()
+        .map(|i| match &prepared[*i] {
+            Ok(f) => f.clone(),
+            Err(_) => unreachable!("only prepared frames are batched"),
+        })
+        .collect();
+    let heights: Vec<usize> = batch.iter().map(DataFrame::height).collect();
+    match merge(&batch).and_then(|df| predict_checked(deployment, predictor, df)) {
         Ok(out) => {
             let mut offset = 0;
-            heights
-                .into_iter()
-                .map(|n| {
-                    let part = out.slice(offset as i64, n);
-                    offset += n;
-                    Ok(part)
-                })
-                .collect()
+            for (i, n) in ready.into_iter().zip(heights) {
+                prepared[i] = Ok(out.slice(offset as i64, n));
+                offset += n;
+            }
+            prepared
         }
         Err(e) => {
             tracing::debug!(deployment, error = %e, "batch failed; predicting its requests one by one");
-            frames
+            prepared
                 .into_iter()
-                .map(|f| predict_checked(deployment, predictor, f))
+                .map(|p| p.and_then(|f| predict_checked(deployment, predictor, f)))
                 .collect()
         }
     }
 }
 
+/// Runs `f`, turning a panic into an error naming `deployment`.
+fn guarded(deployment: &str, f: impl FnOnce() -> air_train::Result<DataFrame>) -> Result<DataFrame> {
+    Ok(catch_unwind(AssertUnwindSafe(f)).map_err(|p| ServeError::ReplicaPanicked {
+        deployment: deployment.to_owned(),
+        message: panic_message(&*p),
+    })??)
+}
+
+/// The model half on a preprocessed frame, which must answer one row per row.
 fn predict_checked(
     deployment: &str,
     predictor: &dyn Predictor,
     frame: DataFrame,
 ) -> Result<DataFrame> {
     let rows = frame.height();
-    let out = catch_unwind(AssertUnwindSafe(|| predictor.predict(frame))).map_err(|p| {
-        ServeError::ReplicaPanicked {
-            deployment: deployment.to_owned(),
-            message: panic_message(&*p),
-        }
-    })??;
+    let out = guarded(deployment, || predictor.predict_preprocessed(frame))?;
     if out.height() != rows {
         return Err(ServeError::Predict(air_train::TrainError::model(
             format!("deployment {deployment}"),

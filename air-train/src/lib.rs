@@ -54,7 +54,7 @@ pub use device::ComputeDevice;
 pub use error::{BoxError, Result, TrainError};
 pub use predictor::{
     FromCheckpoint, LABEL_COLUMN_KEY, PREDICTIONS, Predictor, TRAIN_COLUMNS_KEY,
-    checkpoint_input_columns,
+    checkpoint_input_columns, predictions_frame, single_column_frame,
 };
 pub use resources::Resources;
 pub use run::{Metrics, default_run_name};

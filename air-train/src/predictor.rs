@@ -125,7 +125,7 @@ pub trait FromCheckpoint: Sized {
 
 /// The `predictions` frame of `rows × width` row-major values: a `Float32` column for one
 /// output, an `Array(Float32, width)` column for several.
-pub(crate) fn predictions_frame(values: Vec<f32>, rows: usize, width: usize) -> Result<DataFrame> {
+pub fn predictions_frame(values: Vec<f32>, rows: usize, width: usize) -> Result<DataFrame> {
     let column = if width == 1 {
         Float32Chunked::from_vec(PREDICTIONS.into(), values).into_column()
     } else {
@@ -143,7 +143,7 @@ pub(crate) fn predictions_frame(values: Vec<f32>, rows: usize, width: usize) -> 
 }
 
 /// A frame holding only `column` (of `rows` rows): a predictor's output.
-pub(crate) fn single_column_frame(column: Column, rows: usize) -> Result<DataFrame> {
+pub fn single_column_frame(column: Column, rows: usize) -> Result<DataFrame> {
     DataFrame::new(rows, vec![column]).map_err(|e| {
         TrainError::Data(air_data::DataError::Polars {
             context: "building predictions".to_owned(),

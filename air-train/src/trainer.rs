@@ -15,10 +15,10 @@ use std::{
 };
 
 use air_checkpoint::{Checkpoint, StorageOptions};
-use air_data::{Dataset, Preprocessor, polars::prelude::DataFrame};
+use air_data::{Dataset, Preprocessor};
 use serde_json::Value;
 
-use crate::{Resources, RunConfig, ScalingConfig, error::Result, run::Metrics};
+use crate::{Resources, RunConfig, ScalingConfig, error::Result};
 
 use prepare::Prepared;
 pub use traits::{LoopError, ReportHook, TrainLoop, TrainResult, Trainable, Trainer, TrialInfo};
@@ -225,14 +225,6 @@ impl Trainable for DataParallelTrainer {
 
     fn run_trial(&self, config: &Value, trial: &TrialInfo) -> TrainResult {
         self.run_inner(config, trial)
-            .unwrap_or_else(|e| TrainResult {
-                metrics: Metrics::new(),
-                checkpoint: None,
-                error: Some(e),
-                path: String::new(),
-                metrics_dataframe: DataFrame::empty(),
-                best_checkpoints: Vec::new(),
-                config: config.clone(),
-            })
+            .unwrap_or_else(|e| TrainResult::failed(e, config.clone()))
     }
 }

@@ -125,6 +125,20 @@ pub struct TrainResult {
 }
 
 impl TrainResult {
+    /// The result of a trial that failed before it ran (a config that does not apply, say):
+    /// no metrics, no checkpoint, `error` set.
+    pub fn failed(error: TrainError, config: Value) -> Self {
+        Self {
+            metrics: Metrics::new(),
+            checkpoint: None,
+            error: Some(error),
+            path: String::new(),
+            metrics_dataframe: DataFrame::empty(),
+            best_checkpoints: Vec::new(),
+            config,
+        }
+    }
+
     /// `Err` with the run's error if it failed, else the result.
     pub fn into_result(self) -> Result<Self> {
         match self.error {

@@ -5,7 +5,7 @@ mod config;
 mod rollout;
 mod update;
 
-use std::num::NonZeroUsize;
+use std::{num::NonZeroUsize, time::Instant};
 
 use air_checkpoint::Checkpoint;
 use air_train::ComputeDevice;
@@ -25,11 +25,13 @@ use crate::{
 /// policy on it (RLlib's `PPO.train()`).
 ///
 /// ```
-/// use std::num::NonZeroUsize;
+/// use std::{num::NonZeroUsize, time::Instant};
 /// use air_rl::{algo::{Ppo, PpoConfig}, env::EnvSpec};
 /// use air_train::ComputeDevice;
 ///
-/// let config = PpoConfig { train_batch_size: 256, num_sgd_iter: 2, ..PpoConfig::default() };
+/// let mut config = PpoConfig::default();
+/// config.train_batch_size = 256;
+/// config.num_sgd_iter = 2;
 /// let mut ppo = Ppo::new(config, EnvSpec::named("CartPole-v1")?, ComputeDevice::Cpu,
 ///     NonZeroUsize::MIN)?;
 /// let metrics = ppo.train()?;
@@ -111,18 +113,32 @@ impl Ppo {
     /// One training iteration: `train_batch_size` environment steps, then `num_sgd_iter`
     /// epochs of minibatch updates. Returns the iteration's metrics: `episode_reward_mean`
     /// (over the last 100 finished episodes), `episode_len_mean`, `timesteps_total`,
-    /// `policy_loss`, `vf_loss`, `entropy`, `kl`, ...
+    /// `policy_loss`, `vf_loss`, `entropy`, `kl`, `clip_fraction`, `cur_lr`, and wall-clock
+    /// timers under `timers/` (`sample_time_ms`, `learn_time_ms`, `learner_samples_per_s`:
+    /// samples through forward, backward and Adam per second).
     pub fn train(&mut self) -> Result<Map<String, Value>> {
         let copies = self.sampler.envs.len();
         let fragment = self.config.train_batch_size / copies;
+        let sampling = Instant::now();
         let mut batch = self.sampler.collect(
             &mut self.core,
             fragment,
             self.config.gamma,
             self.config.lambda,
         )?;
+        let sampled = sampling.elapsed().as_secs_f64();
+        let learning = Instant::now();
         let mut metrics = Map::new();
         update::update(&mut self.core, &self.config, &mut batch, &mut metrics);
+        let learned = learning.elapsed().as_secs_f64();
+        // Wall-clock timers (the only metrics a seed does not fix).
+        let samples = (batch.len() * self.config.num_sgd_iter) as f64;
+        metrics.insert("timers/sample_time_ms".to_owned(), json!(sampled * 1e3));
+        metrics.insert("timers/learn_time_ms".to_owned(), json!(learned * 1e3));
+        metrics.insert(
+            "timers/learner_samples_per_s".to_owned(),
+            json!(samples / learned.max(1e-9)),
+        );
         self.sampler.episodes.report("", &mut metrics);
         self.core.state.episodes = self.sampler.episodes.clone();
         metrics.insert(

@@ -43,14 +43,13 @@ pub(crate) fn update(core: &mut Core, config: &PpoConfig, batch: &mut Batch, met
                 - parts.entropy.clone() * config.entropy_coeff;
             let scalars = [parts.policy, parts.value, parts.entropy, parts.kl, parts.clipped];
             core.step(loss, lr);
-            if let [p, v, e, k, c] = scalars.map(|t| t.into_scalar()) {
-                totals.policy += f64::from(p);
-                totals.value += f64::from(v);
-                totals.entropy += f64::from(e);
-                totals.kl += f64::from(k);
-                totals.clip_fraction += f64::from(c);
-                totals.count += 1.0;
-            }
+            let [p, v, e, k, c] = scalars.map(|t| f64::from(t.into_scalar()));
+            totals.policy += p;
+            totals.value += v;
+            totals.entropy += e;
+            totals.kl += k;
+            totals.clip_fraction += c;
+            totals.count += 1.0;
         }
     }
     let c = totals.count.max(1.0);
