@@ -40,15 +40,24 @@ use anyhow::Context;
 struct Outcome {
     name: &'static str,
     seconds: f64,
-    env_steps: u64,
+    /// Environment steps (online) or samples trained on (offline).
+    steps: u64,
     mean_return: f64,
 }
 
 impl Outcome {
     fn print(&self) {
         println!(
-            "{}: {:.1} s of training, {} env steps, mean greedy return {:.1} over 100 episodes",
-            self.name, self.seconds, self.env_steps, self.mean_return
+            "{}: {:.1} s of training, {} {}, mean greedy return {:.1} over 100 episodes",
+            self.name,
+            self.seconds,
+            self.steps,
+            if self.name.starts_with("BC") {
+                "samples trained on"
+            } else {
+                "env steps"
+            },
+            self.mean_return
         );
     }
 }
@@ -98,12 +107,19 @@ fn dqn(storage: &str) -> anyhow::Result<Outcome> {
     c.evaluation_interval = Some(2);
     c.evaluation_duration = 20;
     let stop = ("evaluation/episode_reward_mean", 500.0);
-    let (checkpoint, seconds, env_steps) =
-        fit(storage, "dqn_cartpole", c, Some("CartPole-v1"), None, stop, 200.0)?;
+    let (checkpoint, seconds, env_steps) = fit(
+        storage,
+        "dqn_cartpole",
+        c,
+        Some("CartPole-v1"),
+        None,
+        stop,
+        200.0,
+    )?;
     Ok(Outcome {
         name: "DQN CartPole-v1",
         seconds,
-        env_steps,
+        steps: env_steps,
         mean_return: greedy_mean(&checkpoint, "CartPole-v1")?,
     })
 }
@@ -121,12 +137,19 @@ fn pendulum(storage: &str) -> anyhow::Result<Outcome> {
     c.evaluation_interval = Some(5);
     c.evaluation_duration = 20;
     let stop = ("evaluation/episode_reward_mean", -180.0);
-    let (checkpoint, seconds, env_steps) =
-        fit(storage, "ppo_pendulum", c, Some("Pendulum-v1"), None, stop, 150.0)?;
+    let (checkpoint, seconds, env_steps) = fit(
+        storage,
+        "ppo_pendulum",
+        c,
+        Some("Pendulum-v1"),
+        None,
+        stop,
+        150.0,
+    )?;
     Ok(Outcome {
         name: "PPO Pendulum-v1",
         seconds,
-        env_steps,
+        steps: env_steps,
         mean_return: greedy_mean(&checkpoint, "Pendulum-v1")?,
     })
 }
@@ -164,7 +187,10 @@ fn log_episodes(policy: &Policy, episodes: u64, path: &std::path::Path) -> anyho
             // Episodes started past the quota are not logged (no partial episodes).
             if episode_of[i] < episodes {
                 let Action::Discrete(action) = actions[i] else {
-                    anyhow::bail!("CartPole's actions are discrete, the policy gave {}", actions[i]);
+                    anyhow::bail!(
+                        "CartPole's actions are discrete, the policy gave {}",
+                        actions[i]
+                    );
                 };
                 let line = serde_json::json!({
                     "obs": obs[i], "action": action,
@@ -189,7 +215,15 @@ fn log_episodes(policy: &Policy, episodes: u64, path: &std::path::Path) -> anyho
 
 fn bc(storage: &str) -> anyhow::Result<Outcome> {
     let stop = ("evaluation/episode_reward_mean", 500.0);
-    let (expert, _, _) = fit(storage, "ppo_expert", cartpole_ppo(), Some("CartPole-v1"), None, stop, 400.0)?;
+    let (expert, _, _) = fit(
+        storage,
+        "ppo_expert",
+        cartpole_ppo(),
+        Some("CartPole-v1"),
+        None,
+        stop,
+        400.0,
+    )?;
     let path = std::path::Path::new(storage).join("cartpole_ppo_episodes.jsonl");
     let start = Instant::now();
     let logged = log_episodes(&Policy::from_checkpoint(&expert)?, 1000, &path)?;
@@ -202,12 +236,19 @@ fn bc(storage: &str) -> anyhow::Result<Outcome> {
     let mut c = BcConfig::default();
     c.evaluation_duration = 20;
     let stop = ("evaluation/episode_reward_mean", 480.0);
-    let (checkpoint, seconds, env_steps) =
-        fit(storage, "bc_cartpole", c, Some("CartPole-v1"), Some(data), stop, 20.0)?;
+    let (checkpoint, seconds, env_steps) = fit(
+        storage,
+        "bc_cartpole",
+        c,
+        Some("CartPole-v1"),
+        Some(data),
+        stop,
+        20.0,
+    )?;
     Ok(Outcome {
         name: "BC CartPole-v1 (from 1,000 PPO episodes)",
         seconds,
-        env_steps,
+        steps: env_steps,
         mean_return: greedy_mean(&checkpoint, "CartPole-v1")?,
     })
 }

@@ -78,7 +78,11 @@ fn train(storage: &str, seed: u64) -> anyhow::Result<(Checkpoint, f64, u64)> {
         "trained in {seconds:.1} s: {timesteps} env steps, {} iterations, training return {}",
         result.metrics["training_iteration"], result.metrics["episode_reward_mean"]
     );
-    Ok((result.checkpoint.context("a checkpoint")?, seconds, timesteps))
+    Ok((
+        result.checkpoint.context("a checkpoint")?,
+        seconds,
+        timesteps,
+    ))
 }
 
 /// Serves the policy and plays `episodes` episodes of a fresh CartPole with its answers;
@@ -150,7 +154,9 @@ fn http_post(addr: SocketAddr, body: &str) -> anyhow::Result<(u16, String)> {
     )?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
-    let (head, body) = response.split_once("\r\n\r\n").context("an HTTP response")?;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .context("an HTTP response")?;
     let status = head
         .split_whitespace()
         .nth(1)

@@ -56,20 +56,28 @@ fn run(storage: &str) -> anyhow::Result<ResultGrid> {
             .with_verbose(Verbosity::Silent),
     )
     .fit()?;
-    println!("{} trials in {:.1} s", grid.len(), start.elapsed().as_secs_f64());
+    println!(
+        "{} trials in {:.1} s",
+        grid.len(),
+        start.elapsed().as_secs_f64()
+    );
     for r in &grid {
         println!(
             "  lr {:<7} iterations {:>3}  episode_reward_mean {:.1}",
             r.config["config"]["lr"],
             r.metrics["training_iteration"],
-            r.metrics["episode_reward_mean"].as_f64().unwrap_or(f64::NAN),
+            r.metrics["episode_reward_mean"]
+                .as_f64()
+                .unwrap_or(f64::NAN),
         );
     }
     let best = grid.best_result()?;
     println!(
         "best: lr {} with episode_reward_mean {:.1}",
         best.config["config"]["lr"],
-        best.metrics["episode_reward_mean"].as_f64().unwrap_or(f64::NAN)
+        best.metrics["episode_reward_mean"]
+            .as_f64()
+            .unwrap_or(f64::NAN)
     );
     Ok(grid)
 }

@@ -43,7 +43,13 @@ impl Evaluation {
 pub fn evaluate(checkpoint: &Checkpoint, env: &EnvSpec, episodes: usize) -> Result<Evaluation> {
     let policy = Policy::from_checkpoint(checkpoint)?;
     let mut env = env.make()?;
-    evaluate_policy(&policy, env.as_mut(), episodes, 0, &mut ActionSelection::Greedy)
+    evaluate_policy(
+        &policy,
+        env.as_mut(),
+        episodes,
+        0,
+        &mut ActionSelection::Greedy,
+    )
 }
 
 /// Runs `policy` for `episodes` episodes of `env`, episode *k* reset with seed `seed + k`.

@@ -20,15 +20,12 @@ pub(crate) fn list_as_array(column: &Column, width: Option<usize>) -> Result<Col
     };
     column
         .cast(&DataType::Array(Box::new(DataType::Float32), width))
-        .map_err(|e| {
-            RlError::InvalidData {
-                what: "observations or actions",
-                found: format!(
-                    "column {:?} has lists of another length than {width} ({e})",
-                    column.name()
-                ),
-                expected: format!("every row a list of {width} numbers"),
-            }
+        .map_err(|e| RlError::InvalidData {
+            what: "observations or actions",
+            found: format!(
+                "column {:?} has lists of another length than {width} ({e})",
+                column.name()
+            ),
+            expected: format!("every row a list of {width} numbers"),
         })
 }
-

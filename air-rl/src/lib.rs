@@ -47,9 +47,9 @@ pub mod rollout;
 mod trainer;
 
 pub use error::{Result, RlError};
+pub use evaluate::{Evaluation, evaluate, evaluate_policy};
 pub use predictor::RLPredictor;
 pub use trainer::RLTrainer;
-pub use evaluate::{Evaluation, evaluate, evaluate_policy};
 
 /// The training crate this one builds on, re-exported so users name one version of it.
 pub use air_train;

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use air_checkpoint::Checkpoint;
 use air_data::{
-    polars::prelude::{DataFrame, DataType, IntoColumn, Int64Chunked},
+    polars::prelude::{DataFrame, DataType, Int64Chunked, IntoColumn},
     to_f32_matrix,
 };
 use air_train::{
@@ -82,10 +82,12 @@ impl RLPredictor {
         let matrix = if let Some(columns) = &self.obs_columns {
             to_f32_matrix(batch, columns)?
         } else if let [name] = names.as_slice() {
-            let column = batch.column(name).map_err(|e| RlError::InvalidObservation {
-                found: e.to_string(),
-                expected: "a column".to_owned(),
-            })?;
+            let column = batch
+                .column(name)
+                .map_err(|e| RlError::InvalidObservation {
+                    found: e.to_string(),
+                    expected: "a column".to_owned(),
+                })?;
             match column.dtype() {
                 DataType::List(_) => {
                     let mut df = batch.clone();
@@ -155,7 +157,10 @@ fn actions_frame(actions: &[Action]) -> air_train::Result<DataFrame> {
     match actions.first() {
         Some(Action::Continuous(first)) => {
             let width = first.len();
-            let values: Vec<f32> = actions.iter().flat_map(|a| continuous(a).to_vec()).collect();
+            let values: Vec<f32> = actions
+                .iter()
+                .flat_map(|a| continuous(a).to_vec())
+                .collect();
             predictions_frame(values, rows, width)
         }
         _ => {

@@ -95,7 +95,11 @@ impl RLTrainer {
 
     /// The data-parallel trainer that runs `algorithm` with `scaling`: one learner worker
     /// reserving a CPU per rollout worker (and a GPU with `use_gpu`).
-    fn inner(&self, algorithm: &AlgorithmConfig, scaling: &ScalingConfig) -> Result<DataParallelTrainer> {
+    fn inner(
+        &self,
+        algorithm: &AlgorithmConfig,
+        scaling: &ScalingConfig,
+    ) -> Result<DataParallelTrainer> {
         let rollout_workers = NonZeroUsize::new(scaling.num_workers()).unwrap_or(NonZeroUsize::MIN);
         let mut resources = Resources::cpu(rollout_workers.get() as f64);
         if scaling.use_gpu() {
@@ -129,13 +133,18 @@ impl RLTrainer {
     /// The algorithm and scaling configs of a trial: `"config"` and `"scaling_config"` merged
     /// into the trainer's.
     fn trial(&self, trial: &Value) -> Result<(AlgorithmConfig, ScalingConfig)> {
-        let invalid = |field: &'static str, value: String, expected: String| RlError::InvalidConfig {
-            field,
-            value,
-            expected,
-        };
+        let invalid =
+            |field: &'static str, value: String, expected: String| RlError::InvalidConfig {
+                field,
+                value,
+                expected,
+            };
         let Value::Object(map) = trial else {
-            return Err(invalid("trial config", trial.to_string(), "a JSON object".to_owned()));
+            return Err(invalid(
+                "trial config",
+                trial.to_string(),
+                "a JSON object".to_owned(),
+            ));
         };
         let mut algorithm = self.algorithm.clone();
         let mut scaling = self.scaling.clone();
@@ -251,7 +260,9 @@ impl Trainable for RLTrainer {
     }
 
     fn resources(&self, config: &Value) -> Resources {
-        let scaling = self.trial(config).map_or_else(|_| self.scaling.clone(), |(_, s)| s);
+        let scaling = self
+            .trial(config)
+            .map_or_else(|_| self.scaling.clone(), |(_, s)| s);
         let mut r = Resources::cpu(scaling.num_workers().max(1) as f64);
         if scaling.use_gpu() {
             r.gpu = 1.0;

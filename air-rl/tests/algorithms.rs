@@ -8,8 +8,7 @@ use air_data::Dataset;
 use air_rl::{
     RlError,
     algo::{
-        Algorithm, AlgorithmConfig, Bc, BcConfig, Dqn, DqnConfig, ObservationFilter, Ppo,
-        PpoConfig,
+        Algorithm, AlgorithmConfig, Bc, BcConfig, Dqn, DqnConfig, ObservationFilter, Ppo, PpoConfig,
     },
     env::{Action, EnvSpec},
     policy::{ActionSelection, Policy},
@@ -59,7 +58,11 @@ fn iterations(algo: &mut dyn Algorithm, n: usize) -> Vec<Map<String, Value>> {
 fn probe_actions(policy: &Policy, seed: u64) -> Vec<Action> {
     let dim = policy.spec().observation_dim;
     let obs: Vec<Vec<f32>> = (0..16)
-        .map(|i| (0..dim).map(|j| ((i * 7 + j * 3) % 11) as f32 / 11.0 - 0.5).collect())
+        .map(|i| {
+            (0..dim)
+                .map(|j| ((i * 7 + j * 3) % 11) as f32 / 11.0 - 0.5)
+                .collect()
+        })
         .collect();
     policy
         .compute_actions(&obs, &mut ActionSelection::sample(seed))
@@ -71,7 +74,9 @@ fn same_seed_same_run_for_every_algorithm() {
     let builds: Vec<(&str, Box<dyn Fn(u64) -> Box<dyn Algorithm>>)> = vec![
         (
             "PPO discrete",
-            Box::new(|s| Box::new(Ppo::new(small_ppo(s), cartpole(), ComputeDevice::Cpu, one()).unwrap())),
+            Box::new(|s| {
+                Box::new(Ppo::new(small_ppo(s), cartpole(), ComputeDevice::Cpu, one()).unwrap())
+            }),
         ),
         (
             "PPO Gaussian",
@@ -84,16 +89,30 @@ fn same_seed_same_run_for_every_algorithm() {
         ),
         (
             "DQN",
-            Box::new(|s| Box::new(Dqn::new(small_dqn(s), cartpole(), ComputeDevice::Cpu, one()).unwrap())),
+            Box::new(|s| {
+                Box::new(Dqn::new(small_dqn(s), cartpole(), ComputeDevice::Cpu, one()).unwrap())
+            }),
         ),
     ];
     for (name, build) in builds {
         let (mut a, mut b, mut c) = (build(7), build(7), build(8));
-        let (ra, rb, rc) = (iterations(a.as_mut(), 3), iterations(b.as_mut(), 3), iterations(c.as_mut(), 3));
+        let (ra, rb, rc) = (
+            iterations(a.as_mut(), 3),
+            iterations(b.as_mut(), 3),
+            iterations(c.as_mut(), 3),
+        );
         assert_eq!(ra, rb, "{name}: same seed, different metrics");
-        assert_eq!(probe_actions(&a.policy(), 1), probe_actions(&b.policy(), 1), "{name}");
+        assert_eq!(
+            probe_actions(&a.policy(), 1),
+            probe_actions(&b.policy(), 1),
+            "{name}"
+        );
         assert_ne!(ra, rc, "{name}: another seed should give another run");
-        assert_eq!(ra[2]["timesteps_total"], json!(if name == "DQN" { 600 } else { 384 }), "{name}");
+        assert_eq!(
+            ra[2]["timesteps_total"],
+            json!(if name == "DQN" { 600 } else { 384 }),
+            "{name}"
+        );
     }
 }
 
@@ -106,7 +125,13 @@ fn ppo_reports_rllib_style_metrics_and_improves_a_little() {
     c.lr = 1e-3;
     c.evaluation_interval = Some(2);
     c.evaluation_duration = 3;
-    let mut ppo = Ppo::new(c, cartpole(), ComputeDevice::Cpu, NonZeroUsize::new(2).unwrap()).unwrap();
+    let mut ppo = Ppo::new(
+        c,
+        cartpole(),
+        ComputeDevice::Cpu,
+        NonZeroUsize::new(2).unwrap(),
+    )
+    .unwrap();
     let first = ppo.train().unwrap();
     for key in [
         "episode_reward_mean",
@@ -155,7 +180,9 @@ fn a_checkpoint_round_trips_through_a_directory_and_resumes() {
     assert!(policy.spec().obs_filter.as_ref().unwrap().stats.count() >= 256.0);
     assert_eq!(probe_actions(&policy, 5), probe_actions(&ppo.policy(), 5));
     let greedy = policy.compute_action(&[1.0, 0.0, 0.0]).unwrap();
-    let Action::Continuous(v) = greedy else { panic!("{greedy:?}") };
+    let Action::Continuous(v) = greedy else {
+        panic!("{greedy:?}")
+    };
     assert!(v.len() == 1 && (-2.0..=2.0).contains(&v[0]));
 
     let config: AlgorithmConfig = loaded.get_json(air_rl::algo::ALGORITHM_ENTRY).unwrap();
@@ -203,9 +230,17 @@ fn observations_of_the_wrong_size_or_not_finite_are_refused() {
         .unwrap()
         .policy();
     let err = policy.compute_action(&[0.0, 1.0]).unwrap_err();
-    assert!(err.to_string().contains("observation 0 has 2 values"), "{err}");
-    assert!(err.to_string().contains("4 values per observation"), "{err}");
-    let err = policy.compute_action(&[0.0, f32::NAN, 0.0, 0.0]).unwrap_err();
+    assert!(
+        err.to_string().contains("observation 0 has 2 values"),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("4 values per observation"),
+        "{err}"
+    );
+    let err = policy
+        .compute_action(&[0.0, f32::NAN, 0.0, 0.0])
+        .unwrap_err();
     assert!(err.to_string().contains("NaN at position 1"), "{err}");
 }
 
@@ -215,10 +250,19 @@ fn configurations_are_checked_once_with_the_field_named() {
     c.train_batch_size = 130;
     let err = Ppo::new(c, cartpole(), ComputeDevice::Cpu, one()).unwrap_err();
     assert!(err.to_string().contains("train_batch_size"), "{err}");
-    assert!(err.to_string().contains("multiple of the number of environment copies (4"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("multiple of the number of environment copies (4"),
+        "{err}"
+    );
 
-    let err = Dqn::new(small_dqn(0), EnvSpec::named("Pendulum-v1").unwrap(), ComputeDevice::Cpu, one())
-        .unwrap_err();
+    let err = Dqn::new(
+        small_dqn(0),
+        EnvSpec::named("Pendulum-v1").unwrap(),
+        ComputeDevice::Cpu,
+        one(),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("Discrete action space"), "{err}");
 
     let err = EnvSpec::named("CartPole-v0").unwrap_err();
@@ -229,7 +273,8 @@ fn configurations_are_checked_once_with_the_field_named() {
     assert!(err.to_string().contains("lrr"), "{err}");
     let err = serde_json::from_value::<AlgorithmConfig>(json!({"algorithm": "A3C"})).unwrap_err();
     assert!(err.to_string().contains("PPO"), "{err}");
-    let ok: AlgorithmConfig = serde_json::from_value(json!({"algorithm": "DQN", "lr": 0.01})).unwrap();
+    let ok: AlgorithmConfig =
+        serde_json::from_value(json!({"algorithm": "DQN", "lr": 0.01})).unwrap();
     assert!(matches!(ok, AlgorithmConfig::Dqn(ref d) if d.lr == 0.01));
 }
 
@@ -265,11 +310,17 @@ fn bc_clones_a_scripted_expert_and_checks_its_data() {
         last = bc.train().unwrap();
     }
     assert!(last["policy_loss"].as_f64().unwrap() < 0.3, "{last:?}");
-    assert!(last["episode_reward_mean"].as_f64().unwrap() > 150.0, "{last:?}");
+    assert!(
+        last["episode_reward_mean"].as_f64().unwrap() > 150.0,
+        "{last:?}"
+    );
 
     // Without an environment the spaces come from the data.
     let offline = Bc::new(c.clone(), &data, None, ComputeDevice::Cpu).unwrap();
-    assert_eq!(offline.policy().spec().action_space, air_rl::env::Space::Discrete { n: 2 });
+    assert_eq!(
+        offline.policy().spec().action_space,
+        air_rl::env::Space::Discrete { n: 2 }
+    );
 
     let bad = Dataset::from_items(&[json!({"obs": [0.0, 0.1, 0.2, 0.3], "action": 2})]).unwrap();
     let err = Bc::new(c.clone(), &bad, Some(cartpole()), ComputeDevice::Cpu).unwrap_err();
@@ -277,7 +328,8 @@ fn bc_clones_a_scripted_expert_and_checks_its_data() {
     let short = Dataset::from_items(&[json!({"obs": [0.0, 0.1], "action": 1})]).unwrap();
     let err = Bc::new(c.clone(), &short, Some(cartpole()), ComputeDevice::Cpu).unwrap_err();
     assert!(err.to_string().contains("list of 4 numbers"), "{err}");
-    let renamed = Dataset::from_items(&[json!({"state": [0.0, 0.1, 0.2, 0.3], "action": 1})]).unwrap();
+    let renamed =
+        Dataset::from_items(&[json!({"state": [0.0, 0.1, 0.2, 0.3], "action": 1})]).unwrap();
     let err = Bc::new(c, &renamed, Some(cartpole()), ComputeDevice::Cpu).unwrap_err();
     assert!(err.to_string().contains("obs"), "{err}");
 }

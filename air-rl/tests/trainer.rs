@@ -55,10 +55,21 @@ fn fit_reports_every_iteration_with_a_checkpoint_until_stopped() {
     assert!(result.metrics["episode_reward_mean"].as_f64().unwrap() > 5.0);
     assert_eq!(result.metrics_dataframe.height(), 3);
     let checkpoint = result.checkpoint.unwrap();
-    for entry in ["policy.json", "model.mpk", "algorithm.json", "learner_state.json"] {
+    for entry in [
+        "policy.json",
+        "model.mpk",
+        "algorithm.json",
+        "learner_state.json",
+    ] {
         assert!(checkpoint.contains(entry), "{entry}");
     }
-    assert_eq!(Policy::from_checkpoint(&checkpoint).unwrap().spec().algorithm, "PPO");
+    assert_eq!(
+        Policy::from_checkpoint(&checkpoint)
+            .unwrap()
+            .spec()
+            .algorithm,
+        "PPO"
+    );
 
     // Resuming continues the counts.
     let resumed = RLTrainer::new(
@@ -148,7 +159,12 @@ fn a_failing_environment_restarts_the_run_from_its_latest_checkpoint() {
 
     // Without restarts the error surfaces, naming the environment's complaint.
     steps.store(0, Ordering::SeqCst);
-    let trainer = RLTrainer::new(small_ppo(), env, one(), run(&dir, "flaky_fails").with_stop("training_iteration", 4.0));
+    let trainer = RLTrainer::new(
+        small_ppo(),
+        env,
+        one(),
+        run(&dir, "flaky_fails").with_stop("training_iteration", 4.0),
+    );
     let err = trainer.fit().unwrap().into_result().unwrap_err();
     assert!(err.to_string().contains("simulated crash"), "{err}");
 }
@@ -181,7 +197,11 @@ fn bc_trains_offline_from_a_dataset() {
     let result = trainer.fit().unwrap().into_result().unwrap();
     assert!(result.metrics["policy_loss"].as_f64().unwrap() < 0.7);
     // No environment: no evaluation.
-    assert!(!result.metrics.contains_key("evaluation/episode_reward_mean"));
+    assert!(
+        !result
+            .metrics
+            .contains_key("evaluation/episode_reward_mean")
+    );
 
     // BC without a dataset is a clear error.
     let trainer = RLTrainer::new(
@@ -205,11 +225,16 @@ fn trial_configs_patch_the_algorithm_and_bad_ones_fail_the_trial() {
     );
     assert_eq!(trainer.resources(&json!({})).cpu, 2.0);
     assert_eq!(
-        trainer.resources(&json!({"scaling_config": {"num_workers": 3}})).cpu,
+        trainer
+            .resources(&json!({"scaling_config": {"num_workers": 3}}))
+            .cpu,
         3.0
     );
     let trial = TrialInfo::new("t0", "t0").with_storage_path(&dir.path().display().to_string());
-    let ok = trainer.run_trial(&json!({"config": {"lr": 0.001, "train_batch_size": 256}}), &trial);
+    let ok = trainer.run_trial(
+        &json!({"config": {"lr": 0.001, "train_batch_size": 256}}),
+        &trial,
+    );
     assert!(ok.error.is_none(), "{:?}", ok.error);
     assert_eq!(ok.metrics["timesteps_total"], 256);
     assert_eq!(ok.metrics["cur_lr"], 0.001);

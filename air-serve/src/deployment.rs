@@ -452,7 +452,9 @@ pub(crate) fn predict_each(
         .into_iter()
         .map(|f| guarded(deployment, || predictor.preprocess(f)))
         .collect();
-    let ready: Vec<usize> = (0..prepared.len()).filter(|i| prepared[*i].is_ok()).collect();
+    let ready: Vec<usize> = (0..prepared.len())
+        .filter(|i| prepared[*i].is_ok())
+        .collect();
     if ready.len() <= 1 {
         return prepared
             .into_iter()
@@ -487,11 +489,16 @@ pub(crate) fn predict_each(
 }
 
 /// Runs `f`, turning a panic into an error naming `deployment`.
-fn guarded(deployment: &str, f: impl FnOnce() -> air_train::Result<DataFrame>) -> Result<DataFrame> {
-    Ok(catch_unwind(AssertUnwindSafe(f)).map_err(|p| ServeError::ReplicaPanicked {
-        deployment: deployment.to_owned(),
-        message: panic_message(&*p),
-    })??)
+fn guarded(
+    deployment: &str,
+    f: impl FnOnce() -> air_train::Result<DataFrame>,
+) -> Result<DataFrame> {
+    Ok(
+        catch_unwind(AssertUnwindSafe(f)).map_err(|p| ServeError::ReplicaPanicked {
+            deployment: deployment.to_owned(),
+            message: panic_message(&*p),
+        })??,
+    )
 }
 
 /// The model half on a preprocessed frame, which must answer one row per row.

@@ -1,6 +1,10 @@
-//! PPO's speed: wall time to solve CartPole-v1 (training `episode_reward_mean` ≥ 475 over the
-//! last 100 episodes, RLlib's measure) for several seeds, and learner throughput (samples
-//! through forward, backward and Adam per second) for two network sizes.
+//! PPO's speed: wall time to solve CartPole-v1 for several seeds, and learner throughput
+//! (samples through forward, backward and Adam per second) for two network sizes.
+//!
+//! "Solved": 20 greedy evaluation episodes, run every 5 iterations, average ≥ 475 (their time
+//! counts). RLlib's training `episode_return_mean` is not comparable — its new API stack
+//! reports 475 after ~16,000 steps, when no 100 finished episodes can average 475 — so both
+//! sides are timed on the same evaluation.
 //!
 //! ```text
 //! cargo run --release -p air-rl --example ppo_bench -- --seeds 3
@@ -45,6 +49,8 @@ fn cartpole(seed: u64) -> PpoConfig {
     c.lr_schedule = Some(Schedule::linear(1e-3, 1e-4, 100_000));
     c.gamma = 0.98;
     c.lambda = 0.8;
+    c.evaluation_interval = Some(5);
+    c.evaluation_duration = 20;
     c
 }
 
@@ -55,7 +61,10 @@ fn solve(seed: u64, max_steps: u64) -> anyhow::Result<(f64, u64, bool)> {
     loop {
         let m = ppo.train()?;
         let steps = m["timesteps_total"].as_u64().unwrap_or(0);
-        let reward = m["episode_reward_mean"].as_f64().unwrap_or(0.0);
+        let reward = m
+            .get("evaluation/episode_reward_mean")
+            .and_then(serde_json::Value::as_f64)
+            .unwrap_or(0.0);
         if reward >= 475.0 || steps >= max_steps {
             return Ok((start.elapsed().as_secs_f64(), steps, reward >= 475.0));
         }
@@ -74,7 +83,11 @@ fn throughput(device: ComputeDevice, hidden: usize, minibatch: usize) -> anyhow:
     // The first iteration warms up (allocations, kernels); the median of the next three.
     ppo.train()?;
     let mut rates: Vec<f64> = (0..3)
-        .map(|_| Ok(ppo.train()?["timers/learner_samples_per_s"].as_f64().unwrap_or(0.0)))
+        .map(|_| {
+            Ok(ppo.train()?["timers/learner_samples_per_s"]
+                .as_f64()
+                .unwrap_or(0.0))
+        })
         .collect::<anyhow::Result<_>>()?;
     rates.sort_by(f64::total_cmp);
     Ok(rates[1])
@@ -88,7 +101,11 @@ fn main() -> anyhow::Result<()> {
             let (seconds, steps, solved) = solve(seed, args.max_steps)?;
             println!(
                 "PPO CartPole-v1 seed {seed}: {} in {seconds:.1} s, {steps} env steps",
-                if solved { "solved (mean 475)" } else { "NOT solved" }
+                if solved {
+                    "solved (greedy mean ≥ 475)"
+                } else {
+                    "NOT solved"
+                }
             );
             if solved {
                 times.push(seconds);
@@ -96,7 +113,11 @@ fn main() -> anyhow::Result<()> {
         }
         times.sort_by(f64::total_cmp);
         if let Some(median) = times.get(times.len() / 2) {
-            println!("median time to 475: {median:.1} s ({} of {} seeds solved)", times.len(), args.seeds);
+            println!(
+                "median time to 475: {median:.1} s ({} of {} seeds solved)",
+                times.len(),
+                args.seeds
+            );
         }
     }
     let device = if args.cuda {

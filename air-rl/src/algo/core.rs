@@ -6,8 +6,9 @@ use air_checkpoint::Checkpoint;
 use air_train::{
     ComputeDevice,
     burn::{
-        Backend, DispatchDevice, load_model,
+        Backend, DispatchDevice,
         grad_clipping::GradientClippingConfig,
+        load_model,
         module::AutodiffModule,
         optim::{Adam, AdamConfig, GradientsParams, Optimizer, adaptor::OptimizerAdaptor},
         tensor::Tensor,
@@ -85,7 +86,11 @@ impl Core {
 
     /// The current policy as an inference network.
     pub(crate) fn policy(&self) -> Policy {
-        Policy::new(self.spec.clone(), self.net.valid(), self.infer_device.clone())
+        Policy::new(
+            self.spec.clone(),
+            self.net.valid(),
+            self.infer_device.clone(),
+        )
     }
 
     /// One optimiser step on `loss` with learning rate `lr`.
@@ -113,7 +118,13 @@ impl Core {
         }
         let saved: PolicySpec = checkpoint.get_verified_json(POLICY_ENTRY)?;
         let shape = |s: &PolicySpec| {
-            (s.observation_dim, s.action_space.clone(), s.hidden.clone(), s.head, s.value_function)
+            (
+                s.observation_dim,
+                s.action_space.clone(),
+                s.hidden.clone(),
+                s.head,
+                s.value_function,
+            )
         };
         if shape(&saved) != shape(&self.spec) {
             return Err(RlError::InvalidConfig {
@@ -150,14 +161,23 @@ impl Core {
         evaluation: Option<(usize, usize)>,
     ) -> Result<()> {
         self.state.iteration += 1;
-        metrics.insert("timesteps_total".to_owned(), json!(self.state.timesteps_total));
-        metrics.insert("num_updates_total".to_owned(), json!(self.state.updates_total));
+        metrics.insert(
+            "timesteps_total".to_owned(),
+            json!(self.state.timesteps_total),
+        );
+        metrics.insert(
+            "num_updates_total".to_owned(),
+            json!(self.state.updates_total),
+        );
         if let (Some((interval, episodes)), Some(env)) = (evaluation, &self.env)
             && self.state.iteration % interval as u64 == 0
         {
             let mut env = env.make()?;
             // Fresh seeds each evaluation, reproducible from the run's seed.
-            let seed = self.seed.wrapping_mul(1_000_003).wrapping_add(self.state.iteration * 1000);
+            let seed = self
+                .seed
+                .wrapping_mul(1_000_003)
+                .wrapping_add(self.state.iteration * 1000);
             let result = evaluate_policy(
                 &self.policy(),
                 env.as_mut(),

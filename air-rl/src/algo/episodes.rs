@@ -73,7 +73,10 @@ impl EpisodeStats {
             format!("{prefix}episodes_this_iter"),
             json!(self.this_iteration),
         );
-        metrics.insert(format!("{prefix}episodes_total"), json!(self.episodes_total));
+        metrics.insert(
+            format!("{prefix}episodes_total"),
+            json!(self.episodes_total),
+        );
         self.this_iteration = 0;
     }
 }

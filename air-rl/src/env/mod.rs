@@ -15,8 +15,8 @@ mod time_limit;
 mod vector;
 
 pub use base::{Env, Info, Transition};
-pub use factory::{EnvFactory, EnvSpec};
 pub use classic_control::{Acrobot, CartPole, MountainCar, MountainCarContinuous, Pendulum};
+pub use factory::{EnvFactory, EnvSpec};
 pub use registry::{ENVIRONMENTS, make};
 pub use space::{Action, Space};
 pub use time_limit::TimeLimit;

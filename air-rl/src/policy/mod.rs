@@ -154,7 +154,10 @@ pub(crate) struct Forward {
 }
 
 /// Observations checked against the spec and normalised by its filter, flattened row-major.
-pub(crate) fn normalized<V: AsRef<[f32]>>(spec: &PolicySpec, observations: &[V]) -> Result<Vec<f32>> {
+pub(crate) fn normalized<V: AsRef<[f32]>>(
+    spec: &PolicySpec,
+    observations: &[V],
+) -> Result<Vec<f32>> {
     check_observations(spec, observations)?;
     let mut flat = Vec::with_capacity(observations.len() * spec.observation_dim);
     for o in observations {
@@ -176,7 +179,8 @@ pub(crate) fn forward(
     values: Values,
 ) -> Result<Forward> {
     let n = flat.len() / spec.observation_dim;
-    let x = Tensor::<Backend, 2>::from_data(TensorData::new(flat, [n, spec.observation_dim]), device);
+    let x =
+        Tensor::<Backend, 2>::from_data(TensorData::new(flat, [n, spec.observation_dim]), device);
     let out = to_vec(net.head(x.clone(), spec.activation).into_data())?;
     let values = match values {
         Values::Compute => to_vec(net.value(x, spec.activation).into_data())?,
@@ -195,9 +199,12 @@ pub(crate) fn forward(
 }
 
 pub(crate) fn to_vec(data: TensorData) -> Result<Vec<f32>> {
-    data.convert::<f32>()
-        .to_vec::<f32>()
-        .map_err(|e| RlError::Train(air_train::TrainError::model("reading a tensor", format!("{e:?}"))))
+    data.convert::<f32>().to_vec::<f32>().map_err(|e| {
+        RlError::Train(air_train::TrainError::model(
+            "reading a tensor",
+            format!("{e:?}"),
+        ))
+    })
 }
 
 /// Row `i`'s action and, when sampled from a distribution, its log-probability (0 otherwise).

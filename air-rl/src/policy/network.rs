@@ -73,11 +73,8 @@ fn linear<B: Backend>(
     device: &B::Device,
 ) -> Linear<B> {
     let k = 1.0 / (d_in.max(1) as f32).sqrt();
-    let mut draw = |n: usize| -> Vec<f32> {
-        (0..n)
-            .map(|_| rng.random_range(-k..k) * scale)
-            .collect()
-    };
+    let mut draw =
+        |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-k..k) * scale).collect() };
     let weight = draw(d_in * d_out);
     let bias = draw(d_out);
     Linear {

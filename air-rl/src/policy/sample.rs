@@ -112,12 +112,18 @@ mod tests {
         let draws: Vec<f32> = (0..20_000).map(|_| standard_normal(&mut rng)).collect();
         let mean = draws.iter().sum::<f32>() / 20_000.0;
         let var = draws.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / 20_000.0;
-        assert!(mean.abs() < 0.03 && (var - 1.0).abs() < 0.05, "{mean} {var}");
+        assert!(
+            mean.abs() < 0.03 && (var - 1.0).abs() < 0.05,
+            "{mean} {var}"
+        );
     }
 
     #[test]
     fn argmax_takes_the_first_largest() {
         assert_eq!(argmax(&[1.0, 3.0, 3.0, 2.0]), 1);
-        assert_eq!(clip_to_space(&Space::boxed([-2.0], [2.0]), &[5.0]), vec![2.0]);
+        assert_eq!(
+            clip_to_space(&Space::boxed([-2.0], [2.0]), &[5.0]),
+            vec![2.0]
+        );
     }
 }

@@ -76,7 +76,10 @@ impl BcConfig {
         if self.updates_per_iteration == Some(0) || self.evaluation_interval == Some(0) {
             return bad(
                 "updates_per_iteration / evaluation_interval",
-                format!("{:?} / {:?}", self.updates_per_iteration, self.evaluation_interval),
+                format!(
+                    "{:?} / {:?}",
+                    self.updates_per_iteration, self.evaluation_interval
+                ),
                 "at least 1, or null",
             );
         }
@@ -84,10 +87,18 @@ impl BcConfig {
             return bad("obs_columns", "[]".to_owned(), "at least one column");
         }
         if self.fcnet_hiddens.contains(&0) {
-            return bad("fcnet_hiddens", format!("{:?}", self.fcnet_hiddens), "no empty layer");
+            return bad(
+                "fcnet_hiddens",
+                format!("{:?}", self.fcnet_hiddens),
+                "no empty layer",
+            );
         }
         if matches!(self.grad_clip, Some(c) if !(c > 0.0)) {
-            return bad("grad_clip", format!("{:?}", self.grad_clip), "a positive bound, or null");
+            return bad(
+                "grad_clip",
+                format!("{:?}", self.grad_clip),
+                "a positive bound, or null",
+            );
         }
         Ok(())
     }

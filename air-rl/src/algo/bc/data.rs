@@ -34,11 +34,19 @@ pub(crate) fn read(
     wanted.push(action_column.to_owned());
     let mut df: DataFrame = data.select_columns(&wanted).to_polars()?;
     if df.height() == 0 {
-        return Err(invalid("dataset", "no rows".to_owned(), "logged steps to learn from"));
+        return Err(invalid(
+            "dataset",
+            "no rows".to_owned(),
+            "logged steps to learn from",
+        ));
     }
     if let [name] = obs_columns {
-        let c = list_as_array(df.column(name).map_err(|_| missing(name, &df))?, spaces.map(|s| s.0))?;
-        df.with_column(c).map_err(|e| invalid("observations", e.to_string(), "a column"))?;
+        let c = list_as_array(
+            df.column(name).map_err(|_| missing(name, &df))?,
+            spaces.map(|s| s.0),
+        )?;
+        df.with_column(c)
+            .map_err(|e| invalid("observations", e.to_string(), "a column"))?;
     }
     let obs = to_f32_matrix(&df, obs_columns)?;
     if let Some((dim, _)) = spaces
@@ -53,19 +61,31 @@ pub(crate) fn read(
     if let Some(i) = obs.data.iter().position(|v| !v.is_finite()) {
         return Err(invalid(
             "observations",
-            format!("row {} holds {} (or a null)", i / obs.cols.max(1), obs.data[i]),
+            format!(
+                "row {} holds {} (or a null)",
+                i / obs.cols.max(1),
+                obs.data[i]
+            ),
             "finite numbers",
         ));
     }
-    let action = df.column(action_column).map_err(|_| missing(action_column, &df))?;
+    let action = df
+        .column(action_column)
+        .map_err(|_| missing(action_column, &df))?;
     let discrete_data = action.dtype().is_integer();
     let mut out = Demonstrations {
         obs,
         discrete: Vec::new(),
-        continuous: Matrix { data: Vec::new(), rows: 0, cols: 0 },
+        continuous: Matrix {
+            data: Vec::new(),
+            rows: 0,
+            cols: 0,
+        },
     };
     match spaces.map(|s| s.1) {
-        Some(Space::Discrete { n }) => out.discrete = discrete_actions(&df, action_column, Some(*n))?,
+        Some(Space::Discrete { n }) => {
+            out.discrete = discrete_actions(&df, action_column, Some(*n))?
+        }
         Some(Space::Box { low, .. }) => {
             out.continuous = continuous_actions(&mut df, action_column, Some(low.len()))?;
         }
@@ -78,10 +98,7 @@ pub(crate) fn read(
 fn missing(name: &str, df: &DataFrame) -> RlError {
     invalid(
         "dataset",
-        format!(
-            "no column {name:?} (columns: {:?})",
-            df.get_column_names()
-        ),
+        format!("no column {name:?} (columns: {:?})", df.get_column_names()),
         "the configured obs_columns and action_column",
     )
 }
@@ -108,7 +125,8 @@ fn discrete_actions(df: &DataFrame, column: &str, n: Option<usize>) -> Result<Ve
 
 fn continuous_actions(df: &mut DataFrame, column: &str, dim: Option<usize>) -> Result<Matrix> {
     let c = list_as_array(df.column(column).map_err(|_| missing(column, df))?, dim)?;
-    df.with_column(c).map_err(|e| invalid("actions", e.to_string(), "a column"))?;
+    df.with_column(c)
+        .map_err(|e| invalid("actions", e.to_string(), "a column"))?;
     let m = to_f32_matrix(df, &[column])?;
     if let Some(d) = dim
         && m.cols != d
@@ -122,7 +140,11 @@ fn continuous_actions(df: &mut DataFrame, column: &str, dim: Option<usize>) -> R
     if let Some(i) = m.data.iter().position(|v| !v.is_finite()) {
         return Err(invalid(
             "actions",
-            format!("row {} of {column:?} holds {}", i / m.cols.max(1), m.data[i]),
+            format!(
+                "row {} of {column:?} holds {}",
+                i / m.cols.max(1),
+                m.data[i]
+            ),
             "finite numbers",
         ));
     }

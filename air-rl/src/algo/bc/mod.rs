@@ -49,12 +49,20 @@ impl Bc {
     /// A learner on `dataset` (columns per `config`); with `env`, its spaces are checked
     /// against the data and evaluation episodes run on it, else the spaces come from the data
     /// (integer actions: `Discrete(max + 1)`; numbers: an unbounded `Box`).
-    pub fn new(config: BcConfig, dataset: &Dataset, env: Option<EnvSpec>, device: ComputeDevice) -> Result<Self> {
+    pub fn new(
+        config: BcConfig,
+        dataset: &Dataset,
+        env: Option<EnvSpec>,
+        device: ComputeDevice,
+    ) -> Result<Self> {
         config.validate()?;
         let spaces = match &env {
             Some(e) => {
                 let probe = e.make()?;
-                Some((probe.observation_space().dim(), probe.action_space().clone()))
+                Some((
+                    probe.observation_space().dim(),
+                    probe.action_space().clone(),
+                ))
             }
             None => None,
         };
@@ -80,7 +88,10 @@ impl Bc {
         };
         let spec = PolicySpec {
             algorithm: "BC".to_owned(),
-            env: env.as_ref().and_then(|e| e.registered_name()).map(str::to_owned),
+            env: env
+                .as_ref()
+                .and_then(|e| e.registered_name())
+                .map(str::to_owned),
             observation_dim: data.obs.cols,
             action_space,
             hidden: config.fcnet_hiddens.clone(),
@@ -153,7 +164,10 @@ impl Bc {
         let device = &self.core.train_device;
         let m = rows.len();
         let d = self.data.obs.cols;
-        let obs: Vec<f32> = rows.iter().flat_map(|r| self.data.obs.row(*r).iter().copied()).collect();
+        let obs: Vec<f32> = rows
+            .iter()
+            .flat_map(|r| self.data.obs.row(*r).iter().copied())
+            .collect();
         let obs = Tensor::<Backend, 2>::from_data(TensorData::new(obs, [m, d]), device);
         let out = self.core.net.head(obs, self.core.spec.activation);
         match self.core.spec.head {
@@ -163,13 +177,18 @@ impl Bc {
                     .iter()
                     .flat_map(|r| self.data.continuous.row(*r).iter().copied())
                     .collect();
-                let target = Tensor::<Backend, 2>::from_data(TensorData::new(target, [m, k]), device);
+                let target =
+                    Tensor::<Backend, 2>::from_data(TensorData::new(target, [m, k]), device);
                 (out - target).square().mean()
             }
             _ => {
                 let actions: Vec<i64> = rows.iter().map(|r| self.data.discrete[*r]).collect();
-                let actions = Tensor::<Backend, 2, Int>::from_data(TensorData::new(actions, [m, 1]), device);
-                activation::log_softmax(out, 1).gather(1, actions).mean().neg()
+                let actions =
+                    Tensor::<Backend, 2, Int>::from_data(TensorData::new(actions, [m, 1]), device);
+                activation::log_softmax(out, 1)
+                    .gather(1, actions)
+                    .mean()
+                    .neg()
             }
         }
     }

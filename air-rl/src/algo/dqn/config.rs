@@ -90,7 +90,7 @@ impl Default for DqnConfig {
             timesteps_per_iteration: 1000,
             grad_clip: Some(10.0),
             td_error_loss_fn: TdLoss::Huber,
-            fcnet_hiddens: vec![256, 256],
+            fcnet_hiddens: vec![64, 64],
             fcnet_activation: Activation::Relu,
             evaluation_interval: None,
             evaluation_duration: 10,
@@ -124,7 +124,10 @@ impl DqnConfig {
             ("train_batch_size", self.train_batch_size as u64),
             ("train_freq", self.train_freq),
             ("gradient_steps", self.gradient_steps as u64),
-            ("target_network_update_freq", self.target_network_update_freq),
+            (
+                "target_network_update_freq",
+                self.target_network_update_freq,
+            ),
             ("num_envs_per_worker", self.num_envs_per_worker as u64),
             ("timesteps_per_iteration", self.timesteps_per_iteration),
             ("evaluation_duration", self.evaluation_duration as u64),
@@ -134,13 +137,25 @@ impl DqnConfig {
             }
         }
         if self.fcnet_hiddens.contains(&0) {
-            return bad("fcnet_hiddens", format!("{:?}", self.fcnet_hiddens), "no empty layer");
+            return bad(
+                "fcnet_hiddens",
+                format!("{:?}", self.fcnet_hiddens),
+                "no empty layer",
+            );
         }
         if matches!(self.grad_clip, Some(c) if !(c > 0.0)) {
-            return bad("grad_clip", format!("{:?}", self.grad_clip), "a positive bound, or null");
+            return bad(
+                "grad_clip",
+                format!("{:?}", self.grad_clip),
+                "a positive bound, or null",
+            );
         }
         if self.evaluation_interval == Some(0) {
-            return bad("evaluation_interval", "0".to_owned(), "at least 1, or null for none");
+            return bad(
+                "evaluation_interval",
+                "0".to_owned(),
+                "at least 1, or null for none",
+            );
         }
         Ok(())
     }

@@ -85,7 +85,13 @@ impl Dqn {
             value_function: false,
             obs_filter: None,
         };
-        let core = Core::new(spec, config.seed, device, config.grad_clip, Some(env.clone()))?;
+        let core = Core::new(
+            spec,
+            config.seed,
+            device,
+            config.grad_clip,
+            Some(env.clone()),
+        )?;
         let copies = config.num_envs_per_worker * rollout_workers.get();
         let copies = NonZeroUsize::new(copies).unwrap_or(NonZeroUsize::MIN);
         let factory = env.factory().clone();
@@ -156,7 +162,13 @@ impl Dqn {
         let epsilon = self.config.epsilon(self.core.state.timesteps_total);
         let net = self.core.net.valid();
         let flat = policy::normalized(&self.core.spec, &self.obs)?;
-        let out = policy::forward(&net, &self.core.spec, flat, &self.core.infer_device, Values::Skip)?;
+        let out = policy::forward(
+            &net,
+            &self.core.spec,
+            flat,
+            &self.core.infer_device,
+            Values::Skip,
+        )?;
         let n_actions = out.out_dim;
         let actions: Vec<Action> = (0..self.obs.len())
             .map(|i| {
@@ -170,7 +182,9 @@ impl Dqn {
             .collect();
         let step = self.envs.step(&actions)?;
         for (i, action) in actions.iter().enumerate() {
-            let Action::Discrete(a) = action else { continue };
+            let Action::Discrete(a) = action else {
+                continue;
+            };
             let next = step.final_obs[i].as_ref().unwrap_or(&step.obs[i]);
             self.buffer
                 .push(&self.obs[i], *a, step.rewards[i], next, step.terminated[i]);
@@ -189,11 +203,29 @@ impl Dqn {
         let s = self.buffer.sample(b, &mut self.core.rng);
         let spec = &self.core.spec;
         // Targets, outside the graph.
-        let target_q = policy::forward(&self.target, spec, s.next_obs.clone(), &self.core.infer_device, Values::Skip)?;
+        let target_q = policy::forward(
+            &self.target,
+            spec,
+            s.next_obs.clone(),
+            &self.core.infer_device,
+            Values::Skip,
+        )?;
         let chooser = if self.config.double_q {
-            policy::forward(&self.core.net.valid(), spec, s.next_obs, &self.core.infer_device, Values::Skip)?
+            policy::forward(
+                &self.core.net.valid(),
+                spec,
+                s.next_obs,
+                &self.core.infer_device,
+                Values::Skip,
+            )?
         } else {
-            policy::forward(&self.target, spec, s.next_obs, &self.core.infer_device, Values::Skip)?
+            policy::forward(
+                &self.target,
+                spec,
+                s.next_obs,
+                &self.core.infer_device,
+                Values::Skip,
+            )?
         };
         let k = target_q.out_dim;
         let y: Vec<f32> = (0..b)
@@ -205,7 +237,8 @@ impl Dqn {
             .collect();
         let device = &self.core.train_device;
         let obs = Tensor::<Backend, 2>::from_data(TensorData::new(s.obs, [b, d]), device);
-        let actions = Tensor::<Backend, 2, Int>::from_data(TensorData::new(s.actions, [b, 1]), device);
+        let actions =
+            Tensor::<Backend, 2, Int>::from_data(TensorData::new(s.actions, [b, 1]), device);
         let y = Tensor::<Backend, 1>::from_data(TensorData::new(y, [b]), device);
         let q = self
             .core
@@ -224,7 +257,10 @@ impl Dqn {
         };
         let mean_q = q.detach().mean();
         self.core.step(loss.clone(), self.config.lr);
-        Ok((f64::from(loss.into_scalar()), f64::from(mean_q.into_scalar())))
+        Ok((
+            f64::from(loss.into_scalar()),
+            f64::from(mean_q.into_scalar()),
+        ))
     }
 
     /// The current greedy policy.
@@ -252,8 +288,16 @@ impl Dqn {
         let t = self.core.state.timesteps_total;
         self.last_target = t;
         self.last_train = t;
-        self.config.learning_starts = self.config.learning_starts.max(t + self.config.train_batch_size as u64);
-        self.episodes = self.core.state.episodes.clone().with_copies(self.envs.len());
+        self.config.learning_starts = self
+            .config
+            .learning_starts
+            .max(t + self.config.train_batch_size as u64);
+        self.episodes = self
+            .core
+            .state
+            .episodes
+            .clone()
+            .with_copies(self.envs.len());
         self.obs = self.envs.reset(Some(self.config.seed ^ t));
         Ok(())
     }

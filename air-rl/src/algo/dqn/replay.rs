@@ -46,7 +46,14 @@ impl ReplayBuffer {
         self.len
     }
 
-    pub(crate) fn push(&mut self, obs: &[f32], action: usize, reward: f64, next_obs: &[f32], terminated: bool) {
+    pub(crate) fn push(
+        &mut self,
+        obs: &[f32],
+        action: usize,
+        reward: f64,
+        next_obs: &[f32],
+        terminated: bool,
+    ) {
         let (i, d) = (self.next, self.dim);
         self.obs[i * d..(i + 1) * d].copy_from_slice(obs);
         self.next_obs[i * d..(i + 1) * d].copy_from_slice(next_obs);
@@ -64,7 +71,8 @@ impl ReplayBuffer {
         for _ in 0..n {
             let i = rng.random_range(0..self.len);
             s.obs.extend_from_slice(&self.obs[i * d..(i + 1) * d]);
-            s.next_obs.extend_from_slice(&self.next_obs[i * d..(i + 1) * d]);
+            s.next_obs
+                .extend_from_slice(&self.next_obs[i * d..(i + 1) * d]);
             s.actions.push(self.actions[i]);
             s.rewards.push(self.rewards[i]);
             s.terminated.push(self.terminated[i]);
@@ -83,7 +91,13 @@ mod tests {
     fn overwrites_the_oldest_and_samples_only_what_it_holds() {
         let mut b = ReplayBuffer::new(3, 1);
         for k in 0..5 {
-            b.push(&[k as f32], k, f64::from(k as u8), &[k as f32 + 1.0], k == 4);
+            b.push(
+                &[k as f32],
+                k,
+                f64::from(k as u8),
+                &[k as f32 + 1.0],
+                k == 4,
+            );
         }
         assert_eq!(b.len(), 3);
         let s = b.sample(200, &mut StdRng::seed_from_u64(0));

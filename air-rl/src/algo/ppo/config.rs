@@ -117,7 +117,11 @@ impl PpoConfig {
             }
         }
         if !(self.clip_param > 0.0 && self.clip_param.is_finite()) {
-            return bad("clip_param", self.clip_param.to_string(), "a positive ε such as 0.2");
+            return bad(
+                "clip_param",
+                self.clip_param.to_string(),
+                "a positive ε such as 0.2",
+            );
         }
         for (field, v) in [
             ("vf_loss_coeff", self.vf_loss_coeff),
@@ -156,9 +160,15 @@ impl PpoConfig {
             );
         }
         if self.fcnet_hiddens.contains(&0) {
-            return bad("fcnet_hiddens", format!("{:?}", self.fcnet_hiddens), "no empty layer");
+            return bad(
+                "fcnet_hiddens",
+                format!("{:?}", self.fcnet_hiddens),
+                "no empty layer",
+            );
         }
-        if matches!(self.grad_clip, Some(c) if !(c > 0.0)) || matches!(self.vf_clip_param, Some(c) if !(c > 0.0)) {
+        if matches!(self.grad_clip, Some(c) if !(c > 0.0))
+            || matches!(self.vf_clip_param, Some(c) if !(c > 0.0))
+        {
             return bad(
                 "grad_clip / vf_clip_param",
                 format!("{:?} / {:?}", self.grad_clip, self.vf_clip_param),
@@ -166,7 +176,11 @@ impl PpoConfig {
             );
         }
         if self.evaluation_interval == Some(0) {
-            return bad("evaluation_interval", "0".to_owned(), "at least 1, or null for none");
+            return bad(
+                "evaluation_interval",
+                "0".to_owned(),
+                "at least 1, or null for none",
+            );
         }
         Ok(())
     }

@@ -73,12 +73,11 @@ impl Ppo {
             Space::Discrete { .. } => Head::Categorical,
             Space::Box { .. } => Head::Gaussian,
         };
-        let obs_filter = (config.observation_filter == ObservationFilter::MeanStdFilter).then(|| {
-            ObsFilter {
+        let obs_filter =
+            (config.observation_filter == ObservationFilter::MeanStdFilter).then(|| ObsFilter {
                 stats: RunningMeanStd::new(observation_dim),
                 clip: 10.0,
-            }
-        });
+            });
         let spec = PolicySpec {
             algorithm: "PPO".to_owned(),
             env: env.registered_name().map(str::to_owned),
@@ -90,7 +89,13 @@ impl Ppo {
             value_function: true,
             obs_filter,
         };
-        let core = Core::new(spec, config.seed, device, config.grad_clip, Some(env.clone()))?;
+        let core = Core::new(
+            spec,
+            config.seed,
+            device,
+            config.grad_clip,
+            Some(env.clone()),
+        )?;
         let copies = NonZeroUsize::new(copies).unwrap_or(NonZeroUsize::MIN);
         let factory = env.factory().clone();
         let mut envs = VectorEnv::new(copies, || factory())?;

@@ -72,7 +72,13 @@ impl Sampler {
         let mut selection = ActionSelection::Sample(StdRng::from_rng(&mut core.rng));
         for t in 0..fragment {
             let flat = policy::normalized(&core.spec, &self.obs)?;
-            let out = policy::forward(&net, &core.spec, flat.clone(), &core.infer_device, Values::Compute)?;
+            let out = policy::forward(
+                &net,
+                &core.spec,
+                flat.clone(),
+                &core.infer_device,
+                Values::Compute,
+            )?;
             batch.obs.extend(flat);
             let mut actions = Vec::with_capacity(copies);
             for i in 0..copies {
@@ -108,7 +114,8 @@ impl Sampler {
         let mut tail: Vec<Vec<f32>> = self.obs.clone();
         tail.extend(final_obs.iter().map(|(_, o)| o.clone()));
         let flat = policy::normalized(&core.spec, &tail)?;
-        let values = policy::forward(&net, &core.spec, flat, &core.infer_device, Values::Compute)?.values;
+        let values =
+            policy::forward(&net, &core.spec, flat, &core.infer_device, Values::Compute)?.values;
         raw.truncated_values = final_obs
             .iter()
             .zip(&values[copies..])

@@ -26,7 +26,12 @@ struct Totals {
 }
 
 /// Runs the update on `batch` and reports the mean losses.
-pub(crate) fn update(core: &mut Core, config: &PpoConfig, batch: &mut Batch, metrics: &mut Map<String, Value>) {
+pub(crate) fn update(
+    core: &mut Core,
+    config: &PpoConfig,
+    batch: &mut Batch,
+    metrics: &mut Map<String, Value>,
+) {
     if config.normalize_advantages {
         normalize(&mut batch.advantages);
     }
@@ -38,10 +43,15 @@ pub(crate) fn update(core: &mut Core, config: &PpoConfig, batch: &mut Batch, met
         order.shuffle(&mut core.rng);
         for chunk in order.chunks(config.sgd_minibatch_size) {
             let parts = minibatch_loss(core, config, batch, chunk);
-            let loss = parts.policy.clone()
-                + parts.value.clone() * config.vf_loss_coeff
+            let loss = parts.policy.clone() + parts.value.clone() * config.vf_loss_coeff
                 - parts.entropy.clone() * config.entropy_coeff;
-            let scalars = [parts.policy, parts.value, parts.entropy, parts.kl, parts.clipped];
+            let scalars = [
+                parts.policy,
+                parts.value,
+                parts.entropy,
+                parts.kl,
+                parts.clipped,
+            ];
             core.step(loss, lr);
             let [p, v, e, k, c] = scalars.map(|t| f64::from(t.into_scalar()));
             totals.policy += p;
@@ -94,7 +104,10 @@ fn minibatch_loss(core: &Core, config: &PpoConfig, batch: &Batch, rows: &[usize]
     let spec = &core.spec;
     let m = rows.len();
     let d = spec.observation_dim;
-    let obs = Tensor::<Backend, 2>::from_data(TensorData::new(gather(&batch.obs, rows, d), [m, d]), device);
+    let obs = Tensor::<Backend, 2>::from_data(
+        TensorData::new(gather(&batch.obs, rows, d), [m, d]),
+        device,
+    );
     let out = core.net.head(obs.clone(), spec.activation);
     let (log_p, entropy) = match spec.head {
         Head::Gaussian => {
@@ -114,7 +127,9 @@ fn minibatch_loss(core: &Core, config: &PpoConfig, batch: &Batch, rows: &[usize]
             let log_p = (z.square() * -0.5 - log_std.clone().expand([m, k]) - HALF_LN_TAU)
                 .sum_dim(1)
                 .flatten::<1>(0, 1);
-            let entropy = (log_std + (0.5 + HALF_LN_TAU)).sum_dim(1).flatten::<1>(0, 1);
+            let entropy = (log_std + (0.5 + HALF_LN_TAU))
+                .sum_dim(1)
+                .flatten::<1>(0, 1);
             (log_p, entropy)
         }
         _ => {
@@ -124,7 +139,11 @@ fn minibatch_loss(core: &Core, config: &PpoConfig, batch: &Batch, rows: &[usize]
             );
             let lsm = activation::log_softmax(out, 1);
             let log_p = lsm.clone().gather(1, actions).flatten::<1>(0, 1);
-            let entropy = (lsm.clone().exp() * lsm).sum_dim(1).flatten::<1>(0, 1).neg().mean();
+            let entropy = (lsm.clone().exp() * lsm)
+                .sum_dim(1)
+                .flatten::<1>(0, 1)
+                .neg()
+                .mean();
             (log_p, entropy)
         }
     };
@@ -133,7 +152,8 @@ fn minibatch_loss(core: &Core, config: &PpoConfig, batch: &Batch, rows: &[usize]
     let log_ratio = log_p - old_log_p;
     let ratio = log_ratio.clone().exp();
     let eps = config.clip_param as f32;
-    let surrogate = (ratio.clone() * adv.clone()).min_pair(ratio.clone().clamp(1.0 - eps, 1.0 + eps) * adv);
+    let surrogate =
+        (ratio.clone() * adv.clone()).min_pair(ratio.clone().clamp(1.0 - eps, 1.0 + eps) * adv);
     let policy = surrogate.mean().neg();
     let returns = vector(gather(&batch.returns, rows, 1), device);
     let value = core.net.value(obs, spec.activation);
