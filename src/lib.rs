@@ -18,7 +18,7 @@
 //! | `burn`       | `air-train`      | `air::train::burn`: deep learning on burn 0.21       |
 //! | `tune`       | `air-tune`       | `Tuner`, search spaces, searchers, schedulers        |
 //! | `serve`      | `air-serve`      | `BatchPredictor`, `PredictorDeployment`, pipelines   |
-//! | `rl`         | `air-rl`         | environments (gymnasium's classic control); no algorithms yet |
+//! | `rl`         | `air-rl`         | environments, PPO/DQN/BC, `RLTrainer`, `RLPredictor` |
 //!
 //! ```
 //! use air::checkpoint::Checkpoint;

@@ -29,8 +29,8 @@ impl Evaluation {
     }
 }
 
-/// Runs the policy saved in `checkpoint` greedily for `episodes` episodes of a fresh `env`,
-/// episode *k* reset with seed `k`.
+/// Runs the policy saved in `checkpoint` greedily for `episodes` episodes of fresh copies of
+/// `env` (all at once, one batched forward pass per step), episode *k* reset with seed `k`.
 ///
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -42,14 +42,42 @@ impl Evaluation {
 /// ```
 pub fn evaluate(checkpoint: &Checkpoint, env: &EnvSpec, episodes: usize) -> Result<Evaluation> {
     let policy = Policy::from_checkpoint(checkpoint)?;
-    let mut env = env.make()?;
-    evaluate_policy(
-        &policy,
-        env.as_mut(),
-        episodes,
-        0,
-        &mut ActionSelection::Greedy,
-    )
+    evaluate_batched(&policy, env, episodes, 0)
+}
+
+/// Greedy episodes of `policy` on `episodes` copies of `env` stepped together (episode *k*
+/// reset with seed `seed + k`): one batched forward pass per step for all unfinished episodes.
+pub(crate) fn evaluate_batched(
+    policy: &Policy,
+    env: &EnvSpec,
+    episodes: usize,
+    seed: u64,
+) -> Result<Evaluation> {
+    let mut envs: Vec<Box<dyn Env>> = (0..episodes).map(|_| env.make()).collect::<Result<_>>()?;
+    let mut obs: Vec<Vec<f32>> = envs
+        .iter_mut()
+        .enumerate()
+        .map(|(k, e)| e.reset(Some(seed.wrapping_add(k as u64))).0)
+        .collect();
+    let mut returns = vec![0.0; episodes];
+    let mut lengths = vec![0u64; episodes];
+    let mut running: Vec<usize> = (0..episodes).collect();
+    while !running.is_empty() {
+        let batch: Vec<&Vec<f32>> = running.iter().map(|k| &obs[*k]).collect();
+        let actions = policy.compute_actions(&batch, &mut ActionSelection::Greedy)?;
+        let mut still = Vec::with_capacity(running.len());
+        for (k, action) in running.iter().zip(actions) {
+            let t = envs[*k].step(&action)?;
+            returns[*k] += t.reward;
+            lengths[*k] += 1;
+            if !(t.terminated || t.truncated) {
+                still.push(*k);
+            }
+            obs[*k] = t.obs;
+        }
+        running = still;
+    }
+    Ok(Evaluation { returns, lengths })
 }
 
 /// Runs `policy` for `episodes` episodes of `env`, episode *k* reset with seed `seed + k`.
@@ -69,7 +97,6 @@ pub fn evaluate_policy(
         let (mut total, mut steps) = (0.0, 0u64);
         loop {
             let action = policy.compute_actions(&[&obs], selection)?.remove(0);
-            let action = crate::policy::env_action(env.action_space(), &action);
             let t = env.step(&action)?;
             total += t.reward;
             steps += 1;

@@ -1,6 +1,6 @@
 //! # air-rl
 //!
-//! Reinforcement learning for AIR for Rust, RLlib's role in Ray AIR. Built so far:
+//! Reinforcement learning for AIR for Rust, RLlib's role in Ray AIR:
 //!
 //! - [`env`](mod@env): the [`Env`](env::Env) trait in gymnasium's shape (`reset(seed)`, `step(action)`
 //!   → observation, reward, terminated, truncated, info; observation and action
@@ -12,9 +12,20 @@
 //!
 //! - [`rollout`]: generalised advantage estimation ([`rollout::gae`], cut at terminations and
 //!   bootstrapped at truncations) and [`rollout::RunningMeanStd`] (batch-merged observation
-//!   statistics), the pieces PPO is built from.
+//!   statistics).
 //!
-//! Not built yet: PPO, DQN and BC on burn, `RLTrainer`, `RLPredictor`.
+//! - [`algo`]: [`Ppo`](algo::Ppo) (categorical or Gaussian policies, GAE, clipped surrogate,
+//!   value loss, entropy, minibatch epochs, observation filter), [`Dqn`](algo::Dqn) (double
+//!   DQN, replay, target network, ε schedule) and [`Bc`](algo::Bc) (behaviour cloning from a
+//!   `Dataset`), on burn, seeded; their configs under RLlib's names in
+//!   [`AlgorithmConfig`](algo::AlgorithmConfig).
+//!
+//! - [`RLTrainer`]: an algorithm as an air-train `Trainer` and a Tune `Trainable` (stop
+//!   conditions, a checkpoint per iteration, resume, restarts after failures, trial configs).
+//!
+//! - [`policy`]: the saved policy ([`PolicySpec`](policy::PolicySpec) as data, weights) and
+//!   [`Policy`](policy::Policy) for acting; [`RLPredictor`] (observations in, actions out, served
+//!   by air-serve's `PredictorDeployment`); [`evaluate`].
 //!
 //! ```
 //! use air_rl::env::{Action, make};

@@ -30,6 +30,29 @@ use crate::{Result, RlError, algo::AlgorithmConfig, env::EnvSpec};
 ///   run.
 /// - As a trainable, trial configs look like Ray's: `{"config": {"lr": 0.001}}` patches the
 ///   algorithm config, `{"scaling_config": {...}}` the scaling config.
+///
+/// ```
+/// use std::num::NonZeroUsize;
+/// use air_rl::{RLTrainer, algo::PpoConfig, env::EnvSpec, policy::Policy};
+/// use air_train::{RunConfig, ScalingConfig, Trainer, Verbosity};
+///
+/// let dir = tempfile::tempdir()?;
+/// let mut ppo = PpoConfig::default();
+/// ppo.train_batch_size = 256;
+/// let trainer = RLTrainer::new(
+///     ppo,
+///     EnvSpec::named("CartPole-v1")?,
+///     ScalingConfig::new(NonZeroUsize::new(2).unwrap()), // two rollout workers
+///     RunConfig::new(dir.path().to_str().unwrap())
+///         .with_stop("training_iteration", 2.0)
+///         .with_verbose(Verbosity::Silent),
+/// );
+/// let result = trainer.fit()?.into_result()?;
+/// assert_eq!(result.metrics["timesteps_total"], 512);
+/// let policy = Policy::from_checkpoint(&result.checkpoint.unwrap())?;
+/// assert_eq!(policy.spec().algorithm, "PPO");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct RLTrainer {
     algorithm: AlgorithmConfig,

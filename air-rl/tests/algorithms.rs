@@ -10,7 +10,7 @@ use air_rl::{
     algo::{
         Algorithm, AlgorithmConfig, Bc, BcConfig, Dqn, DqnConfig, ObservationFilter, Ppo, PpoConfig,
     },
-    env::{Action, EnvSpec},
+    env::{Action, Env, EnvSpec, Info, Space, Transition, VectorEnv},
     policy::{ActionSelection, Policy},
 };
 use air_train::ComputeDevice;
@@ -69,9 +69,12 @@ fn probe_actions(policy: &Policy, seed: u64) -> Vec<Action> {
         .unwrap()
 }
 
+/// Builds a learner from a seed.
+type Build = Box<dyn Fn(u64) -> Box<dyn Algorithm>>;
+
 #[test]
 fn same_seed_same_run_for_every_algorithm() {
-    let builds: Vec<(&str, Box<dyn Fn(u64) -> Box<dyn Algorithm>>)> = vec![
+    let builds: Vec<(&str, Build)> = vec![
         (
             "PPO discrete",
             Box::new(|s| {
@@ -285,7 +288,7 @@ fn expert_steps(episodes: u64) -> Vec<Value> {
     for e in 0..episodes {
         let (mut obs, _) = env.reset(Some(e));
         loop {
-            let action = usize::from(obs[2] + 0.5 * obs[3] > 0.0);
+            let action = usize::from(obs[3].mul_add(0.5, obs[2]) > 0.0);
             let t = env.step(&Action::Discrete(action)).unwrap();
             rows.push(json!({"obs": obs, "action": action, "reward": t.reward, "done": t.done()}));
             let done = t.done();
@@ -319,7 +322,7 @@ fn bc_clones_a_scripted_expert_and_checks_its_data() {
     let offline = Bc::new(c.clone(), &data, None, ComputeDevice::Cpu).unwrap();
     assert_eq!(
         offline.policy().spec().action_space,
-        air_rl::env::Space::Discrete { n: 2 }
+        Space::Discrete { n: 2 }
     );
 
     let bad = Dataset::from_items(&[json!({"obs": [0.0, 0.1, 0.2, 0.3], "action": 2})]).unwrap();
@@ -332,4 +335,72 @@ fn bc_clones_a_scripted_expert_and_checks_its_data() {
         Dataset::from_items(&[json!({"state": [0.0, 0.1, 0.2, 0.3], "action": 1})]).unwrap();
     let err = Bc::new(c, &renamed, Some(cartpole()), ComputeDevice::Cpu).unwrap_err();
     assert!(err.to_string().contains("obs"), "{err}");
+}
+
+/// A user environment that trusts its actions (indexes with them unchecked).
+struct Trusting {
+    obs: Space,
+    actions: Space,
+}
+
+impl Env for Trusting {
+    fn name(&self) -> &str {
+        "Trusting"
+    }
+    fn observation_space(&self) -> &Space {
+        &self.obs
+    }
+    fn action_space(&self) -> &Space {
+        &self.actions
+    }
+    fn reset(&mut self, _seed: Option<u64>) -> (Vec<f32>, Info) {
+        (vec![0.0], Info::new())
+    }
+    fn step(&mut self, action: &Action) -> Result<Transition, RlError> {
+        let Action::Discrete(a) = action else {
+            panic!("unchecked action {action}")
+        };
+        let reward = [1.0, 2.0, 3.0][*a];
+        Ok(Transition {
+            obs: vec![0.0],
+            reward,
+            terminated: true,
+            truncated: false,
+            info: Info::new(),
+        })
+    }
+    fn state(&self) -> Vec<f64> {
+        Vec::new()
+    }
+    fn set_state(&mut self, _state: &[f64]) -> Result<(), RlError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_user_env_is_never_stepped_with_an_action_outside_its_space() {
+    let make = || {
+        Ok(Box::new(Trusting {
+            obs: Space::boxed([-1.0], [1.0]),
+            actions: Space::Discrete { n: 3 },
+        }) as Box<dyn Env>)
+    };
+    let mut envs = VectorEnv::new(NonZeroUsize::new(2).unwrap(), make).unwrap();
+    envs.reset(Some(0));
+    let ok = envs
+        .step(&[Action::Discrete(2), Action::Discrete(0)])
+        .unwrap();
+    assert_eq!(ok.rewards, vec![3.0, 1.0]);
+    let err = envs
+        .step(&[Action::Discrete(1), Action::Discrete(7)])
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("Trusting: action 7 is not in the action space Discrete(3)"),
+        "{err}"
+    );
+    let err = envs
+        .step(&[Action::Continuous(vec![0.5]), Action::Discrete(0)])
+        .unwrap_err();
+    assert!(err.to_string().contains("Discrete(3)"), "{err}");
 }

@@ -177,7 +177,7 @@ fn bc_trains_offline_from_a_dataset() {
     for e in 0..5 {
         let (mut obs, _) = env.reset(Some(e));
         loop {
-            let action = usize::from(obs[2] + 0.5 * obs[3] > 0.0);
+            let action = usize::from(obs[3].mul_add(0.5, obs[2]) > 0.0);
             let t = env.step(&Action::Discrete(action)).unwrap();
             rows.push(json!({"obs": obs, "action": action}));
             let done = t.done();

@@ -79,6 +79,79 @@ fn ray_batching_two_concurrent_requests_share_a_batch() {
     server.shutdown().unwrap();
 }
 
+/// Folds a request's numbers into one row (their sum) when preprocessing, refusing negative
+/// numbers there: a predictor whose rows change between request and model, as RLPredictor's
+/// do for one observation sent as a 1-D array.
+#[derive(Debug)]
+struct SumsEachRequest;
+
+impl Predictor for SumsEachRequest {
+    fn predict(&self, batch: DataFrame) -> air_train::Result<DataFrame> {
+        self.predict_preprocessed(self.preprocess(batch)?)
+    }
+
+    fn preprocess(&self, batch: DataFrame) -> air_train::Result<DataFrame> {
+        let x = batch
+            .column("__value__")
+            .and_then(|c| c.i64())
+            .map_err(polars)?;
+        if x.into_no_null_iter().any(|v| v < 0) {
+            return Err(air_train::TrainError::InvalidData {
+                what: "numbers",
+                found: "a negative one".to_owned(),
+                expected: "non-negative numbers".to_owned(),
+            });
+        }
+        let sum: i64 = x.into_no_null_iter().sum();
+        Ok(frame_of("sum", Series::new("".into(), [sum])))
+    }
+
+    fn predict_preprocessed(&self, batch: DataFrame) -> air_train::Result<DataFrame> {
+        let sum = batch
+            .column("sum")
+            .map_err(polars)?
+            .as_materialized_series()
+            .clone();
+        Ok(frame_of("predictions", sum))
+    }
+}
+
+#[test]
+fn requests_are_preprocessed_alone_then_batched_so_rows_may_change() {
+    let d = PredictorDeployment::new(
+        DeploymentConfig::new("sums")
+            .with_batching(NonZeroUsize::new(3).unwrap(), Duration::from_secs(600)),
+        Checkpoint::new(),
+        |_: &Checkpoint| Ok(SumsEachRequest),
+    );
+    let server = serve(vec![d]);
+    let url = format!("{}/sums", server.url());
+    let calls = [
+        r#"{"array": [1, 2, 3]}"#,
+        r#"{"array": [10]}"#,
+        r#"{"array": [-1, 5]}"#,
+    ];
+    let answers: Vec<_> = calls
+        .iter()
+        .map(|body| runtime().spawn(post_async(url.clone(), (*body).to_owned())))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| runtime().block_on(h).unwrap())
+        .collect();
+    assert_eq!(answers[0], (200, json!([{"predictions": 6}])));
+    assert_eq!(answers[1], (200, json!([{"predictions": 10}])));
+    // The bad request fails alone, at preprocessing, with its reason.
+    assert_eq!(answers[2].0, 422, "{:?}", answers[2]);
+    assert!(
+        answers[2].1.to_string().contains("a negative one"),
+        "{:?}",
+        answers[2]
+    );
+    let stats = server.handle("sums").unwrap().stats();
+    assert_eq!((stats.batches, stats.ok), (1, 2));
+    server.shutdown().unwrap();
+}
+
 #[test]
 fn gbdt_answers_every_body_form_like_the_predictor() {
     let ckpt = gbdt_checkpoint();

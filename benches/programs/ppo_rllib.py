@@ -145,7 +145,9 @@ def main():
                 times.append(seconds)
         if times:
             times.sort()
-            print(f"median time to 475: {times[len(times) // 2]:.1f} s ({len(times)} of {args.seeds} seeds solved)")
+            n = len(times)
+            median = (times[(n - 1) // 2] + times[n // 2]) / 2
+            print(f"median time to 475: {median:.1f} s ({len(times)} of {args.seeds} seeds solved)")
     else:
         for hidden, minibatch in [(64, 256), (64, 4096), (256, 256), (256, 4096)]:
             rate = learner(hidden, minibatch)

@@ -112,7 +112,9 @@ fn main() -> anyhow::Result<()> {
             }
         }
         times.sort_by(f64::total_cmp);
-        if let Some(median) = times.get(times.len() / 2) {
+        let n = times.len();
+        let median = (n > 0).then(|| (times[(n - 1) / 2] + times[n / 2]) / 2.0);
+        if let Some(median) = median {
             println!(
                 "median time to 475: {median:.1} s ({} of {} seeds solved)",
                 times.len(),

@@ -22,8 +22,8 @@ use super::{AlgorithmConfig, episodes::EpisodeStats};
 use crate::{
     Result, RlError,
     env::EnvSpec,
-    evaluate::evaluate_policy,
-    policy::{ActionSelection, POLICY_ENTRY, Policy, PolicyNet, PolicySpec, save_policy},
+    evaluate::evaluate_batched,
+    policy::{POLICY_ENTRY, Policy, PolicyNet, PolicySpec, save_policy},
 };
 
 /// The checkpoint entry the algorithm config is saved under.
@@ -170,21 +170,14 @@ impl Core {
             json!(self.state.updates_total),
         );
         if let (Some((interval, episodes)), Some(env)) = (evaluation, &self.env)
-            && self.state.iteration % interval as u64 == 0
+            && self.state.iteration.is_multiple_of(interval as u64)
         {
-            let mut env = env.make()?;
             // Fresh seeds each evaluation, reproducible from the run's seed.
             let seed = self
                 .seed
                 .wrapping_mul(1_000_003)
                 .wrapping_add(self.state.iteration * 1000);
-            let result = evaluate_policy(
-                &self.policy(),
-                env.as_mut(),
-                episodes,
-                seed,
-                &mut ActionSelection::Greedy,
-            )?;
+            let result = evaluate_batched(&self.policy(), env, episodes, seed)?;
             let mut stats = EpisodeStats::default();
             for (r, l) in result.returns.iter().zip(&result.lengths) {
                 stats.finish((*r, *l));

@@ -165,6 +165,9 @@ impl VectorEnv {
 
 /// One copy's step, and its new first observation when the episode ended.
 fn step_one(env: &mut Box<dyn Env>, action: &Action) -> Result<(Transition, Option<Vec<f32>>)> {
+    // Checked here too, so a user environment that does not check gets no action outside its
+    // space.
+    super::base::check_action(env.name(), env.action_space(), action)?;
     let t = env.step(action)?;
     let reset = t.done().then(|| env.reset(None).0);
     Ok((t, reset))

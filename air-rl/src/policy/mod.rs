@@ -31,13 +31,13 @@ pub enum ActionSelection {
     Greedy,
     /// A draw from the policy's distribution with this generator (greedy for Q-value and
     /// deterministic heads).
-    Sample(StdRng),
+    Sample(Box<StdRng>),
 }
 
 impl ActionSelection {
     /// Sampling from a generator seeded with `seed`.
     pub fn sample(seed: u64) -> Self {
-        Self::Sample(StdRng::seed_from_u64(seed))
+        Self::Sample(Box::new(StdRng::seed_from_u64(seed)))
     }
 }
 
@@ -79,7 +79,8 @@ impl Policy {
         &self.spec
     }
 
-    /// The action for each observation.
+    /// The action for each observation, as the environment takes it (a Gaussian draw clipped
+    /// to the action space's bounds).
     pub fn compute_actions<V: AsRef<[f32]>>(
         &self,
         observations: &[V],
@@ -88,7 +89,12 @@ impl Policy {
         let flat = normalized(&self.spec, observations)?;
         let out = forward(&self.net, &self.spec, flat, &self.device, Values::Skip)?;
         Ok((0..observations.len())
-            .map(|i| select(&self.spec, &out, i, selection).0)
+            .map(|i| {
+                env_action(
+                    &self.spec.action_space,
+                    &select(&self.spec, &out, i, selection).0,
+                )
+            })
             .collect())
     }
 

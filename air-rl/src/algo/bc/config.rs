@@ -93,7 +93,7 @@ impl BcConfig {
                 "no empty layer",
             );
         }
-        if matches!(self.grad_clip, Some(c) if !(c > 0.0)) {
+        if matches!(self.grad_clip, Some(c) if c.is_nan() || c <= 0.0) {
             return bad(
                 "grad_clip",
                 format!("{:?}", self.grad_clip),

@@ -232,7 +232,7 @@ impl Dqn {
             .map(|i| {
                 let a = policy::sample::argmax(&chooser.out[i * k..(i + 1) * k]);
                 let next = target_q.out[i * k + a];
-                s.rewards[i] + self.config.gamma as f32 * (1.0 - s.terminated[i]) * next
+                (self.config.gamma as f32 * (1.0 - s.terminated[i])).mul_add(next, s.rewards[i])
             })
             .collect();
         let device = &self.core.train_device;

@@ -142,7 +142,7 @@ impl PpoConfig {
                 return bad(field, "0".to_owned(), "at least 1");
             }
         }
-        if self.train_batch_size % envs != 0 {
+        if !self.train_batch_size.is_multiple_of(envs) {
             return bad(
                 "train_batch_size",
                 self.train_batch_size.to_string(),
@@ -166,8 +166,8 @@ impl PpoConfig {
                 "no empty layer",
             );
         }
-        if matches!(self.grad_clip, Some(c) if !(c > 0.0))
-            || matches!(self.vf_clip_param, Some(c) if !(c > 0.0))
+        if matches!(self.grad_clip, Some(c) if c.is_nan() || c <= 0.0)
+            || matches!(self.vf_clip_param, Some(c) if c.is_nan() || c <= 0.0)
         {
             return bad(
                 "grad_clip / vf_clip_param",

@@ -69,7 +69,7 @@ impl Sampler {
         };
         let mut seen: Vec<Vec<f32>> = Vec::new();
         let mut final_obs: Vec<(usize, Vec<f32>)> = Vec::new();
-        let mut selection = ActionSelection::Sample(StdRng::from_rng(&mut core.rng));
+        let mut selection = ActionSelection::Sample(Box::new(StdRng::from_rng(&mut core.rng)));
         for t in 0..fragment {
             let flat = policy::normalized(&core.spec, &self.obs)?;
             let out = policy::forward(
@@ -98,10 +98,11 @@ impl Sampler {
             for i in 0..copies {
                 let done = step.terminated[i] || step.truncated[i];
                 self.episodes.step(i, step.rewards[i], done);
-                if step.truncated[i] && !step.terminated[i] {
-                    if let Some(f) = &step.final_obs[i] {
-                        final_obs.push((t * copies + i, f.clone()));
-                    }
+                if step.truncated[i]
+                    && !step.terminated[i]
+                    && let Some(f) = &step.final_obs[i]
+                {
+                    final_obs.push((t * copies + i, f.clone()));
                 }
             }
             raw.rewards.extend(&step.rewards);
@@ -143,7 +144,7 @@ fn advantages(batch: &mut Batch, raw: &Raw, last: &[f32], copies: usize, gamma: 
     for (k, v) in &raw.truncated_values {
         truncated_value[*k] = *v;
     }
-    for i in 0..copies {
+    for (i, last_value) in last.iter().enumerate().take(copies) {
         let steps: Vec<Step> = (0..fragment)
             .map(|t| {
                 let k = t * copies + i;
@@ -156,7 +157,7 @@ fn advantages(batch: &mut Batch, raw: &Raw, last: &[f32], copies: usize, gamma: 
                 }
             })
             .collect();
-        let (adv, ret) = gae(&steps, f64::from(last[i]), gamma, lambda);
+        let (adv, ret) = gae(&steps, f64::from(*last_value), gamma, lambda);
         for t in 0..fragment {
             batch.advantages[t * copies + i] = adv[t] as f32;
             batch.returns[t * copies + i] = ret[t] as f32;
