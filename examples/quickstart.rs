@@ -14,11 +14,10 @@
 //! Also a test (`cargo test --example quickstart`).
 
 use std::num::NonZeroUsize;
-use std::{
-    io::{Read, Write},
-    net::{SocketAddr, TcpStream},
-    time::Instant,
-};
+use std::time::Instant;
+
+#[path = "common/http.rs"]
+mod http;
 
 use air::{
     data::{Dataset, StandardScaler, polars::prelude::*},
@@ -32,6 +31,7 @@ use air::{
     tune::{Asha, Mode, TuneConfig, Tuner, loguniform, randint, space},
 };
 use anyhow::{Context, ensure};
+use http::http_post;
 
 const ROUNDS: usize = 20;
 
@@ -227,28 +227,6 @@ fn run(storage: &str) -> anyhow::Result<Summary> {
 
     println!("quick start done in {:.2} s", total.elapsed().as_secs_f64());
     Ok(Summary { accuracy, answers })
-}
-
-/// One HTTP/1.1 POST over a plain socket: (status, body).
-fn http_post(addr: SocketAddr, path: &str, body: &str) -> anyhow::Result<(u16, String)> {
-    let mut stream = TcpStream::connect(addr)?;
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .context("an HTTP response")?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .context("an HTTP status")?;
-    Ok((status, body.to_owned()))
 }
 
 /// Ray AIR's quick start, end to end.

@@ -26,7 +26,7 @@ use air::{
     data::Dataset,
     rl::{
         RLTrainer,
-        algo::{AlgorithmConfig, BcConfig, DqnConfig, ObservationFilter, PpoConfig, Schedule},
+        algo::{AlgorithmConfig, BcConfig, DqnConfig, PpoConfig},
         env::{Action, EnvSpec, VectorEnv, make},
         evaluate,
         policy::{ActionSelection, Policy},
@@ -125,15 +125,7 @@ fn dqn(storage: &str) -> anyhow::Result<Outcome> {
 }
 
 fn pendulum(storage: &str) -> anyhow::Result<Outcome> {
-    let mut c = PpoConfig::default();
-    c.train_batch_size = 4096;
-    c.num_envs_per_worker = 8;
-    c.sgd_minibatch_size = 256;
-    c.num_sgd_iter = 10;
-    c.lr = 1e-3;
-    c.gamma = 0.9;
-    c.lambda = 0.95;
-    c.observation_filter = ObservationFilter::MeanStdFilter;
+    let mut c = PpoConfig::pendulum();
     c.evaluation_interval = Some(5);
     c.evaluation_duration = 20;
     let stop = ("evaluation/episode_reward_mean", -180.0);
@@ -154,16 +146,9 @@ fn pendulum(storage: &str) -> anyhow::Result<Outcome> {
     })
 }
 
-/// PPO's CartPole settings (as in `rl_cartpole`).
+/// PPO's CartPole preset, evaluated like in `rl_cartpole`.
 fn cartpole_ppo() -> PpoConfig {
-    let mut c = PpoConfig::default();
-    c.train_batch_size = 256;
-    c.num_envs_per_worker = 8;
-    c.sgd_minibatch_size = 256;
-    c.num_sgd_iter = 20;
-    c.lr_schedule = Some(Schedule::linear(1e-3, 1e-4, 100_000));
-    c.gamma = 0.98;
-    c.lambda = 0.8;
+    let mut c = PpoConfig::cartpole();
     c.evaluation_interval = Some(5);
     c.evaluation_duration = 20;
     c

@@ -21,13 +21,9 @@ use air::{
 const ITERATIONS: f64 = 40.0;
 
 fn run(storage: &str) -> anyhow::Result<ResultGrid> {
-    let mut ppo = PpoConfig::default();
-    ppo.train_batch_size = 256;
-    ppo.num_envs_per_worker = 8;
-    ppo.sgd_minibatch_size = 256;
-    ppo.num_sgd_iter = 20;
-    ppo.gamma = 0.98;
-    ppo.lambda = 0.8;
+    // The CartPole preset with a constant learning rate, which the sweep sets.
+    let mut ppo = PpoConfig::cartpole();
+    ppo.lr_schedule = None;
     let trainer = RLTrainer::new(
         ppo,
         EnvSpec::named("CartPole-v1")?,

@@ -16,7 +16,7 @@
 use std::{num::NonZeroUsize, time::Instant};
 
 use air_rl::{
-    algo::{Ppo, PpoConfig, Schedule},
+    algo::{Ppo, PpoConfig},
     env::EnvSpec,
 };
 use air_train::ComputeDevice;
@@ -38,17 +38,10 @@ struct Args {
     skip_solve: bool,
 }
 
-/// The CartPole settings of `examples/rl_cartpole.rs`.
+/// PPO's CartPole preset (as `examples/rl_cartpole.rs` uses it).
 fn cartpole(seed: u64) -> PpoConfig {
-    let mut c = PpoConfig::default();
+    let mut c = PpoConfig::cartpole();
     c.seed = seed;
-    c.train_batch_size = 256;
-    c.num_envs_per_worker = 8;
-    c.sgd_minibatch_size = 256;
-    c.num_sgd_iter = 20;
-    c.lr_schedule = Some(Schedule::linear(1e-3, 1e-4, 100_000));
-    c.gamma = 0.98;
-    c.lambda = 0.8;
     c.evaluation_interval = Some(5);
     c.evaluation_duration = 20;
     c

@@ -2,6 +2,8 @@
 //! training device, Adam, the seeded generator, episode and timestep counts — with the
 //! checkpoint format they share and greedy evaluation.
 
+use std::num::NonZeroUsize;
+
 use air_checkpoint::Checkpoint;
 use air_train::{
     ComputeDevice,
@@ -21,7 +23,7 @@ use serde_json::{Map, Value, json};
 use super::{AlgorithmConfig, episodes::EpisodeStats};
 use crate::{
     Result, RlError,
-    env::EnvSpec,
+    env::{EnvSpec, Space, VectorEnv},
     evaluate::evaluate_batched,
     policy::{POLICY_ENTRY, Policy, PolicyNet, PolicySpec, save_policy},
 };
@@ -40,6 +42,33 @@ pub(crate) struct LearnerState {
     pub(crate) iteration: u64,
     pub(crate) updates_total: u64,
     pub(crate) episodes: EpisodeStats,
+}
+
+/// An environment's observation size and action space, read from a fresh copy.
+pub(crate) fn spaces(env: &EnvSpec) -> Result<(usize, Space)> {
+    let probe = env.make()?;
+    Ok((
+        probe.observation_space().dim(),
+        probe.action_space().clone(),
+    ))
+}
+
+/// `per_worker × rollout_workers` copies of `env` stepped on `rollout_workers` threads, reset
+/// with `seed`, and their first observations.
+pub(crate) fn rollout_envs(
+    env: &EnvSpec,
+    per_worker: usize,
+    rollout_workers: NonZeroUsize,
+    seed: u64,
+) -> Result<(VectorEnv, Vec<Vec<f32>>)> {
+    let copies = NonZeroUsize::new(per_worker * rollout_workers.get()).unwrap_or(NonZeroUsize::MIN);
+    let factory = env.factory().clone();
+    let mut envs = VectorEnv::new(copies, || factory())?;
+    if rollout_workers.get() > 1 {
+        envs = envs.with_threads(rollout_workers)?;
+    }
+    let obs = envs.reset(Some(seed));
+    Ok((envs, obs))
 }
 
 pub(crate) struct Core {

@@ -3,6 +3,7 @@
 //! RLlib's names, behind one [`Algorithm`] trait the trainer drives.
 
 mod bc;
+mod check;
 mod core;
 mod dqn;
 mod episodes;

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Result, RlError, policy::Activation};
+use crate::{Result, algo::check, policy::Activation};
 
 /// Behaviour cloning (offline RL, RLlib's `BC`): fits the policy to the actions of a logged
 /// dataset — cross-entropy for discrete actions, squared error for continuous ones.
@@ -56,50 +56,17 @@ impl Default for BcConfig {
 
 impl BcConfig {
     pub(crate) fn validate(&self) -> Result<()> {
-        let bad = |field: &'static str, value: String, expected: &str| {
-            Err(RlError::InvalidConfig {
-                field,
-                value,
-                expected: expected.to_owned(),
-            })
-        };
-        if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return bad("lr", self.lr.to_string(), "a positive learning rate");
-        }
-        if self.train_batch_size == 0 || self.evaluation_duration == 0 {
-            return bad(
-                "train_batch_size / evaluation_duration",
-                format!("{} / {}", self.train_batch_size, self.evaluation_duration),
-                "at least 1",
-            );
-        }
-        if self.updates_per_iteration == Some(0) || self.evaluation_interval == Some(0) {
-            return bad(
-                "updates_per_iteration / evaluation_interval",
-                format!(
-                    "{:?} / {:?}",
-                    self.updates_per_iteration, self.evaluation_interval
-                ),
-                "at least 1, or null",
-            );
-        }
-        if self.obs_columns.is_empty() {
-            return bad("obs_columns", "[]".to_owned(), "at least one column");
-        }
-        if self.fcnet_hiddens.contains(&0) {
-            return bad(
-                "fcnet_hiddens",
-                format!("{:?}", self.fcnet_hiddens),
-                "no empty layer",
-            );
-        }
-        if matches!(self.grad_clip, Some(c) if c.is_nan() || c <= 0.0) {
-            return bad(
-                "grad_clip",
-                format!("{:?}", self.grad_clip),
-                "a positive bound, or null",
-            );
-        }
-        Ok(())
+        check::learning_rate(self.lr)?;
+        check::at_least_one(&[
+            ("train_batch_size", self.train_batch_size as u64),
+            ("evaluation_duration", self.evaluation_duration as u64),
+            ("obs_columns", self.obs_columns.len() as u64),
+        ])?;
+        check::optional_interval(&[
+            ("updates_per_iteration", self.updates_per_iteration),
+            ("evaluation_interval", self.evaluation_interval),
+        ])?;
+        check::hidden_layers(&self.fcnet_hiddens)?;
+        check::optional_positive(&[("grad_clip", self.grad_clip)])
     }
 }

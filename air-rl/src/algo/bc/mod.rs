@@ -17,7 +17,10 @@ use serde_json::{Map, Value, json};
 
 pub use config::BcConfig;
 
-use super::{AlgorithmConfig, core::Core};
+use super::{
+    AlgorithmConfig,
+    core::{self, Core},
+};
 use crate::{
     Result,
     env::{EnvSpec, Space},
@@ -56,16 +59,7 @@ impl Bc {
         device: ComputeDevice,
     ) -> Result<Self> {
         config.validate()?;
-        let spaces = match &env {
-            Some(e) => {
-                let probe = e.make()?;
-                Some((
-                    probe.observation_space().dim(),
-                    probe.action_space().clone(),
-                ))
-            }
-            None => None,
-        };
+        let spaces = env.as_ref().map(core::spaces).transpose()?;
         let data = data::read(
             dataset,
             &config.obs_columns,

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Result, RlError, policy::Activation};
+use crate::{Result, algo::check, policy::Activation};
 
 /// How the temporal-difference error is turned into a loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -100,26 +100,13 @@ impl Default for DqnConfig {
 
 impl DqnConfig {
     pub(crate) fn validate(&self) -> Result<()> {
-        let bad = |field: &'static str, value: String, expected: &str| {
-            Err(RlError::InvalidConfig {
-                field,
-                value,
-                expected: expected.to_owned(),
-            })
-        };
-        if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return bad("lr", self.lr.to_string(), "a positive learning rate");
-        }
-        for (field, v) in [
+        check::learning_rate(self.lr)?;
+        check::unit_interval(&[
             ("gamma", self.gamma),
             ("initial_epsilon", self.initial_epsilon),
             ("final_epsilon", self.final_epsilon),
-        ] {
-            if !(0.0..=1.0).contains(&v) {
-                return bad(field, v.to_string(), "a value in [0, 1]");
-            }
-        }
-        for (field, v) in [
+        ])?;
+        check::at_least_one(&[
             ("buffer_size", self.buffer_size as u64),
             ("train_batch_size", self.train_batch_size as u64),
             ("train_freq", self.train_freq),
@@ -131,33 +118,10 @@ impl DqnConfig {
             ("num_envs_per_worker", self.num_envs_per_worker as u64),
             ("timesteps_per_iteration", self.timesteps_per_iteration),
             ("evaluation_duration", self.evaluation_duration as u64),
-        ] {
-            if v == 0 {
-                return bad(field, "0".to_owned(), "at least 1");
-            }
-        }
-        if self.fcnet_hiddens.contains(&0) {
-            return bad(
-                "fcnet_hiddens",
-                format!("{:?}", self.fcnet_hiddens),
-                "no empty layer",
-            );
-        }
-        if matches!(self.grad_clip, Some(c) if c.is_nan() || c <= 0.0) {
-            return bad(
-                "grad_clip",
-                format!("{:?}", self.grad_clip),
-                "a positive bound, or null",
-            );
-        }
-        if self.evaluation_interval == Some(0) {
-            return bad(
-                "evaluation_interval",
-                "0".to_owned(),
-                "at least 1, or null for none",
-            );
-        }
-        Ok(())
+        ])?;
+        check::hidden_layers(&self.fcnet_hiddens)?;
+        check::optional_positive(&[("grad_clip", self.grad_clip)])?;
+        check::optional_interval(&[("evaluation_interval", self.evaluation_interval)])
     }
 
     /// ε at `timestep`.

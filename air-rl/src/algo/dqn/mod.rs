@@ -19,7 +19,11 @@ use serde_json::{Map, Value, json};
 
 pub use config::{DqnConfig, TdLoss};
 
-use super::{AlgorithmConfig, core::Core, episodes::EpisodeStats};
+use super::{
+    AlgorithmConfig,
+    core::{self, Core},
+    episodes::EpisodeStats,
+};
 use crate::{
     Result, RlError,
     env::{Action, EnvSpec, Space, VectorEnv},
@@ -61,10 +65,7 @@ impl Dqn {
         rollout_workers: NonZeroUsize,
     ) -> Result<Self> {
         config.validate()?;
-        let probe = env.make()?;
-        let observation_dim = probe.observation_space().dim();
-        let action_space = probe.action_space().clone();
-        drop(probe);
+        let (observation_dim, action_space) = core::spaces(&env)?;
         if !matches!(action_space, Space::Discrete { .. }) {
             return Err(RlError::InvalidConfig {
                 field: "env",
@@ -92,18 +93,16 @@ impl Dqn {
             config.grad_clip,
             Some(env.clone()),
         )?;
-        let copies = config.num_envs_per_worker * rollout_workers.get();
-        let copies = NonZeroUsize::new(copies).unwrap_or(NonZeroUsize::MIN);
-        let factory = env.factory().clone();
-        let mut envs = VectorEnv::new(copies, || factory())?;
-        if rollout_workers.get() > 1 {
-            envs = envs.with_threads(rollout_workers)?;
-        }
-        let obs = envs.reset(Some(config.seed));
+        let (envs, obs) = core::rollout_envs(
+            &env,
+            config.num_envs_per_worker,
+            rollout_workers,
+            config.seed,
+        )?;
         Ok(Self {
             target: core.net.valid(),
             buffer: ReplayBuffer::new(config.buffer_size, observation_dim),
-            episodes: EpisodeStats::default().with_copies(copies.get()),
+            episodes: EpisodeStats::default().with_copies(envs.len()),
             config,
             core,
             envs,

@@ -2,7 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Result, RlError, algo::Schedule, policy::Activation};
+use crate::{
+    Result, RlError,
+    algo::{Schedule, check},
+    policy::Activation,
+};
 
 /// Whether observations are normalised (RLlib's `observation_filter`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -95,58 +99,86 @@ impl Default for PpoConfig {
 }
 
 impl PpoConfig {
+    /// Settings that solve CartPole-v1 (100 greedy episodes averaging 500) in about 15,000
+    /// environment steps on most seeds — close to rl-baselines3-zoo's tuned ones: 8 copies ×
+    /// 32 steps per batch, 20 epochs over it as one minibatch, λ = 0.8, γ = 0.98, the learning
+    /// rate falling from 1e-3 to 1e-4 over 100,000 steps.
+    pub fn cartpole() -> Self {
+        Self {
+            train_batch_size: 256,
+            num_envs_per_worker: 8,
+            sgd_minibatch_size: 256,
+            num_sgd_iter: 20,
+            lr_schedule: Some(Schedule::linear(1e-3, 1e-4, 100_000)),
+            gamma: 0.98,
+            lambda: 0.8,
+            ..Self::default()
+        }
+    }
+
+    /// Settings that swing Pendulum-v1 up (100 greedy episodes averaging about −170) in about
+    /// 120,000 environment steps: batches of 4,096 from 8 copies, minibatches of 256, 10
+    /// epochs, lr 1e-3, γ = 0.9, λ = 0.95, observations normalised.
+    pub fn pendulum() -> Self {
+        Self {
+            train_batch_size: 4096,
+            num_envs_per_worker: 8,
+            sgd_minibatch_size: 256,
+            num_sgd_iter: 10,
+            lr: 1e-3,
+            gamma: 0.9,
+            lambda: 0.95,
+            observation_filter: ObservationFilter::MeanStdFilter,
+            ..Self::default()
+        }
+    }
+
     /// Checks every field; `envs` is the number of environment copies, which must divide
     /// `train_batch_size`.
     pub(crate) fn validate(&self, envs: usize) -> Result<()> {
-        let bad = |field: &'static str, value: String, expected: &str| {
-            Err(RlError::InvalidConfig {
-                field,
-                value,
-                expected: expected.to_owned(),
-            })
-        };
-        if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return bad("lr", self.lr.to_string(), "a positive learning rate");
-        }
+        check::learning_rate(self.lr)?;
         if let Some(s) = &self.lr_schedule {
             s.validate("lr_schedule")?;
         }
-        for (field, v) in [("gamma", self.gamma), ("lambda", self.lambda)] {
-            if !(0.0..=1.0).contains(&v) {
-                return bad(field, v.to_string(), "a value in [0, 1]");
-            }
-        }
-        if !(self.clip_param > 0.0 && self.clip_param.is_finite()) {
-            return bad(
-                "clip_param",
-                self.clip_param.to_string(),
-                "a positive ε such as 0.2",
-            );
-        }
+        check::unit_interval(&[("gamma", self.gamma), ("lambda", self.lambda)])?;
+        check::positive("clip_param", self.clip_param)?;
+        check::optional_positive(&[
+            ("grad_clip", self.grad_clip),
+            ("vf_clip_param", self.vf_clip_param),
+        ])?;
         for (field, v) in [
             ("vf_loss_coeff", self.vf_loss_coeff),
             ("entropy_coeff", self.entropy_coeff),
         ] {
             if !(v >= 0.0 && v.is_finite()) {
-                return bad(field, v.to_string(), "a non-negative weight");
+                return Err(RlError::InvalidConfig {
+                    field,
+                    value: v.to_string(),
+                    expected: "a non-negative weight".to_owned(),
+                });
             }
         }
-        for (field, v) in [
-            ("train_batch_size", self.train_batch_size),
-            ("sgd_minibatch_size", self.sgd_minibatch_size),
-            ("num_sgd_iter", self.num_sgd_iter),
-            ("num_envs_per_worker", self.num_envs_per_worker),
-            ("evaluation_duration", self.evaluation_duration),
-        ] {
-            if v == 0 {
-                return bad(field, "0".to_owned(), "at least 1");
-            }
-        }
+        check::at_least_one(&[
+            ("train_batch_size", self.train_batch_size as u64),
+            ("sgd_minibatch_size", self.sgd_minibatch_size as u64),
+            ("num_sgd_iter", self.num_sgd_iter as u64),
+            ("num_envs_per_worker", self.num_envs_per_worker as u64),
+            ("evaluation_duration", self.evaluation_duration as u64),
+        ])?;
+        check::optional_interval(&[("evaluation_interval", self.evaluation_interval)])?;
+        check::hidden_layers(&self.fcnet_hiddens)?;
+        let bad = |field: &'static str, value: usize, expected: String| {
+            Err(RlError::InvalidConfig {
+                field,
+                value: value.to_string(),
+                expected,
+            })
+        };
         if !self.train_batch_size.is_multiple_of(envs) {
             return bad(
                 "train_batch_size",
-                self.train_batch_size.to_string(),
-                &format!(
+                self.train_batch_size,
+                format!(
                     "a multiple of the number of environment copies ({envs} = \
                      num_envs_per_worker × rollout workers), so every copy steps equally often"
                 ),
@@ -155,31 +187,8 @@ impl PpoConfig {
         if self.sgd_minibatch_size > self.train_batch_size {
             return bad(
                 "sgd_minibatch_size",
-                self.sgd_minibatch_size.to_string(),
-                &format!("at most train_batch_size ({})", self.train_batch_size),
-            );
-        }
-        if self.fcnet_hiddens.contains(&0) {
-            return bad(
-                "fcnet_hiddens",
-                format!("{:?}", self.fcnet_hiddens),
-                "no empty layer",
-            );
-        }
-        if matches!(self.grad_clip, Some(c) if c.is_nan() || c <= 0.0)
-            || matches!(self.vf_clip_param, Some(c) if c.is_nan() || c <= 0.0)
-        {
-            return bad(
-                "grad_clip / vf_clip_param",
-                format!("{:?} / {:?}", self.grad_clip, self.vf_clip_param),
-                "a positive bound, or null for none",
-            );
-        }
-        if self.evaluation_interval == Some(0) {
-            return bad(
-                "evaluation_interval",
-                "0".to_owned(),
-                "at least 1, or null for none",
+                self.sgd_minibatch_size,
+                format!("at most train_batch_size ({})", self.train_batch_size),
             );
         }
         Ok(())

@@ -13,10 +13,14 @@ use serde_json::{Map, Value, json};
 
 pub use config::{ObservationFilter, PpoConfig};
 
-use super::{AlgorithmConfig, core::Core, episodes::EpisodeStats};
+use super::{
+    AlgorithmConfig,
+    core::{self, Core},
+    episodes::EpisodeStats,
+};
 use crate::{
     Result,
-    env::{EnvSpec, Space, VectorEnv},
+    env::{EnvSpec, Space},
     policy::{Head, ObsFilter, Policy, PolicySpec},
     rollout::RunningMeanStd,
 };
@@ -65,10 +69,7 @@ impl Ppo {
     ) -> Result<Self> {
         let copies = config.num_envs_per_worker * rollout_workers.get();
         config.validate(copies)?;
-        let probe = env.make()?;
-        let observation_dim = probe.observation_space().dim();
-        let action_space = probe.action_space().clone();
-        drop(probe);
+        let (observation_dim, action_space) = core::spaces(&env)?;
         let head = match action_space {
             Space::Discrete { .. } => Head::Categorical,
             Space::Box { .. } => Head::Gaussian,
@@ -96,17 +97,16 @@ impl Ppo {
             config.grad_clip,
             Some(env.clone()),
         )?;
-        let copies = NonZeroUsize::new(copies).unwrap_or(NonZeroUsize::MIN);
-        let factory = env.factory().clone();
-        let mut envs = VectorEnv::new(copies, || factory())?;
-        if rollout_workers.get() > 1 {
-            envs = envs.with_threads(rollout_workers)?;
-        }
-        let obs = envs.reset(Some(config.seed));
+        let (envs, obs) = core::rollout_envs(
+            &env,
+            config.num_envs_per_worker,
+            rollout_workers,
+            config.seed,
+        )?;
         let sampler = rollout::Sampler {
+            episodes: EpisodeStats::default().with_copies(envs.len()),
             envs,
             obs,
-            episodes: EpisodeStats::default().with_copies(copies.get()),
         };
         Ok(Self {
             config,
