@@ -25,6 +25,16 @@ pub enum TrainError {
         /// What the CUDA runtime reported.
         reason: String,
     },
+    /// A launcher's environment variable is missing or unusable (a multi-process run).
+    #[error("launcher environment: {variable} is {value}; expected {expected}")]
+    LaunchEnv {
+        /// The variable.
+        variable: String,
+        /// Its value, quoted, or `unset`.
+        value: String,
+        /// What it must hold.
+        expected: String,
+    },
     /// A configuration value is invalid.
     #[error("invalid {field}: {value}; expected {expected}")]
     InvalidConfig {

@@ -21,6 +21,7 @@
 //! All three are on by default; a crate that only needs the runtime (air-serve, air-tune)
 //! depends on air-train with `default-features = false`.
 
+pub mod cluster;
 mod collective;
 mod config;
 mod device;

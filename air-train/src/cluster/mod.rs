@@ -1,0 +1,9 @@
+//! Running beyond one process: which process this is, read from the launcher that started it
+//! ([`ProcessEnv`]: Slurm, Open MPI, a Kubernetes Indexed Job or torchrun-style variables), and
+//! Slurm host lists.
+
+mod hostlist;
+mod launch;
+
+pub use hostlist::expand_hostlist;
+pub use launch::{DEFAULT_COORDINATOR_PORT, Launcher, PORT_VARIABLE, ProcessEnv};
