@@ -43,7 +43,7 @@ pub trait Collective: Send + Sync + fmt::Debug {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Op {
+pub(crate) enum Op {
     Mean,
     Sum,
     Broadcast(usize),
@@ -52,7 +52,7 @@ enum Op {
 }
 
 impl Op {
-    fn describe(self) -> String {
+    pub(crate) fn describe(self) -> String {
         match self {
             Self::Mean => "all_reduce_mean".to_owned(),
             Self::Sum => "all_reduce_sum_f64".to_owned(),
@@ -159,7 +159,7 @@ impl LocalCollective {
     }
 }
 
-fn combine(op: Op, slots: Vec<Vec<f64>>) -> (Vec<f64>, Option<String>) {
+pub(crate) fn combine(op: Op, slots: Vec<Vec<f64>>) -> (Vec<f64>, Option<String>) {
     match op {
         Op::Barrier | Op::Finish => (Vec::new(), None),
         Op::Broadcast(root) => (slots.into_iter().nth(root).unwrap_or_default(), None),
