@@ -140,7 +140,8 @@ fn diverging_calls_fail_every_rank() {
 fn child_rank() {
     let env = ProcessEnv::from_env()
         .unwrap()
-        .expect("torchrun-style variables");
+        .expect("a launcher's variables");
+    println!("LAUNCHER {}", env.launcher);
     let c = TcpCollective::connect(&env, Duration::from_secs(20)).unwrap();
     let rounds: usize = std::env::var("AIR_TEST_ROUNDS").unwrap().parse().unwrap();
     for round in 0..rounds {
@@ -241,4 +242,67 @@ fn a_killed_rank_fails_the_others_naming_it() {
         "{:?}",
         killed.elapsed()
     );
+}
+
+/// Whether a Slurm controller answers; without one the Slurm test is skipped, unless
+/// `AIR_REQUIRE_SLURM` is set (CI starts one with `scripts/slurm-one-host.sh`).
+fn slurm_available() -> bool {
+    let up = Command::new("sinfo")
+        .args(["-h", "-o", "%t"])
+        .output()
+        .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("idle"));
+    if !up {
+        assert!(
+            std::env::var_os("AIR_REQUIRE_SLURM").is_none(),
+            "AIR_REQUIRE_SLURM is set but no Slurm controller answers `sinfo` (start one with \
+             scripts/slurm-one-host.sh start DIR and export SLURM_CONF)"
+        );
+        eprintln!("skipped: no Slurm controller (scripts/slurm-one-host.sh start DIR)");
+    }
+    up
+}
+
+#[test]
+fn three_slurm_tasks_reduce_together() {
+    if !slurm_available() {
+        return;
+    }
+    let port = free_port();
+    let out = Command::new("srun")
+        .args(["-n", "3", "--overcommit", "--label", "--time", "2"])
+        .arg(format!(
+            "--export=ALL,AIR_COORDINATOR_PORT={port},AIR_TEST_ROUNDS=6"
+        ))
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "child_rank",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env_remove("RANK")
+        .env_remove("WORLD_SIZE")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Each task read its rank from Slurm's variables.
+    assert_eq!(stdout.matches("LAUNCHER Slurm").count(), 3, "{stdout}");
+    for task in 0..3 {
+        // `--label` prefixes each line with the task id: "1: ROUND 0 1".
+        let prefix = format!("{task}: ");
+        let rounds: Vec<String> = stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix(&prefix))
+            .filter_map(marked)
+            .collect();
+        let expected: Vec<String> = (0..6).map(|k| format!("ROUND {k} {}", k + 1)).collect();
+        assert_eq!(rounds, expected, "task {task}:\n{stdout}");
+    }
 }
