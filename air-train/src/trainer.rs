@@ -95,6 +95,8 @@ pub struct DataParallelTrainer {
     resume_from: Option<Checkpoint>,
     storage_options: StorageOptions,
     collective: CollectiveBackend,
+    /// This process's place when the workers are processes (one rank each), else `None`.
+    process: Option<crate::cluster::ProcessEnv>,
 }
 
 impl fmt::Debug for DataParallelTrainer {
@@ -127,7 +129,20 @@ impl DataParallelTrainer {
             resume_from: None,
             storage_options: StorageOptions::new(),
             collective: CollectiveBackend::Local,
+            process: None,
         }
+    }
+
+    /// Runs this process as one worker of a multi-process run: rank `env.rank` of
+    /// `env.world_size` (which must equal `num_workers`), joined through a
+    /// [`TcpCollective`](crate::cluster::TcpCollective) at `env`'s coordinator. Rank 0 records
+    /// results and checkpoints to the run's storage (a path every process sees, or a URI); the
+    /// other ranks write nothing and their `fit` returns the outcome without metrics.
+    /// [`fit`](Trainer::fit) does this by itself when a launcher started several processes
+    /// ([`ProcessEnv::from_env`](crate::cluster::ProcessEnv::from_env)).
+    pub fn with_process_env(mut self, env: crate::cluster::ProcessEnv) -> Self {
+        self.process = Some(env);
+        self
     }
 
     /// Which collective the workers use.
@@ -206,8 +221,21 @@ impl DataParallelTrainer {
 }
 
 impl Trainer for DataParallelTrainer {
+    /// Trains on `num_workers` threads, or — when a launcher started several processes (Slurm,
+    /// Open MPI, a Kubernetes Indexed Job, torchrun-style variables) — as this process's rank
+    /// of them (see [`with_process_env`](DataParallelTrainer::with_process_env)).
     fn fit(&self) -> Result<TrainResult> {
-        self.run_inner(&Value::Object(Default::default()), &TrialInfo::default())
+        let detected = match &self.process {
+            Some(_) => None,
+            None => crate::cluster::ProcessEnv::from_env()?.filter(|env| env.world_size > 1),
+        };
+        match detected {
+            Some(env) => self
+                .clone()
+                .with_process_env(env)
+                .run_inner(&Value::Object(Default::default()), &TrialInfo::default()),
+            None => self.run_inner(&Value::Object(Default::default()), &TrialInfo::default()),
+        }
     }
 }
 

@@ -12,6 +12,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+#[path = "common/slurm.rs"]
+mod slurm;
+
 use air_train::{
     Collective, LocalCollective, TrainError,
     cluster::{ProcessEnv, TcpCollective},
@@ -244,27 +247,9 @@ fn a_killed_rank_fails_the_others_naming_it() {
     );
 }
 
-/// Whether a Slurm controller answers; without one the Slurm test is skipped, unless
-/// `AIR_REQUIRE_SLURM` is set (CI starts one with `scripts/slurm-one-host.sh`).
-fn slurm_available() -> bool {
-    let up = Command::new("sinfo")
-        .args(["-h", "-o", "%t"])
-        .output()
-        .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("idle"));
-    if !up {
-        assert!(
-            std::env::var_os("AIR_REQUIRE_SLURM").is_none(),
-            "AIR_REQUIRE_SLURM is set but no Slurm controller answers `sinfo` (start one with \
-             scripts/slurm-one-host.sh start DIR and export SLURM_CONF)"
-        );
-        eprintln!("skipped: no Slurm controller (scripts/slurm-one-host.sh start DIR)");
-    }
-    up
-}
-
 #[test]
 fn three_slurm_tasks_reduce_together() {
-    if !slurm_available() {
+    if !slurm::available() {
         return;
     }
     let port = free_port();

@@ -34,6 +34,18 @@ impl DataParallelTrainer {
                 ComputeDevice::Cuda { index }.check_available()?;
             }
         }
+        if let Some(env) = &self.process
+            && env.world_size != scaling.num_workers()
+        {
+            return Err(TrainError::InvalidConfig {
+                field: "scaling_config.num_workers",
+                value: scaling.num_workers().to_string(),
+                expected: format!(
+                    "{}, the world size from {}: each process is one worker",
+                    env.world_size, env.launcher
+                ),
+            });
+        }
         let trainer = Self {
             scaling,
             ..self.clone()
@@ -53,7 +65,16 @@ impl DataParallelTrainer {
             (None, Some(n)) => n.to_owned(),
             (None, None) => default_run_name(&self.name, storage_path),
         };
-        let storage = RunDir::create(storage_path, &name, &self.storage_options)?;
+        let storage = match &self.process {
+            // Only rank 0 writes; the others' recorder (which records nothing: only rank 0
+            // records reports) lives in memory.
+            Some(env) if env.rank != 0 => RunDir::create(
+                &format!("memory://air-rank-{}-{}", env.rank, std::process::id()),
+                &name,
+                &self.storage_options,
+            )?,
+            _ => RunDir::create(storage_path, &name, &self.storage_options)?,
+        };
         let params = serde_json::json!({
             "trainer": self.name,
             "train_loop_config": loop_config,
@@ -184,10 +205,28 @@ impl DataParallelTrainer {
         recorder: &Arc<Mutex<Recorder>>,
     ) -> Result<(), Failure> {
         let n = self.scaling.num_workers();
-        let collective: Arc<dyn Collective> = match self.collective {
-            CollectiveBackend::Local => Arc::new(LocalCollective::new(n)),
-            #[cfg(feature = "collective")]
-            CollectiveBackend::Burn => Arc::new(crate::burn::BurnCollective::new(n)),
+        // The ranks this process runs: all of them on threads, or its own.
+        let (collective, ranks): (Arc<dyn Collective>, Vec<usize>) = match &self.process {
+            Some(env) => {
+                let timeout = std::time::Duration::from_secs(JOIN_TIMEOUT_S);
+                let c =
+                    crate::cluster::TcpCollective::connect(env, timeout).map_err(|e| Failure {
+                        rank: env.rank,
+                        what: "returned an error",
+                        message: e.to_string(),
+                        source: Some(e.into()),
+                        secondary: false,
+                    })?;
+                (Arc::new(c), vec![env.rank])
+            }
+            None => match self.collective {
+                CollectiveBackend::Local => (Arc::new(LocalCollective::new(n)), (0..n).collect()),
+                #[cfg(feature = "collective")]
+                CollectiveBackend::Burn => (
+                    Arc::new(crate::burn::BurnCollective::new(n)),
+                    (0..n).collect(),
+                ),
+            },
         };
         let shared = Arc::new(Shared {
             collective: collective.clone(),
@@ -196,13 +235,17 @@ impl DataParallelTrainer {
             failed: AtomicBool::new(false),
         });
         let outcomes: Vec<Result<(), Failure>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..n)
-                .map(|rank| {
+            let handles: Vec<_> = ranks
+                .iter()
+                .map(|&rank| {
                     let session = Session {
                         rank,
-                        local_rank: rank,
+                        local_rank: self.process.as_ref().map_or(rank, |e| e.local_rank),
                         world_size: n,
-                        device: ComputeDevice::for_worker(self.scaling.use_gpu(), rank),
+                        device: ComputeDevice::for_worker(
+                            self.scaling.use_gpu(),
+                            self.process.as_ref().map_or(rank, |e| e.local_rank),
+                        ),
                         config: loop_config.clone(),
                         trial_name: name.to_owned(),
                         trial_id: trial_id.to_owned(),
@@ -217,14 +260,14 @@ impl DataParallelTrainer {
                         .spawn_scoped(scope, move || run_worker(train_loop.as_ref(), session))
                 })
                 .collect();
-            if let Some((rank, Err(e))) = handles.iter().enumerate().find(|(_, h)| h.is_err()) {
+            if let Some((rank, Err(e))) = ranks.iter().zip(&handles).find(|(_, h)| h.is_err()) {
                 // The workers already started must not wait for one that never will.
                 collective.abort(&format!("worker {rank} could not start: {e}"));
             }
             handles
                 .into_iter()
-                .enumerate()
-                .map(|(rank, h)| match h {
+                .zip(ranks.iter().copied())
+                .map(|(h, rank)| match h {
                     Ok(h) => h.join().unwrap_or_else(|p| {
                         Err(Failure {
                             rank,
@@ -253,6 +296,9 @@ impl DataParallelTrainer {
         }
     }
 }
+
+/// How long the processes of a multi-process run may take to find each other.
+const JOIN_TIMEOUT_S: u64 = 120;
 
 #[derive(Debug)]
 struct Failure {
