@@ -111,10 +111,9 @@ fn check_storage(storage: &std::path::Path) {
     );
 }
 
-#[test]
-fn three_processes_train_like_three_threads() {
-    let expected = threaded();
-    let dir = tempfile::tempdir().unwrap();
+/// Runs the ignored test `child` as ranks 0..3 of one run (torchrun-style variables), all at
+/// once; their outputs, after checking each succeeded.
+fn run_ranks(child: &str, storage: &std::path::Path) -> Vec<Output> {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -123,31 +122,41 @@ fn three_processes_train_like_three_threads() {
     let children: Vec<_> = (0..3)
         .map(|rank| {
             Command::new(std::env::current_exe().unwrap())
-                .args(["--ignored", "--exact", "child_trainer", "--nocapture"])
+                .args(["--ignored", "--exact", child, "--nocapture"])
                 .env("RANK", rank.to_string())
                 .env("WORLD_SIZE", "3")
                 .env("MASTER_ADDR", "127.0.0.1")
                 .env("MASTER_PORT", port.to_string())
-                .env("AIR_TEST_STORAGE", dir.path())
+                .env("AIR_TEST_STORAGE", storage)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
                 .unwrap()
         })
         .collect();
-    let outputs: Vec<Output> = children
+    children
         .into_iter()
-        .map(|c| c.wait_with_output().unwrap())
+        .enumerate()
+        .map(|(rank, c)| {
+            let out = c.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "rank {rank}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            out
+        })
+        .collect()
+}
+
+#[test]
+fn three_processes_train_like_three_threads() {
+    let expected = threaded();
+    let dir = tempfile::tempdir().unwrap();
+    let all: Vec<Value> = run_ranks("child_trainer", dir.path())
+        .iter()
+        .flat_map(results)
         .collect();
-    let mut all = Vec::new();
-    for (rank, out) in outputs.iter().enumerate() {
-        assert!(
-            out.status.success(),
-            "rank {rank}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        all.extend(results(out));
-    }
     assert_eq!(
         all,
         vec![expected],
@@ -218,4 +227,64 @@ fn the_launchers_world_must_match_num_workers() {
         err.contains("expected 2, the world size from torchrun-style variables"),
         "{err}"
     );
+}
+
+/// GBDT on the breast cancer data, 3 workers summing histograms (f64) each round.
+fn gbdt(storage: &str) -> air_train::gbdt::GbdtTrainer {
+    use air_train::gbdt::{EvalMetric, GbdtParams, GbdtTrainer, Objective};
+    let data = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/data/breast_cancer.csv"
+    );
+    let (train, valid) = Dataset::read_csv(data)
+        .unwrap()
+        .train_test_split(0.3)
+        .unwrap();
+    GbdtTrainer::new(
+        "target",
+        GbdtParams::new(Objective::BinaryLogistic)
+            .with_eval_metrics([EvalMetric::Logloss, EvalMetric::Error]),
+        ScalingConfig::new(NonZeroUsize::new(3).unwrap()),
+        RunConfig::new(storage).with_name("gbdt"),
+    )
+    .unwrap()
+    .with_num_boost_round(10)
+    .with_dataset("train", train)
+    .with_dataset("valid", valid)
+}
+
+fn gbdt_metrics(result: &air_train::TrainResult) -> Value {
+    json!({
+        "train-logloss": result.metrics["train-logloss"],
+        "valid-logloss": result.metrics["valid-logloss"],
+        "valid-error": result.metrics["valid-error"],
+    })
+}
+
+#[test]
+#[ignore = "a child process of the multi-process tests"]
+fn child_gbdt() {
+    let storage = std::env::var("AIR_TEST_STORAGE").unwrap();
+    let result = gbdt(&storage).fit().unwrap().into_result().unwrap();
+    if result.metrics.contains_key("train-logloss") {
+        println!("RESULT {}", gbdt_metrics(&result));
+    }
+}
+
+#[test]
+fn gbdt_across_processes_grows_the_threaded_trees() {
+    let dir = tempfile::tempdir().unwrap();
+    let threaded = gbdt(&dir.path().display().to_string())
+        .fit()
+        .unwrap()
+        .into_result()
+        .unwrap();
+    let expected = gbdt_metrics(&threaded);
+    let dir = tempfile::tempdir().unwrap();
+    let all: Vec<Value> = run_ranks("child_gbdt", dir.path())
+        .iter()
+        .flat_map(results)
+        .collect();
+    // Histograms summed across processes in rank order: the same trees, to the last bit.
+    assert_eq!(all, vec![expected]);
 }
