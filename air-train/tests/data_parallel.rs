@@ -542,3 +542,87 @@ fn resume_from_checkpoint_continues_the_count_and_the_state() {
     assert_eq!(resumed.metrics["training_iteration"], 5, "2 before + 3 now");
     assert_eq!(resumed.metrics_dataframe.height(), 3);
 }
+
+/// The equivalence run's three-worker trainer, starting from `init`.
+fn three_workers(dir: &std::path::Path, init: Checkpoint) -> DataParallelTrainer {
+    air_train::burn::BurnTrainer::new(
+        train_loop,
+        ScalingConfig::new(NonZeroUsize::new(3).unwrap()),
+        run_config(dir, "three"),
+    )
+    .with_train_loop_config(json!({"global_batch": 24, "epochs": 3}))
+    .with_dataset("train", Dataset::from_polars(frame(&rows(96))))
+    .with_resume_from_checkpoint(init)
+}
+
+/// Run as each rank by the test below: the three-worker run, its rank in a process of its
+/// own; rank 0 prints the trained weights.
+#[test]
+#[ignore = "a child process of the multi-process test"]
+fn child_burn_rank() {
+    let storage = std::path::PathBuf::from(std::env::var("AIR_TEST_STORAGE").unwrap());
+    let init = Checkpoint::from_directory(std::env::var("AIR_TEST_INIT").unwrap()).unwrap();
+    let result = three_workers(&storage, init)
+        .fit()
+        .unwrap()
+        .into_result()
+        .unwrap();
+    if let Some(c) = &result.checkpoint {
+        println!("WEIGHTS {}", serde_json::to_string(&weights(c)).unwrap());
+    }
+}
+
+#[test]
+fn burn_across_three_processes_trains_the_threaded_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = initial_checkpoint();
+    init.to_directory(dir.path().join("init")).unwrap();
+    let threaded = three_workers(&dir.path().join("threads"), init)
+        .fit()
+        .unwrap()
+        .into_result()
+        .unwrap();
+    let expected = weights(threaded.checkpoint.as_ref().unwrap());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let children: Vec<_> = (0..3)
+        .map(|rank| {
+            std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--ignored", "--exact", "child_burn_rank", "--nocapture"])
+                .env("RANK", rank.to_string())
+                .env("WORLD_SIZE", "3")
+                .env("MASTER_ADDR", "127.0.0.1")
+                .env("MASTER_PORT", port.to_string())
+                .env("AIR_TEST_STORAGE", dir.path().join("processes"))
+                .env("AIR_TEST_INIT", dir.path().join("init"))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut printed: Vec<Vec<f32>> = Vec::new();
+    for (rank, child) in children.into_iter().enumerate() {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "rank {rank}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if let Some(i) = line.find("WEIGHTS ") {
+                printed.push(serde_json::from_str(&line[i + 8..]).unwrap());
+            }
+        }
+    }
+    assert_eq!(printed.len(), 1, "only rank 0 has the checkpoint");
+    for (i, (a, b)) in printed[0].iter().zip(&expected).enumerate() {
+        assert!(
+            (a - b).abs() < 1e-5,
+            "weight {i}: processes {a}, threads {b}"
+        );
+    }
+}
