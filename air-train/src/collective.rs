@@ -190,13 +190,25 @@ pub(crate) fn combine(op: Op, slots: Vec<Vec<f64>>) -> (Vec<f64>, Option<String>
     }
 }
 
-impl Collective for LocalCollective {
+/// A collective made of rounds: in each operation every rank hands in its part and gets the
+/// combined result ([`combine`]). Implementing it gives a [`Collective`] — the conversions,
+/// checks and single-rank shortcuts live once, here.
+pub(crate) trait Rounds: Send + Sync + fmt::Debug {
+    /// The number of ranks.
+    fn ranks(&self) -> usize;
+    /// One round: `rank`'s part of `op` in, the combined result out.
+    fn round(&self, rank: usize, op: Op, values: Vec<f64>) -> Result<Vec<f64>, TrainError>;
+    /// Releases every rank waiting now or later.
+    fn release(&self, reason: &str);
+}
+
+impl<T: Rounds> Collective for T {
     fn world_size(&self) -> usize {
-        self.world_size
+        self.ranks()
     }
 
     fn all_reduce_mean(&self, rank: usize, values: &mut [f32]) -> Result<(), TrainError> {
-        if self.world_size == 1 {
+        if self.ranks() == 1 {
             return Ok(());
         }
         let mean = self.round(
@@ -209,22 +221,29 @@ impl Collective for LocalCollective {
     }
 
     fn all_reduce_sum_f64(&self, rank: usize, values: &mut [f64]) -> Result<(), TrainError> {
-        if self.world_size == 1 {
+        if self.ranks() == 1 {
             return Ok(());
         }
         let sum = self.round(rank, Op::Sum, values.to_vec())?;
+        if sum.len() != values.len() {
+            return Err(TrainError::Collective(format!(
+                "all-reduce answered {} values for {}",
+                sum.len(),
+                values.len()
+            )));
+        }
         values.copy_from_slice(&sum);
         Ok(())
     }
 
     fn broadcast(&self, rank: usize, root: usize, values: &mut Vec<f32>) -> Result<(), TrainError> {
-        if root >= self.world_size {
+        if root >= self.ranks() {
             return Err(TrainError::Collective(format!(
                 "broadcast root {root} is outside the world of {} ranks",
-                self.world_size
+                self.ranks()
             )));
         }
-        if self.world_size == 1 {
+        if self.ranks() == 1 {
             return Ok(());
         }
         let mine = if rank == root {
@@ -241,20 +260,34 @@ impl Collective for LocalCollective {
     }
 
     fn barrier(&self, rank: usize) -> Result<(), TrainError> {
-        if self.world_size == 1 {
+        if self.ranks() == 1 {
             return Ok(());
         }
         self.round(rank, Op::Barrier, Vec::new()).map(|_| ())
     }
 
     fn finish(&self, rank: usize) -> Result<(), TrainError> {
-        if self.world_size == 1 {
+        if self.ranks() == 1 {
             return Ok(());
         }
         self.round(rank, Op::Finish, Vec::new()).map(|_| ())
     }
 
     fn abort(&self, reason: &str) {
+        self.release(reason);
+    }
+}
+
+impl Rounds for LocalCollective {
+    fn ranks(&self) -> usize {
+        self.world_size
+    }
+
+    fn round(&self, rank: usize, op: Op, values: Vec<f64>) -> Result<Vec<f64>, TrainError> {
+        LocalCollective::round(self, rank, op, values)
+    }
+
+    fn release(&self, reason: &str) {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if st.aborted.is_none() {
             st.aborted = Some(reason.to_owned());

@@ -23,8 +23,8 @@ use super::{
     wire::{self, Frame},
 };
 use crate::{
-    Collective, TrainError,
-    collective::{Op, combine},
+    TrainError,
+    collective::{Op, Rounds, combine},
 };
 
 /// What rank 0 holds: a writer per other rank, and frames from their reader threads.
@@ -371,78 +371,16 @@ fn join(env: &ProcessEnv, timeout: Duration) -> Result<TcpStream, TrainError> {
     }
 }
 
-impl Collective for TcpCollective {
-    fn world_size(&self) -> usize {
+impl Rounds for TcpCollective {
+    fn ranks(&self) -> usize {
         self.world_size
     }
 
-    fn all_reduce_mean(&self, rank: usize, values: &mut [f32]) -> Result<(), TrainError> {
-        if self.world_size == 1 {
-            return Ok(());
-        }
-        let mean = self.round(
-            rank,
-            Op::Mean,
-            values.iter().map(|v| f64::from(*v)).collect(),
-        )?;
-        values.iter_mut().zip(mean).for_each(|(v, m)| *v = m as f32);
-        Ok(())
+    fn round(&self, rank: usize, op: Op, values: Vec<f64>) -> Result<Vec<f64>, TrainError> {
+        TcpCollective::round(self, rank, op, values)
     }
 
-    fn all_reduce_sum_f64(&self, rank: usize, values: &mut [f64]) -> Result<(), TrainError> {
-        if self.world_size == 1 {
-            return Ok(());
-        }
-        let sum = self.round(rank, Op::Sum, values.to_vec())?;
-        if sum.len() != values.len() {
-            return Err(collective_error(format!(
-                "all-reduce answered {} values for {}",
-                sum.len(),
-                values.len()
-            )));
-        }
-        values.copy_from_slice(&sum);
-        Ok(())
-    }
-
-    fn broadcast(&self, rank: usize, root: usize, values: &mut Vec<f32>) -> Result<(), TrainError> {
-        if root >= self.world_size {
-            return Err(collective_error(format!(
-                "broadcast root {root} is outside the world of {} ranks",
-                self.world_size
-            )));
-        }
-        if self.world_size == 1 {
-            return Ok(());
-        }
-        let mine = if rank == root {
-            values.iter().map(|v| f64::from(*v)).collect()
-        } else {
-            Vec::new()
-        };
-        *values = self
-            .round(rank, Op::Broadcast(root), mine)?
-            .into_iter()
-            .map(|v| v as f32)
-            .collect();
-        Ok(())
-    }
-
-    fn barrier(&self, rank: usize) -> Result<(), TrainError> {
-        if self.world_size == 1 {
-            return Ok(());
-        }
-        self.round(rank, Op::Barrier, Vec::new()).map(drop)
-    }
-
-    fn finish(&self, rank: usize) -> Result<(), TrainError> {
-        if self.world_size == 1 {
-            return Ok(());
-        }
-        self.round(rank, Op::Finish, Vec::new()).map(drop)
-    }
-
-    fn abort(&self, reason: &str) {
+    fn release(&self, reason: &str) {
         self.set_aborted(reason);
         // The link may be held by an operation of this process in progress; try without
         // waiting (the operation fails on its own when peers see the abort).
