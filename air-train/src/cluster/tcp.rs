@@ -1,5 +1,5 @@
-//! [`TcpCollective`]: the [`Collective`] across processes, over TCP through rank 0 — each
-//! operation's parts go to rank 0, which combines them in rank order (exactly as
+//! [`TcpCollective`]: the [`Collective`](crate::Collective) across processes, over TCP through
+//! rank 0 — each operation's parts go to rank 0, which combines them in rank order (exactly as
 //! [`LocalCollective`](crate::LocalCollective) does, so results are bit-identical to the
 //! threaded run) and answers every rank.
 //!
@@ -38,7 +38,8 @@ enum Link {
     Peer(TcpStream),
 }
 
-/// The [`Collective`] of one process in a multi-process run (one rank per process).
+/// The [`Collective`](crate::Collective) of one process in a multi-process run (one rank per
+/// process).
 pub struct TcpCollective {
     rank: usize,
     world_size: usize,
