@@ -202,23 +202,12 @@ fn patched<T: serde::Serialize + serde::de::DeserializeOwned>(
         value: e.to_string(),
         expected: "a serialisable config".to_owned(),
     })?;
-    merge(&mut value, patch);
+    air_train::merge_json(&mut value, patch);
     serde_json::from_value(value).map_err(|e| RlError::InvalidConfig {
         field,
         value: patch.to_string(),
         expected: format!("fields of the {field} ({e})"),
     })
-}
-
-fn merge(base: &mut Value, patch: &Value) {
-    match (base, patch) {
-        (Value::Object(b), Value::Object(p)) => {
-            for (k, v) in p {
-                merge(b.entry(k.clone()).or_insert(Value::Null), v);
-            }
-        }
-        (b, p) => *b = p.clone(),
-    }
 }
 
 /// The learner's loop: build (or restore), then train, report and checkpoint until the run

@@ -22,6 +22,7 @@ use crate::{Resources, RunConfig, ScalingConfig, error::Result};
 
 use prepare::Prepared;
 pub use traits::{LoopError, ReportHook, TrainLoop, TrainResult, Trainable, Trainer, TrialInfo};
+pub use trial_config::merge_json;
 #[cfg(any(feature = "gbdt", feature = "sklearn"))]
 pub(crate) use trial_config::scaling_part;
 

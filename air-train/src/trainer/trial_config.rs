@@ -80,8 +80,15 @@ pub(crate) fn scaling_part(config: &Value) -> Value {
     }
 }
 
-/// Deep-merges `patch` into `base` (objects merge key by key; anything else replaces).
-pub(crate) fn merge_json(base: &mut Value, patch: &Value) {
+/// Deep-merges `patch` into `base` (objects merge key by key; anything else replaces): how a
+/// trial's config is merged into a trainer's, for trainables that merge their own parts.
+///
+/// ```
+/// let mut base = serde_json::json!({"lr": 0.1, "model": {"hidden": 8, "layers": 2}});
+/// air_train::merge_json(&mut base, &serde_json::json!({"model": {"hidden": 16}}));
+/// assert_eq!(base, serde_json::json!({"lr": 0.1, "model": {"hidden": 16, "layers": 2}}));
+/// ```
+pub fn merge_json(base: &mut Value, patch: &Value) {
     match (base, patch) {
         (Value::Object(b), Value::Object(p)) => {
             for (k, v) in p {

@@ -9,7 +9,7 @@ use crate::{
     algo::{core::Core, episodes::EpisodeStats},
     env::{Action, VectorEnv},
     policy::{self, ActionSelection, PolicyNet, Values},
-    rollout::{RunningMeanStd, Step, gae},
+    rollout::{Step, gae},
 };
 
 /// A training batch, time-major (`t × copies + i`).
@@ -72,14 +72,8 @@ impl Sampler {
         let mut selection = ActionSelection::Sample(Box::new(StdRng::from_rng(&mut core.rng)));
         for t in 0..fragment {
             let flat = policy::normalized(&core.spec, &self.obs)?;
-            let out = policy::forward(
-                &net,
-                &core.spec,
-                flat.clone(),
-                &core.infer_device,
-                Values::Compute,
-            )?;
-            batch.obs.extend(flat);
+            batch.obs.extend_from_slice(&flat);
+            let out = policy::forward(&net, &core.spec, flat, &core.infer_device, Values::Compute)?;
             let mut actions = Vec::with_capacity(copies);
             for i in 0..copies {
                 let (action, log_p) = policy::select(&core.spec, &out, i, &mut selection);
@@ -124,14 +118,10 @@ impl Sampler {
             .collect();
         advantages(&mut batch, &raw, &values[..copies], copies, gamma, lambda);
         if let Some(filter) = &mut core.spec.obs_filter {
-            update_stats(&mut filter.stats, &seen);
+            filter.stats.update(&seen);
         }
         Ok(batch)
     }
-}
-
-fn update_stats(stats: &mut RunningMeanStd, seen: &[Vec<f32>]) {
-    stats.update(seen);
 }
 
 /// GAE per copy, written back time-major.
