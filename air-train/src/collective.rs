@@ -296,6 +296,53 @@ impl Rounds for LocalCollective {
     }
 }
 
+/// Broadcasts `bytes` from `root` (its `bytes`; the others pass anything) and returns them on
+/// every rank. Three bytes travel in each `f32` (integers below 2^24 are exact), after two
+/// values holding the length.
+pub(crate) fn broadcast_bytes(
+    collective: &dyn Collective,
+    rank: usize,
+    root: usize,
+    bytes: &[u8],
+) -> Result<Vec<u8>, TrainError> {
+    const LOW: usize = (1 << 24) - 1;
+    let mut values = Vec::new();
+    if rank == root {
+        values.reserve(2 + bytes.len().div_ceil(3));
+        values.push((bytes.len() & LOW) as f32);
+        values.push((bytes.len() >> 24) as f32);
+        values.extend(bytes.chunks(3).map(|c| {
+            let word = c
+                .iter()
+                .enumerate()
+                .fold(0u32, |w, (i, b)| w | (u32::from(*b) << (8 * i)));
+            word as f32
+        }));
+    }
+    collective.broadcast(rank, root, &mut values)?;
+    let (len, words) = match values.as_slice() {
+        [low, high, words @ ..] => ((*low as usize) | ((*high as usize) << 24), words),
+        _ => {
+            return Err(TrainError::Collective(
+                "a byte broadcast lost its length".to_owned(),
+            ));
+        }
+    };
+    let out: Vec<u8> = words
+        .iter()
+        .flat_map(|w| (*w as u32).to_le_bytes().into_iter().take(3))
+        .take(len)
+        .collect();
+    if out.len() == len {
+        Ok(out)
+    } else {
+        Err(TrainError::Collective(format!(
+            "a byte broadcast delivered {} of {len} bytes",
+            out.len()
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::{sync::Arc, thread};
@@ -332,6 +379,25 @@ mod tests {
         }
         assert_eq!(results[0], results[1]);
         assert_eq!(results[1], results[2]);
+    }
+
+    #[test]
+    fn bytes_broadcast_whole() {
+        let c = LocalCollective::new(3);
+        let message: Vec<u8> = (0..=255u8).chain(b"tail".iter().copied()).collect();
+        let got: Vec<Vec<u8>> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..3)
+                .map(|rank| {
+                    let (c, m) = (&c, &message);
+                    s.spawn(move || {
+                        let mine = if rank == 1 { m.clone() } else { Vec::new() };
+                        broadcast_bytes(c, rank, 1, &mine).unwrap()
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(got.iter().all(|g| *g == message));
     }
 
     #[test]

@@ -122,6 +122,19 @@ pub enum TrainError {
         /// The underlying error.
         source: BoxError,
     },
+    /// The run's directory already holds an earlier run of the same name, and the trainer was
+    /// not told to resume it.
+    #[error(
+        "the run directory {path} already holds a run ({holds}); nothing was changed. To \
+         continue it (a relaunched job) use `with_existing_run(ExistingRun::Resume)`, or give \
+         this run another name (RunConfig::with_name) or storage path"
+    )]
+    RunExists {
+        /// The run's directory.
+        path: String,
+        /// What it holds, in words.
+        holds: String,
+    },
     /// A file could not be read.
     #[error("cannot read {path}: {source}")]
     Io {

@@ -62,8 +62,8 @@ pub use run::{Metrics, default_run_name};
 pub use run_dir::{CHECKPOINT_PREFIX, RunDir};
 pub use session::Session;
 pub use trainer::{
-    CollectiveBackend, DataParallelTrainer, DatasetsToSplit, LoopError, ReportHook, TrainLoop,
-    TrainResult, Trainable, Trainer, TrialInfo, merge_json,
+    CollectiveBackend, DataParallelTrainer, DatasetsToSplit, ExistingRun, Ingest, LoopError,
+    ReportHook, TrainLoop, TrainResult, Trainable, Trainer, TrialInfo, merge_json,
 };
 
 /// The text of a caught panic's payload (what `panic!` was given), for the error that reports

@@ -1,9 +1,11 @@
 //! The [`DataParallelTrainer`]: its builder here; the traits every trainer and trainable
-//! implements in [`traits`], dataset preparation and sharding in [`prepare`], trial configs
-//! merged into the trainer's in [`trial_config`], and a run's attempts and worker threads in
-//! [`workers`].
+//! implements in [`traits`], dataset preparation and sharding in [`prepare`], what a run
+//! starts from (and, across processes, what rank 0 tells the others) in [`setup`], trial
+//! configs merged into the trainer's in [`trial_config`], and a run's attempts and worker
+//! threads in [`workers`].
 
 mod prepare;
+mod setup;
 mod traits;
 mod trial_config;
 mod workers;
@@ -46,6 +48,40 @@ pub enum DatasetsToSplit {
     All,
     /// Only these; the others are given whole to every worker.
     Only(Vec<String>),
+}
+
+/// How a run's datasets reach its workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Ingest {
+    /// [`Materialize`](Ingest::Materialize) when the workers are threads of one process,
+    /// [`Stream`](Ingest::Stream) when they are processes (the default).
+    #[default]
+    Auto,
+    /// Read and preprocess every dataset once and hold the result in memory: every epoch of
+    /// every worker, and every tuning trial, reads memory. The fastest when the data fits.
+    Materialize,
+    /// Keep each worker's shard a plan: it is read from its source (only the shard's rows;
+    /// parquet row groups outside them are skipped) and preprocessed batch by batch each time
+    /// the loop iterates it, so memory holds the batches in flight, not the data. The
+    /// preprocessor is still fitted once, by a streaming pass over `"train"`.
+    Stream,
+}
+
+/// What [`fit`](Trainer::fit) does when the run's directory (`storage_path/name`) already
+/// holds reports or checkpoints of an earlier run with the same name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ExistingRun {
+    /// Fail before training, naming the directory and what it holds; nothing in it is touched
+    /// (the default).
+    #[default]
+    Fail,
+    /// Continue it, as a job relaunched after a failure does: from its newest complete
+    /// checkpoint, with that checkpoint's iteration count, the reports up to it and every
+    /// checkpoint already written kept (new ones are numbered after them). Reports made after
+    /// that checkpoint are made again. Without a checkpoint the run starts over.
+    Resume,
 }
 
 /// Runs a train loop on `num_workers` worker threads, each with its own device and its own
@@ -98,6 +134,8 @@ pub struct DataParallelTrainer {
     collective: CollectiveBackend,
     /// This process's place when the workers are processes (one rank each), else `None`.
     process: Option<crate::cluster::ProcessEnv>,
+    ingest: Ingest,
+    existing_run: ExistingRun,
 }
 
 impl fmt::Debug for DataParallelTrainer {
@@ -131,7 +169,23 @@ impl DataParallelTrainer {
             storage_options: StorageOptions::new(),
             collective: CollectiveBackend::Local,
             process: None,
+            ingest: Ingest::Auto,
+            existing_run: ExistingRun::Fail,
         }
+    }
+
+    /// How the datasets reach the workers: held in memory or streamed from their sources.
+    pub fn with_ingest(mut self, ingest: Ingest) -> Self {
+        self.ingest = ingest;
+        self.prepared = Arc::new(OnceLock::new());
+        self
+    }
+
+    /// What to do when the run's directory already holds a run of the same name: fail (the
+    /// default) or resume it from its newest checkpoint (a relaunched job).
+    pub fn with_existing_run(mut self, existing: ExistingRun) -> Self {
+        self.existing_run = existing;
+        self
     }
 
     /// Runs this process as one worker of a multi-process run: rank `env.rank` of

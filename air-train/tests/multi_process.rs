@@ -5,11 +5,15 @@
 use std::{
     net::TcpListener,
     num::NonZeroUsize,
-    process::{Command, Output, Stdio},
+    process::{Command, Output},
 };
 
+#[path = "common/ranks.rs"]
+mod ranks;
 #[path = "common/slurm.rs"]
 mod slurm;
+
+use ranks::results;
 
 use air_data::{
     Dataset,
@@ -76,16 +80,6 @@ fn child_trainer() {
     }
 }
 
-fn results(out: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            l.find("RESULT ")
-                .map(|i| serde_json::from_str(&l[i + 7..]).unwrap())
-        })
-        .collect()
-}
-
 fn threaded() -> Value {
     let dir = tempfile::tempdir().unwrap();
     let result = trainer(&dir.path().display().to_string())
@@ -111,42 +105,15 @@ fn check_storage(storage: &std::path::Path) {
     );
 }
 
-/// Runs the ignored test `child` as ranks 0..3 of one run (torchrun-style variables), all at
-/// once; their outputs, after checking each succeeded.
+/// Runs the ignored test `child` as ranks 0..3 of one run, after checking each succeeded.
 fn run_ranks(child: &str, storage: &std::path::Path) -> Vec<Output> {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let children: Vec<_> = (0..3)
-        .map(|rank| {
-            Command::new(std::env::current_exe().unwrap())
-                .args(["--ignored", "--exact", child, "--nocapture"])
-                .env("RANK", rank.to_string())
-                .env("WORLD_SIZE", "3")
-                .env("MASTER_ADDR", "127.0.0.1")
-                .env("MASTER_PORT", port.to_string())
-                .env("AIR_TEST_STORAGE", storage)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    children
-        .into_iter()
-        .enumerate()
-        .map(|(rank, c)| {
-            let out = c.wait_with_output().unwrap();
-            assert!(
-                out.status.success(),
-                "rank {rank}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            out
-        })
-        .collect()
+    let outputs = ranks::wait_all(ranks::spawn_ranks(
+        child,
+        3,
+        &[("AIR_TEST_STORAGE", storage.display().to_string())],
+    ));
+    ranks::assert_all_succeeded(&outputs);
+    outputs
 }
 
 #[test]

@@ -142,6 +142,20 @@ impl GbdtTrainer {
         self.inner = self.inner.with_storage_options(options);
         self
     }
+
+    /// What to do when the run's directory already holds a run of the same name (see
+    /// [`DataParallelTrainer::with_existing_run`]).
+    pub fn with_existing_run(mut self, existing: crate::ExistingRun) -> Self {
+        self.inner = self.inner.with_existing_run(existing);
+        self
+    }
+
+    /// How the datasets reach the workers (see [`DataParallelTrainer::with_ingest`]); the
+    /// booster bins its shard once either way.
+    pub fn with_ingest(mut self, ingest: crate::Ingest) -> Self {
+        self.inner = self.inner.with_ingest(ingest);
+        self
+    }
 }
 
 impl Trainer for GbdtTrainer {

@@ -143,6 +143,13 @@ impl SklearnTrainer {
         self.inner = self.inner.with_storage_options(options);
         self
     }
+
+    /// What to do when the run's directory already holds a run of the same name (see
+    /// [`DataParallelTrainer::with_existing_run`]).
+    pub fn with_existing_run(mut self, existing: crate::ExistingRun) -> Self {
+        self.inner = self.inner.with_existing_run(existing);
+        self
+    }
 }
 
 impl Trainer for SklearnTrainer {

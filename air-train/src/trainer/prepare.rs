@@ -1,5 +1,6 @@
 //! Preparing a run's datasets: the preprocessor fitted once on `"train"` and applied to
-//! every dataset, a trial's own datasets and preprocessor, and one shard per worker.
+//! every dataset (materialised, or per shard as it streams), a trial's own datasets and
+//! preprocessor, and one shard per worker.
 
 use std::{
     collections::BTreeMap,
@@ -15,7 +16,10 @@ use crate::{TrainError, error::Result};
 #[derive(Clone)]
 pub(super) struct Prepared {
     pub(super) preprocessor: Option<Arc<dyn Preprocessor>>,
+    /// Transformed and materialised ([`Ingest::Materialize`]), or as given (streamed).
     pub(super) datasets: BTreeMap<String, Dataset>,
+    /// The preprocessor each shard still goes through as it streams ([`Ingest::Stream`]).
+    pub(super) pending: Option<Arc<dyn Preprocessor>>,
     /// The raw (not preprocessed) columns of `"train"`, recorded in checkpoints.
     pub(super) train_columns: Option<Vec<String>>,
 }
@@ -31,8 +35,45 @@ impl DataParallelTrainer {
         if let Some(p) = self.prepared.get() {
             return Ok(p.clone());
         }
-        let prepared = prepare_with(&self.datasets, self.preprocessor.as_ref())?;
+        let prepared = prepare_with(&self.datasets, self.preprocessor.as_ref(), self.streams())?;
         Ok(self.prepared.get_or_init(|| prepared).clone())
+    }
+
+    /// The preparation of a non-zero rank of a multi-process run, with the preprocessor rank
+    /// 0 fitted (`Some`), or fitting its own copy when rank 0's could not be sent (`None`).
+    pub(super) fn prepare_with_fitted(
+        &self,
+        variant: &Variant,
+        fitted: Option<Arc<dyn Preprocessor>>,
+    ) -> Result<Prepared> {
+        let trainer = match fitted {
+            Some(p) => Self {
+                preprocessor: Some(p),
+                prepared: Arc::new(OnceLock::new()),
+                ..self.clone()
+            },
+            None => self.clone(),
+        };
+        let variant = Variant {
+            preprocessor: None,
+            datasets: variant.datasets.clone(),
+        };
+        if variant.datasets.is_none() {
+            let prepared = trainer.prepare()?;
+            // What `fitted_preprocessor` answers on this rank too.
+            Ok(self.prepared.get_or_init(|| prepared).clone())
+        } else {
+            trainer.prepare_variant(&variant)
+        }
+    }
+
+    /// Whether shards stream from their sources ([`Ingest`]).
+    fn streams(&self) -> bool {
+        match self.ingest {
+            Ingest::Auto => self.process.is_some(),
+            Ingest::Materialize => false,
+            Ingest::Stream => true,
+        }
     }
 
     /// The preparation for a trial that picks its own preprocessor and/or datasets, made once
@@ -91,7 +132,7 @@ impl DataParallelTrainer {
                 })?,
             )),
         };
-        let prepared = prepare_with(&datasets, preprocessor.as_ref())?;
+        let prepared = prepare_with(&datasets, preprocessor.as_ref(), self.streams())?;
         self.variants
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -123,11 +164,12 @@ fn read_dataset(source: &str) -> std::result::Result<Dataset, String> {
     r.map_err(|e| e.to_string())
 }
 
-/// Fits `preprocessor` on `"train"` (unless already fitted), applies it to every dataset and
-/// materialises the results.
+/// Fits `preprocessor` on `"train"` (unless already fitted), then applies it to every dataset
+/// and materialises the results, or (`streamed`) leaves it to be applied to each shard.
 fn prepare_with(
     datasets_in: &BTreeMap<String, Dataset>,
     preprocessor: Option<&Arc<dyn Preprocessor>>,
+    streamed: bool,
 ) -> Result<Prepared> {
     let preprocessor = match preprocessor {
         None => None,
@@ -151,6 +193,18 @@ fn prepare_with(
         }
         Some(p) => Some(p.clone()),
     };
+    let train_columns = match datasets_in.get("train") {
+        Some(ds) => Some(ds.columns()?),
+        None => None,
+    };
+    if streamed {
+        return Ok(Prepared {
+            pending: preprocessor.clone(),
+            preprocessor,
+            datasets: datasets_in.clone(),
+            train_columns,
+        });
+    }
     let mut datasets = BTreeMap::new();
     for (name, ds) in datasets_in {
         let ds = match &preprocessor {
@@ -161,18 +215,18 @@ fn prepare_with(
         // instead of re-running the read and the preprocessing.
         datasets.insert(name.clone(), Dataset::from_polars(ds.to_polars()?));
     }
-    let train_columns = match datasets_in.get("train") {
-        Some(ds) => Some(ds.columns()?),
-        None => None,
-    };
     Ok(Prepared {
         preprocessor,
         datasets,
+        pending: None,
         train_columns,
     })
 }
 
 impl DataParallelTrainer {
+    /// One map of datasets per worker: the split ones cut into contiguous row ranges (by the
+    /// untransformed rows when streaming, so a shard reads only its own rows), the others
+    /// whole.
     pub(super) fn shards(&self, prepared: &Prepared) -> Result<Vec<BTreeMap<String, Dataset>>> {
         let n = self.scaling.num_workers();
         let mut per_worker = vec![BTreeMap::new(); n];
@@ -193,6 +247,11 @@ impl DataParallelTrainer {
                 for w in &mut per_worker {
                     w.insert(name.clone(), ds.clone());
                 }
+            }
+        }
+        if let Some(p) = &prepared.pending {
+            for shard in per_worker.iter_mut().flat_map(BTreeMap::values_mut) {
+                *shard = p.transform(shard)?;
             }
         }
         Ok(per_worker)

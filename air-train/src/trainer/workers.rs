@@ -50,12 +50,6 @@ impl DataParallelTrainer {
             scaling,
             ..self.clone()
         };
-        let prepared = if variant.preprocessor.is_none() && variant.datasets.is_none() {
-            trainer.prepare()?
-        } else {
-            trainer.prepare_variant(&variant)?
-        };
-        let shards = trainer.shards(&prepared)?;
         let storage_path = trial
             .storage_path
             .as_deref()
@@ -65,6 +59,22 @@ impl DataParallelTrainer {
             (None, Some(n)) => n.to_owned(),
             (None, None) => default_run_name(&self.name, storage_path),
         };
+        // The processes of a run join once, before anything is prepared or written.
+        let cluster = match &self.process {
+            Some(env) => Some(Arc::new(crate::cluster::TcpCollective::connect(
+                env,
+                std::time::Duration::from_secs(JOIN_TIMEOUT_S),
+            )?)),
+            None => None,
+        };
+        // A tuner names its trials and restores them itself.
+        let plain_run = trial
+            .name
+            .is_none()
+            .then_some((storage_path, name.as_str()));
+        let setup = trainer.setup(&variant, plain_run, cluster.as_deref())?;
+        let prepared = setup.prepared;
+        let shards = trainer.shards(&prepared)?;
         let storage = match &self.process {
             // Only rank 0 writes; the others' recorder (which records nothing: only rank 0
             // records reports) lives in memory.
@@ -114,13 +124,18 @@ impl DataParallelTrainer {
                 label: name.clone(),
             },
         );
-        let resume_from = trial.resume_from.as_ref().or(self.resume_from.as_ref());
+        let continued = setup.continued.as_ref();
+        let resume_from = match continued {
+            // The earlier run's own checkpoint, or none (it starts over).
+            Some(c) => c.checkpoint.as_ref(),
+            None => trial.resume_from.as_ref().or(self.resume_from.as_ref()),
+        };
         if let Some(c) = resume_from {
             let iteration = c.metadata_value::<u64>("training_iteration")?.unwrap_or(0);
             let total = c.metadata_value::<f64>("time_total_s")?.unwrap_or(0.0);
             recorder.resume_from(iteration, total);
         }
-        if trial.resume_from.is_some() {
+        if trial.resume_from.is_some() || continued.is_some() {
             recorder.continue_run()?;
         }
         let recorder = Arc::new(Mutex::new(recorder));
@@ -128,7 +143,7 @@ impl DataParallelTrainer {
             &loop_config,
             (&name, &trial_id),
             &shards,
-            resume_from,
+            (resume_from, cluster),
             &recorder,
         );
         let r = recorder.lock().unwrap_or_else(|p| p.into_inner());
@@ -150,12 +165,17 @@ impl DataParallelTrainer {
 
     /// Attempts until one succeeds or the failure budget is spent: each restart resumes from
     /// the run's latest checkpoint (or `resume_from`). `None` on success, else the final error.
+    /// Across processes (`cluster`) there is one attempt: a failure ends every rank, and the
+    /// launcher's relaunch resumes from the checkpoint in storage ([`ExistingRun::Resume`]).
     fn attempts(
         &self,
         loop_config: &Value,
         (name, trial_id): (&str, &str),
         shards: &[BTreeMap<String, Dataset>],
-        resume_from: Option<&Checkpoint>,
+        (resume_from, cluster): (
+            Option<&Checkpoint>,
+            Option<Arc<crate::cluster::TcpCollective>>,
+        ),
         recorder: &Arc<Mutex<Recorder>>,
     ) -> Option<TrainError> {
         let mut failures = 0;
@@ -166,12 +186,21 @@ impl DataParallelTrainer {
                     .map(|k| k.checkpoint.clone())
                     .or_else(|| resume_from.cloned())
             };
-            let Err(failure) = self.attempt(loop_config, name, trial_id, shards, resume, recorder)
-            else {
+            let collective: Option<Arc<dyn Collective>> = match &cluster {
+                Some(c) => Some(c.clone()),
+                None => None,
+            };
+            let Err(failure) = self.attempt(
+                loop_config,
+                (name, trial_id),
+                shards,
+                resume,
+                (collective, recorder),
+            ) else {
                 return None;
             };
             failures += 1;
-            if self.run.failure_config().may_retry(failures) {
+            if cluster.is_none() && self.run.failure_config().may_retry(failures) {
                 tracing::warn!(
                     failures,
                     rank = failure.rank,
@@ -194,32 +223,22 @@ impl DataParallelTrainer {
         }
     }
 
-    /// One attempt: all workers from `resume`, until they finish or one fails.
+    /// One attempt: all workers from `resume`, until they finish or one fails. `cluster` is
+    /// the collective of a multi-process run, of which this process runs its own rank.
     fn attempt(
         &self,
         loop_config: &Value,
-        name: &str,
-        trial_id: &str,
+        (name, trial_id): (&str, &str),
         shards: &[BTreeMap<String, Dataset>],
         resume: Option<Checkpoint>,
-        recorder: &Arc<Mutex<Recorder>>,
+        (cluster, recorder): (Option<Arc<dyn Collective>>, &Arc<Mutex<Recorder>>),
     ) -> Result<(), Failure> {
         let n = self.scaling.num_workers();
         // The ranks this process runs: all of them on threads, or its own.
-        let (collective, ranks): (Arc<dyn Collective>, Vec<usize>) = match &self.process {
-            Some(env) => {
-                let timeout = std::time::Duration::from_secs(JOIN_TIMEOUT_S);
-                let c =
-                    crate::cluster::TcpCollective::connect(env, timeout).map_err(|e| Failure {
-                        rank: env.rank,
-                        what: "returned an error",
-                        message: e.to_string(),
-                        source: Some(e.into()),
-                        secondary: false,
-                    })?;
-                (Arc::new(c), vec![env.rank])
-            }
-            None => match self.collective {
+        let (collective, ranks): (Arc<dyn Collective>, Vec<usize>) = match (cluster, &self.process)
+        {
+            (Some(c), Some(env)) => (c, vec![env.rank]),
+            _ => match self.collective {
                 CollectiveBackend::Local => (Arc::new(LocalCollective::new(n)), (0..n).collect()),
                 #[cfg(feature = "collective")]
                 CollectiveBackend::Burn => (
