@@ -385,7 +385,7 @@ mod tests {
     fn bytes_broadcast_whole() {
         let c = LocalCollective::new(3);
         let message: Vec<u8> = (0..=255u8).chain(b"tail".iter().copied()).collect();
-        let got: Vec<Vec<u8>> = std::thread::scope(|s| {
+        let got: Vec<Vec<u8>> = thread::scope(|s| {
             let hs: Vec<_> = (0..3)
                 .map(|rank| {
                     let (c, m) = (&c, &message);

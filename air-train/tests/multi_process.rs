@@ -107,11 +107,14 @@ fn check_storage(storage: &std::path::Path) {
 
 /// Runs the ignored test `child` as ranks 0..3 of one run, after checking each succeeded.
 fn run_ranks(child: &str, storage: &std::path::Path) -> Vec<Output> {
-    let outputs = ranks::wait_all(ranks::spawn_ranks(
-        child,
-        3,
-        &[("AIR_TEST_STORAGE", storage.display().to_string())],
-    ));
+    let outputs = ranks::wait_all_within(
+        ranks::spawn_ranks(
+            child,
+            3,
+            &[("AIR_TEST_STORAGE", storage.display().to_string())],
+        ),
+        std::time::Duration::from_secs(300),
+    );
     ranks::assert_all_succeeded(&outputs);
     outputs
 }

@@ -87,7 +87,7 @@ fn child_streamer() {
     let result = DataParallelTrainer::new(
         stream_loop,
         ScalingConfig::new(NonZeroUsize::new(2).unwrap()),
-        RunConfig::new(&var("AIR_TEST_STORAGE")).with_name("streamed"),
+        RunConfig::new(var("AIR_TEST_STORAGE")).with_name("streamed"),
     )
     .with_ingest(ingest)
     .with_dataset(
