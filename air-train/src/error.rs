@@ -135,6 +135,9 @@ pub enum TrainError {
         /// What it holds, in words.
         holds: String,
     },
+    /// A tuning trial run in a process of its own failed there, or its process was lost.
+    #[error("trial process: {0}")]
+    TrialProcess(String),
     /// A file could not be read.
     #[error("cannot read {path}: {source}")]
     Io {

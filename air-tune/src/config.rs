@@ -35,6 +35,7 @@ pub struct TuneConfig {
     pub(crate) resources_per_trial: Option<Resources>,
     pub(crate) result_files: bool,
     pub(crate) state_period: Option<Duration>,
+    pub(crate) executor: crate::TrialExecutor,
 }
 
 impl fmt::Debug for TuneConfig {
@@ -48,6 +49,7 @@ impl fmt::Debug for TuneConfig {
             .field("scheduler", &self.scheduler.as_ref().map(|s| s.name()))
             .field("time_budget", &self.time_budget)
             .field("seed", &self.seed)
+            .field("executor", &self.executor)
             .finish_non_exhaustive()
     }
 }
@@ -68,6 +70,7 @@ impl Default for TuneConfig {
             resources_per_trial: None,
             result_files: true,
             state_period: None,
+            executor: crate::TrialExecutor::Threads,
         }
     }
 }
@@ -139,6 +142,13 @@ impl TuneConfig {
     /// default true).
     pub fn with_result_files(mut self, on: bool) -> Self {
         self.result_files = on;
+        self
+    }
+
+    /// Where trials run: threads of this process (the default) or a process each, started
+    /// locally or as Slurm job steps ([`TrialExecutor::Processes`]).
+    pub fn with_executor(mut self, executor: crate::TrialExecutor) -> Self {
+        self.executor = executor;
         self
     }
 

@@ -85,7 +85,7 @@ pub use stopper::{
     Stopper, TimeoutStopper, TrialPlateauStopper,
 };
 pub use trial::{Trial, TrialStatus, TrialTable};
-pub use tuner::{EXPERIMENT_STATE, Tuner};
+pub use tuner::{EXPERIMENT_STATE, ProcessLauncher, TRIAL_VARIABLE, TrialExecutor, Tuner};
 
 /// The training crate this one builds on, re-exported so users name one version of it.
 pub use air_train;

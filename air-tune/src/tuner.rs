@@ -2,6 +2,7 @@
 //! storage; [`Tuner::fit`] hands it to the run loop ([`runner`]), and [`Tuner::restore`]
 //! continues a saved experiment ([`state`]).
 
+mod processes;
 mod runner;
 mod state;
 
@@ -10,6 +11,7 @@ use std::sync::Arc;
 use air_checkpoint::StorageOptions;
 use air_train::{RunConfig, Trainable};
 
+pub use processes::{ProcessLauncher, TRIAL_VARIABLE, TrialExecutor};
 pub use state::EXPERIMENT_STATE;
 use state::{SavedExperiment, default_storage, read_state};
 
@@ -178,7 +180,14 @@ impl Tuner {
 
     /// Runs the experiment to the end and returns every trial's result. `Err` only when it
     /// cannot start or its state cannot be saved; failing trials are in the grid.
+    ///
+    /// In a trial process of [`TrialExecutor::Processes`](crate::TrialExecutor::Processes)
+    /// (started by the driver with `AIR_TUNE_TRIAL` set), `fit` runs that one trial and ends
+    /// the process.
     pub fn fit(self) -> Result<ResultGrid> {
+        if let Some(request) = processes::trial_request()? {
+            processes::run_here(self.trainable.as_ref(), request, &self.storage_options);
+        }
         runner::Runner::new(self)?.run()
     }
 }

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use super::{
     Tuner,
+    processes::{self, TrialRequest},
     state::{
         EXPERIMENT_STATE, FORMAT, RestorePolicy, SavedExperiment, SavedTrial, VERSION,
         experiment_dir, now_unix, restore_into, restored_trial,
@@ -236,6 +237,7 @@ pub(super) struct Runner {
     created: usize,
     searcher_done: bool,
     status: StatusTable,
+    executor: crate::TrialExecutor,
 }
 
 impl Runner {
@@ -341,6 +343,7 @@ impl Runner {
             created,
             searcher_done: false,
             status,
+            executor: tune.executor,
         })
     }
 
@@ -402,24 +405,61 @@ impl Runner {
         }
         t.started_before = true;
         let hook_shared = self.shared.clone();
-        let info = TrialInfo::new(&t.name, &t.id)
-            .with_storage_path(&self.exp_dir.path())
-            .with_on_report(move |m: &Metrics| lock(&hook_shared).on_result(idx, m))
-            .with_resume_from(t.resume.take())
-            .with_result_files(self.result_files)
-            .with_checkpoint_config(self.checkpoint_config.clone())
-            .with_quiet(true);
+        let on_result = move |m: &Metrics| lock(&hook_shared).on_result(idx, m);
         let config = t.config.clone();
-        let trainable = self.trainable.clone();
         tracing::info!(trial = %t.id, config = %config, "trial started");
+        let thread_name = format!("air-tune-{}", t.id);
+        let run: Box<dyn FnOnce() -> Outcome + Send> = match &self.executor {
+            crate::TrialExecutor::Processes(launcher) => {
+                match self.trial_request(t) {
+                    Ok(request) => {
+                        let (launcher, options) = (launcher.clone(), self.options.clone());
+                        let resources = t.resources.clone();
+                        Box::new(move || {
+                            let r = processes::run_process(
+                                &launcher, &request, &resources, &options, on_result,
+                            );
+                            Outcome::Done(Box::new(r.unwrap_or_else(|message| {
+                                let mut failed = TrainResult::failed(
+                                    TrainError::TrialProcess(message),
+                                    request.config.clone(),
+                                );
+                                // What the lost process had saved, to retry from.
+                                failed.checkpoint =
+                                    processes::newest_checkpoint(&request_path(&request), &options);
+                                failed
+                            })))
+                        })
+                    }
+                    Err(e) => {
+                        let message = e.to_string();
+                        Box::new(move || Outcome::Panicked(message))
+                    }
+                }
+            }
+            _ => {
+                let info = TrialInfo::new(&t.name, &t.id)
+                    .with_storage_path(&self.exp_dir.path())
+                    .with_on_report(on_result)
+                    .with_resume_from(t.resume.take())
+                    .with_result_files(self.result_files)
+                    .with_checkpoint_config(self.checkpoint_config.clone())
+                    .with_quiet(true);
+                let trainable = self.trainable.clone();
+                Box::new(move || {
+                    let out =
+                        catch_unwind(AssertUnwindSafe(|| trainable.run_trial(&config, &info)));
+                    match out {
+                        Ok(r) => Outcome::Done(Box::new(r)),
+                        Err(p) => Outcome::Panicked(air_train::panic_message(p.as_ref())),
+                    }
+                })
+            }
+        };
         let spawned = std::thread::Builder::new()
-            .name(format!("air-tune-{}", t.id))
+            .name(thread_name)
             .spawn(move || {
-                let out = catch_unwind(AssertUnwindSafe(|| trainable.run_trial(&config, &info)));
-                let outcome = match out {
-                    Ok(r) => Outcome::Done(Box::new(r)),
-                    Err(p) => Outcome::Panicked(air_train::panic_message(p.as_ref())),
-                };
+                let outcome = run();
                 lock(&shared).finished.push((idx, outcome));
                 shared.1.notify_all();
             });
@@ -429,6 +469,23 @@ impl Runner {
                 Outcome::Panicked(format!("the trial thread could not be started: {e}")),
             ));
         }
+    }
+
+    /// What a trial process is told: the trial, and where to resume from.
+    fn trial_request(&self, t: &mut Trial) -> std::result::Result<TrialRequest, TrainError> {
+        let resume = match t.resume.take() {
+            Some(c) => Some(processes::resume_location(&c, &t.path, &self.options)?),
+            None => None,
+        };
+        Ok(TrialRequest {
+            name: t.name.clone(),
+            id: t.id.clone(),
+            storage_path: self.exp_dir.path(),
+            config: t.config.clone(),
+            resume,
+            checkpoint_config: self.checkpoint_config.clone(),
+            result_files: self.result_files,
+        })
     }
 
     /// Creates the next trial from the searcher; `None` when there is none now.
@@ -600,6 +657,15 @@ impl Runner {
             experiment_path: self.exp_dir.path(),
         }
     }
+}
+
+/// A trial's directory: its name under the experiment's.
+fn request_path(request: &TrialRequest) -> String {
+    format!(
+        "{}/{}",
+        request.storage_path.trim_end_matches('/'),
+        request.name
+    )
 }
 
 /// Nothing runs and nothing can start: the trials a scheduler still holds end, terminated.

@@ -1,0 +1,181 @@
+//! Trials as processes: the same experiment run on threads, as local child processes and as
+//! Slurm job steps (when a Slurm controller answers) finds the same best result, with ASHA
+//! stopping the same weak trials; a trial process killed with SIGKILL is retried from its
+//! newest checkpoint and finishes.
+
+#[path = "../../air-train/tests/common/slurm.rs"]
+mod slurm;
+
+use std::{num::NonZeroUsize, path::Path};
+
+use air_checkpoint::Checkpoint;
+use air_train::{FailureConfig, MaxFailures, RunConfig, Session, TrainError};
+use air_tune::{
+    Asha, Mode, ProcessLauncher, ResultGrid, TrialExecutor, TrialStatus, TuneConfig, Tuner,
+    grid_search, space,
+};
+use serde_json::{Value, json};
+
+/// Nine iterations of `score = x · i`, resuming from the checkpoint's iteration. The trial
+/// with `x = kill_x` (from `AIR_TEST_KILL_X`) kills its own process with SIGKILL at iteration
+/// 3 of its first attempt (a marker file in its directory says it has been done).
+fn objective(config: &Value, session: &mut Session) -> Result<(), TrainError> {
+    let x = config["x"].as_f64().unwrap();
+    let start = match session.get_checkpoint() {
+        Some(c) => c.get_json::<u64>("iter")?,
+        None => 0,
+    };
+    let kill = std::env::var("AIR_TEST_KILL_X")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        == Some(x);
+    for i in start + 1..=9 {
+        let mut c = Checkpoint::new();
+        c.put_json("iter", &i)?;
+        session.report(json!({"score": x * i as f64}), Some(c))?;
+        let marker =
+            || Path::new(&std::env::var("AIR_TEST_STORAGE").unwrap()).join(format!("killed-{x}"));
+        if kill && i == 3 && !marker().exists() {
+            std::fs::write(marker(), b"").unwrap();
+            let pid = std::process::id().to_string();
+            std::process::Command::new("kill")
+                .args(["-9", &pid])
+                .status()
+                .unwrap();
+            std::thread::sleep(std::time::Duration::from_secs(60));
+        }
+    }
+    Ok(())
+}
+
+fn tuner(storage: &str, name: &str, executor: TrialExecutor) -> Tuner {
+    Tuner::new(
+        objective,
+        space!({ "x": grid_search([0.5, 1.0, 3.0, 0.25, 2.0, 1.5]) }),
+    )
+    .with_tune_config(
+        TuneConfig::new()
+            .with_metric("score", Mode::Max)
+            .with_max_concurrent_trials(NonZeroUsize::new(2).unwrap())
+            .with_seed(7)
+            .with_scheduler(
+                Asha::new()
+                    .with_max_t(9.0)
+                    .with_grace_period(1.0)
+                    .with_reduction_factor(3.0),
+            )
+            .with_executor(executor),
+    )
+    .with_run_config(
+        RunConfig::new(storage)
+            .with_name(name)
+            .with_failure_config(FailureConfig::new(MaxFailures::Limited(1))),
+    )
+}
+
+/// The trial processes: the same tuner, whose `fit` runs the trial it is given and exits.
+#[test]
+#[ignore = "a trial process of the tests below"]
+fn child_trial() {
+    // The trial's storage comes from the driver.
+    tuner("unused", "unused", TrialExecutor::Threads)
+        .fit()
+        .unwrap();
+    unreachable!("a trial process exits when its trial ends");
+}
+
+fn processes(launcher: ProcessLauncher) -> TrialExecutor {
+    TrialExecutor::Processes(launcher.with_program(
+        std::env::current_exe().unwrap(),
+        &["--ignored", "--exact", "child_trial", "--nocapture"],
+    ))
+}
+
+/// (best x, best score, iterations per trial in grid order).
+fn summary(grid: &ResultGrid) -> (Value, Value, Vec<u64>) {
+    assert_eq!(grid.len(), 6);
+    assert_eq!(grid.num_errors(), 0, "{:?}", grid.errors());
+    let best = grid.best_result().unwrap();
+    let iterations = grid
+        .iter()
+        .map(|r| r.metrics["training_iteration"].as_u64().unwrap())
+        .collect();
+    (
+        best.config["x"].clone(),
+        best.metrics["score"].clone(),
+        iterations,
+    )
+}
+
+fn check_against_threads(executor: TrialExecutor) {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = dir.path().display().to_string();
+    let threads = summary(
+        &tuner(&storage, "threads", TrialExecutor::Threads)
+            .fit()
+            .unwrap(),
+    );
+    let grid = tuner(&storage, "processes", executor).fit().unwrap();
+    let processes = summary(&grid);
+    assert_eq!((&processes.0, &processes.1), (&threads.0, &threads.1));
+    assert_eq!(processes.0, json!(3.0));
+    assert_eq!(processes.1, json!(27.0));
+    // ASHA stopped some trials early in both runs; the best one ran to max_t.
+    for (label, iterations) in [("threads", &threads.2), ("processes", &processes.2)] {
+        assert!(iterations.iter().any(|i| *i < 9), "{label}: {iterations:?}");
+    }
+    // Each trial process wrote its results to the experiment's storage.
+    for r in grid.iter() {
+        let lines = std::fs::read_to_string(Path::new(&r.path).join("result.json")).unwrap();
+        assert_eq!(
+            lines.lines().count() as u64,
+            r.metrics["training_iteration"].as_u64().unwrap()
+        );
+    }
+}
+
+#[test]
+fn local_trial_processes_find_the_threads_best() {
+    check_against_threads(processes(ProcessLauncher::local()));
+}
+
+#[test]
+fn slurm_job_steps_find_the_threads_best() {
+    if !slurm::available() {
+        return;
+    }
+    check_against_threads(processes(
+        ProcessLauncher::slurm().with_srun_args(&["--time=5"]),
+    ));
+}
+
+#[test]
+fn a_killed_trial_process_is_retried_from_its_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = dir.path().display().to_string();
+    let launcher = ProcessLauncher::local()
+        .with_env("AIR_TEST_KILL_X", "3")
+        .with_env("AIR_TEST_STORAGE", &storage);
+    let grid = tuner(&storage, "killed", processes(launcher))
+        .fit()
+        .unwrap();
+    assert!(
+        dir.path().join("killed-3").exists(),
+        "the trial was killed once"
+    );
+    let (best_x, best_score, _) = summary(&grid);
+    assert_eq!((best_x, best_score), (json!(3.0), json!(27.0)));
+    let killed = grid.iter().find(|r| r.config["x"] == json!(3.0)).unwrap();
+    assert_eq!(killed.status, TrialStatus::Terminated);
+    // Resumed from iteration 3's checkpoint: every iteration reported once.
+    let lines = std::fs::read_to_string(Path::new(&killed.path).join("result.json")).unwrap();
+    let iterations: Vec<u64> = lines
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["training_iteration"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(iterations, (1..=9).collect::<Vec<_>>());
+}
