@@ -277,6 +277,14 @@ fn meta(name: &str, namespace: Option<&String>, labels: &BTreeMap<String, String
     }
 }
 
+/// The labels of a run's objects and pods: what the Services select.
+fn labels(app: &str, name: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("app.kubernetes.io/name".to_owned(), app.to_owned()),
+        (RUN_LABEL.to_owned(), name.to_owned()),
+    ])
+}
+
 fn list(items: Vec<Value>) -> Value {
     json!({"apiVersion": "v1", "kind": "List", "items": items})
 }
@@ -377,10 +385,7 @@ impl TrainingJob {
     }
 
     fn labels(&self) -> BTreeMap<String, String> {
-        BTreeMap::from([
-            ("app.kubernetes.io/name".to_owned(), "air-train".to_owned()),
-            (RUN_LABEL.to_owned(), self.name.clone()),
-        ])
+        labels("air-train", &self.name)
     }
 
     /// The headless Service: DNS names for the pods, published before they are ready (rank 0
@@ -513,10 +518,7 @@ impl ServingDeployment {
     }
 
     fn labels(&self) -> BTreeMap<String, String> {
-        BTreeMap::from([
-            ("app.kubernetes.io/name".to_owned(), "air-serve".to_owned()),
-            (RUN_LABEL.to_owned(), self.name.clone()),
-        ])
+        labels("air-serve", &self.name)
     }
 
     /// The Deployment.
