@@ -409,7 +409,31 @@ impl Runner {
         let config = t.config.clone();
         tracing::info!(trial = %t.id, config = %config, "trial started");
         let thread_name = format!("air-tune-{}", t.id);
-        let run: Box<dyn FnOnce() -> Outcome + Send> = match &self.executor {
+        let run = self.trial_job(t, config, on_result);
+        let spawned = std::thread::Builder::new()
+            .name(thread_name)
+            .spawn(move || {
+                let outcome = run();
+                lock(&shared).finished.push((idx, outcome));
+                shared.1.notify_all();
+            });
+        if let Err(e) = spawned {
+            core.finished.push((
+                idx,
+                Outcome::Panicked(format!("the trial thread could not be started: {e}")),
+            ));
+        }
+    }
+
+    /// What runs trial `t` on its thread: the trainable, or (process executor) a process of
+    /// this program, ending in the trial's outcome.
+    fn trial_job(
+        &self,
+        t: &mut Trial,
+        config: Value,
+        on_result: impl Fn(&Metrics) -> bool + Send + Sync + 'static,
+    ) -> Box<dyn FnOnce() -> Outcome + Send> {
+        match &self.executor {
             crate::TrialExecutor::Processes(launcher) => {
                 match self.trial_request(t) {
                     Ok(request) => {
@@ -455,19 +479,6 @@ impl Runner {
                     }
                 })
             }
-        };
-        let spawned = std::thread::Builder::new()
-            .name(thread_name)
-            .spawn(move || {
-                let outcome = run();
-                lock(&shared).finished.push((idx, outcome));
-                shared.1.notify_all();
-            });
-        if let Err(e) = spawned {
-            core.finished.push((
-                idx,
-                Outcome::Panicked(format!("the trial thread could not be started: {e}")),
-            ));
         }
     }
 
