@@ -39,31 +39,35 @@ impl DataParallelTrainer {
         Ok(self.prepared.get_or_init(|| prepared).clone())
     }
 
-    /// The preparation of a non-zero rank of a multi-process run, with the preprocessor rank
-    /// 0 fitted (`Some`), or fitting its own copy when rank 0's could not be sent (`None`).
+    /// The preparation of a non-zero rank of a multi-process run, with the preprocessor rank 0
+    /// chose ([`FromRank0`]).
     pub(super) fn prepare_with_fitted(
         &self,
         variant: &Variant,
-        fitted: Option<Arc<dyn Preprocessor>>,
+        from: FromRank0,
     ) -> Result<Prepared> {
-        let trainer = match fitted {
-            Some(p) => Self {
-                preprocessor: Some(p),
-                prepared: Arc::new(OnceLock::new()),
-                ..self.clone()
-            },
-            None => self.clone(),
+        let (trainer, variant) = match from {
+            FromRank0::FitOwn => (self.clone(), variant.clone()),
+            FromRank0::Fitted(p) => (
+                self.with_preprocessor_only(Some(p)),
+                variant.datasets_only(),
+            ),
+            FromRank0::None => (self.with_preprocessor_only(None), variant.datasets_only()),
         };
-        let variant = Variant {
-            preprocessor: None,
-            datasets: variant.datasets.clone(),
-        };
-        if variant.datasets.is_none() {
+        if variant.preprocessor.is_none() && variant.datasets.is_none() {
             let prepared = trainer.prepare()?;
             // What `fitted_preprocessor` answers on this rank too.
             Ok(self.prepared.get_or_init(|| prepared).clone())
         } else {
             trainer.prepare_variant(&variant)
+        }
+    }
+
+    fn with_preprocessor_only(&self, preprocessor: Option<Arc<dyn Preprocessor>>) -> Self {
+        Self {
+            preprocessor,
+            prepared: Arc::new(OnceLock::new()),
+            ..self.clone()
         }
     }
 
@@ -144,10 +148,30 @@ impl DataParallelTrainer {
 static PREPARING: Mutex<()> = Mutex::new(());
 
 /// A trial's own choice of preprocessor and datasets.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(super) struct Variant {
     pub(super) preprocessor: Option<Value>,
     pub(super) datasets: Option<BTreeMap<String, String>>,
+}
+
+impl Variant {
+    /// The same datasets, the preprocessor left to the trainer.
+    fn datasets_only(&self) -> Self {
+        Self {
+            preprocessor: None,
+            datasets: self.datasets.clone(),
+        }
+    }
+}
+
+/// The preprocessor rank 0 sends the other ranks of a multi-process run.
+pub(super) enum FromRank0 {
+    /// Fitted by rank 0.
+    Fitted(Arc<dyn Preprocessor>),
+    /// None: rank 0 has none.
+    None,
+    /// Rank 0's could not be sent: each rank fits its own.
+    FitOwn,
 }
 
 fn read_dataset(source: &str) -> std::result::Result<Dataset, String> {

@@ -6,11 +6,14 @@
 use std::sync::Arc;
 
 use air_checkpoint::Checkpoint;
-use air_data::{Preprocessor, preprocessor_from_json, preprocessor_to_json};
+use air_data::{preprocessor_from_json, preprocessor_to_json};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{prepare::Variant, *};
+use super::{
+    prepare::{FromRank0, Variant},
+    *,
+};
 use crate::{
     Collective, TrainError, cluster::TcpCollective, collective::broadcast_bytes, error::Result,
     run_dir::RunDir,
@@ -110,23 +113,13 @@ impl DataParallelTrainer {
         let message: Message = serde_json::from_slice(&bytes).map_err(|e| {
             TrainError::Collective(format!("rank 0's setup message is unreadable: {e}"))
         })?;
-        let fitted: Option<Arc<dyn Preprocessor>> = match message.preprocessor {
-            Some(json) => Some(Arc::from(preprocessor_from_json(json)?)),
-            None if message.own_fit => None,
-            // Rank 0 has no preprocessor: neither has this rank.
-            None => {
-                let trainer = Self {
-                    preprocessor: None,
-                    ..self.clone()
-                };
-                return Ok(Setup {
-                    prepared: trainer.prepare_with_fitted(variant, None)?,
-                    continued: continued(message.continued, &self.storage_options)?,
-                });
-            }
+        let from = match message.preprocessor {
+            Some(json) => FromRank0::Fitted(Arc::from(preprocessor_from_json(json)?)),
+            None if message.own_fit => FromRank0::FitOwn,
+            None => FromRank0::None,
         };
         Ok(Setup {
-            prepared: self.prepare_with_fitted(variant, fitted)?,
+            prepared: self.prepare_with_fitted(variant, from)?,
             continued: continued(message.continued, &self.storage_options)?,
         })
     }

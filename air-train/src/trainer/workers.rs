@@ -186,10 +186,7 @@ impl DataParallelTrainer {
                     .map(|k| k.checkpoint.clone())
                     .or_else(|| resume_from.cloned())
             };
-            let collective: Option<Arc<dyn Collective>> = match &cluster {
-                Some(c) => Some(c.clone()),
-                None => None,
-            };
+            let collective = cluster.clone().map(|c| c as Arc<dyn Collective>);
             let Err(failure) = self.attempt(
                 loop_config,
                 (name, trial_id),
