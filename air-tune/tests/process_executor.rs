@@ -1,7 +1,8 @@
 //! Trials as processes: the same experiment run on threads, as local child processes and as
 //! Slurm job steps (when a Slurm controller answers) finds the same best result, with ASHA
 //! stopping the same weak trials; a trial process killed with SIGKILL is retried from its
-//! newest checkpoint and finishes.
+//! newest checkpoint and finishes; a driver killed with SIGKILL mid-experiment is restored and
+//! its trial processes resume from their checkpoints.
 
 #[path = "../../air-train/tests/common/slurm.rs"]
 mod slurm;
@@ -35,6 +36,15 @@ fn objective(config: &Value, session: &mut Session) -> Result<(), TrainError> {
         session.report(json!({"score": x * i as f64}), Some(c))?;
         let marker =
             || Path::new(&std::env::var("AIR_TEST_STORAGE").unwrap()).join(format!("killed-{x}"));
+        if std::env::var("AIR_TEST_GATE").is_ok() && i == 5 {
+            // Wait for the driver to be killed, then end (orphaned trial processes must not
+            // outlive the experiment).
+            let driver = std::os::unix::process::parent_id();
+            while std::os::unix::process::parent_id() == driver {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            return Ok(());
+        }
         if kill && i == 3 && !marker().exists() {
             std::fs::write(marker(), b"").unwrap();
             let pid = std::process::id().to_string();
@@ -48,23 +58,26 @@ fn objective(config: &Value, session: &mut Session) -> Result<(), TrainError> {
     Ok(())
 }
 
+fn tune_config(executor: TrialExecutor) -> TuneConfig {
+    TuneConfig::new()
+        .with_metric("score", Mode::Max)
+        .with_max_concurrent_trials(NonZeroUsize::new(2).unwrap())
+        .with_seed(7)
+        .with_executor(executor)
+}
+
 fn tuner(storage: &str, name: &str, executor: TrialExecutor) -> Tuner {
     Tuner::new(
         objective,
         space!({ "x": grid_search([0.5, 1.0, 3.0, 0.25, 2.0, 1.5]) }),
     )
     .with_tune_config(
-        TuneConfig::new()
-            .with_metric("score", Mode::Max)
-            .with_max_concurrent_trials(NonZeroUsize::new(2).unwrap())
-            .with_seed(7)
-            .with_scheduler(
-                Asha::new()
-                    .with_max_t(9.0)
-                    .with_grace_period(1.0)
-                    .with_reduction_factor(3.0),
-            )
-            .with_executor(executor),
+        tune_config(executor).with_scheduler(
+            Asha::new()
+                .with_max_t(9.0)
+                .with_grace_period(1.0)
+                .with_reduction_factor(3.0),
+        ),
     )
     .with_run_config(
         RunConfig::new(storage)
@@ -178,4 +191,90 @@ fn a_killed_trial_process_is_retried_from_its_checkpoint() {
         })
         .collect();
     assert_eq!(iterations, (1..=9).collect::<Vec<_>>());
+}
+
+// ----- the driver killed, the experiment restored -----
+
+fn restore_space() -> air_tune::Space {
+    space!({ "x": grid_search([0.5, 1.0, 3.0, 2.0]) })
+}
+
+/// The driver of the restore test: every trial process waits at iteration 5 until the driver
+/// is killed.
+#[test]
+#[ignore = "the driver process of the restore test"]
+fn child_driver() {
+    let storage = std::env::var("AIR_TEST_STORAGE").unwrap();
+    let launcher = ProcessLauncher::local().with_env("AIR_TEST_GATE", "1");
+    let _ = Tuner::new(objective, restore_space())
+        .with_tune_config(tune_config(processes(launcher)))
+        .with_run_config(RunConfig::new(storage.as_str()).with_name("restored"))
+        .fit();
+}
+
+fn state(path: &Path) -> Option<Value> {
+    serde_json::from_slice(&std::fs::read(path.join("experiment_state.json")).ok()?).ok()
+}
+
+#[test]
+fn a_killed_driver_is_restored_and_its_trials_resume_in_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = dir.path().join("restored");
+    let mut driver = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "child_driver", "--nocapture"])
+        .env("AIR_TEST_STORAGE", dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait (bounded) until two trial processes have checkpointed iteration 5 and wait.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the trials never reached the gate"
+        );
+        assert!(
+            driver.try_wait().unwrap().is_none(),
+            "the driver exited early"
+        );
+        let gated = state(&exp).map_or(0, |s| {
+            s["trials"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|t| t["status"] == "RUNNING" && t["checkpoint_dir"] == "checkpoint_000004")
+                .count()
+        });
+        if gated == 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    driver.kill().unwrap(); // SIGKILL
+    driver.wait().unwrap();
+
+    let exp = exp.display().to_string();
+    assert!(Tuner::can_restore(&exp));
+    let grid = Tuner::restore(&exp, objective, restore_space())
+        .unwrap()
+        .with_tune_config(
+            tune_config(processes(ProcessLauncher::local())).with_num_samples(NonZeroUsize::MIN),
+        )
+        .fit()
+        .unwrap();
+    assert_eq!(grid.len(), 4);
+    for r in grid.iter() {
+        assert_eq!(r.status, TrialStatus::Terminated, "{}", r.trial_id);
+        let iterations: Vec<u64> = r
+            .history
+            .iter()
+            .map(|m| m["training_iteration"].as_u64().unwrap())
+            .collect();
+        assert_eq!(iterations, (1..=9).collect::<Vec<_>>(), "{}", r.trial_id);
+    }
+    let best = grid.best_result().unwrap();
+    assert_eq!(
+        (&best.config["x"], &best.metrics["score"]),
+        (&json!(3.0), &json!(27.0))
+    );
 }
