@@ -146,7 +146,7 @@ impl TuneConfig {
     }
 
     /// Where trials run: threads of this process (the default) or a process each, started
-    /// locally or as Slurm job steps ([`TrialExecutor::Processes`](crate::TrialExecutor::Processes)).
+    /// locally, as Slurm job steps or as Kubernetes pods ([`TrialExecutor::Processes`](crate::TrialExecutor::Processes)).
     pub fn with_executor(mut self, executor: crate::TrialExecutor) -> Self {
         self.executor = executor;
         self

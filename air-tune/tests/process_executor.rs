@@ -1,5 +1,6 @@
-//! Trials as processes: the same experiment run on threads, as local child processes and as
-//! Slurm job steps (when a Slurm controller answers) finds the same best result, with ASHA
+//! Trials as processes: the same experiment run on threads, as local child processes, as
+//! Slurm job steps (when a Slurm controller answers) and as pods through `kubectl run -i` (a
+//! stand-in `kubectl`: no cluster is reachable here) finds the same best result, with ASHA
 //! stopping the same weak trials; a trial process killed with SIGKILL is retried from its
 //! newest checkpoint and finishes; a driver killed with SIGKILL mid-experiment is restored and
 //! its trial processes resume from their checkpoints.
@@ -160,6 +161,54 @@ fn slurm_job_steps_find_the_threads_best() {
     check_against_threads(processes(
         ProcessLauncher::slurm().with_srun_args(&["--time=5"]),
     ));
+}
+
+/// A stand-in for `kubectl run NAME ... -i --env=K=V ... --command -- PROGRAM ARGS` (no cluster
+/// is reachable here): it logs its arguments, checks the flags it knows, and runs the program
+/// with the variables the flags give, its standard input and output attached as `kubectl -i`
+/// attaches the pod's.
+const FAKE_KUBECTL: &str = r#"#!/bin/sh
+echo "$*" >> "$(dirname "$0")/calls.log"
+[ "$1" = run ] || { echo "fake kubectl: $1" >&2; exit 2; }
+shift 2
+while [ "$1" != "--" ]; do
+  case "$1" in
+    --env=*) export "${1#--env=}" ;;
+    --image=*|--overrides=*|--restart=Never|--rm|-i|--quiet|--command|--namespace=*) ;;
+    *) echo "fake kubectl: unexpected $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+shift
+exec "$@"
+"#;
+
+#[test]
+fn kubernetes_pods_find_the_threads_best() {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = tempfile::tempdir().unwrap();
+    let kubectl = bin.path().join("kubectl");
+    std::fs::write(&kubectl, FAKE_KUBECTL).unwrap();
+    std::fs::set_permissions(&kubectl, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let launcher = ProcessLauncher::kubernetes("registry.example/air:1")
+        .with_namespace("ml")
+        .with_kubectl(&kubectl);
+    check_against_threads(processes(launcher));
+    let calls = std::fs::read_to_string(bin.path().join("calls.log")).unwrap();
+    assert_eq!(calls.lines().count(), 6, "a pod per trial:\n{calls}");
+    for call in calls.lines() {
+        let pod = call.split(' ').nth(1).unwrap();
+        assert!(
+            pod.len() <= 63
+                && pod
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+            "{pod} is not a DNS-1123 label"
+        );
+        assert!(call.contains("--image=registry.example/air:1") && call.contains("--namespace=ml"));
+        assert!(call.contains(r#""requests":{"cpu":"1"}"#), "{call}");
+        assert!(call.contains("--env=AIR_TUNE_TRIAL={"), "{call}");
+    }
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Trials as processes ([`TrialExecutor::Processes`]): the driver starts each trial as a new
-//! process of the same program — a plain child, or an `srun` job step under Slurm — which
+//! process of the same program — a plain child, an `srun` job step under Slurm, or a pod
+//! started by `kubectl run -i` — which
 //! builds the same [`Tuner`](super::Tuner) and, finding `AIR_TUNE_TRIAL` in its environment,
 //! runs that one trial and exits. The trial writes its results and checkpoints to the
 //! experiment's storage as a thread's trial does; each report also goes to the driver on
@@ -49,7 +50,38 @@ pub struct ProcessLauncher {
 #[derive(Debug, Clone)]
 enum Engine {
     Local,
-    Slurm { srun_args: Vec<String> },
+    Slurm {
+        srun_args: Vec<String>,
+    },
+    Kubernetes {
+        image: String,
+        namespace: Option<String>,
+        kubectl: PathBuf,
+    },
+}
+
+/// Tells apart the pods of one driver's trials and their retries.
+static LAUNCHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A pod name from a trial id: a DNS-1123 label, unique per launch.
+fn pod_name(trial_id: &str) -> String {
+    let launch = LAUNCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let id: String = trial_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .take(40)
+        .collect();
+    format!(
+        "air-trial-{}-{launch}-{}",
+        id.trim_matches('-'),
+        std::process::id()
+    )
 }
 
 impl ProcessLauncher {
@@ -75,6 +107,39 @@ impl ProcessLauncher {
         }
     }
 
+    /// A pod per trial on Kubernetes, started with `kubectl run --rm -i` (whose attached
+    /// standard input and output carry the reports and answers) from `image`, which must hold
+    /// the program at the path [`with_program`](Self::with_program) gives (by default this
+    /// program's path and arguments). The pod asks for the trial's CPUs; the experiment's
+    /// storage must be one the pods reach (`s3://`, or a volume in the image's setup).
+    pub fn kubernetes(image: &str) -> Self {
+        Self {
+            engine: Engine::Kubernetes {
+                image: image.to_owned(),
+                namespace: None,
+                kubectl: PathBuf::from("kubectl"),
+            },
+            program: None,
+            env: Vec::new(),
+        }
+    }
+
+    /// The namespace of the trial pods ([`kubernetes`](Self::kubernetes) only).
+    pub fn with_namespace(mut self, namespace: &str) -> Self {
+        if let Engine::Kubernetes { namespace: ns, .. } = &mut self.engine {
+            *ns = Some(namespace.to_owned());
+        }
+        self
+    }
+
+    /// The `kubectl` to run (a path or a wrapper; [`kubernetes`](Self::kubernetes) only).
+    pub fn with_kubectl(mut self, kubectl: impl Into<PathBuf>) -> Self {
+        if let Engine::Kubernetes { kubectl: k, .. } = &mut self.engine {
+            *k = kubectl.into();
+        }
+        self
+    }
+
     /// More `srun` options (`--partition=gpu`, `--time=30`); ignored by [`local`](Self::local).
     pub fn with_srun_args<S: AsRef<str>>(mut self, args: &[S]) -> Self {
         if let Engine::Slurm { srun_args } = &mut self.engine {
@@ -93,14 +158,20 @@ impl ProcessLauncher {
         self
     }
 
-    /// A variable for every trial process, on top of this process's (which they inherit;
-    /// `srun` exports them too).
+    /// A variable for every trial process, on top of this process's (which local processes
+    /// inherit and `srun` exports; a pod gets only the variables given here).
     pub fn with_env(mut self, name: &str, value: &str) -> Self {
         self.env.push((name.to_owned(), value.to_owned()));
         self
     }
 
-    fn command(&self, trial_name: &str, resources: &Resources) -> Result<Command, String> {
+    /// The command that runs trial `trial` with variables `vars` (and the launcher's).
+    fn command(
+        &self,
+        (trial_name, trial_id): (&str, &str),
+        resources: &Resources,
+        vars: &[(&str, &str)],
+    ) -> Result<Command, String> {
         let (program, args) = match &self.program {
             Some(p) => p.clone(),
             None => (
@@ -109,28 +180,51 @@ impl ProcessLauncher {
                 std::env::args().skip(1).collect(),
             ),
         };
+        let cpus = resources
+            .amounts()
+            .find(|(k, _)| *k == "CPU")
+            .map_or(1, |(_, n)| n.ceil().max(1.0) as u64);
+        let vars = vars
+            .iter()
+            .copied()
+            .chain(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let mut command = match &self.engine {
-            Engine::Local => {
-                let mut c = Command::new(program);
-                c.args(args);
-                c
-            }
+            Engine::Local => Command::new(&program),
             Engine::Slurm { srun_args } => {
-                let cpus = resources
-                    .amounts()
-                    .find(|(k, _)| *k == "CPU")
-                    .map_or(1, |(_, n)| n.ceil().max(1.0) as u64);
                 let mut c = Command::new("srun");
                 c.args(["--exact", "--ntasks=1", "--nodes=1", "--quiet"])
                     .arg(format!("--cpus-per-task={cpus}"))
                     .arg(format!("--job-name={trial_name}"))
                     .args(srun_args)
-                    .arg(program)
-                    .args(args);
+                    .arg(&program);
                 c
             }
+            Engine::Kubernetes {
+                image,
+                namespace,
+                kubectl,
+            } => {
+                let pod = pod_name(trial_id);
+                let resources = serde_json::json!({"spec": {"containers": [{
+                    "name": pod,
+                    "resources": {"requests": {"cpu": cpus.to_string()}},
+                }]}});
+                let mut c = Command::new(kubectl);
+                c.args(["run", &pod, "--restart=Never", "--rm", "-i", "--quiet"])
+                    .arg(format!("--image={image}"))
+                    .arg(format!("--overrides={resources}"));
+                if let Some(ns) = namespace {
+                    c.arg(format!("--namespace={ns}"));
+                }
+                // The pod does not inherit this process's environment: every variable is a flag.
+                c.args(vars.map(|(k, v)| format!("--env={k}={v}")))
+                    .args(["--command", "--"])
+                    .arg(&program)
+                    .args(&args);
+                return Ok(c);
+            }
         };
-        command.envs(self.env.iter().map(|(k, v)| (k, v)));
+        command.args(args).envs(vars);
         Ok(command)
     }
 }
@@ -259,10 +353,13 @@ pub(super) fn run_process(
     options: &StorageOptions,
     mut on_result: impl FnMut(&Metrics) -> bool,
 ) -> Result<TrainResult, String> {
-    let mut command = launcher.command(&request.name, resources)?;
     let json = serde_json::to_string(request).map_err(|e| e.to_string())?;
+    let mut command = launcher.command(
+        (&request.name, &request.id),
+        resources,
+        &[(TRIAL_VARIABLE, &json)],
+    )?;
     let mut child = command
-        .env(TRIAL_VARIABLE, json)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
