@@ -175,13 +175,13 @@ fn root_round(hub: &mut Hub, world: usize, op: Op, mine: Vec<f64>) -> Result<Vec
         ),
         None => combine(op, slots.into_iter().map(|(_, v)| v).collect()),
     };
-    let answer = match &error {
+    let answer = wire::encode(&match &error {
         Some(e) => Frame::Failed(e.clone()),
-        None => Frame::Result(result.clone()),
-    };
+        None => Frame::Result(result.clone(), wire::Width::of(op)),
+    });
     for (rank, w) in hub.writers.iter_mut().enumerate() {
         if let Some(stream) = w
-            && let Err(e) = wire::write(stream, &answer)
+            && let Err(e) = wire::write_encoded(stream, &answer)
         {
             return Err(collective_error(format!("answering rank {rank}: {e}")));
         }
@@ -207,7 +207,7 @@ fn peer_round(stream: &mut TcpStream, op: Op, values: Vec<f64>) -> Result<Vec<f6
     };
     wire::write(stream, &Frame::Call(op, values)).map_err(lost)?;
     match wire::read(stream).map_err(lost)? {
-        Frame::Result(v) => Ok(v),
+        Frame::Result(v, _) => Ok(v),
         Frame::Failed(e) => Err(collective_error(e)),
         Frame::Abort(reason) => Err(TrainError::CollectiveAborted(reason)),
         other => Err(collective_error(format!("rank 0 answered {other:?}"))),
