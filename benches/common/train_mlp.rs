@@ -148,5 +148,10 @@ pub(crate) fn trainer(
     .unwrap()
     .into_result()
     .unwrap();
-    result.metrics["loss"].as_f64().unwrap() as f32
+    // Only rank 0 of a multi-process run has metrics; the other ranks' loss is NaN.
+    result
+        .metrics
+        .get("loss")
+        .and_then(Value::as_f64)
+        .map_or(f32::NAN, |l| l as f32)
 }
