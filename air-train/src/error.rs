@@ -114,6 +114,17 @@ pub enum TrainError {
         /// Why it failed: the underlying error, or a message where there is none.
         source: BoxError,
     },
+    /// A weights file does not match the model it is loaded into: a tensor is missing, has
+    /// another shape or an unusable dtype, or the file is not readable as weights.
+    #[error("weights {file}: tensor {tensor} {problem}")]
+    Weights {
+        /// The file (a path, a checkpoint entry or a URI).
+        file: String,
+        /// The tensor's name in the file.
+        tensor: String,
+        /// What is wrong, with the shapes involved.
+        problem: String,
+    },
     /// Reading or writing a run's or an experiment's files failed.
     #[error("run storage at {location}: {source}")]
     Storage {

@@ -46,6 +46,8 @@ pub mod burn;
 pub mod gbdt;
 #[cfg(feature = "sklearn")]
 pub mod sklearn;
+#[cfg(feature = "transformers")]
+pub mod transformers;
 
 pub use collective::{Collective, LocalCollective};
 pub use config::{

@@ -1,0 +1,30 @@
+//! Pretrained transformers on burn (feature `transformers`): HuggingFace's place in Ray AIR
+//! (`TransformersTrainer`, `TransformersPredictor`).
+//!
+//! - [`PretrainedModel`]: a BERT-family model read from a HuggingFace or sentence-transformers
+//!   directory, a checkpoint or a URI — [`BertConfig`] from `config.json`, [`TextTokenizer`]
+//!   (HuggingFace's own tokenizer, the `tokenizers` crate) from `tokenizer.json`, weights from
+//!   `model.safetensors` checked tensor by tensor.
+//! - [`BertModel`]: the encoder (embeddings, post-norm self-attention layers, exact GELU) on
+//!   the workspace's one burn backend, CPU or CUDA; [`Pooling`] and [`normalize`] turn its
+//!   states into sentence embeddings.
+//!
+//! Checked against HuggingFace: token ids equal the Python tokenizer's and embeddings equal
+//! sentence-transformers' (see `air-train/tests/transformers.rs` and its fixture script).
+
+mod config;
+mod embeddings;
+mod encoder;
+mod layer;
+mod pooling;
+mod pretrained;
+mod tokenizer;
+mod weights;
+
+pub use config::{BertConfig, HiddenAct};
+pub use embeddings::BertEmbeddings;
+pub use encoder::BertModel;
+pub use layer::BertLayer;
+pub use pooling::{Pooling, normalize};
+pub use pretrained::{CONFIG_ENTRY, PretrainedModel, TOKENIZER_ENTRY, WEIGHTS_ENTRY};
+pub use tokenizer::{TextTokenizer, TokenBatch};

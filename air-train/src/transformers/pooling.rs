@@ -1,0 +1,60 @@
+//! [`Pooling`]: from one hidden state per token to one vector per sequence.
+
+use ::burn::tensor::{Bool, Tensor, backend::Backend};
+use serde::{Deserialize, Serialize};
+
+/// How a sequence's token states become one vector (sentence-transformers' `1_Pooling`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pooling {
+    /// The mean over real tokens (padding excluded): sentence-transformers' default.
+    #[default]
+    Mean,
+    /// The first token's state (`[CLS]`).
+    Cls,
+}
+
+impl Pooling {
+    /// `[batch, seq, hidden]` states and a `[batch, seq]` mask (true for real tokens) →
+    /// `[batch, hidden]`.
+    pub fn pool<B: Backend>(self, hidden: Tensor<B, 3>, mask: Tensor<B, 2, Bool>) -> Tensor<B, 2> {
+        let [batch, seq, width] = hidden.dims();
+        match self {
+            Self::Mean => {
+                let weights = mask.float().reshape([batch, seq, 1]);
+                let counts = weights.clone().sum_dim(1).clamp_min(1e-9);
+                (hidden * weights)
+                    .sum_dim(1)
+                    .div(counts)
+                    .reshape([batch, width])
+            }
+            Self::Cls => hidden
+                .slice([0..batch, 0..1, 0..width])
+                .reshape([batch, width]),
+        }
+    }
+
+    /// Reads sentence-transformers' `1_Pooling/config.json` text.
+    pub(crate) fn from_sentence_transformers(text: &str) -> Option<Self> {
+        let v: serde_json::Value = serde_json::from_str(text).ok()?;
+        let on = |k: &str| v.get(k).and_then(serde_json::Value::as_bool) == Some(true);
+        if on("pooling_mode_mean_tokens") {
+            Some(Self::Mean)
+        } else if on("pooling_mode_cls_token") {
+            Some(Self::Cls)
+        } else {
+            None
+        }
+    }
+}
+
+/// Each row divided by its L2 norm (rows of zeros stay zero).
+pub fn normalize<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
+    let norm = x
+        .clone()
+        .powf_scalar(2.0)
+        .sum_dim(1)
+        .sqrt()
+        .clamp_min(1e-12);
+    x.div(norm)
+}
