@@ -254,3 +254,249 @@ fn minilm_matches_sentence_transformers() {
     }
     assert_eq!(cases.len(), 12);
 }
+
+mod fine_tuning {
+    use std::num::NonZeroUsize;
+
+    use air_data::{Dataset, polars::prelude::*};
+    use air_train::{
+        ExistingRun, FromCheckpoint, Predictor, RunConfig, ScalingConfig, Trainer,
+        transformers::{
+            LabelType, PROBABILITIES, TaskKind, TrainingArgs, TransformersPredictor,
+            TransformersTrainer,
+        },
+    };
+    use serde_json::json;
+
+    use super::*;
+
+    const GOOD: [&str; 6] = [
+        "great",
+        "wonderful",
+        "excellent",
+        "superb",
+        "lovely",
+        "brilliant",
+    ];
+    const BAD: [&str; 6] = ["terrible", "awful", "horrible", "dreadful", "boring", "bad"];
+    const THINGS: [&str; 5] = ["acting", "music", "plot", "story", "script"];
+
+    /// `n` short reviews, alternately good and bad, over the tiny tokenizer's words.
+    fn reviews(n: usize, offset: usize) -> DataFrame {
+        let (mut text, mut label) = (Vec::new(), Vec::new());
+        for i in offset..offset + n {
+            let good = i % 2 == 0;
+            let word = if good {
+                GOOD[i / 2 % 6]
+            } else {
+                BAD[i / 2 % 6]
+            };
+            let thing = THINGS[i / 3 % 5];
+            text.push(format!("the {thing} was {word} and the film was {word}"));
+            label.push(if good { "positive" } else { "negative" });
+        }
+        df!("text" => text, "label" => label).unwrap()
+    }
+
+    fn args() -> TrainingArgs {
+        TrainingArgs::default()
+            .with_max_length(32)
+            .with_batch_size(8)
+            .with_learning_rate(3e-3)
+            .with_num_epochs(3)
+    }
+
+    fn trainer(
+        workers: usize,
+        args: TrainingArgs,
+        storage: &Path,
+    ) -> air_train::DataParallelTrainer {
+        TransformersTrainer::new(
+            PretrainedModel::from_dir(tiny_dir()).unwrap(),
+            args,
+            Dataset::from_polars(reviews(96, 0)),
+            ScalingConfig::new(NonZeroUsize::new(workers).unwrap()),
+            RunConfig::new(storage.display().to_string().as_str()).with_name("tiny"),
+        )
+        .unwrap()
+        .with_dataset("evaluation", Dataset::from_polars(reviews(40, 1000)))
+    }
+
+    #[test]
+    fn fine_tunes_on_two_workers_then_predicts_from_the_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let result = trainer(2, args(), dir.path())
+            .fit()
+            .unwrap()
+            .into_result()
+            .unwrap();
+        let accuracy = result.metrics["eval_accuracy"].as_f64().unwrap();
+        assert!(
+            accuracy >= 0.9,
+            "eval accuracy {accuracy}: {:?}",
+            result.metrics
+        );
+        assert_eq!(result.metrics["epoch"], json!(2));
+        assert_eq!(result.metrics_dataframe.height(), 3);
+        // 96 rows over 2 workers, batches of 8: 6 steps an epoch.
+        assert_eq!(result.metrics["step"], json!(18));
+
+        let checkpoint = result.checkpoint.unwrap();
+        let predictor = TransformersPredictor::from_checkpoint(&checkpoint).unwrap();
+        assert_eq!(
+            predictor.task().kind,
+            TaskKind::Classification {
+                labels: vec!["negative".into(), "positive".into()],
+                label_type: LabelType::Text
+            }
+        );
+        let eval = reviews(40, 1000);
+        let out = predictor.predict(eval.clone()).unwrap();
+        let predicted: Vec<&str> = out
+            .column("predictions")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(Option::unwrap)
+            .collect();
+        let truth: Vec<&str> = eval
+            .column("label")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(Option::unwrap)
+            .collect();
+        let correct = predicted.iter().zip(&truth).filter(|(p, t)| p == t).count();
+        assert_eq!(
+            correct as f64 / 40.0,
+            accuracy,
+            "the predictor agrees with the trainer's evaluation"
+        );
+        let probabilities = air_data::to_f32_matrix(&out, &[PROBABILITIES]).unwrap();
+        assert_eq!((probabilities.rows, probabilities.cols), (40, 2));
+        for p in probabilities.data.chunks(2) {
+            assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        }
+        // Forward passes of 3 texts give the same answers as of 32.
+        let small = TransformersPredictor::from_checkpoint(&checkpoint)
+            .unwrap()
+            .with_batch_size(NonZeroUsize::new(3).unwrap());
+        let again = small.predict(eval).unwrap();
+        assert_eq!(
+            again.column("predictions").unwrap(),
+            out.column("predictions").unwrap()
+        );
+    }
+
+    #[test]
+    fn a_relaunched_run_resumes_after_its_last_epoch() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = trainer(1, args().with_num_epochs(2), dir.path())
+            .fit()
+            .unwrap()
+            .into_result()
+            .unwrap();
+        assert_eq!(first.metrics["epoch"], json!(1));
+        let resumed = trainer(1, args().with_num_epochs(3), dir.path())
+            .with_existing_run(ExistingRun::Resume)
+            .fit()
+            .unwrap()
+            .into_result()
+            .unwrap();
+        assert_eq!(resumed.metrics["epoch"], json!(2));
+        // 12 steps an epoch; the resumed run took the third epoch's only.
+        assert_eq!(resumed.metrics["step"], json!(36));
+        let epochs: Vec<i64> = resumed
+            .metrics_dataframe
+            .column("epoch")
+            .unwrap()
+            .i64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        assert_eq!(epochs, vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn bad_columns_and_labels_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = || PretrainedModel::from_dir(tiny_dir()).unwrap();
+        let scaling = || ScalingConfig::new(NonZeroUsize::new(1).unwrap());
+        let run = || RunConfig::new(dir.path().display().to_string().as_str());
+        let data = Dataset::from_polars(reviews(8, 0));
+        let e = TransformersTrainer::new(
+            model(),
+            args().with_columns("text", "sentiment"),
+            data.clone(),
+            scaling(),
+            run(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("sentiment") && e.contains("label"), "{e}");
+        let floats =
+            Dataset::from_polars(df!("text" => ["a", "b"], "label" => [0.5, 1.5]).unwrap());
+        let e = TransformersTrainer::new(model(), args(), floats, scaling(), run())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("label") && e.contains("f64"), "{e}");
+        let one_class =
+            Dataset::from_polars(df!("text" => ["a", "b"], "label" => ["x", "x"]).unwrap());
+        let e = TransformersTrainer::new(model(), args(), one_class, scaling(), run())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("at least 2 classes"), "{e}");
+        // An evaluation label the training data never had fails the run, naming it.
+        let odd_eval =
+            Dataset::from_polars(df!("text" => ["a good film"], "label" => ["neutral"]).unwrap());
+        let e = TransformersTrainer::new(
+            model(),
+            args().with_num_epochs(1),
+            data,
+            scaling(),
+            run().with_name("odd"),
+        )
+        .unwrap()
+        .with_dataset("evaluation", odd_eval)
+        .fit()
+        .unwrap()
+        .into_result()
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("neutral") && e.contains("positive"), "{e}");
+        // The predictor names a missing text column.
+        let predictor =
+            TransformersPredictor::from_pretrained(&model(), ComputeDevice::Cpu).unwrap();
+        let e = predictor
+            .predict(df!("review" => ["x"]).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("text") && e.contains("review"), "{e}");
+    }
+
+    #[test]
+    fn embedding_predictor_gives_unit_vectors_in_input_order() {
+        let model = PretrainedModel::from_dir(tiny_dir()).unwrap();
+        let predictor = TransformersPredictor::from_pretrained(&model, ComputeDevice::Cpu)
+            .unwrap()
+            .with_batch_size(NonZeroUsize::new(2).unwrap());
+        let texts = [
+            "a",
+            "the movie was great and the music was lovely",
+            "bad",
+            "the plot",
+        ];
+        let out = predictor.predict(df!("text" => texts).unwrap()).unwrap();
+        let m = air_data::to_f32_matrix(&out, &["predictions"]).unwrap();
+        assert_eq!((m.rows, m.cols), (4, 32));
+        let rows: Vec<&[f32]> = m.data.chunks(32).collect();
+        for (text, row) in texts.iter().zip(&rows) {
+            let norm: f32 = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-5, "{text}: norm {norm}");
+            let (_, one) = predictor.outputs(&[*text]).unwrap();
+            assert!(max_abs_diff(row, &one) < 1e-5, "{text} alone differs");
+        }
+    }
+}

@@ -9,6 +9,7 @@ use super::{
     BertConfig,
     embeddings::BertEmbeddings,
     layer::BertLayer,
+    pooling::mask_values,
     weights::{WeightReader, WeightWriter},
 };
 use crate::{TrainError, error::Result};
@@ -24,6 +25,10 @@ pub struct BertModel<B: Backend> {
     #[module(skip)]
     max_positions: usize,
 }
+
+/// What a padding key adds to its attention scores: its softmax weight is then exactly 0 in
+/// f32, as with HuggingFace's `finfo.min`.
+const MASKED_SCORE: f32 = -1e9;
 
 /// Names in a HuggingFace file that are not weights of the encoder: the `position_ids` buffer
 /// and the pooler (`BertModel`'s CLS dense layer, which sentence embeddings do not use).
@@ -95,14 +100,13 @@ impl<B: Backend> BertModel<B> {
                 ),
             });
         }
-        // The attention op wants the mask per head and query: true where a key is padding.
-        let mask = attention_mask
-            .bool_not()
-            .reshape([batch, 1, 1, seq])
-            .expand([batch, self.heads, seq, seq]);
+        // Padding keys get a large negative score, added before the softmax (an additive
+        // bias rather than the attention op's bool mask, which burn 0.21's dispatch backend
+        // rejects on autodiff devices); `[batch, 1, 1, seq]`, broadcast over heads and queries.
         let mut x = self.embeddings.forward(input_ids);
+        let bias = mask_values(attention_mask, [batch, 1, 1, seq], 0.0, MASKED_SCORE, &x);
         for layer in &self.layers {
-            x = layer.forward(x, mask.clone());
+            x = layer.forward(x, bias.clone());
         }
         Ok(x)
     }

@@ -5,8 +5,8 @@ use ::burn::{
     module::{Module, Param},
     nn::{Dropout, DropoutConfig, LayerNorm, Linear, LinearConfig},
     tensor::{
-        Bool, Tensor,
-        activation::{gelu, relu},
+        Tensor,
+        activation::{gelu, relu, softmax},
         backend::Backend,
         module::attention,
         ops::AttentionModuleOptions,
@@ -158,18 +158,29 @@ impl<B: Backend> BertLayer<B> {
         write_layer_norm(&self.output_norm, writer, &format!("{p}.output.LayerNorm"));
     }
 
-    /// `[batch, seq, hidden]` → `[batch, seq, hidden]`; `mask` is `[batch, heads, seq, seq]`,
-    /// true where a key is padding.
-    pub(crate) fn forward(&self, x: Tensor<B, 3>, mask: Tensor<B, 4, Bool>) -> Tensor<B, 3> {
+    /// `[batch, seq, hidden]` → `[batch, seq, hidden]`; `bias` (`[batch, 1, 1, seq]`) is
+    /// added to every head's attention scores (large and negative where a key is padding).
+    pub(crate) fn forward(&self, x: Tensor<B, 3>, bias: Tensor<B, 4>) -> Tensor<B, 3> {
         let [batch, seq, hidden] = x.dims();
         let head = hidden / self.heads;
         let split = |t: Tensor<B, 3>| t.reshape([batch, seq, self.heads, head]).swap_dims(1, 2);
         let q = split(self.query.forward(x.clone()));
         let k = split(self.key.forward(x.clone()));
         let v = split(self.value.forward(x.clone()));
-        let context = attention(q, k, v, Some(mask), None, AttentionModuleOptions::default())
-            .swap_dims(1, 2)
-            .reshape([batch, seq, hidden]);
+        let context = if B::ad_enabled(&x.device()) {
+            // Training: the same attention in differentiable ops. (burn 0.21's dispatch
+            // backend rejects an additive bias or a mask in its fused attention op on autodiff
+            // devices, and its autodiff falls back to these very ops anyway.)
+            let scores = q
+                .matmul(k.swap_dims(2, 3))
+                .mul_scalar(1.0 / (head as f32).sqrt())
+                + bias;
+            softmax(scores, 3).matmul(v)
+        } else {
+            let bias = bias.expand([batch, self.heads, seq, seq]);
+            attention(q, k, v, None, Some(bias), AttentionModuleOptions::default())
+        };
+        let context = context.swap_dims(1, 2).reshape([batch, seq, hidden]);
         let attended = self
             .attention_norm
             .forward(self.dropout.forward(self.attention_output.forward(context)) + x);

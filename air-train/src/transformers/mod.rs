@@ -12,19 +12,29 @@
 //! Checked against HuggingFace: token ids equal the Python tokenizer's and embeddings equal
 //! sentence-transformers' (see `air-train/tests/transformers.rs` and its fixture script).
 
+mod args;
+mod classifier;
 mod config;
 mod embeddings;
 mod encoder;
 mod layer;
 mod pooling;
+mod predictor;
 mod pretrained;
+mod task;
 mod tokenizer;
+mod trainer;
 mod weights;
 
+pub use args::TrainingArgs;
+pub use classifier::TextClassifier;
 pub use config::{BertConfig, HiddenAct};
 pub use embeddings::BertEmbeddings;
 pub use encoder::BertModel;
 pub use layer::BertLayer;
 pub use pooling::{Pooling, normalize};
+pub use predictor::{PROBABILITIES, TransformersPredictor};
 pub use pretrained::{CONFIG_ENTRY, PretrainedModel, TOKENIZER_ENTRY, WEIGHTS_ENTRY};
+pub use task::{LabelType, TASK_ENTRY, TaskKind, TextTask};
 pub use tokenizer::{TextTokenizer, TokenBatch};
+pub use trainer::TransformersTrainer;

@@ -1,6 +1,6 @@
 //! [`Pooling`]: from one hidden state per token to one vector per sequence.
 
-use ::burn::tensor::{Bool, Tensor, backend::Backend};
+use ::burn::tensor::{Bool, Tensor, TensorData, backend::Backend};
 use serde::{Deserialize, Serialize};
 
 /// How a sequence's token states become one vector (sentence-transformers' `1_Pooling`).
@@ -21,7 +21,7 @@ impl Pooling {
         let [batch, seq, width] = hidden.dims();
         match self {
             Self::Mean => {
-                let weights = mask.float().reshape([batch, seq, 1]);
+                let weights = mask_values(mask, [batch, seq, 1], 1.0, 0.0, &hidden);
                 let counts = weights.clone().sum_dim(1).clamp_min(1e-9);
                 (hidden * weights)
                     .sum_dim(1)
@@ -46,6 +46,29 @@ impl Pooling {
             None
         }
     }
+}
+
+/// A `[batch, seq]` bool mask as floats — `real` where true, `padding` where false — in
+/// `shape` (the same values, with unit axes added), on `like`'s device.
+///
+/// On burn 0.21's dispatch backend a bool tensor made on an autodiff device lives on the
+/// plain device (bools carry no gradient), and so does a float made from it with
+/// `Tensor::float`; mixing that with the model's autodiff tensors panics ("not on the same
+/// backend"). So the floats are made from the mask's values, on the model tensor's device.
+pub(crate) fn mask_values<B: Backend, const D: usize, const L: usize>(
+    mask: Tensor<B, 2, Bool>,
+    shape: [usize; D],
+    real: f32,
+    padding: f32,
+    like: &Tensor<B, L>,
+) -> Tensor<B, D> {
+    let device = like.device();
+    let values: Vec<f32> = mask
+        .into_data()
+        .iter::<bool>()
+        .map(|m| if m { real } else { padding })
+        .collect();
+    Tensor::from_data(TensorData::new(values, shape), &device)
 }
 
 /// Each row divided by its L2 norm (rows of zeros stay zero).
