@@ -1,5 +1,5 @@
 //! The training benchmark's workload, shared by `benches/train.rs` and the `train_bench`
-//! example: an MLP 20→16→16→1 with binary cross-entropy on the synthetic table's 20 floats
+//! example: an MLP 20→64→64→1 with binary cross-entropy on the synthetic table's 20 floats
 //! (label: `f0 + f1 > 0`), trained one epoch with Adam, either by a bare burn loop or through
 //! the `DataParallelTrainer`.
 
@@ -23,6 +23,8 @@ use air::train::burn;
 use serde_json::{Value, json};
 
 pub(crate) const FEATURES: usize = 20;
+/// Width of both hidden layers (the workload `benches/programs/train_torch.py` repeats).
+pub(crate) const HIDDEN: usize = 64;
 
 #[derive(Module, Debug)]
 pub(crate) struct Mlp<B: BurnBackend> {
@@ -35,9 +37,9 @@ pub(crate) struct Mlp<B: BurnBackend> {
 impl<B: BurnBackend> Mlp<B> {
     pub(crate) fn new(device: &B::Device) -> Self {
         Self {
-            l1: LinearConfig::new(FEATURES, 16).init(device),
-            l2: LinearConfig::new(16, 16).init(device),
-            l3: LinearConfig::new(16, 1).init(device),
+            l1: LinearConfig::new(FEATURES, HIDDEN).init(device),
+            l2: LinearConfig::new(HIDDEN, HIDDEN).init(device),
+            l3: LinearConfig::new(HIDDEN, 1).init(device),
             act: Relu::new(),
         }
     }
