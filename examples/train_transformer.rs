@@ -23,7 +23,11 @@
 #[path = "common/http.rs"]
 mod http;
 
-use std::{num::NonZeroUsize, path::PathBuf, time::Instant};
+use std::{
+    num::NonZeroUsize,
+    path::{Path, PathBuf},
+    time::Instant,
+};
 
 use air::{
     data::{
@@ -40,6 +44,11 @@ use air::{
 };
 use anyhow::{Context, ensure};
 use http::http_post;
+
+/// burn's CPU backend allocates fresh tensors of tens of MB every step; mimalloc reuses them
+/// where glibc maps and unmaps each (see `benches/programs/transformer_bench.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Fine-tune MiniLM on SpamAssassin, batch-predict, serve.
 #[derive(Debug, Clone, clap::Parser)]
@@ -114,7 +123,7 @@ fn message_text(raw: &str) -> String {
 }
 
 /// Every message of the corpus: `text`, `label` (`spam`/`ham`), `is_spam` (1/0).
-fn read_corpus(dir: &PathBuf) -> anyhow::Result<DataFrame> {
+fn read_corpus(dir: &Path) -> anyhow::Result<DataFrame> {
     let data = dir.join("data");
     let (mut text, mut label) = (Vec::new(), Vec::new());
     let mut groups: Vec<_> = std::fs::read_dir(&data)

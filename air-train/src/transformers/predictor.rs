@@ -27,8 +27,8 @@ pub const PROBABILITIES: &str = "probabilities";
 const DEFAULT_BATCH: usize = 32;
 
 enum Network {
-    Encoder(BertModel<Backend>),
-    Classifier(TextClassifier<Backend>),
+    Encoder(Box<BertModel<Backend>>),
+    Classifier(Box<TextClassifier<Backend>>),
 }
 
 /// Predicts from a text column with a transformers checkpoint: a classifier written by
@@ -80,14 +80,16 @@ impl TransformersPredictor {
         device.check_available()?;
         let device = device.inference_device()?;
         let network = match &task.kind {
-            TaskKind::Embeddings { .. } => Network::Encoder(pretrained.encoder(&device)?),
-            TaskKind::Classification { labels, .. } => Network::Classifier(TextClassifier::read(
-                pretrained.config(),
-                &mut pretrained.reader()?,
-                labels.len(),
-                task.pooling,
-                &device,
-            )?),
+            TaskKind::Embeddings { .. } => Network::Encoder(Box::new(pretrained.encoder(&device)?)),
+            TaskKind::Classification { labels, .. } => {
+                Network::Classifier(Box::new(TextClassifier::read(
+                    pretrained.config(),
+                    &mut pretrained.reader()?,
+                    labels.len(),
+                    task.pooling,
+                    &device,
+                )?))
+            }
         };
         Ok(Self {
             network,
@@ -103,7 +105,7 @@ impl TransformersPredictor {
         device.check_available()?;
         let device = device.inference_device()?;
         Ok(Self {
-            network: Network::Encoder(pretrained.encoder(&device)?),
+            network: Network::Encoder(Box::new(pretrained.encoder(&device)?)),
             tokenizer: pretrained.tokenizer().clone(),
             task: embedding_task(pretrained),
             device,
