@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Everything the project can check only on a CUDA machine, as one command that prints its
-# figures: the `cuda` feature's training and prediction tests (air-train/tests/cuda.rs), the
-# MLP training benchmark, the batch-prediction benchmark and the image pipeline (its CNN steps)
-# on CUDA device 0, next to the same benchmarks on the CPU.
+# figures: the `cuda` feature's training and prediction tests (air-train/tests/cuda.rs, the
+# transformer ones included), the MLP training benchmark, the batch-prediction benchmark, the
+# image pipeline (its CNN steps) and, when the model is there, the MiniLM benchmark on CUDA
+# device 0, next to the same benchmarks on the CPU.
 #
 #   scripts/gpu-check.sh                # on a CUDA machine with cargo: build, then run
 #   scripts/gpu-check.sh build DIR      # build the programs here (no GPU needed) into DIR
@@ -25,11 +26,14 @@ build() {
   local benches test_bin
   benches=$(cargo build "${features[@]}" --example train_bench --example batch_predict_bench \
     --message-format=json | executables)
+  benches="$benches $(cargo build --release --features cuda,transformers,serve \
+    --example transformer_bench --message-format=json | executables)"
   benches="$benches $(cargo build --release -p air-serve --features cuda --example pipeline_bench \
     --message-format=json | executables)"
   benches="$benches $(cargo build --release -p air-rl --features cuda --example ppo_bench \
     --message-format=json | executables)"
-  test_bin=$(cargo test "${features[@]}" -p air-train --test cuda --no-run --message-format=json |
+  test_bin=$(cargo test --release --features cuda,transformers -p air-train --test cuda --no-run \
+    --message-format=json |
     executables | tail -1)
   [ -n "$test_bin" ] || { echo "could not find the built cuda test binary" >&2; exit 1; }
   cp "$test_bin" "$dir/cuda_tests"
@@ -73,6 +77,16 @@ for p in site.getsitepackages():
     step "the image pipeline (PNG → preprocess → two CNNs, 1 and 2 replicas), CNNs on $device" \
       "$dir/pipeline_bench" --part image --seconds 5 --clients 16 --device "$device"
   done
+  # all-MiniLM-L6-v2 (90 MB) when the machine has it: scripts/fetch-minilm.sh needs PyPI.
+  local minilm=${AIR_MINILM_DIR:-$dir/minilm}
+  if [ -f "$minilm/model.safetensors" ]; then
+    for device in cuda cpu; do
+      step "MiniLM fine-tuning steps and embeddings/s on $device" \
+        "$dir/transformer_bench" --model "$minilm" --steps 10 --texts 2000 --device "$device"
+    done
+  else
+    echo "== MiniLM benchmark skipped: no model at $minilm (scripts/fetch-minilm.sh $minilm)"
+  fi
   step "PPO learner throughput (policy + value MLPs, minibatch updates) on CUDA" \
     "$dir/ppo_bench" --skip-solve --cuda
   step "the same on this machine's CPU" "$dir/ppo_bench" --skip-solve

@@ -193,3 +193,106 @@ fn burn_predictor_on_cuda_matches_the_cpu() {
     let diff = max_abs_diff(&on_cpu, &on_gpu);
     assert!(diff < 1e-3, "CPU and CUDA predictions differ by {diff}");
 }
+
+/// The transformer encoder and trainer on CUDA (feature `transformers` too): the tiny
+/// committed HuggingFace model gives the CPU's states, and a checkpoint fine-tuned on the GPU
+/// predicts on the GPU what it predicts on the CPU.
+#[cfg(feature = "transformers")]
+mod transformers {
+    use std::path::PathBuf;
+
+    use air_train::{
+        FromCheckpoint,
+        transformers::{PretrainedModel, TrainingArgs, TransformersPredictor, TransformersTrainer},
+    };
+
+    use super::*;
+
+    fn tiny() -> PretrainedModel {
+        let dir =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/transformers/tiny-bert");
+        PretrainedModel::from_dir(dir).unwrap()
+    }
+
+    fn reviews(n: usize) -> DataFrame {
+        let words = [
+            ("great", "positive"),
+            ("awful", "negative"),
+            ("lovely", "positive"),
+            ("boring", "negative"),
+        ];
+        let (mut text, mut label) = (Vec::new(), Vec::new());
+        for i in 0..n {
+            let (w, l) = words[i % 4];
+            text.push(format!("the story was {w} and the music was {w}"));
+            label.push(l);
+        }
+        df!("text" => text, "label" => label).unwrap()
+    }
+
+    #[test]
+    fn encoder_states_on_cuda_match_the_cpu() {
+        let model = tiny();
+        let texts = [
+            "the movie was great",
+            "a sad ending with a boring plot and dull acting",
+        ];
+        let states = |device: ComputeDevice| {
+            let device = device.inference_device().unwrap();
+            let encoder = model.encoder::<Backend>(&device).unwrap();
+            let (ids, mask) = model
+                .tokenizer()
+                .encode(&texts)
+                .unwrap()
+                .to_tensors::<Backend>(&device);
+            encoder
+                .forward(ids, mask)
+                .unwrap()
+                .into_data()
+                .to_vec::<f32>()
+                .unwrap()
+        };
+        let diff = max_abs_diff(&states(ComputeDevice::Cpu), &states(GPU));
+        assert!(diff < 1e-3, "CPU and CUDA states differ by {diff}");
+    }
+
+    #[test]
+    fn fine_tuned_on_cuda_predicts_as_on_the_cpu() {
+        let dir = tempfile::tempdir().unwrap();
+        let result = TransformersTrainer::new(
+            tiny(),
+            TrainingArgs::default()
+                .with_max_length(16)
+                .with_batch_size(8)
+                .with_learning_rate(3e-3),
+            Dataset::from_polars(reviews(64)),
+            ScalingConfig::new(NonZeroUsize::new(1).unwrap())
+                .with_use_gpu(true)
+                .unwrap(),
+            RunConfig::new(dir.path().display().to_string().as_str())
+                .with_verbose(Verbosity::Silent),
+        )
+        .unwrap()
+        .with_dataset("evaluation", Dataset::from_polars(reviews(16)))
+        .fit()
+        .unwrap()
+        .into_result()
+        .unwrap();
+        assert_eq!(
+            result.metrics["eval_accuracy"].as_f64(),
+            Some(1.0),
+            "{:?}",
+            result.metrics
+        );
+        let checkpoint = result.checkpoint.unwrap();
+        let on_gpu = TransformersPredictor::from_checkpoint_on(&checkpoint, GPU).unwrap();
+        let on_cpu = TransformersPredictor::from_checkpoint(&checkpoint).unwrap();
+        let batch = reviews(16).drop("label").unwrap();
+        let a = on_gpu.predict(batch.clone()).unwrap();
+        let b = on_cpu.predict(batch).unwrap();
+        assert_eq!(
+            a.column("predictions").unwrap(),
+            b.column("predictions").unwrap()
+        );
+    }
+}

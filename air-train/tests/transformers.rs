@@ -222,6 +222,45 @@ fn mismatched_or_missing_weights_name_the_tensor_and_shapes() {
     );
 }
 
+/// Training spells attention out in differentiable ops; inference uses burn's fused op: with
+/// dropout off the two give the same states.
+#[test]
+fn training_and_inference_forward_passes_agree() {
+    let dir = edited_tiny(|d| {
+        let text = std::fs::read_to_string(d.join("config.json")).unwrap();
+        let text = text.replace(
+            "\"hidden_dropout_prob\": 0.1",
+            "\"hidden_dropout_prob\": 0.0",
+        );
+        std::fs::write(d.join("config.json"), text).unwrap();
+    });
+    let model = PretrainedModel::from_dir(dir.path()).unwrap();
+    assert_eq!(model.config().hidden_dropout_prob, 0.0);
+    let texts = [
+        "the movie was great",
+        "a sad ending with a boring plot",
+        "bad",
+    ];
+    let states = |device: air_train::burn::DispatchDevice| {
+        let encoder = model.encoder::<Backend>(&device).unwrap();
+        let (ids, mask) = model
+            .tokenizer()
+            .encode(&texts)
+            .unwrap()
+            .to_tensors::<Backend>(&device);
+        encoder
+            .forward(ids, mask)
+            .unwrap()
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap()
+    };
+    let training = states(ComputeDevice::Cpu.training_device().unwrap());
+    let inference = states(ComputeDevice::Cpu.inference_device().unwrap());
+    let d = max_abs_diff(&training, &inference);
+    assert!(d < 1e-5, "training and inference states differ by {d}");
+}
+
 #[test]
 fn minilm_matches_sentence_transformers() {
     let Some(dir) = minilm_dir() else { return };

@@ -9,7 +9,7 @@ use super::{
     BertConfig,
     embeddings::BertEmbeddings,
     layer::BertLayer,
-    pooling::mask_values,
+    pooling::padding_bias,
     weights::{WeightReader, WeightWriter},
 };
 use crate::{TrainError, error::Result};
@@ -89,7 +89,7 @@ impl<B: Backend> BertModel<B> {
         input_ids: Tensor<B, 2, Int>,
         attention_mask: Tensor<B, 2, Bool>,
     ) -> Result<Tensor<B, 3>> {
-        let [batch, seq] = input_ids.dims();
+        let [_, seq] = input_ids.dims();
         if seq > self.max_positions {
             return Err(TrainError::InvalidData {
                 what: "input_ids",
@@ -102,9 +102,9 @@ impl<B: Backend> BertModel<B> {
         }
         // Padding keys get a large negative score, added before the softmax (an additive
         // bias rather than the attention op's bool mask, which burn 0.21's dispatch backend
-        // rejects on autodiff devices); `[batch, 1, 1, seq]`, broadcast over heads and queries.
+        // rejects on autodiff devices); `[batch, 1, seq, seq]`, broadcast over heads.
         let mut x = self.embeddings.forward(input_ids);
-        let bias = mask_values(attention_mask, [batch, 1, 1, seq], 0.0, MASKED_SCORE, &x);
+        let bias = padding_bias(attention_mask, MASKED_SCORE, &x);
         for layer in &self.layers {
             x = layer.forward(x, bias.clone());
         }

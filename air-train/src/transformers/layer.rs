@@ -158,7 +158,7 @@ impl<B: Backend> BertLayer<B> {
         write_layer_norm(&self.output_norm, writer, &format!("{p}.output.LayerNorm"));
     }
 
-    /// `[batch, seq, hidden]` → `[batch, seq, hidden]`; `bias` (`[batch, 1, 1, seq]`) is
+    /// `[batch, seq, hidden]` → `[batch, seq, hidden]`; `bias` (`[batch, 1, seq, seq]`) is
     /// added to every head's attention scores (large and negative where a key is padding).
     pub(crate) fn forward(&self, x: Tensor<B, 3>, bias: Tensor<B, 4>) -> Tensor<B, 3> {
         let [batch, seq, hidden] = x.dims();
@@ -177,7 +177,6 @@ impl<B: Backend> BertLayer<B> {
                 + bias;
             softmax(scores, 3).matmul(v)
         } else {
-            let bias = bias.expand([batch, self.heads, seq, seq]);
             attention(q, k, v, None, Some(bias), AttentionModuleOptions::default())
         };
         let context = context.swap_dims(1, 2).reshape([batch, seq, hidden]);

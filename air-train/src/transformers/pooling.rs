@@ -71,6 +71,29 @@ pub(crate) fn mask_values<B: Backend, const D: usize, const L: usize>(
     Tensor::from_data(TensorData::new(values, shape), &device)
 }
 
+/// The additive attention bias of a `[batch, seq]` mask: `[batch, 1, seq, seq]`, 0 for a real
+/// key and `masked` for a padding key, the same for every query (and, broadcast, every head),
+/// on `like`'s device. Full rows per query so that burn-flex's attention kernel reads it in
+/// place instead of expanding it per head.
+pub(crate) fn padding_bias<B: Backend, const L: usize>(
+    mask: Tensor<B, 2, Bool>,
+    masked: f32,
+    like: &Tensor<B, L>,
+) -> Tensor<B, 4> {
+    let [batch, seq] = mask.dims();
+    let keys: Vec<bool> = mask.into_data().iter::<bool>().collect();
+    let mut values = Vec::with_capacity(batch * seq * seq);
+    for row in keys.chunks(seq.max(1)) {
+        for _ in 0..seq {
+            values.extend(row.iter().map(|&real| if real { 0.0 } else { masked }));
+        }
+    }
+    Tensor::from_data(
+        TensorData::new(values, [batch, 1, seq, seq]),
+        &like.device(),
+    )
+}
+
 /// Each row divided by its L2 norm (rows of zeros stay zero).
 pub fn normalize<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
     let norm = x
