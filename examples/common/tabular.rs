@@ -78,7 +78,20 @@ pub(crate) fn train_loop(config: &Value, session: &mut Session) -> Result<(), Tr
         hidden: 16,
     };
     let device = session.training_device()?;
-    let mut model = session.sync_model(model_config.init(&device))?;
+    // Rank 0's weights, drawn from burn's generator seeded first: the other workers build their
+    // replica only once rank 0 is done (the generator is shared by the threads), and
+    // `sync_model` gives them rank 0's weights, so a run's initial weights are fixed.
+    let seed = config["seed"].as_u64().unwrap_or(0);
+    let model = if session.world_rank() == 0 {
+        <Backend as BurnBackend>::seed(&device, seed);
+        let model = model_config.init(&device);
+        session.collective().barrier(0)?;
+        model
+    } else {
+        session.collective().barrier(session.world_rank())?;
+        model_config.init(&device)
+    };
+    let mut model = session.sync_model(model)?;
     let mut optim = AdamConfig::new().init();
     let shard = session.get_dataset_shard("train")?.to_polars()?;
     let x = air::data::to_f32_matrix(&shard, &["concat_out"])?;
