@@ -17,8 +17,10 @@
 //!   objectives (`SklearnTrainer`, optional k-fold cross-validation; `SklearnPredictor`).
 //! - [`burn`] (feature `burn`): deep learning on burn 0.21 (`BurnTrainer`, `BurnPredictor`,
 //!   gradient sync on the session; `cuda` and `collective` features).
+//! - `transformers` (feature `transformers`, with `burn`): pretrained BERT-family encoders from
+//!   HuggingFace files (`PretrainedModel`, `TransformersTrainer`, `TransformersPredictor`).
 //!
-//! All three are on by default; a crate that only needs the runtime (air-serve, air-tune)
+//! `gbdt`, `sklearn` and `burn` are on by default; a crate that only needs the runtime (air-serve, air-tune)
 //! depends on air-train with `default-features = false`.
 
 pub mod cluster;

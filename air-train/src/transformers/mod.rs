@@ -8,6 +8,12 @@
 //! - [`BertModel`]: the encoder (embeddings, post-norm self-attention layers, exact GELU) on
 //!   the workspace's one burn backend, CPU or CUDA; [`Pooling`] and [`normalize`] turn its
 //!   states into sentence embeddings.
+//! - [`TransformersTrainer`]: fine-tunes the encoder with a classification head
+//!   ([`TextClassifier`]) on a dataset's text and label columns, data-parallel, with AdamW,
+//!   warmup and linear decay ([`TrainingArgs`]), evaluation each epoch and data-only
+//!   checkpoints (HuggingFace's files plus [`TextTask`]).
+//! - [`TransformersPredictor`]: a checkpoint's labels and probabilities, or embeddings, for
+//!   `BatchPredictor` and `PredictorDeployment`.
 //!
 //! Checked against HuggingFace: token ids equal the Python tokenizer's and embeddings equal
 //! sentence-transformers' (see `air-train/tests/transformers.rs` and its fixture script).
