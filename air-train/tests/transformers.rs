@@ -364,7 +364,7 @@ mod fine_tuning {
     #[test]
     fn fine_tunes_on_two_workers_then_predicts_from_the_checkpoint() {
         let dir = tempfile::tempdir().unwrap();
-        let result = trainer(2, args(), dir.path())
+        let result = trainer(2, args().with_num_epochs(5), dir.path())
             .fit()
             .unwrap()
             .into_result()
@@ -375,10 +375,10 @@ mod fine_tuning {
             "eval accuracy {accuracy}: {:?}",
             result.metrics
         );
-        assert_eq!(result.metrics["epoch"], json!(2));
-        assert_eq!(result.metrics_dataframe.height(), 3);
+        assert_eq!(result.metrics["epoch"], json!(4));
+        assert_eq!(result.metrics_dataframe.height(), 5);
         // 96 rows over 2 workers, batches of 8: 6 steps an epoch.
-        assert_eq!(result.metrics["step"], json!(18));
+        assert_eq!(result.metrics["step"], json!(30));
 
         let checkpoint = result.checkpoint.unwrap();
         let predictor = TransformersPredictor::from_checkpoint(&checkpoint).unwrap();

@@ -183,7 +183,6 @@ fn fine_tune(
     let pooling = args.pooling.unwrap_or(pretrained.pooling());
     let device = session.training_device()?;
     let rank = session.world_rank();
-    Backend::seed(&device, args.seed.wrapping_add(rank as u64));
 
     // The model: from the checkpoint being resumed, else the pretrained encoder and a new head
     // (rank 0's, given to every worker).
@@ -207,12 +206,28 @@ fn fine_tune(
         }
         None => {
             let encoder = pretrained.encoder::<Backend>(&device)?;
-            let model =
-                TextClassifier::new(encoder, pretrained.config(), labels.len(), pooling, &device);
+            // The head every worker starts from is rank 0's, drawn from burn's generator
+            // seeded first; worker threads share that generator, so the others draw only after
+            // rank 0 is done (`sync_model` then gives them rank 0's values).
+            let head = |device| {
+                TextClassifier::new(encoder, pretrained.config(), labels.len(), pooling, device)
+            };
+            let model = if rank == 0 {
+                Backend::seed(&device, args.seed);
+                let model = head(&device);
+                session.collective().barrier(rank)?;
+                model
+            } else {
+                session.collective().barrier(rank)?;
+                head(&device)
+            };
             (model, 0, 0)
         }
     };
     let mut model = session.sync_model(model)?;
+    // Dropout's stream: one per rank (in worker threads the generator is shared, so a
+    // threaded run's dropout masks are not reproducible; a process per rank's are).
+    Backend::seed(&device, args.seed.wrapping_add(1 + rank as u64));
     let mut optim = AdamWConfig::new()
         .with_epsilon(1e-8)
         .with_weight_decay(args.weight_decay as f32)
