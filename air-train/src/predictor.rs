@@ -144,11 +144,14 @@ pub fn predictions_frame(values: Vec<f32>, rows: usize, width: usize) -> Result<
 
 /// A frame holding only `column` (of `rows` rows): a predictor's output.
 pub fn single_column_frame(column: Column, rows: usize) -> Result<DataFrame> {
-    DataFrame::new(rows, vec![column]).map_err(|e| {
-        TrainError::Data(air_data::DataError::Polars {
-            context: "building predictions".to_owned(),
-            source: e,
-        })
+    DataFrame::new(rows, vec![column]).map_err(|e| polars_error("building predictions", e))
+}
+
+/// A polars failure while `context`, as a [`TrainError::Data`].
+pub(crate) fn polars_error(context: &str, source: PolarsError) -> TrainError {
+    TrainError::Data(air_data::DataError::Polars {
+        context: context.to_owned(),
+        source,
     })
 }
 

@@ -68,7 +68,7 @@ impl<B: Backend> TextClassifier<B> {
         let unused = reader.unused(not_encoder_weight);
         if !unused.is_empty() {
             return Err(TrainError::Weights {
-                file: "model.safetensors".to_owned(),
+                file: reader.source().to_owned(),
                 tensor: unused.join(", "),
                 problem: "is not part of a text classifier (encoder and `classifier` head); \
                           the checkpoint holds another kind of model"

@@ -16,7 +16,7 @@ use super::{
 };
 use crate::{
     ComputeDevice, FromCheckpoint, PREDICTIONS, Predictor, TrainError, burn::Backend,
-    error::Result, predictions_frame,
+    error::Result, predictions_frame, predictor::polars_error,
 };
 
 /// The column of class probabilities a classifier's predictions carry next to
@@ -211,17 +211,13 @@ impl Predictor for TransformersPredictor {
                             .0
                     })
                     .collect();
-                let labels = kind.label_series(&classes)?;
-                let mut probabilities = predictions_frame(values, rows, width)?;
-                let probabilities = probabilities
-                    .rename(PREDICTIONS, PROBABILITIES.into())
-                    .map_err(|e| polars_error("naming probabilities", e))?
-                    .clone();
-                let mut out = DataFrame::new(rows, vec![labels.into_column()])
-                    .map_err(|e| polars_error("building predictions", e))?;
-                out.hstack_mut(probabilities.columns())
-                    .map_err(|e| polars_error("building predictions", e))?;
-                Ok(out)
+                let labels = kind.label_series(&classes)?.into_column();
+                let mut probabilities = predictions_frame(values, rows, width)?
+                    .drop_in_place(PREDICTIONS)
+                    .map_err(|e| polars_error("building probabilities", e))?;
+                probabilities.rename(PROBABILITIES.into());
+                DataFrame::new(rows, vec![labels, probabilities])
+                    .map_err(|e| polars_error("building predictions", e))
             }
         }
     }
@@ -229,11 +225,4 @@ impl Predictor for TransformersPredictor {
     fn input_columns(&self) -> Option<Vec<String>> {
         Some(vec![self.task.text_column.clone()])
     }
-}
-
-pub(crate) fn polars_error(context: &str, source: PolarsError) -> TrainError {
-    TrainError::Data(air_data::DataError::Polars {
-        context: context.to_owned(),
-        source,
-    })
 }

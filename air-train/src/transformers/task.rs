@@ -122,7 +122,7 @@ pub(crate) fn string_column(
     })?;
     let values = values
         .cast(&DataType::String)
-        .map_err(|e| super::predictor::polars_error(&format!("reading column {column:?}"), e))?;
+        .map_err(|e| crate::predictor::polars_error(&format!("reading column {column:?}"), e))?;
     let strings = values.str().expect("cast to String");
     strings
         .iter()

@@ -134,6 +134,11 @@ impl<'a> WeightReader<'a> {
         })
     }
 
+    /// Where the file came from.
+    pub(crate) fn source(&self) -> &str {
+        &self.source
+    }
+
     /// The file's tensors that no [`WeightReader::tensor`] call took, but for names matched by
     /// `ignore` (buffers such as `position_ids`, heads the model does not have).
     pub(crate) fn unused(&self, ignore: impl Fn(&str) -> bool) -> Vec<String> {
