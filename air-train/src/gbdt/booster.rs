@@ -5,8 +5,8 @@ use rand::{RngExt, SeedableRng, rngs::StdRng, seq::SliceRandom};
 use rayon::prelude::*;
 
 use super::{
-    binning::Cuts,
-    grow::{Grower, Reduce},
+    binning::{BinIndex, BinMatrix, Bins, Cuts},
+    grow::{Grower, Grown, Reduce},
     metrics::evaluate,
     model::{GBDT_FORMAT_VERSION, GbdtModel, Objective, Tree},
     params::GbdtParams,
@@ -85,15 +85,11 @@ pub(crate) struct Booster<'a> {
     cuts: &'a Cuts,
     d: usize,
     local: BoostData<'a>,
-    bins: Vec<u16>,
+    bins: BinMatrix,
     reduce: Reduce<'a>,
     pub(crate) model: GbdtModel,
     margins: Vec<f32>,
     evals: Vec<(String, BoostData<'a>, Vec<f32>)>,
-}
-
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
 }
 
 impl<'a> Booster<'a> {
@@ -150,7 +146,7 @@ impl<'a> Booster<'a> {
             params,
             cuts,
             d,
-            bins: cuts.apply(local.x, d),
+            bins: cuts.bin_matrix(local.x, local.rows, d),
             local,
             reduce,
             model,
@@ -164,37 +160,50 @@ impl<'a> Booster<'a> {
         self.model.trees.len() / self.params.objective.num_groups()
     }
 
-    fn gradients(&self, group: usize) -> Vec<(f32, f32)> {
+    /// The gradient and hessian of every row, one vector per output group (multi-class
+    /// probabilities are computed once per row for all groups).
+    fn gradients(&self) -> Vec<Vec<(f32, f32)>> {
         let groups = self.params.objective.num_groups();
         let y = self.local.y;
         let m = &self.margins;
-        (0..self.local.rows)
-            .into_par_iter()
-            .map(|r| match self.params.objective {
-                Objective::SquaredError => (m[r] - y[r], 1.0),
-                Objective::RegLogistic | Objective::BinaryLogistic => {
-                    let p = sigmoid(m[r]);
-                    (p - y[r], (p * (1.0 - p)).max(1e-16))
-                }
-                Objective::MultiSoftprob { .. } => {
-                    let row = &m[r * groups..(r + 1) * groups];
-                    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                    let sum: f32 = row.iter().map(|v| (v - max).exp()).sum();
-                    let p = (row[group] - max).exp() / sum;
-                    let target = if y[r] as usize == group { 1.0 } else { 0.0 };
-                    (p - target, (2.0 * p * (1.0 - p)).max(1e-16))
-                }
-            })
-            .collect()
+        match self.params.objective {
+            Objective::MultiSoftprob { .. } => {
+                let mut all = vec![(0.0f32, 0.0f32); m.len()];
+                all.par_chunks_mut(groups)
+                    .zip(m.par_chunks(groups))
+                    .zip(y.par_iter())
+                    .for_each(|((out, row), y)| {
+                        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                        let mut sum = 0.0f32;
+                        for (o, v) in out.iter_mut().zip(row) {
+                            o.0 = (v - max).exp();
+                            sum += o.0;
+                        }
+                        for (k, o) in out.iter_mut().enumerate() {
+                            let p = o.0 / sum;
+                            let target = if *y as usize == k { 1.0 } else { 0.0 };
+                            *o = (p - target, (2.0 * p * (1.0 - p)).max(1e-16));
+                        }
+                    });
+                (0..groups)
+                    .map(|g| all.iter().skip(g).step_by(groups).copied().collect())
+                    .collect()
+            }
+            objective => vec![
+                (0..self.local.rows)
+                    .into_par_iter()
+                    .map(|r| objective.gradient(m[r], y[r]))
+                    .collect(),
+            ],
+        }
     }
 
     /// Adds one round: a tree per output group.
     pub(crate) fn round(&mut self) -> Result<()> {
         let groups = self.params.objective.num_groups();
         let round = self.rounds_done();
-        let mut new_trees: Vec<Tree> = Vec::with_capacity(groups);
-        for group in 0..groups {
-            let grad = self.gradients(group);
+        let mut new_trees: Vec<Grown> = Vec::with_capacity(groups);
+        for (group, grad) in self.gradients().into_iter().enumerate() {
             let tree_index = (round * groups + group) as u64;
             // Feature sampling is the same on every worker (seeded by the tree only); row
             // sampling is per worker.
@@ -219,19 +228,16 @@ impl<'a> Booster<'a> {
             } else {
                 (0..self.local.rows as u32).collect()
             };
-            let grower = Grower {
-                bins: &self.bins,
-                d: self.d,
-                cuts: self.cuts,
-                params: self.params,
-                reduce: self.reduce,
-            };
-            new_trees.push(grower.grow(rows, &grad, &features)?);
+            new_trees.push(match &self.bins {
+                BinMatrix::U8(bins) => self.grow(bins, rows, &grad, &features)?,
+                BinMatrix::U16(bins) => self.grow(bins, rows, &grad, &features)?,
+            });
         }
         // Margins move only after every group's gradients were taken from the same round.
-        for (group, tree) in new_trees.into_iter().enumerate() {
-            add_tree(
+        for (group, Grown { tree, leaf_rows }) in new_trees.into_iter().enumerate() {
+            add_grown_tree(
                 &tree,
+                &leaf_rows,
                 group,
                 groups,
                 self.local.x,
@@ -245,6 +251,22 @@ impl<'a> Booster<'a> {
             self.model.tree_group.push(group);
         }
         Ok(())
+    }
+
+    fn grow<B: BinIndex>(
+        &self,
+        bins: &Bins<B>,
+        rows: Vec<u32>,
+        grad: &[(f32, f32)],
+        features: &[usize],
+    ) -> Result<Grown> {
+        Grower {
+            bins,
+            cuts: self.cuts,
+            params: self.params,
+            reduce: self.reduce,
+        }
+        .grow(rows, grad, features)
     }
 
     /// Every metric on every eval set, named `"{set}-{metric}"`, in set then metric order.
@@ -266,6 +288,41 @@ impl<'a> Booster<'a> {
         }
         out
     }
+}
+
+/// Adds a freshly grown tree to the training margins: rows it was grown on take their leaf
+/// from the growth's partition (no walk), rows left out by sampling walk the tree.
+fn add_grown_tree(
+    tree: &Tree,
+    leaf_rows: &[(usize, Vec<u32>)],
+    group: usize,
+    groups: usize,
+    x: &[f32],
+    d: usize,
+    margins: &mut [f32],
+) {
+    const NOT_GROWN_ON: u32 = u32::MAX;
+    let mut leaf_of = vec![NOT_GROWN_ON; margins.len() / groups];
+    for (leaf, rows) in leaf_rows {
+        for r in rows {
+            leaf_of[*r as usize] = *leaf as u32;
+        }
+    }
+    margins
+        .par_chunks_mut(groups * 4096)
+        .zip(leaf_of.par_chunks(4096))
+        .enumerate()
+        .for_each(|(chunk, (m, leaves))| {
+            for (i, (row_m, leaf)) in m.chunks_exact_mut(groups).zip(leaves).enumerate() {
+                let leaf = if *leaf == NOT_GROWN_ON {
+                    let r = chunk * 4096 + i;
+                    tree.leaf(&x[r * d..(r + 1) * d])
+                } else {
+                    *leaf as usize
+                };
+                row_m[group] += tree.leaf_value[leaf];
+            }
+        });
 }
 
 fn add_tree(tree: &Tree, group: usize, groups: usize, x: &[f32], d: usize, margins: &mut [f32]) {

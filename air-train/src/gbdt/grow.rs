@@ -1,5 +1,6 @@
-//! Growing one tree from gradient histograms, depth by depth (XGBoost's `hist` updater with
-//! `grow_policy=depthwise`), then pruning splits whose gain is below `gamma` bottom-up.
+//! Growing one tree from gradient histograms (XGBoost's `hist` updater): depth by depth
+//! (`grow_policy=depthwise`) or best split first (`lossguide`, LightGBM's leaf-wise growth),
+//! with XGBoost's rules for which nodes may split (`max_depth`, `max_leaves`, `gamma`).
 //!
 //! Histograms are built on this worker's rows and summed across workers through `reduce`, so
 //! every worker sees the same global histogram and makes the same split decisions.
@@ -7,24 +8,55 @@
 use rayon::prelude::*;
 
 use super::{
-    binning::{Cuts, MISSING},
+    binning::{BinIndex, Bins, Cuts},
     model::Tree,
-    params::GbdtParams,
+    params::{GbdtParams, GrowPolicy},
 };
 use crate::error::Result;
 
 /// Sums a buffer across workers in place (the identity for one worker).
 pub(crate) type Reduce<'a> = &'a (dyn Fn(&mut [f64]) -> Result<()> + Sync);
 
-const ROW_CHUNK: usize = 8192;
+/// Below this many rows a histogram or a partition runs on the calling thread.
+const MIN_PARALLEL_ROWS: usize = 16_384;
 const RT_EPS: f64 = 1e-6;
+/// XGBoost's `max_node_batch_size`: depth-wise growth expands at most this many nodes at once.
+const MAX_NODE_BATCH: usize = 256;
 
-pub(crate) struct Grower<'a> {
-    pub(crate) bins: &'a [u16],
-    pub(crate) d: usize,
+/// How far ahead of the histogram loop rows are prefetched.
+const PREFETCH_ROWS: usize = 16;
+
+/// Hints the CPU to load the cache line holding `value`.
+#[inline(always)]
+#[allow(unsafe_code)]
+fn prefetch<T>(value: &T) {
+    // SAFETY: a prefetch is a hint with no effect on memory, valid for any address, and SSE
+    // (which provides it) is part of every x86_64 CPU.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+            std::ptr::from_ref(value).cast::<i8>(),
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
+}
+
+/// A node's gradient and hessian sums per histogram slot.
+type Histogram = Vec<[f64; 2]>;
+
+pub(crate) struct Grower<'a, B> {
+    pub(crate) bins: &'a Bins<B>,
     pub(crate) cuts: &'a Cuts,
     pub(crate) params: &'a GbdtParams,
     pub(crate) reduce: Reduce<'a>,
+}
+
+/// A grown tree and, for each of its leaves, the rows (of those it was grown on) that reached
+/// it: the booster moves their margins without walking the tree.
+pub(crate) struct Grown {
+    pub(crate) tree: Tree,
+    pub(crate) leaf_rows: Vec<(usize, Vec<u32>)>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -38,11 +70,13 @@ struct Split {
     right: (f64, f64),
 }
 
-struct Pending {
+/// A node waiting to be split (XGBoost's expand entry).
+struct Candidate {
     node: usize,
-    rows: Vec<u32>,
-    hist: Vec<f64>,
     depth: usize,
+    rows: Vec<u32>,
+    hist: Histogram,
+    split: Split,
 }
 
 fn threshold_l1(g: f64, alpha: f64) -> f64 {
@@ -55,11 +89,7 @@ fn threshold_l1(g: f64, alpha: f64) -> f64 {
     }
 }
 
-impl Grower<'_> {
-    fn hist_len(&self) -> usize {
-        2 * (self.cuts.total_bins() + self.d)
-    }
-
+impl<B: BinIndex> Grower<'_, B> {
     fn score(&self, g: f64, h: f64) -> f64 {
         let t = threshold_l1(g, self.params.alpha);
         t * t / (h + self.params.lambda)
@@ -69,69 +99,75 @@ impl Grower<'_> {
         -threshold_l1(g, self.params.alpha) / (h + self.params.lambda)
     }
 
-    /// The global histogram of `rows`: `(g, h)` per bin, then per feature for missing values.
-    fn histogram(&self, rows: &[u32], grad: &[(f32, f32)]) -> Result<Vec<f64>> {
-        let len = self.hist_len();
-        let (d, total) = (self.d, self.cuts.total_bins());
-        let offsets = &self.cuts.offsets;
-        let mut hist = rows
-            .par_chunks(ROW_CHUNK)
-            .fold(
-                || vec![0.0f64; len],
-                |mut acc, chunk| {
-                    for &r in chunk {
-                        let r = r as usize;
-                        let (g, h) = grad[r];
-                        let (g, h) = (f64::from(g), f64::from(h));
-                        let row = &self.bins[r * d..(r + 1) * d];
-                        for (f, &b) in row.iter().enumerate() {
-                            let k = if b == MISSING {
-                                total + f
-                            } else {
-                                offsets[f] + b as usize
-                            };
-                            acc[2 * k] += g;
-                            acc[2 * k + 1] += h;
-                        }
+    /// The global histogram of `rows`: `(g, h)` per slot (each feature's bins, then its
+    /// missing slot). Rows are split into one block per thread, each summed into its own
+    /// histogram, then added.
+    fn histogram(&self, rows: &[u32], grad: &[(f32, f32)]) -> Result<Histogram> {
+        let len = self.cuts.hist_len();
+        let d = self.bins.d;
+        let offsets = &self.cuts.offsets[..d];
+        let data = &self.bins.row_major;
+        let build = |rows: &[u32]| {
+            let mut acc = vec![[0.0f64; 2]; len];
+            for (i, &r) in rows.iter().enumerate() {
+                // A node's rows are scattered through the matrix: ask for a later row's bins
+                // and gradient now, so they are in cache when the loop gets there.
+                if let Some(&ahead) = rows.get(i + PREFETCH_ROWS) {
+                    let ahead = ahead as usize;
+                    prefetch(&data[ahead * d]);
+                    prefetch(&data[ahead * d + d - 1]);
+                    prefetch(&grad[ahead]);
+                }
+                let r = r as usize;
+                let (g, h) = grad[r];
+                let (g, h) = (f64::from(g), f64::from(h));
+                for (b, off) in data[r * d..(r + 1) * d].iter().zip(offsets) {
+                    let slot = &mut acc[off + (*b).into()];
+                    slot[0] += g;
+                    slot[1] += h;
+                }
+            }
+            acc
+        };
+        let threads = rayon::current_num_threads();
+        let mut hist = if rows.len() < MIN_PARALLEL_ROWS || threads == 1 {
+            build(rows)
+        } else {
+            rows.par_chunks(rows.len().div_ceil(threads))
+                .map(build)
+                .reduce_with(|mut a, b| {
+                    for (x, y) in a.iter_mut().zip(&b) {
+                        x[0] += y[0];
+                        x[1] += y[1];
                     }
-                    acc
-                },
-            )
-            .reduce(
-                || vec![0.0f64; len],
-                |mut a, b| {
-                    a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
                     a
-                },
-            );
-        (self.reduce)(&mut hist)?;
+                })
+                .unwrap_or_else(|| vec![[0.0; 2]; len])
+        };
+        (self.reduce)(hist.as_flattened_mut())?;
         Ok(hist)
     }
 
-    /// The node's totals (any feature's bins plus its missing slot cover every row once).
-    fn totals(&self, hist: &[f64]) -> (f64, f64) {
-        let total = self.cuts.total_bins();
-        let (mut g, mut h) = (hist[2 * total], hist[2 * total + 1]);
-        for k in self.cuts.offsets[0]..self.cuts.offsets[1] {
-            g += hist[2 * k];
-            h += hist[2 * k + 1];
-        }
-        (g, h)
+    /// The node's totals (any feature's slots cover every row once).
+    fn totals(&self, hist: &[[f64; 2]]) -> (f64, f64) {
+        hist[self.cuts.offsets[0]..self.cuts.offsets[1]]
+            .iter()
+            .fold((0.0, 0.0), |(g, h), s| (g + s[0], h + s[1]))
     }
 
-    fn best_split(&self, hist: &[f64], features: &[usize]) -> Option<Split> {
+    fn best_split(&self, hist: &[[f64; 2]], features: &[usize]) -> Option<Split> {
         let (g, h) = self.totals(hist);
         let parent = self.score(g, h);
         let mcw = self.params.min_child_weight;
-        let total = self.cuts.total_bins();
         let mut best: Option<Split> = None;
         // XGBoost's enumeration: a forward scan with missing values right, then (only when the
         // feature has missing values) a backward scan with them left; a candidate replaces the
         // best only when strictly better, so ties go to the lower feature, then forward.
         for &f in features {
-            let hm = hist[2 * (total + f) + 1];
             let start = self.cuts.offsets[f];
             let nb = self.cuts.bins(f);
+            let bins = &hist[start..start + nb];
+            let hm = hist[start + nb][1];
             let mut consider = |left: (f64, f64), left_upto: i32, default_left: bool| {
                 let right = (g - left.0, h - left.1);
                 if left.1 < mcw || right.1 < mcw {
@@ -150,21 +186,116 @@ impl Grower<'_> {
                 }
             };
             let (mut gl, mut hl) = (0.0, 0.0);
-            for b in 0..nb {
-                gl += hist[2 * (start + b)];
-                hl += hist[2 * (start + b) + 1];
+            for (b, s) in bins.iter().enumerate() {
+                gl += s[0];
+                hl += s[1];
                 consider((gl, hl), b as i32, false);
             }
             if hm > 0.0 {
                 let (mut gr, mut hr) = (0.0, 0.0);
-                for b in (0..nb).rev() {
-                    gr += hist[2 * (start + b)];
-                    hr += hist[2 * (start + b) + 1];
+                for (b, s) in bins.iter().enumerate().rev() {
+                    gr += s[0];
+                    hr += s[1];
                     consider((g - gr, h - hr), b as i32 - 1, true);
                 }
             }
         }
         best.filter(|s| s.gain > RT_EPS)
+    }
+
+    /// Splits `rows` by `goes_left[bin of feature f]`, keeping each side in row order (so
+    /// histogram building keeps walking memory forwards). Branch-free: every row is written to
+    /// both sides and only the side it belongs to advances.
+    fn partition(&self, rows: &[u32], f: usize, goes_left: &[bool]) -> (Vec<u32>, Vec<u32>) {
+        let col = self.bins.column(f);
+        let part = |rows: &[u32]| {
+            let (mut l, mut r) = (vec![0u32; rows.len()], vec![0u32; rows.len()]);
+            let (mut nl, mut nr) = (0usize, 0usize);
+            for &row in rows {
+                let left = goes_left[col[row as usize].into()];
+                l[nl] = row;
+                r[nr] = row;
+                nl += usize::from(left);
+                nr += usize::from(!left);
+            }
+            l.truncate(nl);
+            r.truncate(nr);
+            (l, r)
+        };
+        let threads = rayon::current_num_threads();
+        if rows.len() < MIN_PARALLEL_ROWS || threads == 1 {
+            return part(rows);
+        }
+        let parts: Vec<(Vec<u32>, Vec<u32>)> = rows
+            .par_chunks(rows.len().div_ceil(threads * 4))
+            .map(part)
+            .collect();
+        let nl = parts.iter().map(|p| p.0.len()).sum();
+        let (mut l, mut r) = (Vec::with_capacity(nl), Vec::with_capacity(rows.len() - nl));
+        for (pl, pr) in parts {
+            l.extend(pl);
+            r.extend(pr);
+        }
+        (l, r)
+    }
+
+    /// XGBoost's `IsValidExpandEntry`: whether a candidate may split given the leaves so far.
+    fn may_split(&self, c: &Candidate, num_leaves: usize) -> bool {
+        let p = self.params;
+        c.split.gain >= p.gamma
+            && (p.max_depth == 0 || c.depth < p.max_depth)
+            && (p.max_leaves == 0 || num_leaves < p.max_leaves)
+    }
+
+    /// The next candidates to expand (XGBoost's `Driver::Pop`): depth-wise, every candidate at
+    /// the shallowest depth (lowest node first); loss-guided, the one with the largest gain
+    /// (ties: the lowest node). Candidates that may not split become leaves; loss-guided growth
+    /// stops at the first one.
+    fn pop(
+        &self,
+        queue: &mut Vec<Candidate>,
+        num_leaves: &mut usize,
+        leaves: &mut Vec<(usize, Vec<u32>)>,
+    ) -> Vec<Candidate> {
+        let mut out = Vec::new();
+        match self.params.grow_policy {
+            GrowPolicy::Lossguide => {
+                let Some(i) = (0..queue.len()).max_by(|&a, &b| {
+                    let (x, y) = (&queue[a], &queue[b]);
+                    x.split
+                        .gain
+                        .total_cmp(&y.split.gain)
+                        .then(y.node.cmp(&x.node))
+                }) else {
+                    return out;
+                };
+                let c = queue.swap_remove(i);
+                if self.may_split(&c, *num_leaves) {
+                    *num_leaves += 1;
+                    out.push(c);
+                } else {
+                    leaves.push((c.node, c.rows));
+                }
+            }
+            GrowPolicy::Depthwise => {
+                queue.sort_by_key(|c| std::cmp::Reverse(c.node));
+                let Some(level) = queue.last().map(|c| c.depth) else {
+                    return out;
+                };
+                let mut popped = 0;
+                while popped < MAX_NODE_BATCH && queue.last().is_some_and(|c| c.depth == level) {
+                    let Some(c) = queue.pop() else { break };
+                    popped += 1;
+                    if self.may_split(&c, *num_leaves) {
+                        *num_leaves += 1;
+                        out.push(c);
+                    } else {
+                        leaves.push((c.node, c.rows));
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// Grows a tree on `rows` (this worker's sampled rows) with gradients `grad` (per local
@@ -174,49 +305,38 @@ impl Grower<'_> {
         rows: Vec<u32>,
         grad: &[(f32, f32)],
         features: &[usize],
-    ) -> Result<Tree> {
-        let mut tree = Tree {
-            left: vec![-1],
-            right: vec![-1],
-            feature: vec![0],
-            threshold: vec![0.0],
-            default_left: vec![false],
-            leaf_value: vec![0.0],
-            gain: vec![0.0],
-            cover: vec![0.0],
-        };
-        let mut sums: Vec<(f64, f64)> = vec![(0.0, 0.0)];
+    ) -> Result<Grown> {
+        let p = self.params;
+        let mut tree = Tree::single_leaf();
+        let mut sums: Vec<(f64, f64)> = Vec::new();
+        let mut leaf_rows: Vec<(usize, Vec<u32>)> = Vec::new();
+        let mut queue: Vec<Candidate> = Vec::new();
         let hist = self.histogram(&rows, grad)?;
-        sums[0] = self.totals(&hist);
-        let mut level = vec![Pending {
-            node: 0,
-            rows,
-            hist,
-            depth: 0,
-        }];
-        while !level.is_empty() {
-            let mut next = Vec::new();
-            for p in level {
-                let split = if p.depth < self.params.max_depth {
-                    self.best_split(&p.hist, features)
-                } else {
-                    None
-                };
-                let Some(s) = split else { continue };
-                let (l, r) = (tree.left.len(), tree.left.len() + 1);
-                for _ in 0..2 {
-                    tree.left.push(-1);
-                    tree.right.push(-1);
-                    tree.feature.push(0);
-                    tree.threshold.push(0.0);
-                    tree.default_left.push(false);
-                    tree.leaf_value.push(0.0);
-                    tree.gain.push(0.0);
-                    tree.cover.push(0.0);
-                }
+        sums.push(self.totals(&hist));
+        // XGBoost evaluates the root whatever the limits; `may_split` applies them on popping.
+        match self.best_split(&hist, features) {
+            Some(split) => queue.push(Candidate {
+                node: 0,
+                depth: 0,
+                rows,
+                hist,
+                split,
+            }),
+            None => leaf_rows.push((0, rows)),
+        }
+        let mut num_leaves = 1usize;
+        loop {
+            let batch = self.pop(&mut queue, &mut num_leaves, &mut leaf_rows);
+            if batch.is_empty() {
+                break;
+            }
+            let mut applied = Vec::with_capacity(batch.len());
+            for c in batch {
+                let s = c.split;
+                let (l, r) = (tree.add_leaf(), tree.add_leaf());
                 sums.push(s.left);
                 sums.push(s.right);
-                let n = p.node;
+                let n = c.node;
                 tree.left[n] = l as i32;
                 tree.right[n] = r as i32;
                 tree.feature[n] = s.feature as u32;
@@ -230,78 +350,68 @@ impl Grower<'_> {
                 };
                 tree.default_left[n] = s.default_left;
                 tree.gain[n] = s.gain as f32;
-                let d = self.d;
-                let goes_left = |row: u32| {
-                    let b = self.bins[row as usize * d + s.feature];
-                    if b == MISSING {
-                        s.default_left
-                    } else {
-                        i32::from(b) <= s.left_upto
-                    }
-                };
-                // Partitioned in parallel chunks, concatenated in order (rows stay sorted, so
-                // histogram building keeps walking memory forwards).
-                let parts: Vec<(Vec<u32>, Vec<u32>)> = p
-                    .rows
-                    .par_chunks(ROW_CHUNK)
-                    .map(|c| c.iter().partition(|&&row| goes_left(row)))
+                applied.push((c, l, r));
+            }
+            // Children may split only if the limits leave room after this whole batch.
+            let children_may_split = |depth: usize| {
+                (p.max_depth == 0 || depth + 1 < p.max_depth)
+                    && (p.max_leaves == 0 || num_leaves < p.max_leaves)
+            };
+            for (c, l, r) in applied {
+                let s = c.split;
+                let nb = self.cuts.bins(s.feature);
+                let goes_left: Vec<bool> = (0..=nb)
+                    .map(|b| {
+                        if b == nb {
+                            s.default_left
+                        } else {
+                            b as i32 <= s.left_upto
+                        }
+                    })
                     .collect();
-                let (mut lrows, mut rrows) = (Vec::new(), Vec::new());
-                for (l, r) in parts {
-                    lrows.extend(l);
-                    rrows.extend(r);
+                let (lrows, rrows) = self.partition(&c.rows, s.feature, &goes_left);
+                drop(c.rows);
+                if !children_may_split(c.depth) {
+                    leaf_rows.push((l, lrows));
+                    leaf_rows.push((r, rrows));
+                    continue;
                 }
                 // Build the child with the smaller (global) hessian; the other is the parent's
                 // histogram minus it.
                 let left_smaller = s.left.1 <= s.right.1;
                 let small = self.histogram(if left_smaller { &lrows } else { &rrows }, grad)?;
-                let mut other = p.hist;
-                other.iter_mut().zip(&small).for_each(|(a, b)| *a -= b);
+                let mut other = c.hist;
+                for (a, b) in other.iter_mut().zip(&small) {
+                    a[0] -= b[0];
+                    a[1] -= b[1];
+                }
                 let (lh, rh) = if left_smaller {
                     (small, other)
                 } else {
                     (other, small)
                 };
-                next.push(Pending {
-                    node: l,
-                    rows: lrows,
-                    hist: lh,
-                    depth: p.depth + 1,
-                });
-                next.push(Pending {
-                    node: r,
-                    rows: rrows,
-                    hist: rh,
-                    depth: p.depth + 1,
-                });
+                for (node, rows, hist) in [(l, lrows, lh), (r, rrows, rh)] {
+                    match self.best_split(&hist, features) {
+                        Some(split) => queue.push(Candidate {
+                            node,
+                            depth: c.depth + 1,
+                            rows,
+                            hist,
+                            split,
+                        }),
+                        None => leaf_rows.push((node, rows)),
+                    }
+                }
             }
-            level = next;
         }
-        self.prune(&mut tree, 0);
-        let eta = self.params.eta;
+        leaf_rows.extend(queue.into_iter().map(|c| (c.node, c.rows)));
+        let eta = p.eta;
         for (i, &(g, h)) in sums.iter().enumerate() {
             tree.cover[i] = h as f32;
             if tree.left[i] < 0 {
                 tree.leaf_value[i] = (self.weight(g, h) * eta) as f32;
             }
         }
-        Ok(tree)
-    }
-
-    /// XGBoost's pruning: a split whose children are leaves and whose gain is below `gamma`
-    /// becomes a leaf, bottom-up.
-    fn prune(&self, tree: &mut Tree, node: usize) {
-        if tree.left[node] < 0 {
-            return;
-        }
-        let (l, r) = (tree.left[node] as usize, tree.right[node] as usize);
-        self.prune(tree, l);
-        self.prune(tree, r);
-        if tree.left[l] < 0 && tree.left[r] < 0 && f64::from(tree.gain[node]) < self.params.gamma {
-            tree.left[node] = -1;
-            tree.right[node] = -1;
-            tree.gain[node] = 0.0;
-            tree.threshold[node] = 0.0;
-        }
+        Ok(Grown { tree, leaf_rows })
     }
 }

@@ -15,7 +15,7 @@ mod xgboost_json;
 
 pub use booster::{BoostData, RoundReport, train_gbdt};
 pub use model::{GBDT_FORMAT_VERSION, GbdtModel, ImportanceType, Objective, Tree};
-pub use params::{EvalMetric, GbdtParams};
+pub use params::{EvalMetric, GbdtParams, GrowPolicy};
 pub use trainer::{
     DEFAULT_NUM_BOOST_ROUND, GBDT_MODEL_ENTRY, GbdtPredictor, GbdtTrainer, load_gbdt_model,
     to_checkpoint,

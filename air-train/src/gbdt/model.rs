@@ -54,6 +54,20 @@ impl Objective {
         }
     }
 
+    /// The gradient and hessian of one row's loss at margin `m` for label `y` (single-output
+    /// objectives).
+    #[inline]
+    pub(crate) fn gradient(self, m: f32, y: f32) -> (f32, f32) {
+        match self {
+            Self::SquaredError => (m - y, 1.0),
+            Self::RegLogistic | Self::BinaryLogistic => {
+                let p = 1.0 / (1.0 + (-m).exp());
+                (p - y, (p * (1.0 - p)).max(1e-16))
+            }
+            Self::MultiSoftprob { .. } => unreachable!("multi-class gradients take every group"),
+        }
+    }
+
     /// Turns one row's margins into predictions, in place.
     pub(crate) fn transform_row(self, margins: &mut [f32]) {
         match self {
@@ -100,6 +114,35 @@ pub struct Tree {
 }
 
 impl Tree {
+    /// A tree that is one leaf (value 0).
+    pub(crate) fn single_leaf() -> Self {
+        let mut t = Self {
+            left: Vec::new(),
+            right: Vec::new(),
+            feature: Vec::new(),
+            threshold: Vec::new(),
+            default_left: Vec::new(),
+            leaf_value: Vec::new(),
+            gain: Vec::new(),
+            cover: Vec::new(),
+        };
+        t.add_leaf();
+        t
+    }
+
+    /// Appends a leaf (value 0) and returns its index.
+    pub(crate) fn add_leaf(&mut self) -> usize {
+        self.left.push(-1);
+        self.right.push(-1);
+        self.feature.push(0);
+        self.threshold.push(0.0);
+        self.default_left.push(false);
+        self.leaf_value.push(0.0);
+        self.gain.push(0.0);
+        self.cover.push(0.0);
+        self.left.len() - 1
+    }
+
     /// The index of the leaf `row` falls into.
     #[inline]
     pub fn leaf(&self, row: &[f32]) -> usize {

@@ -56,6 +56,19 @@ impl EvalMetric {
     }
 }
 
+/// How a tree grows (XGBoost's `grow_policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GrowPolicy {
+    /// Level by level: every node of a depth is split before the next depth (XGBoost's
+    /// default).
+    #[default]
+    Depthwise,
+    /// The node with the largest loss reduction is split first, up to `max_leaves` leaves
+    /// (LightGBM's leaf-wise growth); `max_depth = 0` leaves the depth unlimited.
+    Lossguide,
+}
+
 /// Booster parameters (XGBoost's names; defaults are XGBoost's). The setters only set;
 /// [`validate`](Self::validate) checks every value at once, and the trainer calls it before
 /// any work starts, naming the first bad field.
@@ -80,8 +93,12 @@ pub struct GbdtParams {
     pub objective: Objective,
     /// Learning rate (shrinkage of each tree's leaf values), in (0, 1].
     pub eta: f64,
-    /// Maximum tree depth (≥ 1).
+    /// Maximum tree depth (≥ 1; with [`GrowPolicy::Lossguide`], 0 means unlimited).
     pub max_depth: usize,
+    /// How trees grow.
+    pub grow_policy: GrowPolicy,
+    /// Maximum leaves per tree; 0: no limit.
+    pub max_leaves: usize,
     /// Minimum hessian sum in a child.
     pub min_child_weight: f64,
     /// L2 regularisation of leaf weights.
@@ -132,6 +149,8 @@ impl GbdtParams {
             objective,
             eta: 0.3,
             max_depth: 6,
+            grow_policy: GrowPolicy::Depthwise,
+            max_leaves: 0,
             min_child_weight: 1.0,
             lambda: 1.0,
             alpha: 0.0,
@@ -155,6 +174,20 @@ impl GbdtParams {
     /// Maximum depth.
     pub fn with_max_depth(mut self, depth: usize) -> Self {
         self.max_depth = depth;
+        self
+    }
+
+    /// Leaf-wise growth up to `max_leaves` leaves (LightGBM's `num_leaves`); set
+    /// [`max_depth`](Self::with_max_depth) to 0 for no depth limit, as LightGBM has none.
+    pub fn with_lossguide(mut self, max_leaves: usize) -> Self {
+        self.grow_policy = GrowPolicy::Lossguide;
+        self.max_leaves = max_leaves;
+        self
+    }
+
+    /// Maximum leaves per tree (0: no limit), with either policy.
+    pub fn with_max_leaves(mut self, max_leaves: usize) -> Self {
+        self.max_leaves = max_leaves;
         self
     }
 
@@ -231,12 +264,27 @@ impl GbdtParams {
             self.eta > 0.0 && self.eta <= 1.0,
             "a learning rate in (0, 1]",
         )?;
-        range(
-            "max_depth",
-            self.max_depth as f64,
-            (1..=64).contains(&self.max_depth),
-            "a depth from 1 to 64",
-        )?;
+        match self.grow_policy {
+            GrowPolicy::Depthwise => range(
+                "max_depth",
+                self.max_depth as f64,
+                (1..=64).contains(&self.max_depth),
+                "a depth from 1 to 64 (0, unlimited, needs grow_policy lossguide)",
+            )?,
+            GrowPolicy::Lossguide => range(
+                "max_depth",
+                self.max_depth as f64,
+                self.max_depth <= 64,
+                "a depth up to 64, or 0 for unlimited",
+            )?,
+        }
+        if self.max_leaves == 1 {
+            return Err(TrainError::InvalidConfig {
+                field: "max_leaves",
+                value: "1".to_owned(),
+                expected: "at least 2 leaves, or 0 for no limit".to_owned(),
+            });
+        }
         for (field, v) in [
             ("min_child_weight", self.min_child_weight),
             ("lambda", self.lambda),
