@@ -105,8 +105,9 @@ impl Cuts {
     }
 
     /// The bin of value `x` of feature `f`; missing values get the slot after the last bin.
-    #[inline]
-    pub(crate) fn bin(&self, f: usize, x: f32) -> usize {
+    /// (Binning goes through [`PrefixLookup`]; this is the reference it is tested against.)
+    #[cfg(test)]
+    fn bin(&self, f: usize, x: f32) -> usize {
         let t = &self.thresholds[f];
         if x.is_nan() {
             return t.len() + 1;
@@ -183,7 +184,8 @@ const TRANSPOSE_BLOCK: usize = 4096;
 impl<B: BinIndex> Bins<B> {
     fn build(cuts: &Cuts, data: &[f32], rows: usize, d: usize) -> Self {
         let cols: Vec<Vec<B>> = map_columns(data, rows, d, |f, col| {
-            col.iter().map(|x| B::from_usize(cuts.bin(f, *x))).collect()
+            let lookup = PrefixLookup::new(&cuts.thresholds[f]);
+            col.iter().map(|x| B::from_usize(lookup.bin(*x))).collect()
         });
         let mut row_major = vec![B::default(); rows * d];
         row_major
@@ -217,6 +219,42 @@ impl<B: BinIndex> Bins<B> {
 pub(crate) enum BinMatrix {
     U8(Bins<u8>),
     U16(Bins<u16>),
+}
+
+/// Bins a feature's values through a table indexed by the top 16 bits of each value's sort key
+/// (sign, exponent and 7 mantissa bits): the table gives the thresholds whose keys share the
+/// prefix, usually none or one, so a value's bin takes one lookup and a short scan instead of a
+/// binary search of dependent loads.
+struct PrefixLookup<'a> {
+    thresholds: &'a [f32],
+    /// `first[p]`: how many thresholds have a key prefix below `p` (65,537 entries).
+    first: Vec<u16>,
+}
+
+impl<'a> PrefixLookup<'a> {
+    fn new(thresholds: &'a [f32]) -> Self {
+        let mut first = vec![0u16; (1 << 16) + 1];
+        let mut t = 0usize;
+        for (p, slot) in first.iter_mut().enumerate() {
+            while t < thresholds.len() && ((sort_key(thresholds[t]) >> 16) as usize) < p {
+                t += 1;
+            }
+            *slot = t as u16;
+        }
+        Self { thresholds, first }
+    }
+
+    /// `#{t <= x}`, or the missing slot for NaN.
+    #[inline]
+    fn bin(&self, x: f32) -> usize {
+        if x.is_nan() {
+            return self.thresholds.len() + 1;
+        }
+        let p = (sort_key(x) >> 16) as usize;
+        let (lo, hi) = (usize::from(self.first[p]), usize::from(self.first[p + 1]));
+        // Thresholds before `lo` are below x's prefix; those from `hi` on are above it.
+        lo + self.thresholds[lo..hi].partition_point(|t| *t <= x)
+    }
 }
 
 /// Sorts `u32` keys by their bytes, least significant first (three passes of 11 bits): linear
@@ -374,6 +412,25 @@ mod tests {
                 let expected = t.iter().filter(|v| **v <= x).count();
                 assert_eq!(cuts.bin(0, x), expected, "{n} thresholds, x {x}");
             }
+        }
+    }
+
+    #[test]
+    fn the_prefix_lookup_bins_as_the_search_does() {
+        let data: Vec<f32> = (0..5000)
+            .map(|i| ((i * 7919) % 5000) as f32 * 0.37 - 900.0 + (i % 7) as f32 * 1e-4)
+            .collect();
+        let cuts = Cuts::fit(&data, data.len(), 1, 256);
+        let lookup = PrefixLookup::new(&cuts.thresholds[0]);
+        for x in data.iter().copied().chain([
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            -0.0,
+            0.0,
+            1e-30,
+        ]) {
+            assert_eq!(lookup.bin(x), cuts.bin(0, x), "{x}");
         }
     }
 

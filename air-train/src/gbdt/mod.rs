@@ -6,6 +6,7 @@
 
 mod binning;
 mod booster;
+mod forest;
 mod grow;
 mod metrics;
 mod model;

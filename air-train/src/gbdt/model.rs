@@ -5,6 +5,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::forest::Forest;
 use crate::{TrainError, error::Result};
 
 /// What the ensemble's raw sum means and how it becomes a prediction (XGBoost's `objective`).
@@ -297,8 +298,8 @@ impl GbdtModel {
         Ok(())
     }
 
-    /// Raw margins (`rows × groups`, row-major) of a row-major `rows × num_feature` matrix.
-    pub fn predict_margin(&self, data: &[f32], rows: usize) -> Result<Vec<f32>> {
+    /// Checks that `data` holds `rows` rows of the model's width.
+    pub(crate) fn check_input(&self, data: &[f32], rows: usize) -> Result<()> {
         let d = self.num_feature;
         if data.len() != rows * d {
             return Err(TrainError::model(
@@ -315,30 +316,15 @@ impl GbdtModel {
                 },
             ));
         }
-        let groups = self.objective.num_groups();
-        let mut out = vec![0.0f32; rows * groups];
-        const CHUNK: usize = 1024;
-        let chunk = |out: &mut [f32], data: &[f32]| {
-            for (o, row) in out
-                .chunks_exact_mut(groups)
-                .zip(data.chunks_exact(d.max(1)))
-            {
-                o.copy_from_slice(&self.base_margin);
-                for (tree, &g) in self.trees.iter().zip(&self.tree_group) {
-                    o[g] += tree.leaf_value[tree.leaf(row)];
-                }
-            }
-        };
-        if rows <= CHUNK {
-            // One chunk: on the caller's thread. Handing it to rayon's pool would add two thread
-            // hops to every small request a server predicts.
-            chunk(&mut out, data);
-        } else {
-            out.par_chunks_mut(CHUNK * groups)
-                .zip(data.par_chunks(CHUNK * d.max(1)))
-                .for_each(|(out, data)| chunk(out, data));
-        }
-        Ok(out)
+        Ok(())
+    }
+
+    /// Raw margins (`rows × groups`, row-major) of a row-major `rows × num_feature` matrix.
+    /// (A [`GbdtPredictor`](super::GbdtPredictor) keeps the trees flattened between calls;
+    /// this flattens them on every call.)
+    pub fn predict_margin(&self, data: &[f32], rows: usize) -> Result<Vec<f32>> {
+        self.check_input(data, rows)?;
+        Ok(Forest::new(self).predict_margin(data, rows))
     }
 
     /// Importance of every feature used by a split, in feature order, named by
@@ -397,11 +383,24 @@ impl GbdtModel {
 
     /// Predictions (`rows × groups`): probabilities for the logistic and softmax objectives.
     pub fn predict(&self, data: &[f32], rows: usize) -> Result<Vec<f32>> {
-        let mut out = self.predict_margin(data, rows)?;
+        Ok(self.transform(self.predict_margin(data, rows)?))
+    }
+
+    /// Margins into predictions.
+    pub(crate) fn transform(&self, mut margins: Vec<f32>) -> Vec<f32> {
+        const CHUNK: usize = 4096;
         let groups = self.objective.num_groups();
-        for row in out.chunks_exact_mut(groups) {
-            self.objective.transform_row(row);
+        let objective = self.objective;
+        let run = |m: &mut [f32]| {
+            for row in m.chunks_exact_mut(groups) {
+                objective.transform_row(row);
+            }
+        };
+        if margins.len() <= CHUNK * groups {
+            run(&mut margins);
+        } else {
+            margins.par_chunks_mut(CHUNK * groups).for_each(run);
         }
-        Ok(out)
+        margins
     }
 }

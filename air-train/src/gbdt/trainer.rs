@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use super::{
     binning::Cuts,
     booster::{BoostData, Booster, EarlyStopper, RoundReport},
+    forest::Forest,
     model::GbdtModel,
     params::GbdtParams,
 };
@@ -385,6 +386,7 @@ pub fn load_gbdt_model(checkpoint: &Checkpoint) -> Result<GbdtModel> {
 #[derive(Debug, Clone)]
 pub struct GbdtPredictor {
     model: Arc<GbdtModel>,
+    forest: Arc<Forest>,
     input: InputStage,
 }
 
@@ -393,6 +395,7 @@ impl GbdtPredictor {
     pub fn new(model: GbdtModel) -> Result<Self> {
         model.validate()?;
         Ok(Self {
+            forest: Arc::new(Forest::new(&model)),
             model: Arc::new(model),
             input: InputStage::default(),
         })
@@ -406,8 +409,10 @@ impl GbdtPredictor {
 
 impl FromCheckpoint for GbdtPredictor {
     fn from_checkpoint(checkpoint: &Checkpoint) -> Result<Self> {
+        let model = load_gbdt_model(checkpoint)?;
         Ok(Self {
-            model: Arc::new(load_gbdt_model(checkpoint)?),
+            forest: Arc::new(Forest::new(&model)),
+            model: Arc::new(model),
             input: InputStage::from_checkpoint(checkpoint)?,
         })
     }
@@ -449,7 +454,10 @@ impl Predictor for GbdtPredictor {
             feature_columns(&batch, &self.model.feature_names, "GbdtPredictor")?
         };
         let m = to_f32_matrix(&batch, &cols)?;
-        let p = self.model.predict(&m.data, m.rows)?;
+        self.model.check_input(&m.data, m.rows)?;
+        let p = self
+            .model
+            .transform(self.forest.predict_margin(&m.data, m.rows));
         predictions_frame(p, m.rows, self.model.objective.num_groups())
     }
 }
