@@ -176,71 +176,158 @@ fn breast_cancer_booster_matches_xgboost_quality() {
     );
 }
 
+/// The parity fixtures' three tasks: (name, objective).
+const TASKS: [(&str, Objective); 3] = [
+    ("reg", Objective::SquaredError),
+    ("binary", Objective::BinaryLogistic),
+    ("multi", Objective::MultiSoftprob { num_class: 3 }),
+];
+
+/// `make_fixtures.py`'s shared booster params (depth 4, eta 0.3, lambda 1, alpha 0.1,
+/// gamma 0.05, 64 bins).
+fn common_params(objective: Objective) -> air_train::gbdt::GbdtParams {
+    air_train::gbdt::GbdtParams::new(objective)
+        .with_max_depth(4)
+        .with_eta(0.3)
+        .with_regularization(1.0, 0.1, 0.05, 1.0)
+        .with_max_bin(64)
+}
+
+fn parity_data() -> (Vec<f32>, usize) {
+    let inputs = csv("train_inputs.csv");
+    let columns: Vec<String> = (0..6).map(|j| format!("x{j}")).collect();
+    let x = to_f32_matrix(&inputs, &columns).unwrap();
+    (x.data, x.rows)
+}
+
+/// Trains 12 rounds with `params` on the exact-bin rows and compares the trees' shapes and the
+/// predictions with XGBoost's fixture `train_{task}{variant}`.
+fn assert_grows_like_xgboost(task: &str, variant: &str, params: &air_train::gbdt::GbdtParams) {
+    use air_train::gbdt::{BoostData, train_gbdt};
+    let (x, rows) = parity_data();
+    let y = air_data::to_f32_vector(&csv(&format!("train_{task}_labels.csv")), "y").unwrap();
+    let data = BoostData { x: &x, rows, y: &y };
+    let model = train_gbdt(params, data, &[], 12, |_| true).unwrap();
+    let theirs_model = GbdtModel::from_xgboost_json(
+        &std::fs::read(fixture(&format!("train_{task}{variant}_xgb.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(model.base_margin.len(), theirs_model.base_margin.len());
+    for (a, b) in model.base_margin.iter().zip(&theirs_model.base_margin) {
+        assert!((a - b).abs() < 1e-5, "{task}: base margin {a} vs {b}");
+    }
+    let ours = model.predict(&x, rows).unwrap();
+    let theirs = csv(&format!("train_{task}{variant}_predictions.csv"));
+    let groups = params.objective.num_groups();
+    let mut worst = 0.0f32;
+    for g in 0..groups {
+        let col = air_data::to_f32_vector(&theirs, &format!("p{g}")).unwrap();
+        for (r, want) in col.iter().enumerate() {
+            worst = worst.max((ours[r * groups + g] - want).abs());
+        }
+    }
+    let leaves = |m: &GbdtModel| -> Vec<usize> {
+        m.trees
+            .iter()
+            .map(|t| t.left.iter().filter(|l| **l < 0).count())
+            .collect()
+    };
+    eprintln!(
+        "{task}{variant}: largest prediction difference {worst:e}; leaves ours {:?} XGBoost {:?}",
+        leaves(&model),
+        leaves(&theirs_model)
+    );
+    assert_eq!(
+        leaves(&model),
+        leaves(&theirs_model),
+        "{task}{variant}: leaves per tree"
+    );
+    assert!(
+        worst < 1e-4,
+        "{task}{variant}: predictions differ from XGBoost's by {worst}"
+    );
+}
+
 /// With few distinct values per feature both boosters bin exactly, so their trees should agree:
 /// same params as XGBoost (depth 4, eta 0.3, lambda 1, alpha 0.1, gamma 0.05, missing values),
 /// 12 rounds, predictions on the training rows compared.
 #[test]
 fn booster_grows_xgboosts_trees_when_bins_are_exact() {
-    use air_train::gbdt::{BoostData, GbdtParams, train_gbdt};
-    let inputs = csv("train_inputs.csv");
-    let columns: Vec<String> = (0..6).map(|j| format!("x{j}")).collect();
-    let x = to_f32_matrix(&inputs, &columns).unwrap();
-    for (task, objective) in [
-        ("reg", Objective::SquaredError),
-        ("binary", Objective::BinaryLogistic),
-        ("multi", Objective::MultiSoftprob { num_class: 3 }),
-    ] {
+    for (task, objective) in TASKS {
+        assert_grows_like_xgboost(task, "", &common_params(objective));
+    }
+}
+
+/// Leaf-wise growth (`grow_policy=lossguide`) picks XGBoost's nodes in XGBoost's order: a leaf
+/// budget with no depth limit, and a depth limit that binds first.
+#[test]
+fn lossguide_grows_xgboosts_trees() {
+    for (task, objective) in TASKS {
+        let budget = common_params(objective).with_lossguide(7).with_max_depth(0);
+        assert_grows_like_xgboost(task, "_leaves", &budget);
+        let depth = common_params(objective)
+            .with_lossguide(12)
+            .with_max_depth(3);
+        assert_grows_like_xgboost(task, "_leaves_depth", &depth);
+    }
+}
+
+/// Early stopping on a validation set stops at XGBoost's round, keeps XGBoost's best iteration,
+/// and reports XGBoost's metric values on the way.
+#[test]
+fn early_stopping_stops_where_xgboost_does() {
+    use air_train::gbdt::{BoostData, train_gbdt};
+    let (x, rows) = parity_data();
+    let d = x.len() / rows;
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture("early_stopping.json")).unwrap()).unwrap();
+    for (task, objective) in TASKS {
         let y = air_data::to_f32_vector(&csv(&format!("train_{task}_labels.csv")), "y").unwrap();
-        let params = GbdtParams::new(objective)
-            .with_max_depth(4)
-            .with_eta(0.3)
-            .with_regularization(1.0, 0.1, 0.05, 1.0)
-            .with_max_bin(64);
-        let data = BoostData {
-            x: &x.data,
-            rows: x.rows,
-            y: &y,
+        let train = BoostData {
+            x: &x[..300 * d],
+            rows: 300,
+            y: &y[..300],
         };
-        let model = train_gbdt(&params, data, &[], 12, |_| true).unwrap();
-        let theirs_model = GbdtModel::from_xgboost_json(
-            &std::fs::read(fixture(&format!("train_{task}_xgb.json"))).unwrap(),
-        )
+        let valid = BoostData {
+            x: &x[300 * d..],
+            rows: rows - 300,
+            y: &y[300..],
+        };
+        let params = common_params(objective)
+            .with_eta(0.5)
+            .with_early_stopping_rounds(4);
+        let mut reported: Vec<f64> = Vec::new();
+        let model = train_gbdt(&params, train, &[("valid", valid)], 200, |r| {
+            reported.push(r.metrics.last().unwrap().1);
+            true
+        })
         .unwrap();
-        assert_eq!(model.base_margin.len(), theirs_model.base_margin.len());
-        for (a, b) in model.base_margin.iter().zip(&theirs_model.base_margin) {
-            assert!((a - b).abs() < 1e-5, "{task}: base margin {a} vs {b}");
-        }
-        let ours = model.predict(&x.data, x.rows).unwrap();
-        let theirs = csv(&format!("train_{task}_predictions.csv"));
-        let groups = objective.num_groups();
-        let mut worst = 0.0f32;
-        for g in 0..groups {
-            let col = air_data::to_f32_vector(&theirs, &format!("p{g}")).unwrap();
-            for (r, want) in col.iter().enumerate() {
-                worst = worst.max((ours[r * groups + g] - want).abs());
-            }
-        }
-        let leaves = |m: &GbdtModel| -> Vec<usize> {
-            m.trees
-                .iter()
-                .map(|t| {
-                    t.leaf_value
-                        .iter()
-                        .zip(&t.left)
-                        .filter(|(_, l)| **l < 0)
-                        .count()
-                })
-                .collect()
-        };
-        eprintln!(
-            "{task}: largest prediction difference {worst:e}; leaves ours {:?} XGBoost {:?}",
-            leaves(&model),
-            leaves(&theirs_model)
+        let want = &expected[task];
+        let best = want["best_iteration"].as_u64().unwrap() as usize;
+        assert_eq!(
+            reported.len(),
+            want["rounds"].as_u64().unwrap() as usize,
+            "{task}: rounds trained"
         );
-        assert!(
-            worst < 1e-4,
-            "{task}: predictions differ from XGBoost's by {worst}"
+        assert_eq!(
+            model.num_rounds(),
+            best + 1,
+            "{task}: the model keeps the best round"
         );
+        let history = want["history"]
+            .as_object()
+            .unwrap()
+            .values()
+            .next()
+            .unwrap();
+        for (round, (ours, theirs)) in reported.iter().zip(history.as_array().unwrap()).enumerate()
+        {
+            let theirs = theirs.as_f64().unwrap();
+            assert!(
+                (ours - theirs).abs() <= 1e-5 * theirs.abs().max(1.0),
+                "{task}: round {round} metric {ours} vs XGBoost's {theirs}"
+            );
+        }
     }
 }
 

@@ -182,7 +182,7 @@ pub(crate) struct Bins<B> {
 const TRANSPOSE_BLOCK: usize = 4096;
 
 impl<B: BinIndex> Bins<B> {
-    fn build(cuts: &Cuts, data: &[f32], rows: usize, d: usize) -> Self {
+    pub(crate) fn build(cuts: &Cuts, data: &[f32], rows: usize, d: usize) -> Self {
         let cols: Vec<Vec<B>> = map_columns(data, rows, d, |f, col| {
             let lookup = PrefixLookup::new(&cuts.thresholds[f]);
             col.iter().map(|x| B::from_usize(lookup.bin(*x))).collect()

@@ -415,3 +415,70 @@ impl<B: BinIndex> Grower<'_, B> {
         Ok(Grown { tree, leaf_rows })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gbdt::model::Objective;
+
+    /// The same cuts stored as `u8` and as `u16` grow the same trees, with either policy.
+    #[test]
+    fn narrow_and_wide_bins_grow_the_same_tree() {
+        let (rows, d) = (3000usize, 4usize);
+        let x: Vec<f32> = (0..rows * d)
+            .map(|i| {
+                if i % 17 == 0 {
+                    f32::NAN
+                } else {
+                    ((i * 7919) % 1013) as f32 / 1013.0
+                }
+            })
+            .collect();
+        let grad: Vec<(f32, f32)> = x
+            .chunks_exact(d)
+            .map(|r| (r[0].max(0.0) * 3.0 - r[1].min(1.0) + 0.2, 1.0))
+            .collect();
+        let cuts = Cuts::fit(&x, rows, d, 32);
+        let narrow: Bins<u8> = Bins::build(&cuts, &x, rows, d);
+        let wide: Bins<u16> = Bins::build(&cuts, &x, rows, d);
+        let identity = |_: &mut [f64]| Ok(());
+        for params in [
+            GbdtParams::new(Objective::SquaredError),
+            GbdtParams::new(Objective::SquaredError)
+                .with_lossguide(9)
+                .with_max_depth(0),
+        ] {
+            let features: Vec<usize> = (0..d).collect();
+            let all: Vec<u32> = (0..rows as u32).collect();
+            let a = Grower {
+                bins: &narrow,
+                cuts: &cuts,
+                params: &params,
+                reduce: &identity,
+            }
+            .grow(all.clone(), &grad, &features)
+            .unwrap();
+            let b = Grower {
+                bins: &wide,
+                cuts: &cuts,
+                params: &params,
+                reduce: &identity,
+            }
+            .grow(all, &grad, &features)
+            .unwrap();
+            assert!(a.tree.len() > 5, "the tree should split: {:?}", a.tree.left);
+            assert_eq!(a.tree, b.tree);
+            // Every grown row lands in exactly one leaf, the one the tree sends it to.
+            let mut seen = vec![false; rows];
+            for (leaf, rows_of_leaf) in &a.leaf_rows {
+                for &r in rows_of_leaf {
+                    let r = r as usize;
+                    assert!(!seen[r]);
+                    seen[r] = true;
+                    assert_eq!(a.tree.leaf(&x[r * d..(r + 1) * d]), *leaf);
+                }
+            }
+            assert!(seen.iter().all(|s| *s));
+        }
+    }
+}

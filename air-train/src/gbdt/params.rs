@@ -84,6 +84,10 @@ pub enum GrowPolicy {
 /// assert!(p.validate().is_ok());
 /// let bad = GbdtParams::new(Objective::SquaredError).with_subsample(0.0);
 /// assert!(bad.validate().unwrap_err().to_string().contains("subsample"));
+/// // Unlimited depth only for leaf-wise growth.
+/// let unlimited = GbdtParams::new(Objective::SquaredError).with_max_depth(0);
+/// assert!(unlimited.validate().unwrap_err().to_string().contains("lossguide"));
+/// assert!(unlimited.with_lossguide(31).validate().is_ok());
 /// # Ok::<(), air_train::TrainError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
