@@ -53,11 +53,15 @@ fn table(rows: usize, d: usize) -> (Vec<f32>, [Vec<f32>; 3]) {
     for r in x.chunks_exact(d) {
         let at = |j: usize| r[j % d];
         let noise = rng.random::<f32>() - 0.5;
-        y_reg.push(
-            at(0) * at(1) + 2.0 * (at(2) - 0.5).abs() + at(3) - 0.5 * at(4)
-                + (6.0 * at(5)).sin() * 0.3
-                + 0.3 * noise,
-        );
+        let terms = [
+            at(0) * at(1),
+            2.0 * (at(2) - 0.5).abs(),
+            at(3),
+            -0.5 * at(4),
+            (6.0 * at(5)).sin() * 0.3,
+            0.3 * noise,
+        ];
+        y_reg.push(terms.into_iter().sum::<f32>());
     }
     let mut sorted = y_reg.clone();
     sorted.sort_by(f32::total_cmp);

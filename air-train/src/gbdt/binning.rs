@@ -274,7 +274,7 @@ fn radix_sort(keys: &mut Vec<u32>) {
         for k in keys.iter() {
             counts[((k >> shift) as usize) & (BUCKETS - 1)] += 1;
         }
-        if counts.iter().any(|c| *c == keys.len()) {
+        if counts.contains(&keys.len()) {
             continue; // every key has the same digit: this pass would not move anything
         }
         let mut sum = 0;
@@ -418,7 +418,7 @@ mod tests {
     #[test]
     fn the_prefix_lookup_bins_as_the_search_does() {
         let data: Vec<f32> = (0..5000)
-            .map(|i| ((i * 7919) % 5000) as f32 * 0.37 - 900.0 + (i % 7) as f32 * 1e-4)
+            .map(|i| (((i * 7919) % 5000) as f32).mul_add(0.37, -900.0) + (i % 7) as f32 / 1e4)
             .collect();
         let cuts = Cuts::fit(&data, data.len(), 1, 256);
         let lookup = PrefixLookup::new(&cuts.thresholds[0]);

@@ -436,7 +436,7 @@ mod tests {
             .collect();
         let grad: Vec<(f32, f32)> = x
             .chunks_exact(d)
-            .map(|r| (r[0].max(0.0) * 3.0 - r[1].min(1.0) + 0.2, 1.0))
+            .map(|r| (r[0].max(0.0).mul_add(3.0, 0.2) - r[1].min(1.0), 1.0))
             .collect();
         let cuts = Cuts::fit(&x, rows, d, 32);
         let narrow: Bins<u8> = Bins::build(&cuts, &x, rows, d);
