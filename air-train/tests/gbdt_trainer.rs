@@ -236,3 +236,130 @@ fn tuning_params_merge_and_bad_input_is_clear() {
             .is_err()
     );
 }
+
+/// The objectives that predict something else than their margins' width or space, through the
+/// trainer on 2 workers and the predictor: `multi:softmax` gives one class index per row,
+/// `count:poisson` positive means, `reg:absoluteerror` (median leaves averaged over workers)
+/// values close to the median labels; leaf-wise growth runs on the same path.
+#[test]
+fn other_objectives_train_on_workers_and_predict() {
+    use air_data::polars::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let n = 600usize;
+    let x: Vec<f64> = (0..n).map(|i| (i % 100) as f64 / 10.0).collect();
+    let x2: Vec<f64> = (0..n).map(|i| ((i * 37) % 100) as f64).collect();
+    let class: Vec<f64> = x.iter().map(|v| (*v / 3.4).floor().min(2.0)).collect();
+    let count: Vec<f64> = x.iter().map(|v| (v / 2.0).floor()).collect();
+    let frame = df!("x" => &x, "x2" => &x2, "class" => &class, "count" => &count).unwrap();
+    for (label, objective) in [
+        ("class", Objective::MultiSoftmax { num_class: 3 }),
+        ("count", Objective::POISSON),
+        ("count", Objective::AbsoluteError),
+        ("count", Objective::PseudoHuber { huber_slope: 2.0 }),
+    ] {
+        let train = Dataset::from_polars(
+            frame
+                .drop(if label == "class" { "count" } else { "class" })
+                .unwrap(),
+        );
+        let result = GbdtTrainer::new(
+            label,
+            GbdtParams::new(objective).with_lossguide(8).with_eta(0.5),
+            ScalingConfig::new(NonZeroUsize::new(2).unwrap()),
+            RunConfig::new(dir.path().to_str().unwrap())
+                .with_name(&objective.xgboost_name().replace(':', "_"))
+                .with_verbose(Verbosity::Silent),
+        )
+        .unwrap()
+        .with_num_boost_round(30)
+        .with_dataset("train", train.clone())
+        .fit()
+        .unwrap()
+        .into_result()
+        .unwrap();
+        let predictor =
+            GbdtPredictor::from_checkpoint(result.checkpoint.as_ref().unwrap()).unwrap();
+        let out = predictor.predict(train.to_polars().unwrap()).unwrap();
+        let p = out
+            .column("predictions")
+            .unwrap()
+            .cast(&DataType::Float64)
+            .unwrap();
+        let p: Vec<f64> = p.f64().unwrap().into_no_null_iter().collect();
+        let truth = if label == "class" { &class } else { &count };
+        let mean_abs = p.iter().zip(truth).map(|(a, b)| (a - b).abs()).sum::<f64>() / n as f64;
+        eprintln!(
+            "{}: mean |prediction - label| {mean_abs}",
+            objective.xgboost_name()
+        );
+        assert!(mean_abs < 0.1, "{}: {mean_abs}", objective.xgboost_name());
+        if label == "class" {
+            assert!(
+                p.iter().all(|c| [0.0, 1.0, 2.0].contains(c)),
+                "class indices"
+            );
+        }
+    }
+}
+
+/// Labels outside an objective's domain are refused naming the row; bad objective params name
+/// the field.
+#[test]
+fn labels_outside_the_objectives_domain_are_clear_errors() {
+    use air_train::gbdt::{BoostData, train_gbdt};
+    let x = [0.0f32, 1.0, 2.0, 3.0];
+    let check = |objective: Objective, y: [f32; 4], expect: &[&str]| {
+        let data = BoostData {
+            x: &x,
+            rows: 4,
+            y: &y,
+        };
+        let err = train_gbdt(&GbdtParams::new(objective), data, &[], 2, |_| true)
+            .unwrap_err()
+            .to_string();
+        for e in expect {
+            assert!(err.contains(e), "{err:?} lacks {e:?}");
+        }
+    };
+    check(
+        Objective::POISSON,
+        [1.0, -2.0, 0.0, 3.0],
+        &["row 1", "-2", "count:poisson", "≥ 0"],
+    );
+    check(
+        Objective::POISSON,
+        [0.0; 4],
+        &["every label is 0", "count:poisson"],
+    );
+    check(
+        Objective::MultiSoftmax { num_class: 3 },
+        [0.0, 1.0, 3.0, 2.0],
+        &["row 2", "multi:softmax", "0..3"],
+    );
+    check(
+        Objective::BinaryLogitRaw,
+        [0.0, 1.0, 2.0, 1.0],
+        &["row 2", "[0, 1]"],
+    );
+    for (params, field) in [
+        (
+            GbdtParams::new(Objective::PseudoHuber { huber_slope: 0.0 }),
+            "huber_slope",
+        ),
+        (
+            GbdtParams::new(Objective::SquaredError).with_max_delta_step(-1.0),
+            "max_delta_step",
+        ),
+        (
+            GbdtParams::new(Objective::BinaryLogitRaw).with_eval_metrics([EvalMetric::Logloss]),
+            "eval_metric",
+        ),
+        (
+            GbdtParams::new(Objective::SquaredError).with_lossguide(1),
+            "max_leaves",
+        ),
+    ] {
+        let err = params.validate().unwrap_err().to_string();
+        assert!(err.contains(field), "{err:?} lacks {field:?}");
+    }
+}

@@ -46,34 +46,36 @@ impl BoostData<'_> {
                 "label of row {i} is {v}; labels cannot be missing"
             )));
         }
+        let first_bad =
+            |ok: &dyn Fn(f32) -> bool| self.y.iter().copied().enumerate().find(|(_, v)| !ok(*v));
         match objective {
-            Objective::BinaryLogistic | Objective::RegLogistic => {
-                if let Some((i, v)) = self
-                    .y
-                    .iter()
-                    .enumerate()
-                    .find(|(_, v)| !(0.0..=1.0).contains(*v))
-                {
+            o if o.is_logistic() => {
+                if let Some((i, v)) = first_bad(&|v| (0.0..=1.0).contains(&v)) {
                     return Err(bad(format!(
                         "label of row {i} is {v}; {} expects labels in [0, 1]",
                         objective.xgboost_name()
                     )));
                 }
             }
-            Objective::MultiSoftprob { num_class } => {
-                if let Some((i, v)) = self
-                    .y
-                    .iter()
-                    .enumerate()
-                    .find(|(_, v)| v.fract() != 0.0 || **v < 0.0 || **v as usize >= num_class)
+            Objective::MultiSoftprob { num_class } | Objective::MultiSoftmax { num_class } => {
+                if let Some((i, v)) =
+                    first_bad(&|v| v.fract() == 0.0 && v >= 0.0 && (v as usize) < num_class)
                 {
                     return Err(bad(format!(
-                        "label of row {i} is {v}; multi:softprob with num_class {num_class} expects \
-                         class indices 0..{num_class}"
+                        "label of row {i} is {v}; {} with num_class {num_class} expects class \
+                         indices 0..{num_class}",
+                        objective.xgboost_name()
                     )));
                 }
             }
-            Objective::SquaredError => {}
+            Objective::Poisson { .. } => {
+                if let Some((i, v)) = first_bad(&|v| v >= 0.0) {
+                    return Err(bad(format!(
+                        "label of row {i} is {v}; count:poisson expects counts ≥ 0"
+                    )));
+                }
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -167,7 +169,7 @@ impl<'a> Booster<'a> {
         let y = self.local.y;
         let m = &self.margins;
         match self.params.objective {
-            Objective::MultiSoftprob { .. } => {
+            Objective::MultiSoftprob { .. } | Objective::MultiSoftmax { .. } => {
                 let mut all = vec![(0.0f32, 0.0f32); m.len()];
                 all.par_chunks_mut(groups)
                     .zip(m.par_chunks(groups))
@@ -233,6 +235,11 @@ impl<'a> Booster<'a> {
                 BinMatrix::U16(bins) => self.grow(bins, rows, &grad, &features)?,
             });
         }
+        if self.params.objective == Objective::AbsoluteError {
+            for grown in &mut new_trees {
+                self.adapt_leaves(grown)?;
+            }
+        }
         // Margins move only after every group's gradients were taken from the same round.
         for (group, Grown { tree, leaf_rows }) in new_trees.into_iter().enumerate() {
             add_grown_tree(
@@ -253,6 +260,34 @@ impl<'a> Booster<'a> {
         Ok(())
     }
 
+    /// `reg:absoluteerror`'s adaptive leaves (XGBoost's `UpdateTreeLeaf`): each leaf's value
+    /// becomes the learning rate times the median of `label − margin` over its rows, averaged
+    /// over the workers that have rows there; a leaf no worker has rows in keeps its value.
+    fn adapt_leaves(&self, grown: &mut Grown) -> Result<()> {
+        let n = grown.tree.len();
+        // [sum of medians per node..., workers with rows per node...]
+        let mut sums = vec![0.0f64; 2 * n];
+        for (leaf, rows) in &grown.leaf_rows {
+            if rows.is_empty() {
+                continue;
+            }
+            let residuals: Vec<f32> = rows
+                .iter()
+                .map(|r| self.local.y[*r as usize] - self.margins[*r as usize])
+                .collect();
+            sums[*leaf] = f64::from(quantile(residuals, 0.5));
+            sums[n + leaf] = 1.0;
+        }
+        (self.reduce)(&mut sums)?;
+        let tree = &mut grown.tree;
+        for i in 0..n {
+            if tree.left[i] < 0 && sums[n + i] > 0.0 {
+                tree.leaf_value[i] = ((sums[i] / sums[n + i]) as f32) * self.params.eta as f32;
+            }
+        }
+        Ok(())
+    }
+
     fn grow<B: BinIndex>(
         &self,
         bins: &Bins<B>,
@@ -264,6 +299,7 @@ impl<'a> Booster<'a> {
             bins,
             cuts: self.cuts,
             params: self.params,
+            max_delta_step: self.params.tree_max_delta_step(),
             reduce: self.reduce,
         }
         .grow(rows, grad, features)
@@ -279,10 +315,14 @@ impl<'a> Booster<'a> {
             for row in pred.chunks_exact_mut(groups) {
                 self.params.objective.transform_row(row);
             }
+            let slope = match self.params.objective {
+                Objective::PseudoHuber { huber_slope } => huber_slope,
+                _ => 1.0,
+            };
             for m in &metrics {
                 out.push((
                     format!("{name}-{}", m.name()),
-                    evaluate(*m, &pred, groups, e.y),
+                    evaluate(*m, &pred, groups, e.y, slope),
                 ));
             }
         }
@@ -345,7 +385,7 @@ fn base_margin(params: &GbdtParams, data: BoostData<'_>, reduce: Reduce<'_>) -> 
         return Ok(vec![objective.prob_to_margin(b as f32); groups]);
     }
     match objective {
-        Objective::MultiSoftprob { num_class } => {
+        Objective::MultiSoftprob { num_class } | Objective::MultiSoftmax { num_class } => {
             let mut counts = vec![0.0f64; num_class];
             for y in data.y {
                 counts[*y as usize] += 1.0;
@@ -359,6 +399,37 @@ fn base_margin(params: &GbdtParams, data: BoostData<'_>, reduce: Reduce<'_>) -> 
             let mean = logs.iter().sum::<f64>() / num_class as f64;
             Ok(logs.into_iter().map(|l| (l - mean) as f32).collect())
         }
+        Objective::AbsoluteError => {
+            // XGBoost: each worker's median, averaged weighted by its rows.
+            let mut s = [
+                f64::from(quantile(data.y.to_vec(), 0.5)) * data.rows as f64,
+                data.rows as f64,
+            ];
+            if data.rows == 0 {
+                s[0] = 0.0;
+            }
+            reduce(&mut s)?;
+            Ok(vec![if s[1] > 0.0 {
+                (s[0] / s[1]) as f32
+            } else {
+                0.0
+            }])
+        }
+        Objective::PseudoHuber { .. } => {
+            // XGBoost's `FitIntercept`: one unregularised Newton step from margin 0.
+            let mut s = [0.0f64; 2];
+            for y in data.y {
+                let (g, h) = objective.gradient(0.0, *y);
+                s[0] += f64::from(g);
+                s[1] += f64::from(h);
+            }
+            reduce(&mut s)?;
+            Ok(vec![if s[1] > 0.0 {
+                (-s[0] / s[1]) as f32
+            } else {
+                0.0
+            }])
+        }
         _ => {
             let mut s = [
                 data.y.iter().map(|v| f64::from(*v)).sum::<f64>(),
@@ -366,9 +437,38 @@ fn base_margin(params: &GbdtParams, data: BoostData<'_>, reduce: Reduce<'_>) -> 
             ];
             reduce(&mut s)?;
             let mean = if s[1] > 0.0 { s[0] / s[1] } else { 0.5 };
+            if matches!(objective, Objective::Poisson { .. }) && mean <= 0.0 {
+                return Err(TrainError::model(
+                    "boosting data \"train\"",
+                    "every label is 0; count:poisson needs a positive mean count (or set \
+                     base_score)"
+                        .to_owned(),
+                ));
+            }
             Ok(vec![objective.prob_to_margin(mean as f32)])
         }
     }
+}
+
+/// XGBoost's `common::Quantile`: the `alpha` quantile of `values` with linear interpolation
+/// between order statistics at rank `alpha (n + 1)`; NaN for no values.
+pub(crate) fn quantile(mut values: Vec<f32>, alpha: f64) -> f32 {
+    let n = values.len() as f64;
+    if values.is_empty() {
+        return f32::NAN;
+    }
+    values.sort_by(f32::total_cmp);
+    if alpha <= 1.0 / (n + 1.0) {
+        return values[0];
+    }
+    if alpha >= n / (n + 1.0) {
+        return values[values.len() - 1];
+    }
+    let x = alpha * (n + 1.0);
+    let k = x.floor() - 1.0;
+    let d = (x - 1.0) - k;
+    let (v0, v1) = (values[k as usize], values[k as usize + 1]);
+    (f64::from(v0) + d * f64::from(v1 - v0)) as f32
 }
 
 /// One finished round: its number (from 1) and the eval metrics.

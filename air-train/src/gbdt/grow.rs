@@ -49,6 +49,8 @@ pub(crate) struct Grower<'a, B> {
     pub(crate) bins: &'a Bins<B>,
     pub(crate) cuts: &'a Cuts,
     pub(crate) params: &'a GbdtParams,
+    /// The largest leaf weight (before the learning rate); 0: unlimited.
+    pub(crate) max_delta_step: f64,
     pub(crate) reduce: Reduce<'a>,
 }
 
@@ -90,13 +92,40 @@ fn threshold_l1(g: f64, alpha: f64) -> f64 {
 }
 
 impl<B: BinIndex> Grower<'_, B> {
+    /// XGBoost's `CalcGain`: the loss reduction a node's statistics allow.
+    #[allow(
+        clippy::suboptimal_flops,
+        reason = "XGBoost rounds every product and sum; a fused multiply-add would not match it"
+    )]
     fn score(&self, g: f64, h: f64) -> f64 {
-        let t = threshold_l1(g, self.params.alpha);
-        t * t / (h + self.params.lambda)
+        let p = self.params;
+        if self.max_delta_step == 0.0 {
+            let t = threshold_l1(g, p.alpha);
+            t * t / (h + p.lambda)
+        } else if h <= 0.0 {
+            0.0
+        } else {
+            // With clipped weights the gain is the loss at the clipped weight, computed in
+            // `f32` as XGBoost's split evaluator computes it (near-ties then break alike).
+            let w = self.weight(g, h) as f32;
+            let (g, h, lambda) = (g as f32, h as f32, p.lambda as f32);
+            f64::from(-(2.0 * g * w + (h + lambda) * w * w))
+        }
     }
 
+    /// XGBoost's `CalcWeight`: the node's value before the learning rate, clipped to
+    /// `max_delta_step` when that is set.
     fn weight(&self, g: f64, h: f64) -> f64 {
-        -threshold_l1(g, self.params.alpha) / (h + self.params.lambda)
+        let p = self.params;
+        if self.max_delta_step != 0.0 && (h < p.min_child_weight || h <= 0.0) {
+            return 0.0;
+        }
+        let w = -threshold_l1(g, p.alpha) / (h + p.lambda);
+        if self.max_delta_step != 0.0 && w.abs() > self.max_delta_step {
+            self.max_delta_step.copysign(w)
+        } else {
+            w
+        }
     }
 
     /// The global histogram of `rows`: `(g, h)` per slot (each feature's bins, then its
@@ -454,6 +483,7 @@ mod tests {
                 bins: &narrow,
                 cuts: &cuts,
                 params: &params,
+                max_delta_step: 0.0,
                 reduce: &identity,
             }
             .grow(all.clone(), &grad, &features)
@@ -462,6 +492,7 @@ mod tests {
                 bins: &wide,
                 cuts: &cuts,
                 params: &params,
+                max_delta_step: 0.0,
                 reduce: &identity,
             }
             .grow(all, &grad, &features)

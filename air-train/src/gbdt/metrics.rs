@@ -4,10 +4,38 @@ use super::params::EvalMetric;
 
 const EPS: f64 = 1e-16;
 
-/// `metric` of `pred` (`rows × groups`, prediction space) against labels `y`.
-pub(crate) fn evaluate(metric: EvalMetric, pred: &[f32], groups: usize, y: &[f32]) -> f64 {
+/// `metric` of `pred` (`rows × groups`, prediction space) against labels `y`; `huber_slope`
+/// is the pseudo-Huber metric's slope.
+pub(crate) fn evaluate(
+    metric: EvalMetric,
+    pred: &[f32],
+    groups: usize,
+    y: &[f32],
+    huber_slope: f64,
+) -> f64 {
     let n = y.len().max(1) as f64;
     match metric {
+        EvalMetric::Mphe => {
+            let s2 = huber_slope * huber_slope;
+            pred.iter()
+                .zip(y)
+                .map(|(p, y)| {
+                    let z = f64::from(*p) - f64::from(*y);
+                    s2 * ((1.0 + z * z / s2).sqrt() - 1.0)
+                })
+                .sum::<f64>()
+                / n
+        }
+        EvalMetric::PoissonNloglik => {
+            pred.iter()
+                .zip(y)
+                .map(|(p, y)| {
+                    let (p, y) = (f64::from(*p).max(EPS), f64::from(*y));
+                    p.ln().mul_add(-y, ln_gamma(y + 1.0) + p)
+                })
+                .sum::<f64>()
+                / n
+        }
         EvalMetric::Rmse => {
             let se: f64 = pred
                 .iter()
@@ -61,6 +89,33 @@ pub(crate) fn evaluate(metric: EvalMetric, pred: &[f32], groups: usize, y: &[f32
     }
 }
 
+/// `ln Γ(x)` for `x > 0` (Lanczos, g = 7, nine terms: about 15 significant digits).
+fn ln_gamma(x: f64) -> f64 {
+    const G: f64 = 7.0;
+    const C: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    if x < 0.5 {
+        // Reflection: Γ(x)Γ(1 − x) = π / sin(πx).
+        return (std::f64::consts::PI / (std::f64::consts::PI * x).sin()).ln() - ln_gamma(1.0 - x);
+    }
+    let x = x - 1.0;
+    let mut a = C[0];
+    let t = x + G + 0.5;
+    for (i, c) in C.iter().enumerate().skip(1) {
+        a += c / (x + i as f64);
+    }
+    (x + 0.5).mul_add(t.ln(), 0.5 * std::f64::consts::TAU.ln()) - t + a.ln()
+}
+
 fn argmax(p: &[f32]) -> usize {
     p.iter()
         .enumerate()
@@ -102,28 +157,50 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ln_gamma_matches_factorials() {
+        let mut fact = 1.0f64;
+        for n in 1..30u32 {
+            fact *= f64::from(n);
+            let got = ln_gamma(f64::from(n) + 1.0);
+            assert!(
+                (got - fact.ln()).abs() < 1e-10 * fact.ln().max(1.0),
+                "{n}: {got}"
+            );
+        }
+        assert!((ln_gamma(0.5) - std::f64::consts::PI.sqrt().ln()).abs() < 1e-12);
+    }
+
+    #[test]
     fn metrics_on_small_cases() {
         assert_eq!(
             evaluate(
                 EvalMetric::Auc,
                 &[0.1, 0.4, 0.35, 0.8],
                 1,
-                &[0.0, 0.0, 1.0, 1.0]
+                &[0.0, 0.0, 1.0, 1.0],
+                1.0
             ),
             0.75
         );
         assert_eq!(
-            evaluate(EvalMetric::Error, &[0.2, 0.7], 1, &[0.0, 0.0]),
+            evaluate(EvalMetric::Error, &[0.2, 0.7], 1, &[0.0, 0.0], 1.0),
             0.5
         );
         assert!(
-            (evaluate(EvalMetric::Rmse, &[1.0, 3.0], 1, &[0.0, 0.0]) - 5f64.sqrt()).abs() < 1e-12
+            (evaluate(EvalMetric::Rmse, &[1.0, 3.0], 1, &[0.0, 0.0], 1.0) - 5f64.sqrt()).abs()
+                < 1e-12
         );
         assert_eq!(
-            evaluate(EvalMetric::Merror, &[0.1, 0.9, 0.8, 0.2], 2, &[1.0, 1.0]),
+            evaluate(
+                EvalMetric::Merror,
+                &[0.1, 0.9, 0.8, 0.2],
+                2,
+                &[1.0, 1.0],
+                1.0
+            ),
             0.5
         );
-        let ll = evaluate(EvalMetric::Logloss, &[0.5], 1, &[1.0]);
+        let ll = evaluate(EvalMetric::Logloss, &[0.5], 1, &[1.0], 1.0);
         assert!((ll - 2f64.ln()).abs() < 1e-12);
     }
 }

@@ -9,7 +9,7 @@ use super::forest::Forest;
 use crate::{TrainError, error::Result};
 
 /// What the ensemble's raw sum means and how it becomes a prediction (XGBoost's `objective`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Objective {
     /// `reg:squarederror`: the sum is the prediction.
@@ -18,39 +18,99 @@ pub enum Objective {
     RegLogistic,
     /// `binary:logistic`: the probability of class 1 (sigmoid of the sum).
     BinaryLogistic,
+    /// `binary:logitraw`: trained as `binary:logistic`, predicts the raw sum (the log-odds).
+    BinaryLogitRaw,
     /// `multi:softprob`: one sum per class, softmax into class probabilities.
     MultiSoftprob {
         /// The number of classes.
         num_class: usize,
     },
+    /// `multi:softmax`: trained as `multi:softprob`, predicts the most likely class's index.
+    MultiSoftmax {
+        /// The number of classes.
+        num_class: usize,
+    },
+    /// `reg:absoluteerror`: L1 loss; trees are grown on its sign gradients and each leaf's value
+    /// is then the median residual of its rows (XGBoost's adaptive leaves); the base score is
+    /// the labels' median.
+    AbsoluteError,
+    /// `reg:pseudohubererror`: the pseudo-Huber loss `δ²(√(1 + (z/δ)²) − 1)`.
+    PseudoHuber {
+        /// `huber_slope` (δ, XGBoost's default 1).
+        huber_slope: f64,
+    },
+    /// `count:poisson`: Poisson regression for counts; the sum is the log of the mean.
+    Poisson {
+        /// XGBoost's `max_delta_step` of the Poisson objective (default 0.7): the hessian is
+        /// `exp(margin + max_delta_step)`, which keeps early steps small.
+        max_delta_step: f64,
+    },
 }
 
 impl Objective {
+    /// `count:poisson` with XGBoost's defaults.
+    pub const POISSON: Self = Self::Poisson {
+        max_delta_step: 0.7,
+    };
+
+    /// `reg:pseudohubererror` with XGBoost's default slope.
+    pub const PSEUDO_HUBER: Self = Self::PseudoHuber { huber_slope: 1.0 };
+
     /// XGBoost's name (`"binary:logistic"`, ...).
     pub fn xgboost_name(self) -> &'static str {
         match self {
             Self::SquaredError => "reg:squarederror",
             Self::RegLogistic => "reg:logistic",
             Self::BinaryLogistic => "binary:logistic",
+            Self::BinaryLogitRaw => "binary:logitraw",
             Self::MultiSoftprob { .. } => "multi:softprob",
+            Self::MultiSoftmax { .. } => "multi:softmax",
+            Self::AbsoluteError => "reg:absoluteerror",
+            Self::PseudoHuber { .. } => "reg:pseudohubererror",
+            Self::Poisson { .. } => "count:poisson",
         }
     }
 
-    /// Outputs per row: the number of classes for multi-class, else 1.
+    /// Trees per round (and margins per row): the number of classes for multi-class, else 1.
     pub fn num_groups(self) -> usize {
         match self {
-            Self::MultiSoftprob { num_class } => num_class,
+            Self::MultiSoftprob { num_class } | Self::MultiSoftmax { num_class } => num_class,
             _ => 1,
         }
     }
 
-    /// The margin of a base score given in prediction space (`logit` for the logistic ones).
+    /// Predicted values per row: 1 for `multi:softmax` (the class), else
+    /// [`num_groups`](Self::num_groups).
+    pub fn output_width(self) -> usize {
+        match self {
+            Self::MultiSoftmax { .. } => 1,
+            other => other.num_groups(),
+        }
+    }
+
+    /// Whether this is a multi-class objective.
+    pub(crate) fn is_multiclass(self) -> bool {
+        matches!(self, Self::MultiSoftprob { .. } | Self::MultiSoftmax { .. })
+    }
+
+    /// Whether the labels are probabilities or 0/1 classes.
+    pub(crate) fn is_logistic(self) -> bool {
+        matches!(
+            self,
+            Self::RegLogistic | Self::BinaryLogistic | Self::BinaryLogitRaw
+        )
+    }
+
+    /// The margin of a base score given in prediction space (`logit` for the logistic ones,
+    /// `log` for Poisson; `binary:logitraw` predicts margins, so its base score is one, and
+    /// XGBoost estimates it as the labels' mean).
     pub fn prob_to_margin(self, base_score: f32) -> f32 {
         match self {
             Self::RegLogistic | Self::BinaryLogistic => {
                 let p = base_score.clamp(1e-16, 1.0 - 1e-7);
                 -(1.0 / p - 1.0).ln()
             }
+            Self::Poisson { .. } => base_score.ln(),
             _ => base_score,
         }
     }
@@ -58,27 +118,51 @@ impl Objective {
     /// The gradient and hessian of one row's loss at margin `m` for label `y` (single-output
     /// objectives).
     #[inline]
+    #[allow(
+        clippy::suboptimal_flops,
+        reason = "XGBoost rounds every product and sum; a fused multiply-add would not match it"
+    )]
     pub(crate) fn gradient(self, m: f32, y: f32) -> (f32, f32) {
         match self {
             Self::SquaredError => (m - y, 1.0),
-            Self::RegLogistic | Self::BinaryLogistic => {
+            Self::RegLogistic | Self::BinaryLogistic | Self::BinaryLogitRaw => {
                 let p = 1.0 / (1.0 + (-m).exp());
                 (p - y, (p * (1.0 - p)).max(1e-16))
             }
-            Self::MultiSoftprob { .. } => unreachable!("multi-class gradients take every group"),
+            Self::AbsoluteError => {
+                let z = m - y;
+                (f32::from(i8::from(z > 0.0) - i8::from(z < 0.0)), 1.0)
+            }
+            Self::PseudoHuber { huber_slope } => {
+                let slope = huber_slope as f32;
+                let z = m - y;
+                let scale_sqrt = (1.0 + (z * z) / (slope * slope)).sqrt();
+                let scale = slope * slope + z * z;
+                (z / scale_sqrt, slope * slope / (scale * scale_sqrt))
+            }
+            Self::Poisson { max_delta_step } => ((m.exp() - y), (m + max_delta_step as f32).exp()),
+            Self::MultiSoftprob { .. } | Self::MultiSoftmax { .. } => {
+                unreachable!("multi-class gradients take every group")
+            }
         }
     }
 
-    /// Turns one row's margins into predictions, in place.
+    /// Turns one row's margins into what metrics are computed on, in place: probabilities for
+    /// the logistic and multi-class objectives (`multi:softmax` included), the mean for
+    /// Poisson, the raw margin for `binary:logitraw` and the other regressions.
     pub(crate) fn transform_row(self, margins: &mut [f32]) {
         match self {
-            Self::SquaredError => {}
             Self::RegLogistic | Self::BinaryLogistic => {
                 for m in margins {
                     *m = 1.0 / (1.0 + (-*m).exp());
                 }
             }
-            Self::MultiSoftprob { .. } => {
+            Self::Poisson { .. } => {
+                for m in margins {
+                    *m = m.exp();
+                }
+            }
+            Self::MultiSoftprob { .. } | Self::MultiSoftmax { .. } => {
                 let max = margins.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let mut sum = 0.0f32;
                 for m in margins.iter_mut() {
@@ -89,6 +173,10 @@ impl Objective {
                     *m /= sum;
                 }
             }
+            Self::SquaredError
+            | Self::BinaryLogitRaw
+            | Self::AbsoluteError
+            | Self::PseudoHuber { .. } => {}
         }
     }
 }
@@ -381,16 +469,33 @@ impl GbdtModel {
         self.trees.len() / self.objective.num_groups()
     }
 
-    /// Predictions (`rows × groups`): probabilities for the logistic and softmax objectives.
+    /// Predictions (`rows × output_width`): probabilities for the logistic and softprob
+    /// objectives, class indices for `multi:softmax`, means for Poisson.
     pub fn predict(&self, data: &[f32], rows: usize) -> Result<Vec<f32>> {
         Ok(self.transform(self.predict_margin(data, rows)?))
     }
 
-    /// Margins into predictions.
+    /// Margins into predictions (`rows × output_width`).
     pub(crate) fn transform(&self, mut margins: Vec<f32>) -> Vec<f32> {
         const CHUNK: usize = 4096;
         let groups = self.objective.num_groups();
         let objective = self.objective;
+        if let Objective::MultiSoftmax { .. } = objective {
+            // The index of the largest margin (the first on ties, as XGBoost's argmax).
+            return margins
+                .par_chunks(groups * CHUNK)
+                .flat_map_iter(|chunk| {
+                    chunk.chunks_exact(groups).map(|row| {
+                        row.iter()
+                            .enumerate()
+                            .fold((0usize, f32::NEG_INFINITY), |(bi, bv), (i, v)| {
+                                if *v > bv { (i, *v) } else { (bi, bv) }
+                            })
+                            .0 as f32
+                    })
+                })
+                .collect();
+        }
         let run = |m: &mut [f32]| {
             for row in m.chunks_exact_mut(groups) {
                 objective.transform_row(row);

@@ -24,6 +24,12 @@ pub enum EvalMetric {
     Mlogloss,
     /// Multi-class error rate.
     Merror,
+    /// Mean pseudo-Huber error (`mphe`), with the objective's slope (1 unless the objective is
+    /// `reg:pseudohubererror`).
+    Mphe,
+    /// Poisson negative log-likelihood (`poisson-nloglik`).
+    #[serde(rename = "poisson-nloglik")]
+    PoissonNloglik,
 }
 
 impl EvalMetric {
@@ -37,6 +43,8 @@ impl EvalMetric {
             Self::Auc => "auc",
             Self::Mlogloss => "mlogloss",
             Self::Merror => "merror",
+            Self::Mphe => "mphe",
+            Self::PoissonNloglik => "poisson-nloglik",
         }
     }
 
@@ -48,10 +56,13 @@ impl EvalMetric {
     /// XGBoost's default metric for an objective.
     pub fn default_for(objective: Objective) -> Self {
         match objective {
-            Objective::SquaredError => Self::Rmse,
-            Objective::RegLogistic => Self::Rmse,
+            Objective::SquaredError | Objective::RegLogistic => Self::Rmse,
             Objective::BinaryLogistic => Self::Logloss,
-            Objective::MultiSoftprob { .. } => Self::Mlogloss,
+            Objective::BinaryLogitRaw => Self::Auc,
+            Objective::MultiSoftprob { .. } | Objective::MultiSoftmax { .. } => Self::Mlogloss,
+            Objective::AbsoluteError => Self::Mae,
+            Objective::PseudoHuber { .. } => Self::Mphe,
+            Objective::Poisson { .. } => Self::PoissonNloglik,
         }
     }
 }
@@ -111,6 +122,10 @@ pub struct GbdtParams {
     pub alpha: f64,
     /// Minimum loss reduction to keep a split (`min_split_loss`).
     pub gamma: f64,
+    /// The largest leaf weight before the learning rate (XGBoost's tree `max_delta_step`);
+    /// 0: unlimited. `None`: XGBoost's default, which is 0, except for `count:poisson`,
+    /// where XGBoost gives the trees the objective's `max_delta_step` (0.7).
+    pub max_delta_step: Option<f64>,
     /// Fraction of rows sampled for each tree, in (0, 1].
     pub subsample: f64,
     /// Fraction of features sampled for each tree, in (0, 1].
@@ -159,6 +174,7 @@ impl GbdtParams {
             lambda: 1.0,
             alpha: 0.0,
             gamma: 0.0,
+            max_delta_step: None,
             subsample: 1.0,
             colsample_bytree: 1.0,
             base_score: None,
@@ -193,6 +209,21 @@ impl GbdtParams {
     pub fn with_max_leaves(mut self, max_leaves: usize) -> Self {
         self.max_leaves = max_leaves;
         self
+    }
+
+    /// Clips leaf weights (before the learning rate) to `±step`; 0: unlimited.
+    pub fn with_max_delta_step(mut self, step: f64) -> Self {
+        self.max_delta_step = Some(step);
+        self
+    }
+
+    /// The trees' weight limit in effect (see [`max_delta_step`](Self::max_delta_step)).
+    pub fn tree_max_delta_step(&self) -> f64 {
+        match (self.max_delta_step, self.objective) {
+            (Some(step), _) => step,
+            (None, Objective::Poisson { max_delta_step }) => max_delta_step,
+            (None, _) => 0.0,
+        }
     }
 
     /// Row sampling per tree.
@@ -289,6 +320,14 @@ impl GbdtParams {
                 expected: "at least 2 leaves, or 0 for no limit".to_owned(),
             });
         }
+        if let Some(step) = self.max_delta_step {
+            range(
+                "max_delta_step",
+                step,
+                step.is_finite() && step >= 0.0,
+                "a finite value ≥ 0 (0: unlimited)",
+            )?;
+        }
         for (field, v) in [
             ("min_child_weight", self.min_child_weight),
             ("lambda", self.lambda),
@@ -324,26 +363,46 @@ impl GbdtParams {
                 "a finite starting prediction",
             )?;
         }
-        if let Objective::MultiSoftprob { num_class } = self.objective
-            && num_class < 2
-        {
-            return Err(TrainError::InvalidConfig {
-                field: "num_class",
-                value: num_class.to_string(),
-                expected: "at least 2 classes for multi:softprob".to_owned(),
-            });
+        match self.objective {
+            Objective::MultiSoftprob { num_class } | Objective::MultiSoftmax { num_class }
+                if num_class < 2 =>
+            {
+                return Err(TrainError::InvalidConfig {
+                    field: "num_class",
+                    value: num_class.to_string(),
+                    expected: format!("at least 2 classes for {}", self.objective.xgboost_name()),
+                });
+            }
+            Objective::PseudoHuber { huber_slope } => range(
+                "huber_slope",
+                huber_slope,
+                huber_slope.is_finite() && huber_slope > 0.0,
+                "a slope > 0",
+            )?,
+            Objective::Poisson { max_delta_step } => range(
+                "max_delta_step",
+                max_delta_step,
+                max_delta_step.is_finite() && max_delta_step >= 0.0,
+                "a finite value ≥ 0 (XGBoost's default for count:poisson is 0.7)",
+            )?,
+            _ => {}
         }
         for m in &self.eval_metric {
+            let o = self.objective;
             let fits = match m {
-                EvalMetric::Mlogloss | EvalMetric::Merror => {
-                    matches!(self.objective, Objective::MultiSoftprob { .. })
-                }
-                EvalMetric::Logloss | EvalMetric::Error | EvalMetric::Auc => matches!(
-                    self.objective,
-                    Objective::BinaryLogistic | Objective::RegLogistic
+                EvalMetric::Mlogloss | EvalMetric::Merror => o.is_multiclass(),
+                // binary:logitraw predicts raw margins: only the rank-based metric means the
+                // same on them.
+                EvalMetric::Auc => matches!(
+                    o,
+                    Objective::BinaryLogistic | Objective::RegLogistic | Objective::BinaryLogitRaw
                 ),
-                EvalMetric::Rmse | EvalMetric::Mae => {
-                    !matches!(self.objective, Objective::MultiSoftprob { .. })
+                EvalMetric::Logloss | EvalMetric::Error => {
+                    matches!(o, Objective::BinaryLogistic | Objective::RegLogistic)
+                }
+                EvalMetric::PoissonNloglik => matches!(o, Objective::Poisson { .. }),
+                EvalMetric::Rmse | EvalMetric::Mae | EvalMetric::Mphe => {
+                    !o.is_multiclass() && o != Objective::BinaryLogitRaw
                 }
             };
             if !fits {

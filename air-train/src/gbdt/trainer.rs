@@ -458,6 +458,6 @@ impl Predictor for GbdtPredictor {
         let p = self
             .model
             .transform(self.forest.predict_margin(&m.data, m.rows));
-        predictions_frame(p, m.rows, self.model.objective.num_groups())
+        predictions_frame(p, m.rows, self.model.objective.output_width())
     }
 }

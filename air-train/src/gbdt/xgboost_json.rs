@@ -172,7 +172,8 @@ impl GbdtModel {
 
     /// Reads a model saved by XGBoost as JSON (`booster.save_model("model.json")`).
     ///
-    /// Supported: the `gbtree` booster with numeric splits and the objectives of [`Objective`].
+    /// Supported: the `gbtree` booster with numeric splits and the objectives of [`Objective`]
+    /// (their parameters, `huber_slope` and Poisson's `max_delta_step`, are read too).
     /// Anything else (dart, categorical splits, other objectives) is an error naming it.
     pub fn from_xgboost_json(bytes: &[u8]) -> Result<Self> {
         let root: Value = serde_json::from_slice(bytes).map_err(|e| {
@@ -191,17 +192,36 @@ impl GbdtModel {
         let name = at(learner, &["objective", "name"])?
             .as_str()
             .ok_or_else(|| bad("objective.name is not a string"))?;
+        let objective_param = |section: &str, key: &str, default: f64| -> Result<f64> {
+            match learner
+                .get("objective")
+                .and_then(|o| o.get(section))
+                .and_then(|p| p.get(key))
+            {
+                Some(v) => number(v, key),
+                None => Ok(default),
+            }
+        };
         let objective = match name {
             "reg:squarederror" | "reg:linear" => Objective::SquaredError,
             "reg:logistic" => Objective::RegLogistic,
             "binary:logistic" => Objective::BinaryLogistic,
-            "multi:softprob" | "multi:softmax" if num_class >= 2 => {
-                Objective::MultiSoftprob { num_class }
-            }
+            "binary:logitraw" => Objective::BinaryLogitRaw,
+            "multi:softprob" if num_class >= 2 => Objective::MultiSoftprob { num_class },
+            "multi:softmax" if num_class >= 2 => Objective::MultiSoftmax { num_class },
+            "reg:absoluteerror" => Objective::AbsoluteError,
+            "reg:pseudohubererror" => Objective::PseudoHuber {
+                huber_slope: objective_param("pseudo_huber_param", "huber_slope", 1.0)?,
+            },
+            "count:poisson" => Objective::Poisson {
+                max_delta_step: objective_param("poisson_regression_param", "max_delta_step", 0.7)?,
+            },
             other => {
                 return Err(bad(format!(
-                    "objective {other:?} is not supported; expected reg:squarederror, \
-                     reg:logistic, binary:logistic or multi:softprob"
+                    "objective {other:?} is not supported; expected one of reg:squarederror, \
+                     reg:logistic, reg:absoluteerror, reg:pseudohubererror, count:poisson, \
+                     binary:logistic, binary:logitraw, multi:softprob or multi:softmax (with \
+                     num_class ≥ 2)"
                 )));
             }
         };
