@@ -219,6 +219,60 @@ fn gbdt_answers_every_body_form_like_the_predictor() {
     server.shutdown().unwrap();
 }
 
+/// A deployment whose factory asks for SHAP values and leaf indices answers them next to the
+/// prediction, equal to the predictor's own.
+#[test]
+fn gbdt_serves_contributions_and_leaves_when_asked() {
+    use air_train::gbdt::{CONTRIBUTIONS, LEAVES};
+    let ckpt = gbdt_checkpoint();
+    let build = |c: &Checkpoint| {
+        Ok::<_, air_train::TrainError>(
+            GbdtPredictor::from_checkpoint(c)?
+                .with_contributions()
+                .with_leaf_indices(),
+        )
+    };
+    let rows = breast_cancer().take(2).unwrap().drop("target").unwrap();
+    let direct = build(&ckpt).unwrap().predict(rows.clone()).unwrap();
+    let features = rows.width();
+    let d = PredictorDeployment::new(DeploymentConfig::new("explained"), ckpt, build);
+    let server = serve(vec![d]);
+    let names: Vec<String> = rows
+        .get_column_names()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    let body = json!({
+        "array": (0..2).map(|r| names.iter().map(|c| rows.column(c).unwrap().f64().unwrap().get(r).unwrap()).collect::<Vec<_>>()).collect::<Vec<_>>(),
+        "columns": names,
+    });
+    let (status, answer) = post(&format!("{}/explained", server.url()), &body.to_string());
+    assert_eq!(status, 200, "{answer}");
+    for r in 0..2 {
+        let record = &answer[r];
+        let contributions: Vec<f32> = record[CONTRIBUTIONS]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        assert_eq!(contributions.len(), features + 1);
+        let want = direct
+            .column(CONTRIBUTIONS)
+            .unwrap()
+            .array()
+            .unwrap()
+            .get_as_series(r)
+            .unwrap();
+        let want: Vec<f32> = want.f32().unwrap().into_no_null_iter().collect();
+        assert_eq!(contributions, want);
+        let leaves = record[LEAVES].as_array().unwrap();
+        assert!(!leaves.is_empty() && leaves.iter().all(|l| l.as_u64().is_some()));
+        assert!(record["predictions"].as_f64().is_some());
+    }
+    server.shutdown().unwrap();
+}
+
 #[test]
 fn bad_requests_get_named_errors_and_the_server_stays_up() {
     let d = PredictorDeployment::new(

@@ -390,3 +390,61 @@ fn feature_importance_matches_xgboosts_get_score() {
         }
     }
 }
+
+/// SHAP values (`pred_contribs=True`) and leaf indices (`pred_leaf=True`) equal XGBoost's on
+/// its own models, on inputs with missing values; each row's contributions sum to its margin.
+#[test]
+fn contributions_and_leaves_match_xgboost() {
+    let inputs = csv("inputs.csv");
+    let columns: Vec<String> = (0..6).map(|j| format!("x{j}")).collect();
+    let x = to_f32_matrix(&inputs, &columns).unwrap();
+    for task in ["reg", "binary", "multi"] {
+        let model =
+            GbdtModel::from_xgboost_json_file(fixture(&format!("xgb_{task}.json"))).unwrap();
+        let theirs = csv(&format!("xgb_{task}_contributions.csv"));
+        let width = theirs.width();
+        let ours = model.predict_contributions(&x.data, x.rows).unwrap();
+        assert_eq!(
+            ours.len(),
+            x.rows * width,
+            "{task}: rows × groups × (features + 1)"
+        );
+        let mut worst = 0.0f32;
+        for (j, name) in theirs.get_column_names().iter().enumerate() {
+            let col = air_data::to_f32_vector(&theirs, name.as_str()).unwrap();
+            for (r, want) in col.iter().enumerate() {
+                worst = worst.max((ours[r * width + j] - want).abs());
+            }
+        }
+        assert!(
+            worst < 1e-5,
+            "{task}: contributions differ from XGBoost's by {worst}"
+        );
+        let margins = model.predict_margin(&x.data, x.rows).unwrap();
+        let groups = model.objective.num_groups();
+        for r in 0..x.rows {
+            for g in 0..groups {
+                let start = r * width + g * (width / groups);
+                let sum: f32 = ours[start..start + width / groups].iter().sum();
+                assert!(
+                    (sum - margins[r * groups + g]).abs() < 1e-4,
+                    "{task}: row {r} sums to {sum}"
+                );
+            }
+        }
+        let leaves = model.predict_leaf(&x.data, x.rows).unwrap();
+        let theirs = csv(&format!("xgb_{task}_leaves.csv"));
+        let trees = model.trees.len();
+        assert_eq!(theirs.width(), trees);
+        for (t, name) in theirs.get_column_names().iter().enumerate() {
+            let col = air_data::to_f32_vector(&theirs, name.as_str()).unwrap();
+            for (r, want) in col.iter().enumerate() {
+                assert_eq!(
+                    leaves[r * trees + t] as f32,
+                    *want,
+                    "{task}: row {r} tree {t}"
+                );
+            }
+        }
+    }
+}

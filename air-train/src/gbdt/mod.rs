@@ -1,8 +1,9 @@
 //! Gradient-boosted trees with XGBoost's model and semantics.
 //!
 //! The model ([`GbdtModel`]: trees in XGBoost's array layout, a versioned serde form),
-//! prediction, reading XGBoost's own JSON model files, and the histogram booster
-//! ([`train_gbdt`], [`GbdtParams`] with XGBoost's names and defaults).
+//! prediction, SHAP values and leaf indices, reading XGBoost's own JSON model files, and the
+//! histogram booster ([`train_gbdt`], [`GbdtParams`] with XGBoost's names and defaults;
+//! depth-wise or leaf-wise growth).
 
 mod binning;
 mod booster;
@@ -11,6 +12,7 @@ mod grow;
 mod metrics;
 mod model;
 mod params;
+mod shap;
 mod trainer;
 mod xgboost_json;
 
@@ -18,6 +20,6 @@ pub use booster::{BoostData, RoundReport, train_gbdt};
 pub use model::{GBDT_FORMAT_VERSION, GbdtModel, ImportanceType, Objective, Tree};
 pub use params::{EvalMetric, GbdtParams, GrowPolicy};
 pub use trainer::{
-    DEFAULT_NUM_BOOST_ROUND, GBDT_MODEL_ENTRY, GbdtPredictor, GbdtTrainer, load_gbdt_model,
-    to_checkpoint,
+    CONTRIBUTIONS, DEFAULT_NUM_BOOST_ROUND, GBDT_MODEL_ENTRY, GbdtPredictor, GbdtTrainer, LEAVES,
+    load_gbdt_model, to_checkpoint,
 };

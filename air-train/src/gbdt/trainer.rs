@@ -26,7 +26,7 @@ use crate::{
     error::Result,
     predictor::{
         InputStage, LABEL_COLUMN_KEY, expanded_feature_names, feature_columns, features_of,
-        predictions_frame, read_model_entry,
+        polars_error, predictions_frame, read_model_entry,
     },
 };
 
@@ -388,7 +388,17 @@ pub struct GbdtPredictor {
     model: Arc<GbdtModel>,
     forest: Arc<Forest>,
     input: InputStage,
+    contributions: bool,
+    leaf_indices: bool,
 }
+
+/// The column [`GbdtPredictor::with_contributions`] adds: per row, an array of
+/// `groups × (features + 1)` SHAP values (per group, one per feature, then the bias).
+pub const CONTRIBUTIONS: &str = "contributions";
+
+/// The column [`GbdtPredictor::with_leaf_indices`] adds: per row, an array of the leaf (node
+/// index) reached in each tree.
+pub const LEAVES: &str = "leaves";
 
 impl GbdtPredictor {
     /// A predictor for `model` (for example one read with [`GbdtModel::from_xgboost_json`]).
@@ -398,7 +408,30 @@ impl GbdtPredictor {
             forest: Arc::new(Forest::new(&model)),
             model: Arc::new(model),
             input: InputStage::default(),
+            contributions: false,
+            leaf_indices: false,
         })
+    }
+
+    /// Adds the [`CONTRIBUTIONS`] column: each row's SHAP values (XGBoost's
+    /// `pred_contribs=True`), what a deployment serves when its factory asks for them:
+    ///
+    /// ```no_run
+    /// # use air_train::{FromCheckpoint, gbdt::GbdtPredictor};
+    /// let factory = |c: &air_checkpoint::Checkpoint| {
+    ///     Ok::<_, air_train::TrainError>(GbdtPredictor::from_checkpoint(c)?.with_contributions())
+    /// };
+    /// ```
+    pub fn with_contributions(mut self) -> Self {
+        self.contributions = true;
+        self
+    }
+
+    /// Adds the [`LEAVES`] column: the leaf each row reaches in each tree (XGBoost's
+    /// `pred_leaf=True`).
+    pub fn with_leaf_indices(mut self) -> Self {
+        self.leaf_indices = true;
+        self
     }
 
     /// The model.
@@ -414,6 +447,8 @@ impl FromCheckpoint for GbdtPredictor {
             forest: Arc::new(Forest::new(&model)),
             model: Arc::new(model),
             input: InputStage::from_checkpoint(checkpoint)?,
+            contributions: false,
+            leaf_indices: false,
         })
     }
 }
@@ -458,6 +493,36 @@ impl Predictor for GbdtPredictor {
         let p = self
             .model
             .transform(self.forest.predict_margin(&m.data, m.rows));
-        predictions_frame(p, m.rows, self.model.objective.output_width())
+        let mut frame = predictions_frame(p, m.rows, self.model.objective.output_width())?;
+        if self.contributions {
+            let values = self.model.predict_contributions(&m.data, m.rows)?;
+            let width = values.len().checked_div(m.rows).unwrap_or(0);
+            let values = Float32Chunked::from_vec("".into(), values).chunks()[0].clone();
+            let column = ArrayChunked::from_aligned_values(
+                CONTRIBUTIONS.into(),
+                &DataType::Float32,
+                width,
+                vec![values],
+                m.rows,
+            );
+            frame
+                .with_column(column.into_column())
+                .map_err(|e| polars_error("adding contributions", e))?;
+        }
+        if self.leaf_indices {
+            let values = self.model.predict_leaf(&m.data, m.rows)?;
+            let values = UInt32Chunked::from_vec("".into(), values).chunks()[0].clone();
+            let column = ArrayChunked::from_aligned_values(
+                LEAVES.into(),
+                &DataType::UInt32,
+                self.model.trees.len(),
+                vec![values],
+                m.rows,
+            );
+            frame
+                .with_column(column.into_column())
+                .map_err(|e| polars_error("adding leaf indices", e))?;
+        }
+        Ok(frame)
     }
 }
