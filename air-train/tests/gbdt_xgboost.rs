@@ -391,6 +391,69 @@ fn feature_importance_matches_xgboosts_get_score() {
     }
 }
 
+/// Compares `model`'s predictions, SHAP values and leaf indices on `x` with XGBoost's fixture
+/// files `xgb_{task}_{predictions,contributions,leaves}.csv`.
+fn assert_explains_like_xgboost(task: &str, model: &GbdtModel, x: &[f32], rows: usize) {
+    let pred = model.predict(x, rows).unwrap();
+    let theirs = csv(&format!("xgb_{task}_predictions.csv"));
+    let width = theirs.width();
+    for (j, name) in theirs.get_column_names().iter().enumerate() {
+        let col = air_data::to_f32_vector(&theirs, name.as_str()).unwrap();
+        for (r, want) in col.iter().enumerate() {
+            let got = pred[r * width + j];
+            assert!(
+                (got - want).abs() <= 1e-6,
+                "{task}: row {r} predicts {got}, XGBoost {want}"
+            );
+        }
+    }
+    let theirs = csv(&format!("xgb_{task}_contributions.csv"));
+    let width = theirs.width();
+    let ours = model.predict_contributions(x, rows).unwrap();
+    assert_eq!(
+        ours.len(),
+        rows * width,
+        "{task}: rows × groups × (features + 1)"
+    );
+    let mut worst = 0.0f32;
+    for (j, name) in theirs.get_column_names().iter().enumerate() {
+        let col = air_data::to_f32_vector(&theirs, name.as_str()).unwrap();
+        for (r, want) in col.iter().enumerate() {
+            worst = worst.max((ours[r * width + j] - want).abs());
+        }
+    }
+    assert!(
+        worst < 1e-5,
+        "{task}: contributions differ from XGBoost's by {worst}"
+    );
+    let margins = model.predict_margin(x, rows).unwrap();
+    let groups = model.objective.num_groups();
+    for r in 0..rows {
+        for g in 0..groups {
+            let start = r * width + g * (width / groups);
+            let sum: f32 = ours[start..start + width / groups].iter().sum();
+            assert!(
+                (sum - margins[r * groups + g]).abs() < 1e-4,
+                "{task}: row {r} sums to {sum}"
+            );
+        }
+    }
+    let leaves = model.predict_leaf(x, rows).unwrap();
+    let theirs = csv(&format!("xgb_{task}_leaves.csv"));
+    let trees = model.trees.len();
+    assert_eq!(theirs.width(), trees);
+    for (t, name) in theirs.get_column_names().iter().enumerate() {
+        let col = air_data::to_f32_vector(&theirs, name.as_str()).unwrap();
+        for (r, want) in col.iter().enumerate() {
+            assert_eq!(
+                leaves[r * trees + t] as f32,
+                *want,
+                "{task}: row {r} tree {t}"
+            );
+        }
+    }
+}
+
 /// SHAP values (`pred_contribs=True`) and leaf indices (`pred_leaf=True`) equal XGBoost's on
 /// its own models, on inputs with missing values; each row's contributions sum to its margin.
 #[test]
@@ -401,50 +464,34 @@ fn contributions_and_leaves_match_xgboost() {
     for task in ["reg", "binary", "multi"] {
         let model =
             GbdtModel::from_xgboost_json_file(fixture(&format!("xgb_{task}.json"))).unwrap();
-        let theirs = csv(&format!("xgb_{task}_contributions.csv"));
-        let width = theirs.width();
-        let ours = model.predict_contributions(&x.data, x.rows).unwrap();
-        assert_eq!(
-            ours.len(),
-            x.rows * width,
-            "{task}: rows × groups × (features + 1)"
-        );
-        let mut worst = 0.0f32;
-        for (j, name) in theirs.get_column_names().iter().enumerate() {
-            let col = air_data::to_f32_vector(&theirs, name.as_str()).unwrap();
-            for (r, want) in col.iter().enumerate() {
-                worst = worst.max((ours[r * width + j] - want).abs());
-            }
-        }
+        assert_explains_like_xgboost(task, &model, &x.data, x.rows);
+    }
+}
+
+/// Models trained with `enable_categorical=True` (partition splits on a 5- and a 30-category
+/// column, one-hot splits with `max_cat_to_onehot` 8, missing categories) import, and predict,
+/// explain and index leaves as XGBoost does on category codes.
+#[test]
+fn categorical_xgboost_models_predict_and_explain_like_xgboost() {
+    let inputs = csv("cat_inputs.csv");
+    let columns: Vec<String> = ["small", "large", "n0", "n1"].map(String::from).to_vec();
+    let x = to_f32_matrix(&inputs, &columns).unwrap();
+    for task in ["cat_reg", "cat_binary", "cat_onehot"] {
+        let model =
+            GbdtModel::from_xgboost_json_file(fixture(&format!("xgb_{task}.json"))).unwrap();
+        let categorical = model
+            .trees
+            .iter()
+            .flat_map(|t| (0..t.len()).filter(|i| t.category_set(*i).is_some()))
+            .count();
         assert!(
-            worst < 1e-5,
-            "{task}: contributions differ from XGBoost's by {worst}"
+            categorical > 0,
+            "{task}: the model should have categorical splits"
         );
-        let margins = model.predict_margin(&x.data, x.rows).unwrap();
-        let groups = model.objective.num_groups();
-        for r in 0..x.rows {
-            for g in 0..groups {
-                let start = r * width + g * (width / groups);
-                let sum: f32 = ours[start..start + width / groups].iter().sum();
-                assert!(
-                    (sum - margins[r * groups + g]).abs() < 1e-4,
-                    "{task}: row {r} sums to {sum}"
-                );
-            }
-        }
-        let leaves = model.predict_leaf(&x.data, x.rows).unwrap();
-        let theirs = csv(&format!("xgb_{task}_leaves.csv"));
-        let trees = model.trees.len();
-        assert_eq!(theirs.width(), trees);
-        for (t, name) in theirs.get_column_names().iter().enumerate() {
-            let col = air_data::to_f32_vector(&theirs, name.as_str()).unwrap();
-            for (r, want) in col.iter().enumerate() {
-                assert_eq!(
-                    leaves[r * trees + t] as f32,
-                    *want,
-                    "{task}: row {r} tree {t}"
-                );
-            }
-        }
+        assert_explains_like_xgboost(task, &model, &x.data, x.rows);
+        // The model survives our own serde form.
+        let back: GbdtModel =
+            serde_json::from_str(&serde_json::to_string(&model).unwrap()).unwrap();
+        assert_eq!(back, model);
     }
 }

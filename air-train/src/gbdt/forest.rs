@@ -7,10 +7,13 @@
 
 use rayon::prelude::*;
 
-use super::model::GbdtModel;
+use super::model::{GbdtModel, in_category_set};
 
 /// The bit of `feature` that sends missing values left.
 const DEFAULT_LEFT: u32 = 1 << 31;
+/// The bit of `feature` that marks a categorical split (`value`'s bits index `sets`).
+const CATEGORICAL: u32 = 1 << 30;
+const FEATURE: u32 = !(DEFAULT_LEFT | CATEGORICAL);
 /// Rows pushed through one tree before the next.
 const BLOCK: usize = 64;
 /// Rows per parallel task.
@@ -38,6 +41,8 @@ pub(crate) struct Forest {
     nodes: Vec<Node>,
     /// Each tree's root node, the output group it adds to, and its depth.
     roots: Vec<Root>,
+    /// The category sets of categorical splits (codes that go right, sorted).
+    sets: Vec<Vec<u32>>,
     base_margin: Vec<f32>,
     num_feature: usize,
 }
@@ -47,6 +52,7 @@ impl Forest {
     pub(crate) fn new(model: &GbdtModel) -> Self {
         let mut nodes = Vec::with_capacity(model.trees.iter().map(|t| t.len()).sum());
         let mut roots = Vec::with_capacity(model.trees.len());
+        let mut sets = Vec::new();
         for (tree, &group) in model.trees.iter().zip(&model.tree_group) {
             let start = nodes.len() as u32;
             roots.push(Root {
@@ -64,14 +70,21 @@ impl Forest {
                         right: me,
                     }
                 } else {
+                    let missing = if tree.default_left[i] {
+                        DEFAULT_LEFT
+                    } else {
+                        0
+                    };
+                    let (value, kind) = match tree.category_set(i) {
+                        Some(set) => {
+                            sets.push(set.to_vec());
+                            (f32::from_bits(sets.len() as u32 - 1), CATEGORICAL)
+                        }
+                        None => (tree.threshold[i], 0),
+                    };
                     Node {
-                        value: tree.threshold[i],
-                        feature: tree.feature[i]
-                            | if tree.default_left[i] {
-                                DEFAULT_LEFT
-                            } else {
-                                0
-                            },
+                        value,
+                        feature: tree.feature[i] | missing | kind,
                         left: start + tree.left[i] as u32,
                         right: start + tree.right[i] as u32,
                     }
@@ -81,14 +94,30 @@ impl Forest {
         Self {
             nodes,
             roots,
+            sets,
             base_margin: model.base_margin.clone(),
             num_feature: model.num_feature,
         }
     }
 
+    /// Whether a row with value `v` goes left at split `nd`.
+    #[inline(always)]
+    fn left<const CATEGORIES: bool>(&self, nd: &Node, v: f32) -> bool {
+        if CATEGORIES && nd.feature & CATEGORICAL != 0 {
+            if v.is_nan() {
+                nd.feature & DEFAULT_LEFT != 0
+            } else {
+                !in_category_set(&self.sets[nd.value.to_bits() as usize], v)
+            }
+        } else {
+            v < nd.value || (v.is_nan() && nd.feature & DEFAULT_LEFT != 0)
+        }
+    }
+
     /// Margins of the rows of a row-major block of the model's width (checked by the
-    /// caller), into `out` (`rows × groups`).
-    fn block(&self, data: &[f32], out: &mut [f32]) {
+    /// caller), into `out` (`rows × groups`). `CATEGORIES`: whether any split is categorical
+    /// (without, the walk has no branch on the split kind).
+    fn block<const CATEGORIES: bool>(&self, data: &[f32], out: &mut [f32]) {
         let (d, groups) = (self.num_feature.max(1), self.base_margin.len());
         let n = out.len() / groups;
         for o in out.chunks_exact_mut(groups) {
@@ -101,9 +130,12 @@ impl Forest {
             for _ in 0..root.depth {
                 for (node, row) in at.iter_mut().zip(data.chunks_exact(d)) {
                     let nd = self.nodes[*node as usize];
-                    let v = row[(nd.feature & !DEFAULT_LEFT) as usize];
-                    let left = v < nd.value || (v.is_nan() && nd.feature & DEFAULT_LEFT != 0);
-                    *node = if left { nd.left } else { nd.right };
+                    let v = row[(nd.feature & FEATURE) as usize];
+                    *node = if self.left::<CATEGORIES>(&nd, v) {
+                        nd.left
+                    } else {
+                        nd.right
+                    };
                 }
             }
             for (o, node) in out.chunks_exact_mut(groups).zip(at.iter()) {
@@ -118,7 +150,11 @@ impl Forest {
         let mut out = vec![0.0f32; rows * groups];
         let run = |out: &mut [f32], data: &[f32]| {
             for (o, x) in out.chunks_mut(BLOCK * groups).zip(data.chunks(BLOCK * d)) {
-                self.block(x, o);
+                if self.sets.is_empty() {
+                    self.block::<false>(x, o);
+                } else {
+                    self.block::<true>(x, o);
+                }
             }
         };
         if rows <= CHUNK {

@@ -200,6 +200,18 @@ pub struct Tree {
     pub gain: Vec<f32>,
     /// The hessian sum of the rows reaching each node.
     pub cover: Vec<f32>,
+    /// Categorical splits: for such a node, the sorted category codes that go right (a present
+    /// value outside the set, an unseen or invalid code included, goes left, as in XGBoost);
+    /// `None` for numeric splits and leaves. Empty when the tree has no categorical split.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<Option<Vec<u32>>>,
+}
+
+/// Whether category code `v` is in the sorted set (a negative, fractional or huge value never
+/// is).
+#[inline]
+pub(crate) fn in_category_set(set: &[u32], v: f32) -> bool {
+    v >= 0.0 && v.fract() == 0.0 && v < 4_294_967_296.0 && set.binary_search(&(v as u32)).is_ok()
 }
 
 impl Tree {
@@ -214,6 +226,7 @@ impl Tree {
             leaf_value: Vec::new(),
             gain: Vec::new(),
             cover: Vec::new(),
+            categories: Vec::new(),
         };
         t.add_leaf();
         t
@@ -229,7 +242,29 @@ impl Tree {
         self.leaf_value.push(0.0);
         self.gain.push(0.0);
         self.cover.push(0.0);
+        if !self.categories.is_empty() {
+            self.categories.push(None);
+        }
         self.left.len() - 1
+    }
+
+    /// The category set of node `n` when it is a categorical split.
+    #[inline]
+    pub fn category_set(&self, n: usize) -> Option<&[u32]> {
+        self.categories.get(n).and_then(|c| c.as_deref())
+    }
+
+    /// Whether `row` goes to the left child of split node `n`.
+    #[inline]
+    pub fn goes_left(&self, n: usize, row: &[f32]) -> bool {
+        let v = row[self.feature[n] as usize];
+        if v.is_nan() {
+            self.default_left[n]
+        } else if let Some(set) = self.category_set(n) {
+            !in_category_set(set, v)
+        } else {
+            v < self.threshold[n]
+        }
     }
 
     /// The index of the leaf `row` falls into.
@@ -237,13 +272,7 @@ impl Tree {
     pub fn leaf(&self, row: &[f32]) -> usize {
         let mut node = 0usize;
         while self.left[node] >= 0 {
-            let v = row[self.feature[node] as usize];
-            let go_left = if v.is_nan() {
-                self.default_left[node]
-            } else {
-                v < self.threshold[node]
-            };
-            node = if go_left {
+            node = if self.goes_left(node, row) {
                 self.left[node]
             } else {
                 self.right[node]
@@ -274,6 +303,14 @@ impl Tree {
             ("threshold", self.threshold.len()),
             ("default_left", self.default_left.len()),
             ("leaf_value", self.leaf_value.len()),
+            (
+                "categories",
+                if self.categories.is_empty() {
+                    n
+                } else {
+                    self.categories.len()
+                },
+            ),
         ] {
             if len != n {
                 return Err(bad(format!("{name} has {len} entries for {n} nodes")));
@@ -296,6 +333,13 @@ impl Tree {
                     return Err(bad(format!(
                         "node {i} splits on feature {} of {num_feature}",
                         self.feature[i]
+                    )));
+                }
+                if let Some(set) = self.category_set(i)
+                    && !set.is_sorted_by(|a, b| a < b)
+                {
+                    return Err(bad(format!(
+                        "node {i}'s category set is not sorted and distinct"
                     )));
                 }
             }

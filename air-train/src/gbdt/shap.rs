@@ -106,17 +106,6 @@ fn mean_values(tree: &Tree) -> Vec<f64> {
     mean
 }
 
-/// Whether `row` goes to the left child of split node `n`.
-#[inline]
-fn goes_left(tree: &Tree, n: usize, row: &[f32]) -> bool {
-    let v = row[tree.feature[n] as usize];
-    if v.is_nan() {
-        tree.default_left[n]
-    } else {
-        v < tree.threshold[n]
-    }
-}
-
 /// Adds `tree`'s SHAP values for `row` to `phi` (one slot per feature).
 fn tree_shap(
     tree: &Tree,
@@ -137,7 +126,7 @@ fn tree_shap(
         return;
     }
     let (l, r) = (tree.left[node] as usize, tree.right[node] as usize);
-    let (hot, cold) = if goes_left(tree, node, row) {
+    let (hot, cold) = if tree.goes_left(node, row) {
         (l, r)
     } else {
         (r, l)

@@ -78,13 +78,57 @@ fn ints(tree: &Value, key: &str, index: usize) -> Result<Vec<i64>> {
         .collect()
 }
 
-fn tree(v: &Value, index: usize) -> Result<Tree> {
-    if ints(v, "split_type", index).is_ok_and(|t| t.iter().any(|&s| s != 0)) {
+/// A tree's categorical splits: XGBoost lists, for each categorical node, a segment of its
+/// `categories` array (the codes that go right).
+fn category_sets(v: &Value, index: usize, n: usize) -> Result<Vec<Option<Vec<u32>>>> {
+    let types = ints(v, "split_type", index).unwrap_or_default();
+    if !types.iter().any(|&t| t != 0) {
+        return Ok(Vec::new());
+    }
+    let nodes = ints(v, "categories_nodes", index)?;
+    let segments = ints(v, "categories_segments", index)?;
+    let sizes = ints(v, "categories_sizes", index)?;
+    let cats = ints(v, "categories", index)?;
+    if nodes.len() != segments.len() || nodes.len() != sizes.len() {
         return Err(bad(format!(
-            "tree {index} has categorical splits, which this reader does not support; train with \
-             numeric (one-hot or ordinal) features"
+            "tree {index}: {} categorical nodes with {} segments and {} sizes",
+            nodes.len(),
+            segments.len(),
+            sizes.len()
         )));
     }
+    let mut sets: Vec<Option<Vec<u32>>> = vec![None; n];
+    for ((node, start), size) in nodes.iter().zip(&segments).zip(&sizes) {
+        let (node, start, size) = (*node as usize, *start as usize, *size as usize);
+        let set = cats.get(start..start + size).ok_or_else(|| {
+            bad(format!(
+                "tree {index}: node {node}'s categories {start}..{} run past the {} listed",
+                start + size,
+                cats.len()
+            ))
+        })?;
+        let mut set: Vec<u32> = set
+            .iter()
+            .map(|c| u32::try_from(*c).map_err(|_| bad(format!("tree {index}: category {c}"))))
+            .collect::<Result<_>>()?;
+        set.sort_unstable();
+        set.dedup();
+        *sets
+            .get_mut(node)
+            .ok_or_else(|| bad(format!("tree {index}: categorical node {node} of {n}")))? =
+            Some(set);
+    }
+    for (i, t) in types.iter().enumerate() {
+        if *t != 0 && sets.get(i).is_none_or(Option::is_none) {
+            return Err(bad(format!(
+                "tree {index}: node {i} is a categorical split without categories"
+            )));
+        }
+    }
+    Ok(sets)
+}
+
+fn tree(v: &Value, index: usize) -> Result<Tree> {
     let left: Vec<i32> = ints(v, "left_children", index)?
         .into_iter()
         .map(|x| x as i32)
@@ -120,7 +164,9 @@ fn tree(v: &Value, index: usize) -> Result<Tree> {
         .zip(gain)
         .map(|(&l, g)| if l < 0 { 0.0 } else { g })
         .collect();
+    let categories = category_sets(v, index, left.len())?;
     Ok(Tree {
+        categories,
         left,
         right,
         feature,
@@ -172,8 +218,10 @@ impl GbdtModel {
 
     /// Reads a model saved by XGBoost as JSON (`booster.save_model("model.json")`).
     ///
-    /// Supported: the `gbtree` booster with numeric splits and the objectives of [`Objective`]
-    /// (their parameters, `huber_slope` and Poisson's `max_delta_step`, are read too).
+    /// Supported: the `gbtree` booster with numeric and categorical splits (a model trained
+    /// with `enable_categorical=True`: its categorical features are read as category codes,
+    /// pandas' `cat.codes`) and the objectives of [`Objective`] (their parameters,
+    /// `huber_slope` and Poisson's `max_delta_step`, are read too).
     /// Anything else (dart, categorical splits, other objectives) is an error naming it.
     pub fn from_xgboost_json(bytes: &[u8]) -> Result<Self> {
         let root: Value = serde_json::from_slice(bytes).map_err(|e| {
