@@ -211,7 +211,10 @@ pub struct Tree {
 /// is).
 #[inline]
 pub(crate) fn in_category_set(set: &[u32], v: f32) -> bool {
-    v >= 0.0 && v.fract() == 0.0 && v < 4_294_967_296.0 && set.binary_search(&(v as u32)).is_ok()
+    v >= 0.0
+        && v.fract() == 0.0
+        && f64::from(v) <= f64::from(u32::MAX)
+        && set.binary_search(&(v as u32)).is_ok()
 }
 
 impl Tree {
