@@ -495,3 +495,88 @@ fn categorical_xgboost_models_predict_and_explain_like_xgboost() {
         assert_eq!(back, model);
     }
 }
+
+/// LightGBM's text models (leaf-wise trees, `<=` thresholds in f64, NaN default directions,
+/// categorical bitsets) predict LightGBM's numbers, and their SHAP values equal LightGBM's
+/// `pred_contrib` (which weighs paths by row counts, the covers the reader keeps).
+#[test]
+fn lightgbm_models_predict_and_explain_like_lightgbm() {
+    let inputs = csv("inputs.csv");
+    let columns: Vec<String> = (0..6).map(|j| format!("x{j}")).collect();
+    let x = to_f32_matrix(&inputs, &columns).unwrap();
+    let cat_inputs = csv("cat_inputs.csv");
+    let cat_columns: Vec<String> = ["small", "large", "n0", "n1"].map(String::from).to_vec();
+    let xc = to_f32_matrix(&cat_inputs, &cat_columns).unwrap();
+    for (task, objective, data) in [
+        ("reg", "reg:squarederror", &x),
+        ("binary", "binary:logistic", &x),
+        ("multi", "multi:softprob", &x),
+        ("poisson", "count:poisson", &x),
+        ("cat_reg", "reg:squarederror", &xc),
+    ] {
+        let model = GbdtModel::from_lightgbm_file(fixture(&format!("lgb_{task}.txt"))).unwrap();
+        assert_eq!(model.objective.xgboost_name(), objective);
+        let pred = model.predict(&data.data, data.rows).unwrap();
+        let theirs = csv(&format!("lgb_{task}_predictions.csv"));
+        let width = theirs.width();
+        let mut worst = 0.0f64;
+        for (j, name) in theirs.get_column_names().iter().enumerate() {
+            let col = theirs.column(name.as_str()).unwrap().f64().unwrap().clone();
+            for (r, want) in col.into_no_null_iter().enumerate() {
+                let got = f64::from(pred[r * width + j]);
+                worst = worst.max((got - want).abs() / want.abs().max(1.0));
+            }
+        }
+        assert!(
+            worst <= 1e-6,
+            "{task}: predictions differ from LightGBM's by {worst:e}"
+        );
+        let contributions = model.predict_contributions(&data.data, data.rows).unwrap();
+        let theirs = csv(&format!("lgb_{task}_contributions.csv"));
+        let width = theirs.width();
+        assert_eq!(contributions.len(), data.rows * width);
+        let mut worst = 0.0f32;
+        for (j, name) in theirs.get_column_names().iter().enumerate() {
+            let col = air_data::to_f32_vector(&theirs, name.as_str()).unwrap();
+            for (r, want) in col.iter().enumerate() {
+                worst = worst.max((contributions[r * width + j] - want).abs());
+            }
+        }
+        assert!(
+            worst < 1e-5,
+            "{task}: SHAP values differ from LightGBM's by {worst}"
+        );
+    }
+}
+
+/// Files that are not LightGBM models, or use what the reader does not support, are errors
+/// naming what was found and what was expected.
+#[test]
+fn bad_lightgbm_files_are_clear_errors() {
+    let text = std::fs::read_to_string(fixture("lgb_reg.txt")).unwrap();
+    for (edit, expect) in [
+        (
+            text.replace("version=v4", "version=v9"),
+            "version \"v9\" is not supported",
+        ),
+        (
+            text.replace("objective=regression", "objective=lambdarank"),
+            "objective \"lambdarank\"",
+        ),
+        (text.replace("is_linear=0", "is_linear=1"), "linear trees"),
+        ("{\"learner\": {}}".to_owned(), "\"tree\" header"),
+        (
+            text.replacen("left_child=", "left_child=0 ", 1),
+            "left_child has",
+        ),
+    ] {
+        let err = GbdtModel::from_lightgbm_text(&edit)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(expect), "{err:?} lacks {expect:?}");
+    }
+    let err = GbdtModel::from_lightgbm_file("/nonexistent/model.txt")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("/nonexistent/model.txt"), "{err}");
+}

@@ -1,7 +1,8 @@
 //! Gradient-boosted trees with XGBoost's model and semantics.
 //!
 //! The model ([`GbdtModel`]: trees in XGBoost's array layout, a versioned serde form),
-//! prediction, SHAP values and leaf indices, reading XGBoost's own JSON model files, and the
+//! prediction, SHAP values and leaf indices, reading XGBoost's JSON and LightGBM's text model
+//! files, and the
 //! histogram booster ([`train_gbdt`], [`GbdtParams`] with XGBoost's names and defaults;
 //! depth-wise or leaf-wise growth).
 
@@ -9,6 +10,7 @@ mod binning;
 mod booster;
 mod forest;
 mod grow;
+mod lightgbm_txt;
 mod metrics;
 mod model;
 mod params;
