@@ -203,10 +203,21 @@ fn parity_data() -> (Vec<f32>, usize) {
 /// Trains 12 rounds with `params` on the exact-bin rows and compares the trees' shapes and the
 /// predictions with XGBoost's fixture `train_{task}{variant}`.
 fn assert_grows_like_xgboost(task: &str, variant: &str, params: &air_train::gbdt::GbdtParams) {
-    use air_train::gbdt::{BoostData, train_gbdt};
     let (x, rows) = parity_data();
+    assert_grows_like_xgboost_on(task, variant, params, &x, rows);
+}
+
+/// [`assert_grows_like_xgboost`] on rows `x`.
+fn assert_grows_like_xgboost_on(
+    task: &str,
+    variant: &str,
+    params: &air_train::gbdt::GbdtParams,
+    x: &[f32],
+    rows: usize,
+) {
+    use air_train::gbdt::{BoostData, train_gbdt};
     let y = air_data::to_f32_vector(&csv(&format!("train_{task}_labels.csv")), "y").unwrap();
-    let data = BoostData { x: &x, rows, y: &y };
+    let data = BoostData { x, rows, y: &y };
     let model = train_gbdt(params, data, &[], 12, |_| true).unwrap();
     let theirs_model = GbdtModel::from_xgboost_json(
         &std::fs::read(fixture(&format!("train_{task}{variant}_xgb.json"))).unwrap(),
@@ -222,8 +233,8 @@ fn assert_grows_like_xgboost(task: &str, variant: &str, params: &air_train::gbdt
         params.objective.xgboost_name(),
         "{task}: objective read"
     );
-    let ours = model.predict(&x, rows).unwrap();
-    let imported = theirs_model.predict(&x, rows).unwrap();
+    let ours = model.predict(x, rows).unwrap();
+    let imported = theirs_model.predict(x, rows).unwrap();
     let theirs = csv(&format!("train_{task}{variant}_predictions.csv"));
     let width = params.objective.output_width();
     let (mut worst, mut worst_imported) = (0.0f32, 0.0f32);
@@ -283,6 +294,26 @@ fn other_objectives_grow_xgboosts_trees() {
         ("logitraw", Objective::BinaryLogitRaw),
     ] {
         assert_grows_like_xgboost(task, "", &common_params(objective));
+    }
+}
+
+/// Categorical features split on category sets as XGBoost's do: partition splits (categories
+/// sorted by weight) on a 5- and a 30-category column and one-hot splits below
+/// `max_cat_to_onehot`, with missing categories, the same trees and predictions.
+#[test]
+fn categorical_features_grow_xgboosts_trees() {
+    let inputs = csv("train_cat_inputs.csv");
+    let columns: Vec<String> = ["small", "large", "n0", "n1"].map(String::from).to_vec();
+    let x = to_f32_matrix(&inputs, &columns).unwrap();
+    for (task, objective, onehot) in [
+        ("cat_reg", Objective::SquaredError, 4),
+        ("cat_binary", Objective::BinaryLogistic, 4),
+        ("cat_onehot", Objective::SquaredError, 8),
+    ] {
+        let params = common_params(objective)
+            .with_categorical_features([0, 1])
+            .with_max_cat_to_onehot(onehot);
+        assert_grows_like_xgboost_on(task, "", &params, &x.data, x.rows);
     }
 }
 

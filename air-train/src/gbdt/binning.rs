@@ -12,6 +12,13 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
+use crate::{TrainError, error::Result};
+
+/// Category codes must be below this (every integer up to 2^24 is exact in `f32`).
+pub(crate) const MAX_CATEGORY_CODE: f32 = 16_777_216.0;
+/// The most distinct categories a feature may have (its bins are indexed by `u16`).
+pub(crate) const MAX_CATEGORIES: usize = 65_535;
+
 /// Split thresholds per feature: a value `x` falls in bin `#{t : t <= x}`, so the split "bins
 /// `0..=b` left" is the condition `x < thresholds[b]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +26,9 @@ pub(crate) struct Cuts {
     pub(crate) thresholds: Vec<Vec<f32>>,
     /// Whether the feature had missing values in the data the cuts were fitted on.
     pub(crate) has_missing: Vec<bool>,
+    /// Whether the feature is categorical: its "thresholds" are then the distinct category
+    /// codes seen, one bin each.
+    pub(crate) categorical: Vec<bool>,
     /// The first histogram slot of each feature, then the total (`d + 1` entries).
     pub(crate) offsets: Vec<usize>,
 }
@@ -61,9 +71,38 @@ fn map_columns<T: Send>(
 }
 
 impl Cuts {
-    /// Thresholds from the non-missing values of each column of a row-major `rows × d` matrix.
-    pub(crate) fn fit(data: &[f32], rows: usize, d: usize, max_bin: usize) -> Self {
-        let fitted: Vec<(Vec<f32>, bool)> = map_columns(data, rows, d, |_, col| {
+    /// Thresholds from the non-missing values of each column of a row-major `rows × d` matrix;
+    /// the `categorical` features (sorted indices) get their distinct codes instead.
+    pub(crate) fn fit(
+        data: &[f32],
+        rows: usize,
+        d: usize,
+        max_bin: usize,
+        categorical: &[usize],
+    ) -> Result<Self> {
+        if let Some(&f) = categorical.iter().find(|f| **f >= d) {
+            return Err(TrainError::InvalidConfig {
+                field: "categorical_features",
+                value: f.to_string(),
+                expected: format!("feature indices below the data's {d} features"),
+            });
+        }
+        let fitted: Vec<Result<(Vec<f32>, bool)>> = map_columns(data, rows, d, |f, col| {
+            let is_categorical = categorical.binary_search(&f).is_ok();
+            if is_categorical
+                && let Some((row, v)) = col.iter().enumerate().find(|(_, v)| {
+                    !v.is_nan() && (**v < 0.0 || v.fract() != 0.0 || **v >= MAX_CATEGORY_CODE)
+                })
+            {
+                return Err(TrainError::InvalidData {
+                    what: "categorical feature",
+                    found: format!("feature {f}, row {row}: {v}"),
+                    expected: format!(
+                        "category codes: integers from 0 to {}, or NaN for missing",
+                        MAX_CATEGORY_CODE - 1.0
+                    ),
+                });
+            }
             let mut keys: Vec<u32> = col
                 .iter()
                 .filter(|x| !x.is_nan())
@@ -73,30 +112,57 @@ impl Cuts {
             drop(col);
             radix_sort(&mut keys);
             let v: Vec<f32> = keys.into_iter().map(from_sort_key).collect();
-            (feature_cuts(&v, max_bin), has_missing)
+            if is_categorical {
+                let mut codes = v;
+                codes.dedup();
+                if codes.len() > MAX_CATEGORIES {
+                    return Err(TrainError::InvalidData {
+                        what: "categorical feature",
+                        found: format!("feature {f} with {} distinct categories", codes.len()),
+                        expected: format!(
+                            "at most {MAX_CATEGORIES} categories per feature; group rare ones \
+                             or encode the feature as numbers"
+                        ),
+                    });
+                }
+                return Ok((codes, has_missing));
+            }
+            Ok((feature_cuts(&v, max_bin), has_missing))
         });
-        let (thresholds, has_missing) = fitted.into_iter().unzip();
-        Self::from_parts(thresholds, has_missing)
+        let (thresholds, has_missing) = fitted
+            .into_iter()
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .unzip();
+        let categorical = (0..d)
+            .map(|f| categorical.binary_search(&f).is_ok())
+            .collect();
+        Ok(Self::from_parts(thresholds, has_missing, categorical))
     }
 
-    fn from_parts(thresholds: Vec<Vec<f32>>, has_missing: Vec<bool>) -> Self {
+    fn from_parts(
+        thresholds: Vec<Vec<f32>>,
+        has_missing: Vec<bool>,
+        categorical: Vec<bool>,
+    ) -> Self {
         let mut offsets = Vec::with_capacity(thresholds.len() + 1);
         let mut total = 0;
-        for t in &thresholds {
+        for (t, cat) in thresholds.iter().zip(&categorical) {
             offsets.push(total);
-            total += t.len() + 2;
+            total += t.len() + if *cat { 1 } else { 2 };
         }
         offsets.push(total);
         Self {
             thresholds,
             has_missing,
+            categorical,
             offsets,
         }
     }
 
     /// Value bins of feature `f` (its missing slot is the next index).
     pub(crate) fn bins(&self, f: usize) -> usize {
-        self.thresholds[f].len() + 1
+        self.thresholds[f].len() + usize::from(!self.categorical[f])
     }
 
     /// Histogram slots over all features.
@@ -185,7 +251,21 @@ impl<B: BinIndex> Bins<B> {
     pub(crate) fn build(cuts: &Cuts, data: &[f32], rows: usize, d: usize) -> Self {
         let cols: Vec<Vec<B>> = map_columns(data, rows, d, |f, col| {
             let lookup = PrefixLookup::new(&cuts.thresholds[f]);
-            col.iter().map(|x| B::from_usize(lookup.bin(*x))).collect()
+            if cuts.categorical[f] {
+                // A category's bin is its rank among the codes: #{codes <= x} - 1.
+                let missing = cuts.bins(f);
+                col.iter()
+                    .map(|x| {
+                        B::from_usize(if x.is_nan() {
+                            missing
+                        } else {
+                            lookup.bin(*x).saturating_sub(1)
+                        })
+                    })
+                    .collect()
+            } else {
+                col.iter().map(|x| B::from_usize(lookup.bin(*x))).collect()
+            }
         });
         let mut row_major = vec![B::default(); rows * d];
         row_major
@@ -377,7 +457,7 @@ mod tests {
     #[test]
     fn few_distinct_values_get_one_bin_each_and_missing_is_separate() {
         let data = [3.0, 1.0, 2.0, f32::NAN, 2.0, 1.0];
-        let cuts = Cuts::fit(&data, 6, 1, 256);
+        let cuts = Cuts::fit(&data, 6, 1, 256, &[]).unwrap();
         assert_eq!(cuts.thresholds[0], [2.0, 3.0]);
         assert_eq!(cuts.has_missing, [true]);
         let bins = u8_bins(cuts.bin_matrix(&data, 6, 1));
@@ -392,7 +472,7 @@ mod tests {
         let data: Vec<f32> = (0..rows * d)
             .map(|i| ((i * 7919) % 1000) as f32 / 10.0)
             .collect();
-        let cuts = Cuts::fit(&data, rows, d, 16);
+        let cuts = Cuts::fit(&data, rows, d, 16, &[]).unwrap();
         let bins = u8_bins(cuts.bin_matrix(&data, rows, d));
         for r in (0..rows).step_by(37) {
             for f in 0..d {
@@ -407,7 +487,7 @@ mod tests {
     fn the_branch_free_search_counts_thresholds_at_or_below() {
         for n in 0..20usize {
             let t: Vec<f32> = (0..n).map(|i| i as f32).collect();
-            let cuts = Cuts::from_parts(vec![t.clone()], vec![false]);
+            let cuts = Cuts::from_parts(vec![t.clone()], vec![false], vec![false]);
             for x in [-1.0, 0.0, 0.5, 3.0, 3.5, 19.0, 25.0] {
                 let expected = t.iter().filter(|v| **v <= x).count();
                 assert_eq!(cuts.bin(0, x), expected, "{n} thresholds, x {x}");
@@ -420,7 +500,7 @@ mod tests {
         let data: Vec<f32> = (0..5000)
             .map(|i| (((i * 7919) % 5000) as f32).mul_add(0.37, -900.0) + (i % 7) as f32 / 1e4)
             .collect();
-        let cuts = Cuts::fit(&data, data.len(), 1, 256);
+        let cuts = Cuts::fit(&data, data.len(), 1, 256, &[]).unwrap();
         let lookup = PrefixLookup::new(&cuts.thresholds[0]);
         for x in data.iter().copied().chain([
             f32::NAN,
@@ -437,7 +517,7 @@ mod tests {
     #[test]
     fn wide_features_use_u16_bins() {
         let data: Vec<f32> = (0..1000).map(|i| i as f32).collect();
-        let cuts = Cuts::fit(&data, 1000, 1, 600);
+        let cuts = Cuts::fit(&data, 1000, 1, 600, &[]).unwrap();
         assert!(matches!(cuts.bin_matrix(&data, 1000, 1), BinMatrix::U16(_)));
     }
 
@@ -470,7 +550,7 @@ mod tests {
     #[test]
     fn many_values_are_cut_at_quantiles() {
         let data: Vec<f32> = (0..1000).map(|i| i as f32).collect();
-        let cuts = Cuts::fit(&data, 1000, 1, 10);
+        let cuts = Cuts::fit(&data, 1000, 1, 10, &[]).unwrap();
         assert_eq!(cuts.bins(0), 10);
         let bins = u8_bins(cuts.bin_matrix(&data, 1000, 1));
         // Evenly spaced ranks (XGBoost's pruning rounds each to a neighbouring entry).

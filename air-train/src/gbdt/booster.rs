@@ -507,7 +507,13 @@ pub fn train_gbdt(
     mut on_round: impl FnMut(&RoundReport) -> bool,
 ) -> Result<GbdtModel> {
     let d = train.x.len().checked_div(train.rows).unwrap_or(0);
-    let cuts = Cuts::fit(train.x, train.rows, d, params.max_bin);
+    let cuts = Cuts::fit(
+        train.x,
+        train.rows,
+        d,
+        params.max_bin,
+        &params.categorical_features,
+    )?;
     let identity = |_: &mut [f64]| Ok(());
     let mut booster = Booster::new(
         params,

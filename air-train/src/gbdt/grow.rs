@@ -61,16 +61,42 @@ pub(crate) struct Grown {
     pub(crate) leaf_rows: Vec<(usize, Vec<u32>)>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Split {
     feature: usize,
     /// Present values in bins `0..=left_upto` go left (-1: none do, only missing ones).
     left_upto: i32,
+    /// A categorical split: the bins (categories) that go right; every other one goes left.
+    right_bins: Option<Vec<usize>>,
     default_left: bool,
     gain: f64,
     left: (f64, f64),
     right: (f64, f64),
 }
+
+impl Split {
+    /// Whether present values of local bin `b` go left (`nb` value bins; `nb` is the missing
+    /// slot).
+    fn goes_left(&self, nb: usize) -> Vec<bool> {
+        let mut left: Vec<bool> = match &self.right_bins {
+            Some(right) => {
+                let mut left = vec![true; nb + 1];
+                for b in right {
+                    left[*b] = false;
+                }
+                left
+            }
+            None => (0..=nb).map(|b| b as i32 <= self.left_upto).collect(),
+        };
+        left[nb] = self.default_left;
+        left
+    }
+}
+
+/// Offers a candidate split: the left child's `(g, h)`, the last bin going left (numeric), where
+/// missing values go, and (built only if the candidate is the best so far) the bins going
+/// right of a categorical split.
+type Consider<'a> = dyn FnMut((f64, f64), i32, bool, &dyn Fn() -> Option<Vec<usize>>) + 'a;
 
 /// A node waiting to be split (XGBoost's expand entry).
 struct Candidate {
@@ -92,24 +118,25 @@ fn threshold_l1(g: f64, alpha: f64) -> f64 {
 }
 
 impl<B: BinIndex> Grower<'_, B> {
-    /// XGBoost's `CalcGain`: the loss reduction a node's statistics allow.
+    /// XGBoost's split evaluator's `CalcGain`: the loss reduction a node's statistics allow,
+    /// rounded to `f32` where XGBoost rounds it, so near-ties between candidate splits break
+    /// as they do in XGBoost.
     #[allow(
         clippy::suboptimal_flops,
         reason = "XGBoost rounds every product and sum; a fused multiply-add would not match it"
     )]
-    fn score(&self, g: f64, h: f64) -> f64 {
+    fn score(&self, g: f64, h: f64) -> f32 {
         let p = self.params;
-        if self.max_delta_step == 0.0 {
-            let t = threshold_l1(g, p.alpha);
-            t * t / (h + p.lambda)
-        } else if h <= 0.0 {
+        if h <= 0.0 {
             0.0
+        } else if self.max_delta_step == 0.0 {
+            let t = threshold_l1(g, p.alpha);
+            (t * t) as f32 / (h + p.lambda) as f32
         } else {
-            // With clipped weights the gain is the loss at the clipped weight, computed in
-            // `f32` as XGBoost's split evaluator computes it (near-ties then break alike).
+            // With clipped weights the gain is the loss at the clipped weight.
             let w = self.weight(g, h) as f32;
             let (g, h, lambda) = (g as f32, h as f32, p.lambda as f32);
-            f64::from(-(2.0 * g * w + (h + lambda) * w * w))
+            -(2.0 * g * w + (h + lambda) * w * w)
         }
     }
 
@@ -196,40 +223,109 @@ impl<B: BinIndex> Grower<'_, B> {
             let start = self.cuts.offsets[f];
             let nb = self.cuts.bins(f);
             let bins = &hist[start..start + nb];
-            let hm = hist[start + nb][1];
-            let mut consider = |left: (f64, f64), left_upto: i32, default_left: bool| {
-                let right = (g - left.0, h - left.1);
-                if left.1 < mcw || right.1 < mcw {
-                    return;
-                }
-                let gain = self.score(left.0, left.1) + self.score(right.0, right.1) - parent;
-                if best.is_none_or(|s| gain > s.gain) {
-                    best = Some(Split {
-                        feature: f,
-                        left_upto,
-                        default_left,
-                        gain,
-                        left,
-                        right,
-                    });
-                }
-            };
+            let missing = hist[start + nb];
+            let mut consider =
+                |left: (f64, f64),
+                 left_upto: i32,
+                 default_left: bool,
+                 right_bins: &dyn Fn() -> Option<Vec<usize>>| {
+                    let right = (g - left.0, h - left.1);
+                    if left.1 < mcw || right.1 < mcw {
+                        return;
+                    }
+                    let gain = f64::from(
+                        self.score(left.0, left.1) + self.score(right.0, right.1) - parent,
+                    );
+                    if best.as_ref().is_none_or(|s| gain > s.gain) {
+                        best = Some(Split {
+                            feature: f,
+                            left_upto,
+                            right_bins: right_bins(),
+                            default_left,
+                            gain,
+                            left,
+                            right,
+                        });
+                    }
+                };
+            if self.cuts.categorical[f] {
+                self.categorical_candidates(bins, missing, (g, h), &mut consider);
+                continue;
+            }
             let (mut gl, mut hl) = (0.0, 0.0);
             for (b, s) in bins.iter().enumerate() {
                 gl += s[0];
                 hl += s[1];
-                consider((gl, hl), b as i32, false);
+                consider((gl, hl), b as i32, false, &|| None);
             }
-            if hm > 0.0 {
+            if missing[1] > 0.0 {
                 let (mut gr, mut hr) = (0.0, 0.0);
                 for (b, s) in bins.iter().enumerate().rev() {
                     gr += s[0];
                     hr += s[1];
-                    consider((g - gr, h - hr), b as i32 - 1, true);
+                    consider((g - gr, h - hr), b as i32 - 1, true, &|| None);
                 }
             }
         }
         best.filter(|s| s.gain > RT_EPS)
+    }
+
+    /// XGBoost's categorical candidates for one feature's bins (one per category): with fewer
+    /// categories than `max_cat_to_onehot`, each category against the rest, missing values
+    /// first with the rest, then with the category; otherwise the categories sorted by their
+    /// weight (stable), then every prefix of the first `max_cat_threshold` going right with
+    /// missing values left, and every suffix going left with missing values right.
+    fn categorical_candidates(
+        &self,
+        bins: &[[f64; 2]],
+        missing: [f64; 2],
+        (g, h): (f64, f64),
+        consider: &mut Consider<'_>,
+    ) {
+        let nb = bins.len();
+        if nb < self.params.max_cat_to_onehot {
+            for (b, s) in bins.iter().enumerate() {
+                consider((g - s[0], h - s[1]), -1, true, &|| Some(vec![b]));
+                let right = (s[0] + missing[0], s[1] + missing[1]);
+                consider((g - right.0, h - right.1), -1, false, &|| Some(vec![b]));
+            }
+            return;
+        }
+        let mut sorted: Vec<usize> = (0..nb).collect();
+        let key = |b: usize| self.category_weight(bins[b][0], bins[b][1]) as f32;
+        // Compared as XGBoost compares them: -0.0 equals 0.0 (a weight that L1 regularisation
+        // zeroed), so the stable sort keeps those categories in code order.
+        sorted.sort_by(|a, b| {
+            key(*a)
+                .partial_cmp(&key(*b))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        let n = self.params.max_cat_threshold.min(nb);
+        let (mut gr, mut hr) = (0.0, 0.0);
+        for j in 0..n.saturating_sub(1) {
+            gr += bins[sorted[j]][0];
+            hr += bins[sorted[j]][1];
+            consider((g - gr, h - hr), -1, true, &|| Some(sorted[..=j].to_vec()));
+        }
+        let (mut gl, mut hl) = (0.0, 0.0);
+        for j in ((nb + 1 - n.max(1))..nb).rev() {
+            gl += bins[sorted[j]][0];
+            hl += bins[sorted[j]][1];
+            consider((gl, hl), -1, false, &|| Some(sorted[..j].to_vec()));
+        }
+    }
+
+    /// XGBoost's `CalcWeight` with its child-weight check, which orders categories.
+    fn category_weight(&self, g: f64, h: f64) -> f64 {
+        if h < self.params.min_child_weight || h <= 0.0 {
+            return 0.0;
+        }
+        let w = -threshold_l1(g, self.params.alpha) / (h + self.params.lambda);
+        if self.max_delta_step != 0.0 && w.abs() > self.max_delta_step {
+            self.max_delta_step.copysign(w)
+        } else {
+            w
+        }
     }
 
     /// Splits `rows` by `goes_left[bin of feature f]`, keeping each side in row order (so
@@ -361,7 +457,7 @@ impl<B: BinIndex> Grower<'_, B> {
             }
             let mut applied = Vec::with_capacity(batch.len());
             for c in batch {
-                let s = c.split;
+                let s = &c.split;
                 let (l, r) = (tree.add_leaf(), tree.add_leaf());
                 sums.push(s.left);
                 sums.push(s.right);
@@ -370,13 +466,24 @@ impl<B: BinIndex> Grower<'_, B> {
                 tree.right[n] = r as i32;
                 tree.feature[n] = s.feature as u32;
                 let cuts = &self.cuts.thresholds[s.feature];
-                // Bins 0..=left_upto hold the values below cuts[left_upto]; the scans' end
-                // points send every present value one way.
-                tree.threshold[n] = match usize::try_from(s.left_upto) {
-                    Err(_) => f32::MIN,
-                    Ok(u) if u >= cuts.len() => f32::MAX,
-                    Ok(u) => cuts[u],
-                };
+                if let Some(right) = &s.right_bins {
+                    // A categorical split keeps the codes that go right.
+                    let mut codes: Vec<u32> = right.iter().map(|b| cuts[*b] as u32).collect();
+                    codes.sort_unstable();
+                    if tree.categories.is_empty() {
+                        tree.categories = vec![None; tree.len()];
+                    }
+                    tree.categories[n] = Some(codes);
+                    tree.threshold[n] = 0.0;
+                } else {
+                    // Bins 0..=left_upto hold the values below cuts[left_upto]; the scans' end
+                    // points send every present value one way.
+                    tree.threshold[n] = match usize::try_from(s.left_upto) {
+                        Err(_) => f32::MIN,
+                        Ok(u) if u >= cuts.len() => f32::MAX,
+                        Ok(u) => cuts[u],
+                    };
+                }
                 tree.default_left[n] = s.default_left;
                 tree.gain[n] = s.gain as f32;
                 applied.push((c, l, r));
@@ -387,17 +494,8 @@ impl<B: BinIndex> Grower<'_, B> {
                     && (p.max_leaves == 0 || num_leaves < p.max_leaves)
             };
             for (c, l, r) in applied {
-                let s = c.split;
-                let nb = self.cuts.bins(s.feature);
-                let goes_left: Vec<bool> = (0..=nb)
-                    .map(|b| {
-                        if b == nb {
-                            s.default_left
-                        } else {
-                            b as i32 <= s.left_upto
-                        }
-                    })
-                    .collect();
+                let s = &c.split;
+                let goes_left = s.goes_left(self.cuts.bins(s.feature));
                 let (lrows, rrows) = self.partition(&c.rows, s.feature, &goes_left);
                 drop(c.rows);
                 if !children_may_split(c.depth) {
@@ -467,7 +565,7 @@ mod tests {
             .chunks_exact(d)
             .map(|r| (r[0].max(0.0).mul_add(3.0, 0.2) - r[1].min(1.0), 1.0))
             .collect();
-        let cuts = Cuts::fit(&x, rows, d, 32);
+        let cuts = Cuts::fit(&x, rows, d, 32, &[]).unwrap();
         let narrow: Bins<u8> = Bins::build(&cuts, &x, rows, d);
         let wide: Bins<u16> = Bins::build(&cuts, &x, rows, d);
         let identity = |_: &mut [f64]| Ok(());

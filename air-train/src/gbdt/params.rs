@@ -137,6 +137,15 @@ pub struct GbdtParams {
     pub seed: u64,
     /// Maximum number of histogram bins per feature (2..=65535).
     pub max_bin: usize,
+    /// The features (by index) holding category codes (XGBoost's feature type `c`): integers
+    /// from 0, NaN for missing. They split on sets of categories, not thresholds.
+    pub categorical_features: Vec<usize>,
+    /// A categorical feature with fewer categories than this splits one category against the
+    /// rest (one-hot); otherwise categories are sorted by their gradient ratio and split
+    /// into two groups (XGBoost's partition splits).
+    pub max_cat_to_onehot: usize,
+    /// The most categories a partition split considers (the largest-weight ones are kept).
+    pub max_cat_threshold: usize,
     /// Metrics reported for every eval set; empty: the objective's default.
     pub eval_metric: Vec<EvalMetric>,
     /// Stop when the last eval set's last metric has not improved for this many rounds.
@@ -180,6 +189,9 @@ impl GbdtParams {
             base_score: None,
             seed: 0,
             max_bin: 256,
+            categorical_features: Vec::new(),
+            max_cat_to_onehot: 4,
+            max_cat_threshold: 64,
             eval_metric: Vec::new(),
             early_stopping_rounds: None,
         }
@@ -208,6 +220,20 @@ impl GbdtParams {
     /// Maximum leaves per tree (0: no limit), with either policy.
     pub fn with_max_leaves(mut self, max_leaves: usize) -> Self {
         self.max_leaves = max_leaves;
+        self
+    }
+
+    /// Marks features (by index) as categorical: their values are category codes.
+    pub fn with_categorical_features(mut self, features: impl IntoIterator<Item = usize>) -> Self {
+        self.categorical_features = features.into_iter().collect();
+        self.categorical_features.sort_unstable();
+        self.categorical_features.dedup();
+        self
+    }
+
+    /// One-hot splits below this many categories (XGBoost's default 4).
+    pub fn with_max_cat_to_onehot(mut self, categories: usize) -> Self {
+        self.max_cat_to_onehot = categories;
         self
     }
 
@@ -319,6 +345,12 @@ impl GbdtParams {
                 value: "1".to_owned(),
                 expected: "at least 2 leaves, or 0 for no limit".to_owned(),
             });
+        }
+        for (field, v) in [
+            ("max_cat_to_onehot", self.max_cat_to_onehot),
+            ("max_cat_threshold", self.max_cat_threshold),
+        ] {
+            range(field, v as f64, v >= 1, "at least 1")?;
         }
         if let Some(step) = self.max_delta_step {
             range(

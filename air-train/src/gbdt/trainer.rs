@@ -252,7 +252,13 @@ fn boost_loop(_: &Value, session: &mut Session) -> Result<()> {
     let train = matrix(&train_ds, &features, &label, "train")?;
     let d = train.x.len().checked_div(train.rows).unwrap_or(0);
     let feature_names = expanded_feature_names(&features, d);
-    let cuts = Cuts::fit(&train.x, train.rows, d, params.max_bin);
+    let cuts = Cuts::fit(
+        &train.x,
+        train.rows,
+        d,
+        params.max_bin,
+        &params.categorical_features,
+    )?;
     let (lo, hi) = (train.rows * rank / world, train.rows * (rank + 1) / world);
     let local = BoostData {
         x: &train.x[lo * d..hi * d],
