@@ -363,3 +363,89 @@ fn labels_outside_the_objectives_domain_are_clear_errors() {
         assert!(err.contains(field), "{err:?} lacks {field:?}");
     }
 }
+
+/// Ray's LightGBMTrainer flow: a `Categorizer` turns a 40-category string column into a fixed
+/// category list, the booster splits on category sets (no one-hot columns), the checkpoint's
+/// predictor categorizes again, and a category never seen in training takes the default side,
+/// exactly as a missing value does. A raw string column is refused by name.
+#[test]
+fn categorized_strings_split_on_category_sets() {
+    use air_data::{Categorizer, polars::prelude::*};
+    let dir = tempfile::tempdir().unwrap();
+    let n = 2000usize;
+    let effect = |k: usize| ((k * 7919) % 13) as f64 / 4.0;
+    let city: Vec<String> = (0..n).map(|i| format!("c{:02}", (i * 31) % 40)).collect();
+    let x: Vec<f64> = (0..n).map(|i| ((i * 17) % 100) as f64 / 100.0).collect();
+    let y: Vec<f64> = (0..n).map(|i| effect((i * 31) % 40) + x[i]).collect();
+    let train = Dataset::from_polars(df!("city" => &city, "x" => &x, "y" => &y).unwrap());
+    let fit = |train: Dataset, with_categorizer: bool| {
+        let trainer = GbdtTrainer::new(
+            "y",
+            GbdtParams::new(Objective::SquaredError)
+                .with_lossguide(31)
+                .with_eta(0.3),
+            ScalingConfig::new(NonZeroUsize::new(1).unwrap()),
+            RunConfig::new(dir.path().to_str().unwrap())
+                .with_name(if with_categorizer {
+                    "categorized"
+                } else {
+                    "raw"
+                })
+                .with_verbose(Verbosity::Silent),
+        )
+        .unwrap()
+        .with_num_boost_round(40)
+        .with_dataset("train", train);
+        if with_categorizer {
+            trainer.with_preprocessor(Categorizer::new(["city"])).fit()
+        } else {
+            trainer.fit()
+        }
+    };
+    let result = fit(train.clone(), true).unwrap().into_result().unwrap();
+    let checkpoint = result.checkpoint.as_ref().unwrap();
+    let model = load_gbdt_model(checkpoint).unwrap();
+    assert_eq!(
+        model.num_feature, 2,
+        "one feature per column, not one per category"
+    );
+    let categorical_splits = model
+        .trees
+        .iter()
+        .flat_map(|t| (0..t.len()).filter(move |i| t.category_set(*i).is_some()))
+        .count();
+    assert!(
+        categorical_splits > 10,
+        "{categorical_splits} categorical splits"
+    );
+    let predictor = GbdtPredictor::from_checkpoint(checkpoint).unwrap();
+    let predict = |frame: DataFrame| -> Vec<f32> {
+        let out = predictor.predict(frame).unwrap();
+        out.column("predictions")
+            .unwrap()
+            .f32()
+            .unwrap()
+            .into_no_null_iter()
+            .collect()
+    };
+    let p = predict(train.to_polars().unwrap().drop("y").unwrap());
+    let rmse = (p
+        .iter()
+        .zip(&y)
+        .map(|(a, b)| (f64::from(*a) - b).powi(2))
+        .sum::<f64>()
+        / n as f64)
+        .sqrt();
+    assert!(rmse < 0.05, "training rmse {rmse}");
+    // An unseen city and a missing one go the same (default) way.
+    let unseen = predict(df!("city" => ["nowhere"], "x" => [0.5]).unwrap());
+    let missing = predict(df!("city" => [None::<&str>], "x" => [0.5]).unwrap());
+    assert_eq!(unseen, missing);
+    // Without the Categorizer, the string column is named in the error.
+    let err = fit(train, false)
+        .unwrap()
+        .into_result()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("city") && err.contains("Categorizer"), "{err}");
+}

@@ -25,8 +25,8 @@ use crate::{
     Session, TrainError, TrainResult, Trainable, Trainer, TrialInfo,
     error::Result,
     predictor::{
-        InputStage, LABEL_COLUMN_KEY, expanded_feature_names, feature_columns, features_of,
-        polars_error, predictions_frame, read_model_entry,
+        InputStage, LABEL_COLUMN_KEY, expanded_feature_names, feature_columns, polars_error,
+        predictions_frame, read_model_entry,
     },
 };
 
@@ -221,12 +221,83 @@ fn matrix(ds: &Dataset, features: &[String], label: &str, name: &str) -> Result<
                 .collect(),
         }));
     }
-    let m = to_f32_matrix(&df, features)?;
+    let y = to_f32_vector(&df, label)?;
+    let m = to_f32_matrix(&category_codes(df, features)?, features)?;
     Ok(Matrix {
         x: m.data,
         rows: m.rows,
-        y: to_f32_vector(&df, label)?,
+        y,
     })
+}
+
+/// The frame with its categorical feature columns (polars `Enum`, what [`Categorizer`]
+/// writes) replaced by their category codes (the position in the fixed category list; null for
+/// missing or unseen values, which take a split's default side). A `Categorical` or string
+/// feature column is an error: its codes would not be stable between training and serving.
+///
+/// [`Categorizer`]: air_data::Categorizer
+fn category_codes(mut df: DataFrame, features: &[String]) -> Result<DataFrame> {
+    for name in features {
+        let Ok(column) = df.column(name) else {
+            continue;
+        };
+        match column.dtype() {
+            DataType::Enum(categories, _) => {
+                // Codes by name through the list (polars' physical codes may be 8-bit, a
+                // type this build of polars does not compute with).
+                let index: std::collections::HashMap<&str, f32> = categories
+                    .categories()
+                    .values_iter()
+                    .enumerate()
+                    .map(|(i, c)| (c, i as f32))
+                    .collect();
+                let names = column
+                    .cast(&DataType::String)
+                    .map_err(|e| polars_error("reading category codes", e))?;
+                let names = names
+                    .str()
+                    .map_err(|e| polars_error("reading category codes", e))?;
+                let codes: Float32Chunked = names
+                    .iter()
+                    .map(|v| v.and_then(|v| index.get(v).copied()))
+                    .collect();
+                df.with_column(codes.with_name(name.as_str().into()).into_column())
+                    .map_err(|e| polars_error("reading category codes", e))?;
+            }
+            DataType::Categorical(..) | DataType::String => {
+                return Err(TrainError::InvalidData {
+                    what: "feature column",
+                    found: format!("{name:?} of type {}", column.dtype()),
+                    expected: "numbers, or categories with a fixed list (polars Enum): apply \
+                               air_data::Categorizer to it first"
+                        .to_owned(),
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(df)
+}
+
+/// The feature columns of a frame: numeric, boolean, arrays, and `Enum` categories (string
+/// and `Categorical` columns too, so that they are refused by name, not silently left out).
+fn gbdt_features(df: &DataFrame, label: &str) -> Vec<String> {
+    df.columns()
+        .iter()
+        .filter(|c| c.name().as_str() != label)
+        .filter(|c| {
+            c.dtype().is_primitive_numeric()
+                || c.dtype().is_bool()
+                || matches!(
+                    c.dtype(),
+                    DataType::Array(..)
+                        | DataType::Enum(..)
+                        | DataType::Categorical(..)
+                        | DataType::String
+                )
+        })
+        .map(|c| c.name().to_string())
+        .collect()
 }
 
 fn boost_loop(_: &Value, session: &mut Session) -> Result<()> {
@@ -241,7 +312,8 @@ fn boost_loop(_: &Value, session: &mut Session) -> Result<()> {
     let (rank, world) = (session.world_rank(), session.world_size());
 
     let train_ds = session.get_dataset_shard("train")?.clone();
-    let features = features_of(&train_ds.to_polars()?.head(Some(1)), &label);
+    let head = train_ds.to_polars()?.head(Some(1));
+    let features = gbdt_features(&head, &label);
     if features.is_empty() {
         return Err(TrainError::InvalidData {
             what: "datasets",
@@ -252,6 +324,20 @@ fn boost_loop(_: &Value, session: &mut Session) -> Result<()> {
     let train = matrix(&train_ds, &features, &label, "train")?;
     let d = train.x.len().checked_div(train.rows).unwrap_or(0);
     let feature_names = expanded_feature_names(&features, d);
+    // `Enum` columns (one feature each) are categorical, besides the ones the params name.
+    let mut params = params;
+    params.categorical_features.extend(
+        feature_names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| {
+                head.column(n.as_str())
+                    .is_ok_and(|c| matches!(c.dtype(), DataType::Enum(..)))
+            })
+            .map(|(i, _)| i),
+    );
+    params.categorical_features.sort_unstable();
+    params.categorical_features.dedup();
     let cuts = Cuts::fit(
         &train.x,
         train.rows,
@@ -494,7 +580,7 @@ impl Predictor for GbdtPredictor {
         } else {
             feature_columns(&batch, &self.model.feature_names, "GbdtPredictor")?
         };
-        let m = to_f32_matrix(&batch, &cols)?;
+        let m = to_f32_matrix(&category_codes(batch, &cols)?, &cols)?;
         self.model.check_input(&m.data, m.rows)?;
         let p = self
             .model
