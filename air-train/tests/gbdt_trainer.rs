@@ -418,6 +418,13 @@ fn categorized_strings_split_on_category_sets() {
         categorical_splits > 10,
         "{categorical_splits} categorical splits"
     );
+    // Importance counts categorical splits under their column's name.
+    let importance = model.feature_importance(air_train::gbdt::ImportanceType::TotalGain);
+    let city_gain = importance
+        .iter()
+        .find(|(n, _)| n == "city")
+        .map(|(_, v)| *v);
+    assert!(city_gain.is_some_and(|g| g > 0.0), "{importance:?}");
     let predictor = GbdtPredictor::from_checkpoint(checkpoint).unwrap();
     let predict = |frame: DataFrame| -> Vec<f32> {
         let out = predictor.predict(frame).unwrap();
