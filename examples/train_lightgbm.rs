@@ -24,7 +24,8 @@ use air::{
 use anyhow::Context;
 use std::num::NonZeroUsize;
 
-/// What the run found.
+/// What the run found (read by the test).
+#[cfg_attr(not(test), allow(dead_code))]
 struct Outcome {
     accuracy: f64,
     categorical_splits: usize,
