@@ -110,7 +110,8 @@ impl Forest {
                 !in_category_set(&self.sets[nd.value.to_bits() as usize], v)
             }
         } else {
-            v < nd.value || (v.is_nan() && nd.feature & DEFAULT_LEFT != 0)
+            // `|` and `&`, not `||` and `&&`: no branch for the compiler to keep.
+            (v < nd.value) | (v.is_nan() & (nd.feature & DEFAULT_LEFT != 0))
         }
     }
 
@@ -131,11 +132,10 @@ impl Forest {
                 for (node, row) in at.iter_mut().zip(data.chunks_exact(d)) {
                     let nd = self.nodes[*node as usize];
                     let v = row[(nd.feature & FEATURE) as usize];
-                    *node = if self.left::<CATEGORIES>(&nd, v) {
-                        nd.left
-                    } else {
-                        nd.right
-                    };
+                    // The child picked with a mask, not a branch: which way a row goes is
+                    // data, and a mispredicted branch costs more than the whole step.
+                    let mask = 0u32.wrapping_sub(u32::from(self.left::<CATEGORIES>(&nd, v)));
+                    *node = nd.right ^ ((nd.left ^ nd.right) & mask);
                 }
             }
             for (o, node) in out.chunks_exact_mut(groups).zip(at.iter()) {
