@@ -57,7 +57,7 @@ struct Args {
 /// split, 20 rounds of depth 6. Prints s/round and held-out RMSE for each.
 fn categorical_vs_onehot(rows: usize, k: usize) -> anyhow::Result<()> {
     let mut rng = StdRng::seed_from_u64(11);
-    let effect: Vec<f32> = (0..k).map(|_| rng.random::<f32>() * 4.0 - 2.0).collect();
+    let effect: Vec<f32> = (0..k).map(|_| rng.random::<f32>().mul_add(4.0, -2.0)).collect();
     let d = 5;
     let mut x = Vec::with_capacity(rows * d);
     let mut y = Vec::with_capacity(rows);
@@ -66,7 +66,7 @@ fn categorical_vs_onehot(rows: usize, k: usize) -> anyhow::Result<()> {
         let f: [f32; 4] = std::array::from_fn(|_| rng.random::<f32>());
         x.push(c as f32);
         x.extend_from_slice(&f);
-        y.push(effect[c] + f[0] * f[1] + 0.2 * (rng.random::<f32>() - 0.5));
+        y.push(f[0].mul_add(f[1], effect[c]) + (rng.random::<f32>() - 0.5) / 5.0);
     }
     let train_rows = rows * 4 / 5;
     let onehot: Vec<f32> = x
