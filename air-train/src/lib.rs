@@ -11,8 +11,9 @@
 //!   ([`FailureConfig`]). [`Trainer`] and [`Trainable`] are what a tuner runs; [`Predictor`]
 //!   and [`FromCheckpoint`] what batch prediction and serving load.
 //! - [`gbdt`] (feature `gbdt`): gradient-boosted trees with XGBoost's semantics
-//!   (`GbdtTrainer`, histograms summed across workers; `GbdtPredictor`, which also serves models
-//!   saved by Python XGBoost).
+//!   (`GbdtTrainer`: depth-wise or leaf-wise trees, categorical features, histograms summed
+//!   across workers; `GbdtPredictor` with SHAP values, which also serves models saved by
+//!   XGBoost and LightGBM).
 //! - [`sklearn`] (feature `sklearn`): classical estimators over smartcore with scikit-learn's
 //!   objectives (`SklearnTrainer`, optional k-fold cross-validation; `SklearnPredictor`).
 //! - [`burn`] (feature `burn`): deep learning on burn 0.21 (`BurnTrainer`, `BurnPredictor`,
