@@ -341,6 +341,60 @@ fn labels_outside_the_objectives_domain_are_clear_errors() {
         [0.0, 1.0, 2.0, 1.0],
         &["row 2", "[0, 1]"],
     );
+    // A feature with no present value, and category codes that are not codes.
+    let nan = [f32::NAN; 4];
+    let err = train_gbdt(
+        &GbdtParams::new(Objective::SquaredError),
+        BoostData {
+            x: &nan,
+            rows: 4,
+            y: &[1.0, 2.0, 3.0, 4.0],
+        },
+        &[],
+        2,
+        |_| true,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("f0") && err.contains("every training value is missing"),
+        "{err}"
+    );
+    let codes = [0.0f32, 1.5, 2.0, 1.0];
+    let err = train_gbdt(
+        &GbdtParams::new(Objective::SquaredError).with_categorical_features([0]),
+        BoostData {
+            x: &codes,
+            rows: 4,
+            y: &[1.0, 2.0, 3.0, 4.0],
+        },
+        &[],
+        2,
+        |_| true,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("feature 0, row 1: 1.5") && err.contains("category codes"),
+        "{err}"
+    );
+    let err = train_gbdt(
+        &GbdtParams::new(Objective::SquaredError).with_categorical_features([3]),
+        BoostData {
+            x: &codes,
+            rows: 4,
+            y: &[1.0, 2.0, 3.0, 4.0],
+        },
+        &[],
+        2,
+        |_| true,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("categorical_features") && err.contains('3'),
+        "{err}"
+    );
     for (params, field) in [
         (
             GbdtParams::new(Objective::PseudoHuber { huber_slope: 0.0 }),

@@ -57,7 +57,9 @@ struct Args {
 /// split, 20 rounds of depth 6. Prints s/round and held-out RMSE for each.
 fn categorical_vs_onehot(rows: usize, k: usize) -> anyhow::Result<()> {
     let mut rng = StdRng::seed_from_u64(11);
-    let effect: Vec<f32> = (0..k).map(|_| rng.random::<f32>().mul_add(4.0, -2.0)).collect();
+    let effect: Vec<f32> = (0..k)
+        .map(|_| rng.random::<f32>().mul_add(4.0, -2.0))
+        .collect();
     let d = 5;
     let mut x = Vec::with_capacity(rows * d);
     let mut y = Vec::with_capacity(rows);

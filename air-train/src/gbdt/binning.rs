@@ -29,6 +29,8 @@ pub(crate) struct Cuts {
     /// Whether the feature is categorical: its "thresholds" are then the distinct category
     /// codes seen, one bin each.
     pub(crate) categorical: Vec<bool>,
+    /// Whether every value of the feature was missing.
+    pub(crate) all_missing: Vec<bool>,
     /// The first histogram slot of each feature, then the total (`d + 1` entries).
     pub(crate) offsets: Vec<usize>,
 }
@@ -87,7 +89,7 @@ impl Cuts {
                 expected: format!("feature indices below the data's {d} features"),
             });
         }
-        let fitted: Vec<Result<(Vec<f32>, bool)>> = map_columns(data, rows, d, |f, col| {
+        let fitted: Vec<Result<(Vec<f32>, bool, bool)>> = map_columns(data, rows, d, |f, col| {
             let is_categorical = categorical.binary_search(&f).is_ok();
             if is_categorical
                 && let Some((row, v)) = col.iter().enumerate().find(|(_, v)| {
@@ -109,6 +111,7 @@ impl Cuts {
                 .map(|x| sort_key(*x))
                 .collect();
             let has_missing = keys.len() < col.len();
+            let all_missing = keys.is_empty() && !col.is_empty();
             drop(col);
             radix_sort(&mut keys);
             let v: Vec<f32> = keys.into_iter().map(from_sort_key).collect();
@@ -125,19 +128,37 @@ impl Cuts {
                         ),
                     });
                 }
-                return Ok((codes, has_missing));
+                return Ok((codes, has_missing, all_missing));
             }
-            Ok((feature_cuts(&v, max_bin), has_missing))
+            Ok((feature_cuts(&v, max_bin), has_missing, all_missing))
         });
-        let (thresholds, has_missing) = fitted
-            .into_iter()
-            .collect::<Result<Vec<_>>>()?
-            .into_iter()
-            .unzip();
+        let fitted = fitted.into_iter().collect::<Result<Vec<_>>>()?;
+        let all_missing = fitted.iter().map(|f| f.2).collect();
+        let (thresholds, has_missing) = fitted.into_iter().map(|f| (f.0, f.1)).unzip();
         let categorical = (0..d)
             .map(|f| categorical.binary_search(&f).is_ok())
             .collect();
-        Ok(Self::from_parts(thresholds, has_missing, categorical))
+        let mut cuts = Self::from_parts(thresholds, has_missing, categorical);
+        cuts.all_missing = all_missing;
+        Ok(cuts)
+    }
+
+    /// Refuses a feature whose every training value is missing (named by `names`, or
+    /// `f{index}` when there are none): no split can use it, and it is most likely a column
+    /// that was read wrongly.
+    pub(crate) fn check_present(&self, names: &[String]) -> Result<()> {
+        match self.all_missing.iter().position(|m| *m) {
+            Some(f) => Err(TrainError::InvalidData {
+                what: "feature",
+                found: format!(
+                    "{}: every training value is missing",
+                    names.get(f).cloned().unwrap_or_else(|| format!("f{f}"))
+                ),
+                expected: "at least one present value per feature; drop the column or fill it"
+                    .to_owned(),
+            }),
+            None => Ok(()),
+        }
     }
 
     fn from_parts(
@@ -153,6 +174,7 @@ impl Cuts {
         }
         offsets.push(total);
         Self {
+            all_missing: vec![false; thresholds.len()],
             thresholds,
             has_missing,
             categorical,

@@ -514,6 +514,7 @@ pub fn train_gbdt(
         params.max_bin,
         &params.categorical_features,
     )?;
+    cuts.check_present(&[])?;
     let identity = |_: &mut [f64]| Ok(());
     let mut booster = Booster::new(
         params,

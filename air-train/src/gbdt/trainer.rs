@@ -345,6 +345,7 @@ fn boost_loop(_: &Value, session: &mut Session) -> Result<()> {
         params.max_bin,
         &params.categorical_features,
     )?;
+    cuts.check_present(&feature_names)?;
     let (lo, hi) = (train.rows * rank / world, train.rows * (rank + 1) / world);
     let local = BoostData {
         x: &train.x[lo * d..hi * d],
