@@ -232,8 +232,9 @@ fn matrix(ds: &Dataset, features: &[String], label: &str, name: &str) -> Result<
 
 /// The frame with its categorical feature columns (polars `Enum`, what [`Categorizer`]
 /// writes) replaced by their category codes (the position in the fixed category list; null for
-/// missing or unseen values, which take a split's default side). A `Categorical` or string
-/// feature column is an error: its codes would not be stable between training and serving.
+/// missing or unseen values, which take a split's default side). A `Categorical` feature column
+/// is an error: its codes would not be stable between training and serving. (String columns are
+/// left to the matrix conversion, whose error names the row and the value.)
 ///
 /// [`Categorizer`]: air_data::Categorizer
 fn category_codes(mut df: DataFrame, features: &[String]) -> Result<DataFrame> {
@@ -264,7 +265,7 @@ fn category_codes(mut df: DataFrame, features: &[String]) -> Result<DataFrame> {
                 df.with_column(codes.with_name(name.as_str().into()).into_column())
                     .map_err(|e| polars_error("reading category codes", e))?;
             }
-            DataType::Categorical(..) | DataType::String => {
+            DataType::Categorical(..) => {
                 return Err(TrainError::InvalidData {
                     what: "feature column",
                     found: format!("{name:?} of type {}", column.dtype()),
@@ -314,6 +315,19 @@ fn boost_loop(_: &Value, session: &mut Session) -> Result<()> {
     let train_ds = session.get_dataset_shard("train")?.clone();
     let head = train_ds.to_polars()?.head(Some(1));
     let features = gbdt_features(&head, &label);
+    if let Some(c) = head
+        .columns()
+        .iter()
+        .find(|c| features.iter().any(|f| f == c.name().as_str()) && c.dtype() == &DataType::String)
+    {
+        return Err(TrainError::InvalidData {
+            what: "feature column",
+            found: format!("{:?} of type {}", c.name().as_str(), c.dtype()),
+            expected: "numbers, or categories with a fixed list (polars Enum): apply \
+                       air_data::Categorizer to it first"
+                .to_owned(),
+        });
+    }
     if features.is_empty() {
         return Err(TrainError::InvalidData {
             what: "datasets",
