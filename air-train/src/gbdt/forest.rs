@@ -132,10 +132,14 @@ impl Forest {
                 for (node, row) in at.iter_mut().zip(data.chunks_exact(d)) {
                     let nd = self.nodes[*node as usize];
                     let v = row[(nd.feature & FEATURE) as usize];
-                    // The child picked with a mask, not a branch: which way a row goes is
-                    // data, and a mispredicted branch costs more than the whole step.
-                    let mask = 0u32.wrapping_sub(u32::from(self.left::<CATEGORIES>(&nd, v)));
-                    *node = nd.right ^ ((nd.left ^ nd.right) & mask);
+                    // A select the compiler turns into a conditional move (the test has no
+                    // short-circuit left): which way a row goes is data, and a mispredicted
+                    // branch costs more than the whole step.
+                    *node = if self.left::<CATEGORIES>(&nd, v) {
+                        nd.left
+                    } else {
+                        nd.right
+                    };
                 }
             }
             for (o, node) in out.chunks_exact_mut(groups).zip(at.iter()) {
