@@ -219,14 +219,23 @@ pub(crate) fn read_model_entry<T: DeserializeOwned>(
 
 /// The numeric, boolean and array columns other than `label`: what a learner reads as features.
 pub(crate) fn features_of(df: &DataFrame, label: &str) -> Vec<String> {
+    columns_where(df, label, is_numeric_feature)
+}
+
+/// Whether a column of this type is read as numbers (numeric, boolean, arrays of numbers).
+pub(crate) fn is_numeric_feature(dtype: &DataType) -> bool {
+    dtype.is_primitive_numeric() || dtype.is_bool() || matches!(dtype, DataType::Array(..))
+}
+
+/// The columns other than `label` whose type `keep` accepts, in frame order.
+pub(crate) fn columns_where(
+    df: &DataFrame,
+    label: &str,
+    keep: impl Fn(&DataType) -> bool,
+) -> Vec<String> {
     df.columns()
         .iter()
-        .filter(|c| c.name().as_str() != label)
-        .filter(|c| {
-            c.dtype().is_primitive_numeric()
-                || c.dtype().is_bool()
-                || matches!(c.dtype(), DataType::Array(..))
-        })
+        .filter(|c| c.name().as_str() != label && keep(c.dtype()))
         .map(|c| c.name().to_string())
         .collect()
 }

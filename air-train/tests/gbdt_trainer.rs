@@ -342,58 +342,35 @@ fn labels_outside_the_objectives_domain_are_clear_errors() {
         &["row 2", "[0, 1]"],
     );
     // A feature with no present value, and category codes that are not codes.
-    let nan = [f32::NAN; 4];
-    let err = train_gbdt(
-        &GbdtParams::new(Objective::SquaredError),
-        BoostData {
-            x: &nan,
+    let data_error = |params: GbdtParams, x: &[f32; 4], expect: &[&str]| {
+        let data = BoostData {
+            x,
             rows: 4,
             y: &[1.0, 2.0, 3.0, 4.0],
-        },
-        &[],
-        2,
-        |_| true,
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(
-        err.contains("f0") && err.contains("every training value is missing"),
-        "{err}"
+        };
+        let err = train_gbdt(&params, data, &[], 2, |_| true)
+            .unwrap_err()
+            .to_string();
+        for e in expect {
+            assert!(err.contains(e), "{err:?} lacks {e:?}");
+        }
+    };
+    let plain = GbdtParams::new(Objective::SquaredError);
+    data_error(
+        plain.clone(),
+        &[f32::NAN; 4],
+        &["f0", "every training value is missing"],
     );
     let codes = [0.0f32, 1.5, 2.0, 1.0];
-    let err = train_gbdt(
-        &GbdtParams::new(Objective::SquaredError).with_categorical_features([0]),
-        BoostData {
-            x: &codes,
-            rows: 4,
-            y: &[1.0, 2.0, 3.0, 4.0],
-        },
-        &[],
-        2,
-        |_| true,
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(
-        err.contains("feature 0, row 1: 1.5") && err.contains("category codes"),
-        "{err}"
+    data_error(
+        plain.clone().with_categorical_features([0]),
+        &codes,
+        &["feature 0, row 1: 1.5", "category codes"],
     );
-    let err = train_gbdt(
-        &GbdtParams::new(Objective::SquaredError).with_categorical_features([3]),
-        BoostData {
-            x: &codes,
-            rows: 4,
-            y: &[1.0, 2.0, 3.0, 4.0],
-        },
-        &[],
-        2,
-        |_| true,
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(
-        err.contains("categorical_features") && err.contains('3'),
-        "{err}"
+    data_error(
+        plain.with_categorical_features([3]),
+        &codes,
+        &["categorical_features", "3"],
     );
     for (params, field) in [
         (

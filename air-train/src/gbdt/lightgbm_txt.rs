@@ -224,17 +224,13 @@ impl GbdtModel {
     /// Reads a model file saved by LightGBM (`booster.save_model("model.txt")`); see
     /// [`from_lightgbm_text`](Self::from_lightgbm_text).
     pub fn from_lightgbm_file(path: impl AsRef<std::path::Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| TrainError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::from_lightgbm_text(&text).map_err(|e| match e {
-            TrainError::Model { context, source } => TrainError::Model {
-                context: format!("{context} from {}", path.display()),
-                source,
-            },
-            other => other,
+        Self::read_file(path.as_ref(), |bytes| {
+            let text = std::str::from_utf8(bytes).map_err(|e| {
+                bad(format!(
+                    "not UTF-8 text ({e}); expected the text file LightGBM's save_model writes"
+                ))
+            })?;
+            Self::from_lightgbm_text(text)
         })
     }
 

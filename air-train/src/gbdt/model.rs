@@ -390,6 +390,24 @@ pub struct GbdtModel {
 }
 
 impl GbdtModel {
+    /// Reads the model file at `path` with `parse`, naming the file in read and parse errors.
+    pub(crate) fn read_file(
+        path: &std::path::Path,
+        parse: impl FnOnce(&[u8]) -> Result<Self>,
+    ) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|source| TrainError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        parse(&bytes).map_err(|e| match e {
+            TrainError::Model { context, source } => TrainError::Model {
+                context: format!("{context} from {}", path.display()),
+                source,
+            },
+            other => other,
+        })
+    }
+
     /// Checks the structure (after loading a file).
     pub fn validate(&self) -> Result<()> {
         if self.format_version > GBDT_FORMAT_VERSION {

@@ -25,8 +25,8 @@ use crate::{
     Session, TrainError, TrainResult, Trainable, Trainer, TrialInfo,
     error::Result,
     predictor::{
-        InputStage, LABEL_COLUMN_KEY, expanded_feature_names, feature_columns, polars_error,
-        predictions_frame, read_model_entry,
+        InputStage, LABEL_COLUMN_KEY, columns_where, expanded_feature_names, feature_columns,
+        is_numeric_feature, polars_error, predictions_frame, read_model_entry,
     },
 };
 
@@ -283,22 +283,13 @@ fn category_codes(mut df: DataFrame, features: &[String]) -> Result<DataFrame> {
 /// The feature columns of a frame: numeric, boolean, arrays, and `Enum` categories (string
 /// and `Categorical` columns too, so that they are refused by name, not silently left out).
 fn gbdt_features(df: &DataFrame, label: &str) -> Vec<String> {
-    df.columns()
-        .iter()
-        .filter(|c| c.name().as_str() != label)
-        .filter(|c| {
-            c.dtype().is_primitive_numeric()
-                || c.dtype().is_bool()
-                || matches!(
-                    c.dtype(),
-                    DataType::Array(..)
-                        | DataType::Enum(..)
-                        | DataType::Categorical(..)
-                        | DataType::String
-                )
-        })
-        .map(|c| c.name().to_string())
-        .collect()
+    columns_where(df, label, |dtype| {
+        is_numeric_feature(dtype)
+            || matches!(
+                dtype,
+                DataType::Enum(..) | DataType::Categorical(..) | DataType::String
+            )
+    })
 }
 
 fn boost_loop(_: &Value, session: &mut Session) -> Result<()> {

@@ -184,18 +184,7 @@ impl GbdtModel {
     /// feature names: name them with [`with_feature_names`](Self::with_feature_names), or its
     /// predictor reads columns `f0`, `f1`, ... (XGBoost's default names).
     pub fn from_xgboost_json_file(path: impl AsRef<std::path::Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| TrainError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::from_xgboost_json(&bytes).map_err(|e| match e {
-            TrainError::Model { context, source } => TrainError::Model {
-                context: format!("{context} from {}", path.display()),
-                source,
-            },
-            other => other,
-        })
+        Self::read_file(path.as_ref(), Self::from_xgboost_json)
     }
 
     /// The model with its features named `names` (one per feature, in the model's order): its
