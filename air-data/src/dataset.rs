@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::{
     error::{DataError, Result},
     exec,
-    source::{CsvOptions, FileSource, Format},
+    source::{CsvOptions, FileFormat, FileSource},
 };
 
 /// A user function for [`Dataset::map_batches`]: one batch in, one batch out.
@@ -445,7 +445,7 @@ impl Dataset {
 
     /// [`read_csv`](Self::read_csv) with options (separator, header, null strings, storage).
     pub fn read_csv_with(location: &str, options: CsvOptions) -> Result<Self> {
-        FileSource::open(location, Format::Csv, options).map(|s| Self::new(Node::Files(s)))
+        FileSource::open(location, FileFormat::Csv, options).map(|s| Self::new(Node::Files(s)))
     }
 
     /// Reads parquet from a file, a directory, a glob or a URI. Remote files are scanned with
@@ -460,7 +460,7 @@ impl Dataset {
         storage: &air_checkpoint::StorageOptions,
     ) -> Result<Self> {
         let options = CsvOptions::new().with_storage(storage.clone());
-        FileSource::open(location, Format::Parquet, options).map(|s| Self::new(Node::Files(s)))
+        FileSource::open(location, FileFormat::Parquet, options).map(|s| Self::new(Node::Files(s)))
     }
 
     /// Reads JSON: JSON lines (one object per line) or files holding one array of objects,
@@ -475,7 +475,15 @@ impl Dataset {
         storage: &air_checkpoint::StorageOptions,
     ) -> Result<Self> {
         let options = CsvOptions::new().with_storage(storage.clone());
-        FileSource::open(location, Format::Json, options).map(|s| Self::new(Node::Files(s)))
+        FileSource::open(location, FileFormat::Json, options).map(|s| Self::new(Node::Files(s)))
+    }
+
+    /// Reads files of `format` from a file, a directory, a glob or a URI (what
+    /// [`read_csv_with`](Self::read_csv_with), [`read_parquet_with`](Self::read_parquet_with)
+    /// and [`read_json_with`](Self::read_json_with) do, chosen at run time; `options` other than
+    /// storage apply to CSV only).
+    pub fn read_files(location: &str, format: FileFormat, options: CsvOptions) -> Result<Self> {
+        FileSource::open(location, format, options).map(|s| Self::new(Node::Files(s)))
     }
 
     /// Wraps an in-memory polars frame.

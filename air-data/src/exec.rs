@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use crate::{
     dataset::{BatchFn, Dataset, Node, Op, column_not_found, file_sources},
     error::{DataError, Result},
-    source::{Format, schema_difference},
+    source::{FileFormat, schema_difference},
 };
 
 /// A stream of batches of any size; [`Rebatch`] cuts it to an exact size.
@@ -195,7 +195,7 @@ pub(crate) fn count(ds: &Dataset) -> Result<usize> {
     // still count; those are counted by reading them. Parquet footers hold the row counts.
     let mut sources = Vec::new();
     file_sources(ds, &mut sources);
-    let counts_by_reading = sources.iter().any(|s| s.format != Format::Parquet);
+    let counts_by_reading = sources.iter().any(|s| s.format != FileFormat::Parquet);
     if !counts_by_reading && let Some(lf) = lower(ds)? {
         let counted = lf.select([len().alias("len")]).collect().and_then(|df| {
             df.column("len")

@@ -75,5 +75,6 @@ pub use preprocess::{
     VectorOutput, load_preprocessor, preprocessor_from_json, preprocessor_to_json,
     register_batch_fn, register_preprocessor, register_tokenizer, save_preprocessor,
 };
-pub use source::{CsvOptions, MissingFields};
+pub use source::{CsvOptions, FileFormat, MissingFields};
 pub use synthetic::synthetic;
+pub use write::write_batches;

@@ -30,19 +30,39 @@ use crate::{
 
 /// The file formats a dataset reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Format {
+#[non_exhaustive]
+pub enum FileFormat {
+    /// Comma-separated values with a header row (`.csv`, `.tsv`, `.txt`).
     Csv,
+    /// Apache Parquet (`.parquet`, `.pq`).
     Parquet,
+    /// JSON lines or one JSON array (`.json`, `.jsonl`, `.ndjson`).
     Json,
 }
 
-impl Format {
-    pub(crate) fn name(self) -> &'static str {
+impl FileFormat {
+    /// Every format, in the order [`FileFormat::from_name`] tries them.
+    pub const ALL: [Self; 3] = [Self::Parquet, Self::Csv, Self::Json];
+
+    /// The format's name (`"parquet"`).
+    pub fn name(self) -> &'static str {
         match self {
             Self::Csv => "CSV",
             Self::Parquet => "parquet",
             Self::Json => "JSON",
         }
+    }
+
+    /// The format a file name's extension says (case-insensitive), if any.
+    ///
+    /// ```
+    /// use air_data::FileFormat;
+    /// assert_eq!(FileFormat::from_name("s3://b/part-0.PARQUET"), Some(FileFormat::Parquet));
+    /// assert_eq!(FileFormat::from_name("rows.jsonl"), Some(FileFormat::Json));
+    /// assert_eq!(FileFormat::from_name("data/"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.matches(name))
     }
 
     fn extensions(self) -> &'static [&'static str] {
@@ -244,7 +264,7 @@ type Stamp = (u64, Option<SystemTime>, bool);
 /// A set of files of one format: the leaf of every file-backed dataset.
 #[derive(Clone)]
 pub(crate) struct FileSource {
-    pub(crate) format: Format,
+    pub(crate) format: FileFormat,
     pub(crate) files: Files,
     pub(crate) csv: CsvOptions,
     /// Given location, for messages.
@@ -268,7 +288,7 @@ impl fmt::Debug for FileSource {
 
 impl FileSource {
     /// Resolves `location` and checks that every file has the same schema.
-    pub(crate) fn open(location: &str, format: Format, csv: CsvOptions) -> Result<Self> {
+    pub(crate) fn open(location: &str, format: FileFormat, csv: CsvOptions) -> Result<Self> {
         let files = list_files(location, format, &csv.storage)?;
         let source = Self {
             format,
@@ -333,7 +353,7 @@ impl FileSource {
         };
         let context = || format!("reading {}", self.location);
         match self.format {
-            Format::Parquet => {
+            FileFormat::Parquet => {
                 // Files are listed by us, so polars' directory-based hive detection stays off.
                 let args = ScanArgsParquet {
                     cloud_options: cloud,
@@ -346,7 +366,7 @@ impl FileSource {
                 };
                 LazyFrame::scan_parquet_sources(sources, args).map_err(polars_err(context()))
             }
-            Format::Csv => {
+            FileFormat::Csv => {
                 let null_values = (!self.csv.null_values.is_empty()).then(|| {
                     NullValues::AllColumns(
                         self.csv
@@ -366,7 +386,7 @@ impl FileSource {
                     .finish()
                     .map_err(polars_err(context()))
             }
-            Format::Json => self.lazy_json(sources, cloud),
+            FileFormat::Json => self.lazy_json(sources, cloud),
         }
     }
 
@@ -470,7 +490,7 @@ impl FileSource {
     /// fewer (or more) fields than the header (see [`crate::csv_fields`]). Local files are
     /// checked once per size and modification time; objects in stores every time a plan runs.
     pub(crate) fn check_fields(&self) -> Result<()> {
-        if self.format != Format::Csv {
+        if self.format != FileFormat::Csv {
             return Ok(());
         }
         let count_fields = self.csv.missing_fields == MissingFields::Error;
@@ -571,15 +591,15 @@ impl FileSource {
     pub(crate) fn diagnose(&self, error: &PolarsError, names: &[String]) -> Option<DataError> {
         let named = |p: &&PathBuf| names.contains(&p.display().to_string());
         match (&self.format, &self.files) {
-            (Format::Csv, Files::Local(paths)) => paths.iter().filter(named).find_map(|p| {
+            (FileFormat::Csv, Files::Local(paths)) => paths.iter().filter(named).find_map(|p| {
                 crate::csv_check::find_bad_encoding(p)
                     .or_else(|| crate::csv_check::find_malformed_row(p, &self.csv))
             }),
-            (Format::Parquet, Files::Local(paths)) => paths
+            (FileFormat::Parquet, Files::Local(paths)) => paths
                 .iter()
                 .filter(named)
                 .find_map(|p| crate::parquet_check::check_file(p)),
-            (Format::Parquet, Files::Fetched { location, paths }) => {
+            (FileFormat::Parquet, Files::Fetched { location, paths }) => {
                 let buffers = storage::block_on(fetch_all(location, paths)).ok()?;
                 let all = self.files.names();
                 buffers
@@ -588,7 +608,7 @@ impl FileSource {
                     .filter(|(_, n)| names.contains(n))
                     .find_map(|(b, n)| crate::parquet_check::check_bytes(n, b.as_slice()))
             }
-            (Format::Json, _) if error.to_string().to_ascii_lowercase().contains("json") => {
+            (FileFormat::Json, _) if error.to_string().to_ascii_lowercase().contains("json") => {
                 Some(DataError::MalformedJson {
                     file: names.join(", "),
                     reason: error.to_string(),
@@ -662,7 +682,7 @@ fn has_glob(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
 
-fn list_files(location: &str, format: Format, storage: &StorageOptions) -> Result<Files> {
+fn list_files(location: &str, format: FileFormat, storage: &StorageOptions) -> Result<Files> {
     match storage::resolve(location, storage)? {
         Resolved::Local(path) => list_local(location, &path, format).map(Files::Local),
         Resolved::Store(store) => {
@@ -683,7 +703,7 @@ fn list_files(location: &str, format: Format, storage: &StorageOptions) -> Resul
     }
 }
 
-fn list_local(location: &str, path: &Path, format: Format) -> Result<Vec<PathBuf>> {
+fn list_local(location: &str, path: &Path, format: FileFormat) -> Result<Vec<PathBuf>> {
     let text = path.to_string_lossy();
     if has_glob(&text) {
         let mut files: Vec<PathBuf> = glob::glob(&text)
@@ -732,7 +752,7 @@ fn skipped(name: &str) -> bool {
     name.starts_with('.') || name.starts_with('_')
 }
 
-fn walk(dir: &Path, format: Format, out: &mut Vec<PathBuf>) -> Result<()> {
+fn walk(dir: &Path, format: FileFormat, out: &mut Vec<PathBuf>) -> Result<()> {
     for entry in std::fs::read_dir(dir).map_err(io_err("listing", dir))? {
         let entry = entry.map_err(io_err("listing", dir))?;
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -749,7 +769,7 @@ fn walk(dir: &Path, format: Format, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-fn no_files(location: &str, format: Format) -> DataError {
+fn no_files(location: &str, format: FileFormat) -> DataError {
     DataError::NoFiles {
         location: location.to_owned(),
         format: format.name(),
@@ -765,7 +785,7 @@ fn no_files(location: &str, format: Format) -> DataError {
 async fn list_store(
     location: &str,
     store: &StoreLocation,
-    format: Format,
+    format: FileFormat,
 ) -> Result<Vec<ObjectPath>> {
     let prefix = store.prefix.as_ref();
     if has_glob(prefix) {

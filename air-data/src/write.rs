@@ -21,7 +21,7 @@ use polars::prelude::*;
 use crate::{
     Dataset,
     error::{DataError, Result, io_err},
-    source::Format,
+    source::FileFormat,
 };
 
 /// Rows per batch handed to a writer.
@@ -32,83 +32,40 @@ const UPLOAD_CHUNK: usize = 8 << 20;
 impl Dataset {
     /// Writes the rows to one parquet file (zstd) at a local path or URI; returns the row count.
     pub fn write_parquet(&self, destination: &str) -> Result<usize> {
-        self.write_with(destination, Format::Parquet, &StorageOptions::new())
+        self.write_with(destination, FileFormat::Parquet, &StorageOptions::new())
     }
 
     /// Writes the rows to one CSV file with a header row; returns the row count.
     pub fn write_csv(&self, destination: &str) -> Result<usize> {
-        self.write_with(destination, Format::Csv, &StorageOptions::new())
+        self.write_with(destination, FileFormat::Csv, &StorageOptions::new())
     }
 
     /// Writes the rows to one JSON-lines file (one object per row); returns the row count.
     pub fn write_json(&self, destination: &str) -> Result<usize> {
-        self.write_with(destination, Format::Json, &StorageOptions::new())
+        self.write_with(destination, FileFormat::Json, &StorageOptions::new())
     }
 
     /// [`write_parquet`](Self::write_parquet) with object store settings.
     pub fn write_parquet_with(&self, destination: &str, storage: &StorageOptions) -> Result<usize> {
-        self.write_with(destination, Format::Parquet, storage)
+        self.write_with(destination, FileFormat::Parquet, storage)
     }
 
     /// [`write_csv`](Self::write_csv) with object store settings.
     pub fn write_csv_with(&self, destination: &str, storage: &StorageOptions) -> Result<usize> {
-        self.write_with(destination, Format::Csv, storage)
+        self.write_with(destination, FileFormat::Csv, storage)
     }
 
     /// [`write_json`](Self::write_json) with object store settings.
     pub fn write_json_with(&self, destination: &str, storage: &StorageOptions) -> Result<usize> {
-        self.write_with(destination, Format::Json, storage)
+        self.write_with(destination, FileFormat::Json, storage)
     }
 
     fn write_with(
         &self,
         destination: &str,
-        format: Format,
+        format: FileFormat,
         storage: &StorageOptions,
     ) -> Result<usize> {
-        match storage::resolve(destination, storage)? {
-            Resolved::Local(path) => {
-                if path.is_dir() {
-                    return Err(DataError::InvalidArgument {
-                        name: "destination",
-                        value: destination.to_owned(),
-                        expected: "a file path (it is an existing directory)".to_owned(),
-                    });
-                }
-                let parent = match path.parent() {
-                    Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-                    _ => ".".into(),
-                };
-                std::fs::create_dir_all(&parent).map_err(io_err("creating", &parent))?;
-                let tmp = tempfile::Builder::new()
-                    .prefix(".air-write-")
-                    .tempfile_in(&parent)
-                    .map_err(io_err("creating a temporary file in", &parent))?;
-                let rows = self.write_file(tmp.as_file(), tmp.path(), format)?;
-                tmp.persist(&path).map_err(|e| DataError::Io {
-                    action: "renaming into",
-                    path: path.clone(),
-                    source: e.error,
-                })?;
-                Ok(rows)
-            }
-            Resolved::Store(location) => {
-                let tmp = tempfile::NamedTempFile::new()
-                    .map_err(io_err("creating a temporary file in", std::env::temp_dir()))?;
-                let rows = self.write_file(tmp.as_file(), tmp.path(), format)?;
-                upload(tmp.path(), &location)?;
-                Ok(rows)
-            }
-        }
-    }
-
-    fn write_file(&self, file: &File, path: &Path, format: Format) -> Result<usize> {
-        let write_err = |e: PolarsError| DataError::Polars {
-            context: format!("writing {}", path.display()),
-            source: e,
-        };
-        let mut out = BufWriter::with_capacity(1 << 20, file);
-        let mut rows = 0;
         let mut batches = self.iter_batches(WRITE_BATCH_ROWS)?.peekable();
         // An empty dataset still gets a valid file with its columns.
         let schema = match batches.peek() {
@@ -118,52 +75,118 @@ impl Dataset {
             }
             None => Arc::new(self.schema()?),
         };
-        match format {
-            Format::Parquet => {
-                let mut writer = ParquetWriter::new(&mut out)
-                    .with_compression(ParquetCompression::Zstd(None))
-                    .batched(&schema)
-                    .map_err(write_err)?;
-                for batch in batches {
-                    let batch = batch?;
-                    rows += batch.height();
-                    writer.write_batch(&batch).map_err(write_err)?;
-                }
-                writer.finish().map_err(write_err)?;
+        write_batches(batches, &schema, destination, format, storage)
+    }
+}
+
+/// Writes a stream of batches to one file of `format` at a local path or URI, as the dataset
+/// writers do (parquet with zstd; atomically: a temporary sibling renamed into place, or a
+/// multipart upload aborted on failure) — for output produced batch by batch, such as a
+/// batch predictor's stream, in bounded memory. Every batch must have `schema`; with no batch
+/// the file still holds the columns. Returns the row count; the first `Err` batch stops the
+/// write and leaves any previous file untouched.
+pub fn write_batches(
+    batches: impl IntoIterator<Item = Result<DataFrame>>,
+    schema: &Schema,
+    destination: &str,
+    format: FileFormat,
+    storage: &StorageOptions,
+) -> Result<usize> {
+    let batches = batches.into_iter();
+    match storage::resolve(destination, storage)? {
+        Resolved::Local(path) => {
+            if path.is_dir() {
+                return Err(DataError::InvalidArgument {
+                    name: "destination",
+                    value: destination.to_owned(),
+                    expected: "a file path (it is an existing directory)".to_owned(),
+                });
             }
-            Format::Csv => {
-                let mut writer = CsvWriter::new(&mut out)
-                    .include_header(true)
-                    .batched(&schema)
-                    .map_err(write_err)?;
-                let mut wrote_any = false;
-                for batch in batches {
-                    let batch = batch?;
-                    rows += batch.height();
-                    writer.write_batch(&batch).map_err(write_err)?;
-                    wrote_any = true;
-                }
-                if !wrote_any {
-                    writer
-                        .write_batch(&DataFrame::empty_with_schema(&schema))
-                        .map_err(write_err)?;
-                }
-                writer.finish().map_err(write_err)?;
+            let parent = match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+                _ => ".".into(),
+            };
+            std::fs::create_dir_all(&parent).map_err(io_err("creating", &parent))?;
+            let tmp = tempfile::Builder::new()
+                .prefix(".air-write-")
+                .tempfile_in(&parent)
+                .map_err(io_err("creating a temporary file in", &parent))?;
+            let rows = write_file(batches, schema, tmp.as_file(), tmp.path(), format)?;
+            tmp.persist(&path).map_err(|e| DataError::Io {
+                action: "renaming into",
+                path: path.clone(),
+                source: e.error,
+            })?;
+            Ok(rows)
+        }
+        Resolved::Store(location) => {
+            let tmp = tempfile::NamedTempFile::new()
+                .map_err(io_err("creating a temporary file in", std::env::temp_dir()))?;
+            let rows = write_file(batches, schema, tmp.as_file(), tmp.path(), format)?;
+            upload(tmp.path(), &location)?;
+            Ok(rows)
+        }
+    }
+}
+
+fn write_file(
+    batches: impl Iterator<Item = Result<DataFrame>>,
+    schema: &Schema,
+    file: &File,
+    path: &Path,
+    format: FileFormat,
+) -> Result<usize> {
+    let write_err = |e: PolarsError| DataError::Polars {
+        context: format!("writing {}", path.display()),
+        source: e,
+    };
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let mut rows = 0;
+    match format {
+        FileFormat::Parquet => {
+            let mut writer = ParquetWriter::new(&mut out)
+                .with_compression(ParquetCompression::Zstd(None))
+                .batched(schema)
+                .map_err(write_err)?;
+            for batch in batches {
+                let batch = batch?;
+                rows += batch.height();
+                writer.write_batch(&batch).map_err(write_err)?;
             }
-            Format::Json => {
-                let mut writer = polars::io::json::BatchedWriter::new(&mut out);
-                for batch in batches {
-                    let mut batch = batch?;
-                    rows += batch.height();
-                    batch.rechunk_mut();
-                    writer.write_batch(&batch).map_err(write_err)?;
-                }
+            writer.finish().map_err(write_err)?;
+        }
+        FileFormat::Csv => {
+            let mut writer = CsvWriter::new(&mut out)
+                .include_header(true)
+                .batched(schema)
+                .map_err(write_err)?;
+            let mut wrote_any = false;
+            for batch in batches {
+                let batch = batch?;
+                rows += batch.height();
+                writer.write_batch(&batch).map_err(write_err)?;
+                wrote_any = true;
+            }
+            if !wrote_any {
+                writer
+                    .write_batch(&DataFrame::empty_with_schema(schema))
+                    .map_err(write_err)?;
+            }
+            writer.finish().map_err(write_err)?;
+        }
+        FileFormat::Json => {
+            let mut writer = polars::io::json::BatchedWriter::new(&mut out);
+            for batch in batches {
+                let mut batch = batch?;
+                rows += batch.height();
+                batch.rechunk_mut();
+                writer.write_batch(&batch).map_err(write_err)?;
             }
         }
-        out.flush().map_err(io_err("writing", path))?;
-        file.sync_all().map_err(io_err("syncing", path))?;
-        Ok(rows)
     }
+    out.flush().map_err(io_err("writing", path))?;
+    file.sync_all().map_err(io_err("syncing", path))?;
+    Ok(rows)
 }
 
 /// Uploads a local file to the location's prefix in parts; an upload that fails is aborted so

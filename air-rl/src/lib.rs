@@ -58,6 +58,10 @@ pub mod rollout;
 mod trainer;
 
 pub use error::{Result, RlError};
+
+/// The [`PREDICTOR_KIND_KEY`](air_train::PREDICTOR_KIND_KEY) of an algorithm's checkpoint (what
+/// [`RLPredictor`] reads).
+pub const PREDICTOR_KIND: &str = "rl";
 pub use evaluate::{Evaluation, evaluate, evaluate_policy};
 pub use predictor::RLPredictor;
 pub use trainer::RLTrainer;

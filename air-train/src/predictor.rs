@@ -19,6 +19,11 @@ pub const TRAIN_COLUMNS_KEY: &str = "train_columns";
 /// [`TRAIN_COLUMNS_KEY`] it gives a predictor its raw input columns; a train loop can set it.
 pub const LABEL_COLUMN_KEY: &str = "label_column";
 
+/// Checkpoint metadata: which predictor reads the checkpoint (`"gbdt"`, `"sklearn"`, `"burn"`,
+/// `"transformers"`, `"rl"`). The trainers and model savers write it; the `air` command builds
+/// its predictor by it.
+pub const PREDICTOR_KIND_KEY: &str = "predictor_kind";
+
 /// The raw input columns recorded in `checkpoint`: its train columns without the label, when
 /// both keys are present.
 pub fn checkpoint_input_columns(checkpoint: &Checkpoint) -> Option<Vec<String>> {

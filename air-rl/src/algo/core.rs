@@ -133,6 +133,7 @@ impl Core {
     pub(crate) fn save(&self, config: &AlgorithmConfig, checkpoint: &mut Checkpoint) -> Result<()> {
         save_policy(&self.spec, &self.net, checkpoint)?;
         checkpoint.put_json(ALGORITHM_ENTRY, config)?;
+        checkpoint.set_metadata_value(air_train::PREDICTOR_KIND_KEY, crate::PREDICTOR_KIND)?;
         checkpoint.put_json(LEARNER_STATE_ENTRY, &self.state)?;
         Ok(())
     }

@@ -42,6 +42,8 @@ pub use all_reduce::BurnCollective;
 pub use backend_device::Backend;
 #[cfg(feature = "cuda")]
 pub(crate) use backend_device::check_cuda;
-pub use predictor::{BurnPredictor, MODEL_CONFIG_ENTRY, ModelConfig, save_burn_model};
+pub use predictor::{
+    BurnPredictor, MODEL_CONFIG_ENTRY, ModelConfig, PREDICTOR_KIND, save_burn_model,
+};
 pub use trainer::BurnTrainer;
 pub use weights::{MODEL_ENTRY, load_model, save_model};

@@ -20,6 +20,9 @@ use crate::{
 
 /// The checkpoint entry a model's config is saved under.
 pub const MODEL_CONFIG_ENTRY: &str = "model_config.json";
+/// The [`PREDICTOR_KIND_KEY`](crate::PREDICTOR_KIND_KEY) of a burn model's checkpoint (its
+/// architecture is a [`ModelConfig`] type of the program that reads it).
+pub const PREDICTOR_KIND: &str = "burn";
 
 /// A burn model's architecture as serde data: enough to rebuild it before loading weights.
 pub trait ModelConfig: Serialize + DeserializeOwned + Send + Sync + fmt::Debug + 'static {
@@ -40,6 +43,7 @@ pub fn save_burn_model<C: ModelConfig>(
     checkpoint: &mut Checkpoint,
 ) -> Result<()> {
     checkpoint.put_json(MODEL_CONFIG_ENTRY, config)?;
+    checkpoint.set_metadata_value(crate::PREDICTOR_KIND_KEY, PREDICTOR_KIND)?;
     save_model(model, checkpoint)
 }
 

@@ -23,5 +23,5 @@ pub use model::{GBDT_FORMAT_VERSION, GbdtModel, ImportanceType, Objective, Tree}
 pub use params::{EvalMetric, GbdtParams, GrowPolicy};
 pub use trainer::{
     CONTRIBUTIONS, DEFAULT_NUM_BOOST_ROUND, GBDT_MODEL_ENTRY, GbdtPredictor, GbdtTrainer, LEAVES,
-    load_gbdt_model, to_checkpoint,
+    PREDICTOR_KIND, load_gbdt_model, to_checkpoint,
 };

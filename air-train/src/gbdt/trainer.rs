@@ -25,13 +25,15 @@ use crate::{
     Session, TrainError, TrainResult, Trainable, Trainer, TrialInfo,
     error::Result,
     predictor::{
-        InputStage, LABEL_COLUMN_KEY, columns_where, expanded_feature_names, feature_columns,
-        is_numeric_feature, polars_error, predictions_frame, read_model_entry,
+        InputStage, LABEL_COLUMN_KEY, PREDICTOR_KIND_KEY, columns_where, expanded_feature_names,
+        feature_columns, is_numeric_feature, polars_error, predictions_frame, read_model_entry,
     },
 };
 
 /// The checkpoint entry a boosted model is saved under.
 pub const GBDT_MODEL_ENTRY: &str = "model.json";
+/// The [`PREDICTOR_KIND_KEY`](crate::PREDICTOR_KIND_KEY) of a boosted model's checkpoint.
+pub const PREDICTOR_KIND: &str = "gbdt";
 
 /// Boosting rounds when none are given (XGBoost's `num_boost_round` default).
 pub const DEFAULT_NUM_BOOST_ROUND: usize = 10;
@@ -426,6 +428,7 @@ fn boost_loop(_: &Value, session: &mut Session) -> Result<()> {
             if (done && at_end) || (frequency > 0 && report.round.is_multiple_of(frequency)) {
                 let mut c = Checkpoint::new();
                 c.put_json(GBDT_MODEL_ENTRY, &booster.model)?;
+                c.set_metadata_value(PREDICTOR_KIND_KEY, PREDICTOR_KIND)?;
                 c.set_metadata_value(LABEL_COLUMN_KEY, &label)?;
                 Some(c)
             } else {
@@ -464,6 +467,7 @@ pub fn to_checkpoint(
     model.validate()?;
     let mut checkpoint = Checkpoint::new();
     checkpoint.put_json(GBDT_MODEL_ENTRY, model)?;
+    checkpoint.set_metadata_value(PREDICTOR_KIND_KEY, PREDICTOR_KIND)?;
     if let Some(p) = preprocessor {
         air_data::save_preprocessor(p, &mut checkpoint)?;
     }

@@ -14,4 +14,6 @@ pub use params::{
     LassoParams, LinearRegressionParams, LinearSolver, LogisticRegressionParams,
     RandomForestParams, RidgeParams, RidgeSolver, Scoring, SvcParams, SvrParams,
 };
-pub use trainer::{SKLEARN_MODEL_ENTRY, SklearnPredictor, SklearnTrainer, load_sklearn_model};
+pub use trainer::{
+    PREDICTOR_KIND, SKLEARN_MODEL_ENTRY, SklearnPredictor, SklearnTrainer, load_sklearn_model,
+};

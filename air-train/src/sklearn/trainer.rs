@@ -24,13 +24,15 @@ use crate::{
     ScalingConfig, Session, TrainError, TrainResult, Trainable, Trainer, TrialInfo,
     error::Result,
     predictor::{
-        InputStage, LABEL_COLUMN_KEY, expanded_feature_names, feature_columns, features_of,
-        read_model_entry, single_column_frame,
+        InputStage, LABEL_COLUMN_KEY, PREDICTOR_KIND_KEY, expanded_feature_names, feature_columns,
+        features_of, read_model_entry, single_column_frame,
     },
 };
 
 /// The checkpoint entry a classical model is saved under.
 pub const SKLEARN_MODEL_ENTRY: &str = "sklearn_model.json";
+/// The [`PREDICTOR_KIND_KEY`] of a fitted estimator's checkpoint.
+pub const PREDICTOR_KIND: &str = "sklearn";
 
 const NAME: &str = "SklearnTrainer";
 
@@ -418,6 +420,7 @@ fn fit_loop(_: &Value, session: &mut Session) -> Result<()> {
     }
     let mut checkpoint = Checkpoint::new();
     checkpoint.put_json(SKLEARN_MODEL_ENTRY, &model)?;
+    checkpoint.set_metadata_value(PREDICTOR_KIND_KEY, PREDICTOR_KIND)?;
     checkpoint.set_metadata_value(LABEL_COLUMN_KEY, &label)?;
     session.report(Value::Object(metrics), Some(checkpoint))?;
     Ok(())

@@ -32,6 +32,10 @@ mod tokenizer;
 mod trainer;
 mod weights;
 
+/// The [`PREDICTOR_KIND_KEY`](crate::PREDICTOR_KIND_KEY) of a fine-tuned text classifier's
+/// checkpoint.
+pub const PREDICTOR_KIND: &str = "transformers";
+
 pub use args::TrainingArgs;
 pub use classifier::TextClassifier;
 pub use config::{BertConfig, HiddenAct};

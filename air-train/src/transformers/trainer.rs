@@ -385,6 +385,7 @@ fn save_classifier(
     model.write(&mut writer);
     save_files(pretrained.config(), tokenizer, writer, &mut checkpoint)?;
     checkpoint.put_json(TASK_ENTRY, task)?;
+    checkpoint.set_metadata_value(crate::PREDICTOR_KIND_KEY, super::PREDICTOR_KIND)?;
     checkpoint.put_json(STATE_ENTRY, &state)?;
     Ok(checkpoint)
 }
