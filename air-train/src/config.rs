@@ -4,11 +4,14 @@
 //! validated when built and again when a trainer takes it: an invalid combination is an error
 //! naming the field, the value and what is expected.
 
-use std::{collections::BTreeMap, num::NonZeroUsize};
+use std::{collections::BTreeMap, num::NonZeroUsize, sync::Arc};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Resources, TrainError};
+use crate::{
+    Resources, TrainError,
+    callback::{Callback, Callbacks},
+};
 
 fn invalid(field: &'static str, value: impl ToString, expected: &str) -> TrainError {
     TrainError::InvalidConfig {
@@ -341,6 +344,8 @@ pub struct RunConfig {
     stop: BTreeMap<String, f64>,
     #[serde(default)]
     verbose: Verbosity,
+    #[serde(skip)]
+    callbacks: Callbacks,
 }
 
 impl RunConfig {
@@ -353,7 +358,27 @@ impl RunConfig {
             failure_config: FailureConfig::default(),
             stop: BTreeMap::new(),
             verbose: Verbosity::default(),
+            callbacks: Callbacks::default(),
         }
+    }
+
+    /// Adds a callback on the run's events (Ray's `callbacks=[...]`; see [`Callback`]). A
+    /// tuner calls the callbacks of its own run config for every trial; a trainer run by a
+    /// tuner does not call its own.
+    pub fn with_callback(mut self, callback: impl Callback + 'static) -> Self {
+        self.callbacks.push(Arc::new(callback));
+        self
+    }
+
+    /// Adds a callback shared with other run configs (the same object sees both runs).
+    pub fn with_shared_callback(mut self, callback: Arc<dyn Callback>) -> Self {
+        self.callbacks.push(callback);
+        self
+    }
+
+    /// The registered callbacks.
+    pub fn callbacks(&self) -> &Callbacks {
+        &self.callbacks
     }
 
     /// The run's directory name under the storage path (default: trainer name + timestamp).

@@ -24,6 +24,7 @@
 //! `gbdt`, `sklearn` and `burn` are on by default; a crate that only needs the runtime (air-serve, air-tune)
 //! depends on air-train with `default-features = false`.
 
+mod callback;
 pub mod cluster;
 mod collective;
 mod config;
@@ -52,6 +53,7 @@ pub mod sklearn;
 #[cfg(feature = "transformers")]
 pub mod transformers;
 
+pub use callback::{Callback, Callbacks, CsvLoggerCallback, JsonLoggerCallback, TrialContext};
 pub use collective::{Collective, LocalCollective};
 pub use config::{
     CheckpointConfig, FailureConfig, MaxFailures, Mode, RunConfig, ScalingConfig, Verbosity,

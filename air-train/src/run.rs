@@ -13,8 +13,12 @@ use air_data::{Dataset, Preprocessor, polars::prelude::DataFrame, save_preproces
 use serde_json::{Map, Value};
 
 use crate::{
-    CheckpointConfig, Mode, Verbosity, error::Result, predictor::TRAIN_COLUMNS_KEY,
-    progress::Progress, run_dir::RunDir,
+    CheckpointConfig, Mode, TrainError, Verbosity,
+    callback::{Callback, Callbacks, CsvLoggerCallback, JsonLoggerCallback, TrialContext},
+    error::Result,
+    predictor::TRAIN_COLUMNS_KEY,
+    progress::Progress,
+    run_dir::RunDir,
 };
 
 /// Reported metrics: a JSON object.
@@ -39,10 +43,13 @@ pub(crate) struct Recorder {
     trial_id: Option<String>,
     verbose: Verbosity,
     on_report: Option<crate::trainer::ReportHook>,
-    result_files: bool,
+    /// The result files: their failures fail the run.
+    loggers: Vec<Arc<dyn Callback>>,
+    /// The user's callbacks: their failures are warnings.
+    callbacks: Callbacks,
+    context: TrialContext,
     progress: Progress,
     rows: Vec<Metrics>,
-    csv_header: Vec<String>,
     kept: Vec<Kept>,
     checkpoints_written: usize,
     iteration: u64,
@@ -82,12 +89,23 @@ pub(crate) struct RecorderOptions {
     pub(crate) verbose: Verbosity,
     pub(crate) on_report: Option<crate::trainer::ReportHook>,
     pub(crate) result_files: bool,
+    pub(crate) callbacks: Callbacks,
+    pub(crate) context: TrialContext,
     pub(crate) label: String,
 }
 
 impl Recorder {
     pub(crate) fn new(storage: RunDir, o: RecorderOptions) -> Self {
         let now = Instant::now();
+        let mut loggers: Vec<Arc<dyn Callback>> = Vec::new();
+        if o.result_files {
+            let json = JsonLoggerCallback::new();
+            json.adopt(&o.context, storage.clone());
+            let csv = CsvLoggerCallback::new();
+            csv.adopt(&o.context, storage.clone());
+            loggers.push(Arc::new(json));
+            loggers.push(Arc::new(csv));
+        }
         Self {
             storage,
             checkpoint_config: o.checkpoint_config,
@@ -98,9 +116,10 @@ impl Recorder {
             progress: Progress::new(&o.label, o.verbose),
             verbose: o.verbose,
             on_report: o.on_report,
-            result_files: o.result_files,
+            loggers,
+            callbacks: o.callbacks,
+            context: o.context,
             rows: Vec::new(),
-            csv_header: Vec::new(),
             kept: Vec::new(),
             checkpoints_written: 0,
             iteration: 0,
@@ -144,27 +163,18 @@ impl Recorder {
             .map(|i| i + 1)
             .max()
             .unwrap_or(0);
-        if self.result_files {
-            let json: String = self
-                .rows
-                .iter()
-                .map(|m| format!("{}\n", Value::Object(m.clone())))
-                .collect();
-            self.storage.write("result.json", json.into_bytes())?;
-            let mut header: Vec<String> = Vec::new();
-            for m in &self.rows {
-                for k in m.keys() {
-                    if !header.contains(k) {
-                        header.push(k.clone());
-                    }
-                }
-            }
-            if !self.rows.is_empty() {
-                let all = csv_whole(&header, self.rows.iter());
-                self.storage.write("progress.csv", all.into_bytes())?;
-            }
-            self.csv_header = header;
+        self.start()
+    }
+
+    /// Tells the loggers and callbacks that the run starts (or resumes with the reports kept).
+    pub(crate) fn start(&mut self) -> Result<()> {
+        for l in &self.loggers {
+            l.on_trial_start(&self.context, &self.rows)
+                .map_err(|e| logger_error(l.as_ref(), e))?;
         }
+        let (context, rows) = (&self.context, &self.rows);
+        self.callbacks
+            .notify("on_trial_start", |c| c.on_trial_start(context, rows));
         Ok(())
     }
 
@@ -213,6 +223,11 @@ impl Recorder {
             let name = format!("checkpoint_{:06}", self.checkpoints_written);
             let saved = self.storage.save_checkpoint(&name, &checkpoint)?;
             metrics.insert("checkpoint_dir_name".into(), name.clone().into());
+            let location = self.storage.child(&name);
+            let (context, shown) = (&self.context, &metrics);
+            self.callbacks.notify("on_checkpoint", |c| {
+                c.on_checkpoint(context, &name, &location, shown)
+            });
             self.kept.push(Kept {
                 name,
                 checkpoint: saved,
@@ -222,7 +237,13 @@ impl Recorder {
             self.checkpoints_written += 1;
             self.retain()?;
         }
-        self.write_metrics(&metrics)?;
+        for l in &self.loggers {
+            l.on_trial_result(&self.context, &metrics)
+                .map_err(|e| logger_error(l.as_ref(), e))?;
+        }
+        let (context, shown) = (&self.context, &metrics);
+        self.callbacks
+            .notify("on_trial_result", |c| c.on_trial_result(context, shown));
         if self.verbose == Verbosity::Detailed {
             let shown = Value::Object(metrics.clone()).to_string();
             tracing::info!(iteration = self.iteration, metrics = %shown, "report");
@@ -295,39 +316,6 @@ impl Recorder {
         Ok(())
     }
 
-    fn write_metrics(&mut self, metrics: &Metrics) -> Result<()> {
-        if !self.result_files {
-            return Ok(());
-        }
-        let line = format!("{}\n", Value::Object(metrics.clone()));
-        let rows = &self.rows;
-        self.storage.append("result.json", &line, || {
-            rows.iter()
-                .chain([metrics])
-                .map(|m| format!("{}\n", Value::Object(m.clone())))
-                .collect()
-        })?;
-        let mut header = self.csv_header.clone();
-        for k in metrics.keys() {
-            if !header.contains(k) {
-                header.push(k.clone());
-            }
-        }
-        let row = csv_row(&header, metrics);
-        if header == self.csv_header {
-            let rows = &self.rows;
-            let h = &header;
-            self.storage.append("progress.csv", &row, || {
-                csv_whole(h, rows.iter().chain([metrics]))
-            })?;
-        } else {
-            let all = csv_whole(&header, self.rows.iter().chain([metrics]));
-            self.storage.write("progress.csv", all.into_bytes())?;
-            self.csv_header = header;
-        }
-        Ok(())
-    }
-
     /// Every report so far as a polars frame (one row per report, one column per key).
     pub(crate) fn metrics_frame(&self) -> Result<DataFrame> {
         if self.rows.is_empty() {
@@ -357,39 +345,34 @@ impl Recorder {
         self.rows.last()
     }
 
-    pub(crate) fn finish(&self) {
+    /// Ends the run: the progress bar, then the callbacks' last events.
+    pub(crate) fn finish(&self, error: Option<&TrainError>) {
         self.progress.finish();
+        let context = &self.context;
+        match error {
+            Some(e) => {
+                let text = e.to_string();
+                self.callbacks
+                    .notify("on_trial_error", |c| c.on_trial_error(context, &text));
+            }
+            None => {
+                let last = self.rows.last();
+                self.callbacks
+                    .notify("on_trial_complete", |c| c.on_trial_complete(context, last));
+            }
+        }
+        let experiment = &context.experiment_path;
+        self.callbacks
+            .notify("on_experiment_end", |c| c.on_experiment_end(experiment));
     }
 }
 
-fn csv_field(v: Option<&Value>) -> String {
-    let text = match v {
-        None | Some(Value::Null) => return String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-    };
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
+/// A result file that could not be written: the run fails with the logger's error.
+fn logger_error(logger: &dyn Callback, e: crate::BoxError) -> TrainError {
+    match e.downcast::<TrainError>() {
+        Ok(e) => *e,
+        Err(e) => TrainError::storage(logger.name(), e),
     }
-}
-
-fn csv_row(header: &[String], m: &Metrics) -> String {
-    let fields: Vec<String> = header.iter().map(|h| csv_field(m.get(h))).collect();
-    format!("{}\n", fields.join(","))
-}
-
-fn csv_whole<'a>(header: &[String], rows: impl Iterator<Item = &'a Metrics>) -> String {
-    let names: Vec<String> = header
-        .iter()
-        .map(|h| csv_field(Some(&Value::String(h.clone()))))
-        .collect();
-    let mut out = format!("{}\n", names.join(","));
-    for r in rows {
-        out.push_str(&csv_row(header, r));
-    }
-    out
 }
 
 /// A default run name: `{trainer}_{YYYY-MM-DD_HH-MM-SS}` in UTC, plus a counter on clashes.
@@ -434,13 +417,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dates_and_csv_quoting() {
+    fn dates() {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(20_413), (2025, 11, 21));
-        let m: Metrics = serde_json::from_str(r#"{"a": 1, "b": "x,y", "c": null}"#).unwrap();
-        assert_eq!(
-            csv_row(&["a".into(), "b".into(), "c".into(), "d".into()], &m),
-            "1,\"x,y\",,\n"
-        );
     }
 }

@@ -620,3 +620,176 @@ fn the_tuners_checkpoint_config_wins() {
     assert_eq!(kept, vec!["checkpoint_000004", "checkpoint_000005"]);
     assert_eq!(r.best_checkpoints.len(), 2);
 }
+
+/// Records every event as `event trial [detail]`.
+#[derive(Debug, Default)]
+struct Recording(Mutex<Vec<String>>);
+
+impl air_train::Callback for Recording {
+    fn name(&self) -> &str {
+        "Recording"
+    }
+    fn on_trial_start(
+        &self,
+        t: &air_train::TrialContext,
+        history: &[air_train::Metrics],
+    ) -> Result<(), air_train::BoxError> {
+        self.push(format!("start {} {}", t.id, history.len()));
+        Ok(())
+    }
+    fn on_trial_result(
+        &self,
+        t: &air_train::TrialContext,
+        r: &air_train::Metrics,
+    ) -> Result<(), air_train::BoxError> {
+        // The result is on disk before the callback hears of it.
+        let on_disk = std::fs::read_to_string(format!("{}/result.json", t.path)).unwrap();
+        assert_eq!(
+            on_disk
+                .lines()
+                .last()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap()),
+            Some(Value::Object(r.clone()))
+        );
+        self.push(format!("result {} {}", t.id, r["training_iteration"]));
+        Ok(())
+    }
+    fn on_checkpoint(
+        &self,
+        t: &air_train::TrialContext,
+        name: &str,
+        location: &str,
+        _: &air_train::Metrics,
+    ) -> Result<(), air_train::BoxError> {
+        assert!(
+            Checkpoint::from_uri(location)
+                .unwrap()
+                .contains("state.json")
+        );
+        self.push(format!("checkpoint {} {name}", t.id));
+        Ok(())
+    }
+    fn on_trial_complete(
+        &self,
+        t: &air_train::TrialContext,
+        last: Option<&air_train::Metrics>,
+    ) -> Result<(), air_train::BoxError> {
+        self.push(format!(
+            "complete {} {}",
+            t.id,
+            last.unwrap()["training_iteration"]
+        ));
+        Ok(())
+    }
+    fn on_trial_error(
+        &self,
+        t: &air_train::TrialContext,
+        e: &str,
+    ) -> Result<(), air_train::BoxError> {
+        self.push(format!("error {} {}", t.id, e.contains("boom")));
+        Ok(())
+    }
+    fn on_experiment_end(&self, _: &str) -> Result<(), air_train::BoxError> {
+        self.push("end".to_owned());
+        Err("a failing callback is a warning, not a failed experiment".into())
+    }
+}
+
+impl Recording {
+    fn push(&self, e: String) {
+        self.0.lock().unwrap().push(e);
+    }
+}
+
+#[test]
+fn callbacks_hear_every_trial_event_on_the_driver_and_fit_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = Arc::new(Recording::default());
+    // Trial x=0.9 fails once at its 2nd report, then resumes from its checkpoint.
+    let failed = Arc::new(AtomicUsize::new(0));
+    let f = Arc::clone(&failed);
+    let grid = Tuner::new(
+        move |c: &Value, s: &mut Session| -> Result<(), TrainError> {
+            let start = s.get_checkpoint().map_or(0, |c| {
+                c.get_json::<Value>("state.json").unwrap()["iter"]
+                    .as_u64()
+                    .unwrap()
+            });
+            for i in start + 1..=3 {
+                if c["x"] == 0.9 && i == 2 && f.fetch_add(1, Ordering::SeqCst) == 0 {
+                    return Err(TrainError::model("the loop", "boom"));
+                }
+                let mut ck = Checkpoint::new();
+                ck.put_json("state.json", &json!({ "iter": i }))?;
+                s.report(json!({ "loss": c["x"] }), Some(ck))?;
+            }
+            Ok(())
+        },
+        space!({ "x": grid_search([0.1, 0.9]) }),
+    )
+    .with_tune_config(
+        TuneConfig::new()
+            .with_metric("loss", Mode::Min)
+            .with_max_concurrent_trials(NonZeroUsize::MIN),
+    )
+    .with_run_config(
+        run_config(&dir, "callbacks")
+            .with_failure_config(FailureConfig::new(MaxFailures::Limited(1)))
+            .with_shared_callback(events.clone()),
+    )
+    .fit()
+    .unwrap();
+    assert_eq!(grid.num_errors(), 0);
+    let ids: Vec<String> = grid.iter().map(|r| r.trial_id.clone()).collect();
+    let (a, b) = (&ids[0], &ids[1]);
+    let expected: Vec<String> = [
+        format!("start {a} 0"),
+        format!("checkpoint {a} checkpoint_000000"),
+        format!("result {a} 1"),
+        format!("checkpoint {a} checkpoint_000001"),
+        format!("result {a} 2"),
+        format!("checkpoint {a} checkpoint_000002"),
+        format!("result {a} 3"),
+        format!("complete {a} 3"),
+        format!("start {b} 0"),
+        format!("checkpoint {b} checkpoint_000000"),
+        format!("result {b} 1"),
+        format!("error {b} true"),
+        // The retry resumes with the one result it keeps.
+        format!("start {b} 1"),
+        format!("checkpoint {b} checkpoint_000001"),
+        format!("result {b} 2"),
+        format!("checkpoint {b} checkpoint_000002"),
+        format!("result {b} 3"),
+        format!("complete {b} 3"),
+        "end".to_owned(),
+    ]
+    .into();
+    assert_eq!(*events.0.lock().unwrap(), expected);
+
+    // A trainer's own fit: the run is the one trial.
+    let events = Arc::new(Recording::default());
+    let trainer = DataParallelTrainer::new(
+        curve,
+        ScalingConfig::new(NonZeroUsize::MIN),
+        run_config(&dir, "fit").with_shared_callback(events.clone()),
+    )
+    .with_train_loop_config(json!({ "x": 0.3, "iters": 2 }));
+    air_train::Trainer::fit(&trainer)
+        .unwrap()
+        .into_result()
+        .unwrap();
+    let got = events.0.lock().unwrap().clone();
+    assert_eq!(
+        got,
+        [
+            "start fit 0",
+            "checkpoint fit checkpoint_000000",
+            "result fit 1",
+            "checkpoint fit checkpoint_000001",
+            "result fit 2",
+            "complete fit 2",
+            "end"
+        ]
+    );
+}

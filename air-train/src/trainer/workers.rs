@@ -98,6 +98,13 @@ impl DataParallelTrainer {
             serde_json::to_vec_pretty(&params).unwrap_or_default(),
         )?;
         let trial_id = trial.id.clone().unwrap_or_else(|| name.clone());
+        let context = crate::TrialContext::new(
+            &trial_id,
+            &name,
+            &storage.path(),
+            storage_path,
+            config.clone(),
+        );
         let mut recorder = Recorder::new(
             storage,
             RecorderOptions {
@@ -121,6 +128,13 @@ impl DataParallelTrainer {
                 },
                 on_report: trial.on_report.clone(),
                 result_files: !trial.no_result_files,
+                // A tuner calls the callbacks of its own run config, on the driver.
+                callbacks: if plain_run.is_some() {
+                    self.run.callbacks().clone()
+                } else {
+                    crate::Callbacks::default()
+                },
+                context,
                 label: name.clone(),
             },
         );
@@ -137,6 +151,8 @@ impl DataParallelTrainer {
         }
         if trial.resume_from.is_some() || continued.is_some() {
             recorder.continue_run()?;
+        } else {
+            recorder.start()?;
         }
         let recorder = Arc::new(Mutex::new(recorder));
         let error = trainer.attempts(
@@ -147,7 +163,7 @@ impl DataParallelTrainer {
             &recorder,
         );
         let r = recorder.lock().unwrap_or_else(|p| p.into_inner());
-        r.finish();
+        r.finish(error.as_ref());
         let ranked = r.ranked();
         Ok(TrainResult {
             metrics: r.last_metrics().cloned().unwrap_or_default(),

@@ -9,8 +9,8 @@ use std::{
 
 use air_checkpoint::{Checkpoint, StorageOptions};
 use air_train::{
-    CheckpointConfig, FailureConfig, Metrics, RunDir, TrainError, TrainResult, Trainable,
-    TrialInfo, Verbosity,
+    Callbacks, CheckpointConfig, FailureConfig, Metrics, RunDir, TrainError, TrainResult,
+    Trainable, TrialContext, TrialInfo, Verbosity,
 };
 use serde_json::Value;
 
@@ -58,11 +58,37 @@ struct Core {
     dirty: bool,
     /// Credentials for reading other trials' checkpoints (PBT's exploit).
     storage_options: StorageOptions,
+    /// The tuner's run config's callbacks, told of every trial's events.
+    callbacks: Callbacks,
+    experiment_path: String,
 }
 
 impl Core {
+    /// What the callbacks are told about trial `idx`.
+    fn context(&self, idx: usize) -> TrialContext {
+        let t = &self.table.trials[idx];
+        TrialContext::new(
+            &t.id,
+            &t.name,
+            &t.path,
+            &self.experiment_path,
+            t.config.clone(),
+        )
+    }
+
     /// A result of trial `idx`, on its own thread: records it and decides whether it goes on.
     fn on_result(&mut self, idx: usize, m: &Metrics) -> bool {
+        if !self.callbacks.is_empty() {
+            let context = self.context(idx);
+            if let Some(name) = m.get("checkpoint_dir_name").and_then(Value::as_str) {
+                let location = format!("{}/{name}", context.path.trim_end_matches('/'));
+                self.callbacks.notify("on_checkpoint", |c| {
+                    c.on_checkpoint(&context, name, &location, m)
+                });
+            }
+            self.callbacks
+                .notify("on_trial_result", |c| c.on_trial_result(&context, m));
+        }
         let t = &mut self.table.trials[idx];
         if let Some(d) = m.get("checkpoint_dir_name").and_then(Value::as_str) {
             t.checkpoint_dir = Some(d.to_owned());
@@ -105,6 +131,13 @@ impl Core {
 
     fn finish(&mut self, idx: usize, status: TrialStatus) {
         self.table.trials[idx].status = status;
+        if status == TrialStatus::Terminated && !self.callbacks.is_empty() {
+            let context = self.context(idx);
+            let last = self.table.trials[idx].last_result().cloned();
+            self.callbacks.notify("on_trial_complete", |c| {
+                c.on_trial_complete(&context, last.as_ref())
+            });
+        }
         let t = &self.table.trials[idx];
         let id = t.id.clone();
         let last = t.last_result().cloned();
@@ -143,6 +176,12 @@ impl Core {
             Outcome::Panicked(msg) => Some(format!("the trainable panicked: {msg}")),
         };
         if let Some(msg) = error {
+            if !self.callbacks.is_empty() {
+                let context = self.context(idx);
+                self.callbacks
+                    .notify("on_trial_error", |c| c.on_trial_error(&context, &msg));
+            }
+            let t = &mut self.table.trials[idx];
             t.num_failures += 1;
             t.error = Some(msg.clone());
             t.pending = None;
@@ -320,6 +359,8 @@ impl Runner {
                     stop_all: false,
                     dirty: true,
                     storage_options: storage_options.clone(),
+                    callbacks: run.callbacks().clone(),
+                    experiment_path: exp_dir.path(),
                 }),
                 Condvar::new(),
             )),
@@ -404,6 +445,13 @@ impl Runner {
             None => {}
         }
         t.started_before = true;
+        if !core.callbacks.is_empty() {
+            let context = core.context(idx);
+            let history = &core.table.trials[idx].history;
+            core.callbacks
+                .notify("on_trial_start", |c| c.on_trial_start(&context, history));
+        }
+        let t = &mut core.table.trials[idx];
         let hook_shared = self.shared.clone();
         let on_result = move |m: &Metrics| lock(&hook_shared).on_result(idx, m);
         let config = t.config.clone();
@@ -636,6 +684,9 @@ impl Runner {
         }
         self.save(&core, true)?;
         self.status.draw(&core.table, start.elapsed(), true);
+        let path = &core.experiment_path;
+        core.callbacks
+            .notify("on_experiment_end", |c| c.on_experiment_end(path));
         Ok(self.result_grid(&mut core))
     }
 
