@@ -24,6 +24,7 @@
 //!   params:
 //!     eta: {loguniform: [0.01, 0.3]}
 //!     max_depth: {randint: [2, 9]}
+//! callbacks: [tensorboard]          # event files in each trial's directory
 //! ```
 //!
 //! The file is copied into the experiment's directory, so `air tune --restore DIR` needs
@@ -59,6 +60,32 @@ pub(crate) struct ExperimentFile {
     pub(crate) tune: Option<TuneSpec>,
     #[serde(default)]
     pub(crate) param_space: Option<serde_json::Map<String, Value>>,
+    /// Tracking callbacks on the run (or on every trial of a tuning run).
+    #[serde(default)]
+    pub(crate) callbacks: Vec<CallbackSpec>,
+}
+
+/// A tracking callback named in the file.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum CallbackSpec {
+    /// TensorBoard event files in each trial's directory.
+    Tensorboard,
+}
+
+impl ExperimentFile {
+    /// The run config with the file's callbacks on it.
+    fn run_config(&self) -> RunConfig {
+        let mut run = self.run.clone();
+        for c in &self.callbacks {
+            run = match c {
+                CallbackSpec::Tensorboard => {
+                    run.with_callback(air_track::TensorBoardCallback::new())
+                }
+            };
+        }
+        run
+    }
 }
 
 /// Which trainer, on what data. A flat struct rather than a tagged enum: serde reads a tagged
@@ -322,7 +349,7 @@ fn build(spec: &TrainerSpec, run: RunConfig) -> Result<Built> {
 /// `air train`: one run; its result.
 pub(crate) fn train(file: &ExperimentFile) -> Result<TrainResult> {
     file.run.validate()?;
-    let result = match build(&file.trainer, file.run.clone())? {
+    let result = match build(&file.trainer, file.run_config())? {
         Built::Gbdt(t) => t.fit()?,
         Built::Sklearn(t) => t.fit()?,
     };
@@ -394,15 +421,38 @@ pub(crate) fn tune(file: &ExperimentFile, text: &str, restore: Option<&str>) -> 
     // Trials write under the tuner's run config; the trainer's own is a placeholder.
     let trainer = build(&file.trainer, file.run.clone())?;
     let tuner = match (restore, trainer) {
-        (Some(path), Built::Gbdt(t)) => Tuner::restore(path, t, space)?,
-        (Some(path), Built::Sklearn(t)) => Tuner::restore(path, t, space)?,
-        (None, Built::Gbdt(t)) => Tuner::new(t, space).with_run_config(file.run.clone()),
-        (None, Built::Sklearn(t)) => Tuner::new(t, space).with_run_config(file.run.clone()),
+        (Some(path), Built::Gbdt(t)) => {
+            Tuner::restore(path, t, space)?.with_run_config(restored_run(file, path))
+        }
+        (Some(path), Built::Sklearn(t)) => {
+            Tuner::restore(path, t, space)?.with_run_config(restored_run(file, path))
+        }
+        (None, Built::Gbdt(t)) => Tuner::new(t, space).with_run_config(file.run_config()),
+        (None, Built::Sklearn(t)) => Tuner::new(t, space).with_run_config(file.run_config()),
     };
     if restore.is_none() {
         save_config(&file.run, text)?;
     }
     Ok(tuner.with_tune_config(config).fit()?)
+}
+
+/// The run config of the experiment restored from `path`: its storage path and name from the
+/// path (where the experiment is now), the rest (callbacks, failure handling) from the file.
+fn restored_run(file: &ExperimentFile, path: &str) -> RunConfig {
+    let trimmed = path.trim_end_matches('/');
+    let (parent, name) = trimmed.rsplit_once('/').unwrap_or((".", trimmed));
+    let mut run = RunConfig::new(parent)
+        .with_name(name)
+        .with_checkpoint_config(file.run.checkpoint_config().clone())
+        .with_failure_config(*file.run.failure_config())
+        .with_verbose(file.run.verbose());
+    for (metric, value) in file.run.stop() {
+        run = run.with_stop(metric, *value);
+    }
+    for c in file.run_config().callbacks().iter() {
+        run = run.with_shared_callback(std::sync::Arc::clone(c));
+    }
+    run
 }
 
 /// The experiment's directory: `storage_path/name`.

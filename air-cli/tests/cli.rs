@@ -451,7 +451,7 @@ fn tunes_from_a_config_and_restores() {
         "tune:\n  metric: train-logloss\n  mode: min\n  num_samples: 3\n  seed: 7\n  \
          max_concurrent_trials: 1\nparam_space:\n  params:\n    objective: BinaryLogistic\n    \
          eval_metric: [logloss]\n    max_depth: {randint: [1, 5]}\n    eta: {loguniform: [0.05, \
-         0.5]}\n",
+         0.5]}\ncallbacks: [tensorboard]\n",
     );
     let out = ok(&["tune", "--config", config.to_str().unwrap()]);
     assert!(out.contains("3 trials, 0 errors"), "{out}");
@@ -464,6 +464,21 @@ fn tunes_from_a_config_and_restores() {
     // same best trial.
     let experiment = dir.path().join("results/cancer");
     assert!(experiment.join("air_experiment.yaml").exists());
+    // The tensorboard callback wrote an event file in every trial's directory.
+    let trials: Vec<_> = std::fs::read_dir(&experiment)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .collect();
+    assert_eq!(trials.len(), 3);
+    for t in &trials {
+        let events = std::fs::read_dir(t.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("events.out.tfevents."))
+            .count();
+        assert_eq!(events, 1, "{}", t.path().display());
+    }
     let again = ok(&["tune", "--restore", experiment.to_str().unwrap()]);
     assert!(again.contains("3 trials"), "{again}");
     assert!(again.contains(&best), "{again}\nvs\n{best}");
