@@ -475,7 +475,11 @@ fn tunes_from_a_config_and_restores() {
         let events = std::fs::read_dir(t.path())
             .unwrap()
             .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with("events.out.tfevents."))
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("events.out.tfevents.")
+            })
             .count();
         assert_eq!(events, 1, "{}", t.path().display());
     }
