@@ -175,15 +175,7 @@ fn run(cli: Cli, registry: &Registry) -> Result<()> {
             writeln!(out, "run {}", result.path).map_err(io)?;
             writeln!(out, "final metrics: {metrics}").map_err(io)?;
             if let Some(c) = &result.checkpoint {
-                writeln!(
-                    out,
-                    "checkpoint: {}",
-                    c.uri()
-                        .map(str::to_owned)
-                        .or_else(|| c.path().map(|p| p.display().to_string()))
-                        .unwrap_or_default()
-                )
-                .map_err(io)?;
+                writeln!(out, "checkpoint: {}", location(c)).map_err(io)?;
             }
             Ok(())
         }
@@ -214,15 +206,7 @@ fn run(cli: Cli, registry: &Registry) -> Result<()> {
             )
             .map_err(io)?;
             if let Some(c) = &best.checkpoint {
-                writeln!(
-                    out,
-                    "best checkpoint: {}",
-                    c.uri()
-                        .map(str::to_owned)
-                        .or_else(|| c.path().map(|p| p.display().to_string()))
-                        .unwrap_or_default()
-                )
-                .map_err(io)?;
+                writeln!(out, "best checkpoint: {}", location(c)).map_err(io)?;
             }
             Ok(())
         }
@@ -233,6 +217,14 @@ fn run(cli: Cli, registry: &Registry) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Where a checkpoint is: its URI or directory (empty for one in memory).
+fn location(c: &air_checkpoint::Checkpoint) -> String {
+    c.uri()
+        .map(str::to_owned)
+        .or_else(|| c.path().map(|p| p.display().to_string()))
+        .unwrap_or_default()
 }
 
 fn seconds(option: &'static str, s: f64) -> Result<Seconds> {
