@@ -124,7 +124,7 @@ fn run(cli: Cli, registry: &Registry) -> Result<()> {
                 Some(path) => {
                     let mut file = ServeFile::from_file(&path.display().to_string())?;
                     // Command-line HTTP options win over the file's when given.
-                    merge_http(&mut file.http_options, &a);
+                    merge_http(&mut file.http_options, &a)?;
                     file
                 }
                 None => single(&a)?,
@@ -235,7 +235,7 @@ fn seconds(option: &'static str, s: f64) -> Result<Seconds> {
     })
 }
 
-fn merge_http(http: &mut HttpOptions, a: &args::ServeArgs) {
+fn merge_http(http: &mut HttpOptions, a: &args::ServeArgs) -> Result<()> {
     // Only options given explicitly override; clap's defaults for host and port apply when the
     // file has none.
     if http.host.is_none() {
@@ -247,9 +247,10 @@ fn merge_http(http: &mut HttpOptions, a: &args::ServeArgs) {
     if a.http_threads.is_some() {
         http.http_threads = a.http_threads;
     }
-    if let Some(s) = a.shutdown_timeout_s.and_then(|s| Seconds::try_from(s).ok()) {
-        http.shutdown_timeout_s = Some(s);
+    if let Some(s) = a.shutdown_timeout_s {
+        http.shutdown_timeout_s = Some(seconds("--shutdown-timeout-s", s)?);
     }
+    Ok(())
 }
 
 /// The serve file of `air serve CHECKPOINT ...`: one deployment.

@@ -32,28 +32,18 @@ pub(crate) struct PredictJob {
 /// The format of a location: its extension, else (a local directory) the extension of the
 /// first data file in it.
 fn format_of(location: &str, option: &'static str) -> Result<FileFormat> {
-    if let Some(f) = FileFormat::from_name(location.trim_end_matches('/')) {
-        return Ok(f);
-    }
-    let expected = || {
-        "a name ending in .parquet, .csv or .json(l), a directory of such files, or the format \
-         given with --input-format/--output-format"
-            .to_owned()
-    };
-    if option == "INPUT"
-        && let Some(path) = air_checkpoint::storage::local_path(location)
-        && path.is_dir()
-    {
-        return first_format(&path).ok_or_else(|| CliError::Argument {
-            option,
-            value: location.to_owned(),
-            expected: expected(),
-        });
-    }
-    Err(CliError::Argument {
+    let found = FileFormat::from_name(location.trim_end_matches('/')).or_else(|| {
+        let path = air_checkpoint::storage::local_path(location)?;
+        (option == "INPUT" && path.is_dir())
+            .then(|| first_format(&path))
+            .flatten()
+    });
+    found.ok_or_else(|| CliError::Argument {
         option,
         value: location.to_owned(),
-        expected: expected(),
+        expected: "a name ending in .parquet, .csv or .json(l), a directory of such files, or \
+                   the format given with --input-format/--output-format"
+            .to_owned(),
     })
 }
 

@@ -31,19 +31,29 @@ struct Kind {
 ///
 /// ```no_run
 /// use air_cli::Registry;
-/// # #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)] struct Mlp;
-/// # impl air_train::burn::ModelConfig for Mlp {
-/// #     type Model = air_train::burn::nn::Linear<air_train::burn::Backend>;
-/// #     fn init(&self, d: &air_train::burn::DispatchDevice) -> Self::Model { unimplemented!() }
-/// #     fn forward(m: &Self::Model, x: air_train::burn::Tensor<air_train::burn::Backend, 2>) -> air_train::burn::Tensor<air_train::burn::Backend, 2> { x }
-/// # }
+/// use air_train::burn::{Backend, DispatchDevice, ModelConfig, Tensor, nn};
+///
+/// /// The program's architecture: one linear layer.
+/// #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+/// struct Linear { inputs: usize }
+///
+/// impl ModelConfig for Linear {
+///     type Model = nn::Linear<Backend>;
+///     fn init(&self, device: &DispatchDevice) -> Self::Model {
+///         nn::LinearConfig::new(self.inputs, 1).init(device)
+///     }
+///     fn forward(model: &Self::Model, x: Tensor<Backend, 2>) -> Tensor<Backend, 2> {
+///         model.forward(x)
+///     }
+/// }
+///
 /// use air_train::burn::{BurnPredictor, MODEL_CONFIG_ENTRY, PREDICTOR_KIND};
 ///
 /// fn main() -> std::process::ExitCode {
 ///     let registry = Registry::builtin().with_kind(
 ///         PREDICTOR_KIND,
 ///         MODEL_CONFIG_ENTRY,
-///         air_serve::on_device(BurnPredictor::<Mlp>::from_checkpoint_on),
+///         air_serve::on_device(BurnPredictor::<Linear>::from_checkpoint_on),
 ///     );
 ///     air_cli::main_with(registry)
 /// }
