@@ -19,6 +19,7 @@
 //! | `tune`       | `air-tune`       | `Tuner`, search spaces, searchers, schedulers        |
 //! | `serve`      | `air-serve`      | `BatchPredictor`, `PredictorDeployment`, pipelines   |
 //! | `rl`         | `air-rl`         | environments, PPO/DQN/BC, `RLTrainer`, `RLPredictor` |
+//! | `track`      | `air-track`      | TensorBoard and MLflow callbacks for Train and Tune  |
 //!
 //! ```
 //! use air::checkpoint::Checkpoint;
@@ -40,6 +41,9 @@ pub use air_rl as rl;
 #[cfg(feature = "serve")]
 #[doc(inline)]
 pub use air_serve as serve;
+#[cfg(feature = "track")]
+#[doc(inline)]
+pub use air_track as track;
 #[cfg(feature = "train")]
 #[doc(inline)]
 pub use air_train as train;

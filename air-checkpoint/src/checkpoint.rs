@@ -16,6 +16,7 @@ use crate::{
     error::io_err,
     local::{self, Staging},
     manifest::{self, FileRecord, MANIFEST_NAME, Manifest},
+    progress::Progress,
     remote, runtime,
     storage::{self, Resolved, StorageOptions, StoreLocation},
 };
@@ -558,7 +559,13 @@ impl Checkpoint {
         let staging = Staging::new(dest)?;
         let location = staging.root().display().to_string();
         let contents: Vec<(&str, Content<'_>)> = self.contents().collect();
-        let records = parallel_map(&contents, |(name, content)| {
+        let progress = match &self.source {
+            Source::Store(loc) => {
+                Progress::bytes(format!("downloading {}", loc.uri), self.size_bytes())
+            }
+            _ => Progress::hidden(),
+        };
+        let records = progress.conclude(parallel_map(&contents, |(name, content)| {
             let out = staging.entry_path(name)?;
             let record = match content {
                 Content::Memory(bytes) => {
@@ -576,12 +583,13 @@ impl Checkpoint {
                         name,
                         &out,
                         stored.record,
+                        &progress,
                     ))?,
                     Source::Memory => unreachable!("in-memory checkpoints hold no stored entries"),
                 },
             };
             Ok(((*name).to_owned(), record))
-        })?;
+        }))?;
         let files: BTreeMap<String, FileRecord> = records.into_iter().collect();
         let manifest = Manifest {
             complete: true,
@@ -667,14 +675,17 @@ impl Checkpoint {
         // checkpoint of many small files.
         // Futures made up front (they start when polled): a closure inside the stream type
         // trips rustc's Send check of higher-ranked lifetimes.
+        let progress = Progress::bytes(format!("uploading to {}", dest.uri), self.size_bytes());
         let uploads: Vec<_> = self
             .contents()
-            .map(|(name, content)| self.upload_entry(dest, same_place, name, content))
+            .map(|(name, content)| self.upload_entry(dest, same_place, name, content, &progress))
             .collect();
-        let files: BTreeMap<String, FileRecord> = futures::stream::iter(uploads)
-            .buffer_unordered(MAX_PARALLEL)
-            .try_collect()
-            .await?;
+        let files: BTreeMap<String, FileRecord> = progress.conclude(
+            futures::stream::iter(uploads)
+                .buffer_unordered(MAX_PARALLEL)
+                .try_collect()
+                .await,
+        )?;
         let manifest = Manifest {
             complete: true,
             metadata: self.metadata.clone(),
@@ -689,11 +700,12 @@ impl Checkpoint {
         same_place: bool,
         name: &str,
         content: Content<'_>,
+        progress: &Progress,
     ) -> Result<(String, FileRecord)> {
         let record = match content {
             Content::Memory(bytes) => {
                 let record = manifest::verify_bytes(name, &dest.uri, None, bytes)?;
-                remote::put_bytes(dest, name, bytes.clone()).await?;
+                remote::put_bytes(dest, name, bytes.clone(), progress).await?;
                 record
             }
             // Already in place: rewriting an object onto itself is wasted work.
@@ -705,9 +717,11 @@ impl Checkpoint {
                 Source::Directory(root) => {
                     let location = root.display().to_string();
                     let verifier = manifest::Verifier::new(name, &location, stored.record);
-                    remote::upload_file(dest, name, &root.join(name), verifier).await?
+                    remote::upload_file(dest, name, &root.join(name), verifier, progress).await?
                 }
-                Source::Store(src) => remote::copy_between(src, name, dest, stored.record).await?,
+                Source::Store(src) => {
+                    remote::copy_between(src, name, dest, stored.record, progress).await?
+                }
                 Source::Memory => unreachable!("in-memory checkpoints hold no stored entries"),
             },
         };

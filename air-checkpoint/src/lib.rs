@@ -48,6 +48,7 @@ mod error;
 mod local;
 mod manifest;
 mod name;
+pub mod progress;
 mod remote;
 mod runtime;
 pub mod storage;

@@ -11,6 +11,7 @@ use crate::{
     Result,
     error::io_err,
     manifest::{FileRecord, MANIFEST_NAME, Manifest, Verifier},
+    progress::Progress,
     storage::StoreLocation,
 };
 
@@ -52,13 +53,34 @@ async fn get(loc: &StoreLocation, name: &str) -> Result<Bytes> {
     result.bytes().await.map_err(|e| loc.error(e))
 }
 
-/// Reads a whole entry, checking it against the expected record.
+/// Reads a whole entry, checking it against the expected record (a bar for a large one).
 pub(crate) async fn read_verified(
     loc: &StoreLocation,
     name: &str,
     expected: Option<FileRecord>,
 ) -> Result<Bytes> {
-    let bytes = get(loc, name).await?;
+    let result = loc
+        .store
+        .get(&loc.child(name))
+        .await
+        .map_err(|e| loc.error(e))?;
+    let progress = Progress::bytes(
+        format!("downloading {}/{name}", loc.uri.trim_end_matches('/')),
+        result.meta.size,
+    );
+    let bytes = if progress.is_active() {
+        let mut buffer = bytes::BytesMut::with_capacity(result.meta.size as usize);
+        let mut chunks = result.into_stream();
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(|e| loc.error(e))?;
+            progress.inc(chunk.len() as u64);
+            buffer.extend_from_slice(&chunk);
+        }
+        progress.finish();
+        buffer.freeze()
+    } else {
+        result.bytes().await.map_err(|e| loc.error(e))?
+    };
     crate::manifest::verify_bytes(name, &loc.uri, expected, &bytes)?;
     Ok(bytes)
 }
@@ -69,6 +91,7 @@ pub(crate) async fn download_verified(
     name: &str,
     dst: &Path,
     expected: Option<FileRecord>,
+    progress: &Progress,
 ) -> Result<FileRecord> {
     let mut verifier = Verifier::new(name, &loc.uri, expected);
     let mut output = tokio::fs::File::create(dst).await.map_err(io_err(dst))?;
@@ -82,19 +105,27 @@ pub(crate) async fn download_verified(
         let chunk = chunk.map_err(|e| loc.error(e))?;
         verifier.update(&chunk);
         output.write_all(&chunk).await.map_err(io_err(dst))?;
+        progress.inc(chunk.len() as u64);
     }
     output.flush().await.map_err(io_err(dst))?;
     verifier.finish()
 }
 
 /// Writes one entry from memory.
-pub(crate) async fn put_bytes(loc: &StoreLocation, name: &str, bytes: Bytes) -> Result<()> {
+pub(crate) async fn put_bytes(
+    loc: &StoreLocation,
+    name: &str,
+    bytes: Bytes,
+    progress: &Progress,
+) -> Result<()> {
     let path = loc.child(name);
+    let len = bytes.len() as u64;
     if bytes.len() <= PART_SIZE {
         loc.store
             .put(&path, PutPayload::from(bytes))
             .await
             .map_err(|e| loc.error(e))?;
+        progress.inc(len);
         return Ok(());
     }
     let upload = loc
@@ -111,6 +142,7 @@ pub(crate) async fn put_bytes(loc: &StoreLocation, name: &str, bytes: Bytes) -> 
             return Err(loc.error(e));
         }
         writer.put(bytes.slice(offset..end));
+        progress.inc((end - offset) as u64);
         offset = end;
     }
     writer.finish().await.map_err(|e| loc.error(e))?;
@@ -123,16 +155,19 @@ pub(crate) async fn upload_file(
     name: &str,
     src: &Path,
     mut verifier: Verifier<'_>,
+    progress: &Progress,
 ) -> Result<FileRecord> {
     let mut input = tokio::fs::File::open(src).await.map_err(io_err(src))?;
     let first = read_chunk(&mut input, src).await?;
     verifier.update(&first);
+    let len = first.len() as u64;
     if first.len() < PART_SIZE {
         let record = verifier.finish()?;
         loc.store
             .put(&loc.child(name), PutPayload::from(first))
             .await
             .map_err(|e| loc.error(e))?;
+        progress.inc(len);
         return Ok(record);
     }
     let upload = loc
@@ -142,6 +177,7 @@ pub(crate) async fn upload_file(
         .map_err(|e| loc.error(e))?;
     let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
     writer.put(first);
+    progress.inc(len);
     let outcome: Result<FileRecord> = async {
         loop {
             let chunk = read_chunk(&mut input, src).await?;
@@ -153,6 +189,7 @@ pub(crate) async fn upload_file(
                 .wait_for_capacity(PART_CONCURRENCY)
                 .await
                 .map_err(|e| loc.error(e))?;
+            progress.inc(chunk.len() as u64);
             writer.put(chunk);
         }
     }
@@ -166,6 +203,7 @@ pub(crate) async fn copy_between(
     name: &str,
     to: &StoreLocation,
     expected: Option<FileRecord>,
+    progress: &Progress,
 ) -> Result<FileRecord> {
     // Entries up to a part size are simply read and written; larger ones stream part by part.
     let result = from
@@ -176,7 +214,7 @@ pub(crate) async fn copy_between(
     if result.meta.size <= PART_SIZE as u64 {
         let bytes = result.bytes().await.map_err(|e| from.error(e))?;
         let record = crate::manifest::verify_bytes(name, &from.uri, expected, &bytes)?;
-        put_bytes(to, name, bytes).await?;
+        put_bytes(to, name, bytes, progress).await?;
         return Ok(record);
     }
     let mut verifier = Verifier::new(name, &from.uri, expected);
@@ -196,6 +234,7 @@ pub(crate) async fn copy_between(
                 .await
                 .map_err(|e| to.error(e))?;
             writer.write(&chunk);
+            progress.inc(chunk.len() as u64);
         }
         verifier.finish()
     }
@@ -223,7 +262,13 @@ async fn finish_or_abort(
 
 /// Writes the manifest; the complete one goes last, so it is the commit point of a checkpoint.
 pub(crate) async fn put_manifest(loc: &StoreLocation, manifest: &Manifest) -> Result<()> {
-    put_bytes(loc, MANIFEST_NAME, Bytes::from(manifest.to_json())).await
+    put_bytes(
+        loc,
+        MANIFEST_NAME,
+        Bytes::from(manifest.to_json()),
+        &Progress::hidden(),
+    )
+    .await
 }
 
 /// Deletes entries under the prefix that the new checkpoint does not have.

@@ -24,17 +24,23 @@
 //!   params:
 //!     eta: {loguniform: [0.01, 0.3]}
 //!     max_depth: {randint: [2, 9]}
-//! callbacks: [tensorboard]          # event files in each trial's directory
+//! callbacks:
+//!   - tensorboard                   # event files in each trial's directory
+//!   - mlflow:                       # MlflowConfig; unset fields from MLFLOW_* variables
+//!       tracking_uri: http://127.0.0.1:5000
+//!       experiment_name: cancer
+//!       artifacts: checkpoints
 //! ```
 //!
 //! The file is copied into the experiment's directory, so `air tune --restore DIR` needs
 //! nothing else.
 
-use std::{collections::BTreeMap, num::NonZeroUsize};
+use std::{collections::BTreeMap, num::NonZeroUsize, sync::Arc};
 
 use air_data::{CsvOptions, Dataset, FileFormat};
+use air_track::{MlflowConfig, TrackError};
 use air_train::{
-    RunConfig, ScalingConfig, TrainResult, Trainer,
+    Callback, RunConfig, ScalingConfig, TrainResult, Trainer,
     gbdt::{GbdtParams, GbdtTrainer},
     sklearn::{Estimator, SklearnTrainer},
 };
@@ -63,26 +69,96 @@ pub(crate) struct ExperimentFile {
     /// Tracking callbacks on the run (or on every trial of a tuning run).
     #[serde(default)]
     pub(crate) callbacks: Vec<CallbackSpec>,
+    /// The callbacks, built when the file is read (so their settings are checked then).
+    #[serde(skip)]
+    built_callbacks: Vec<Arc<dyn Callback>>,
 }
 
-/// A tracking callback named in the file.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// A tracking callback named in the file: a name (`tensorboard`), or a one-key mapping from
+/// the name to its settings (`mlflow: {...}`).
+#[derive(Debug, Clone)]
 pub(crate) enum CallbackSpec {
     /// TensorBoard event files in each trial's directory.
     Tensorboard,
+    /// Runs on an MLflow tracking server.
+    Mlflow(MlflowConfig),
+}
+
+const CALLBACK_NAMES: &[&str] = &["tensorboard", "mlflow"];
+
+impl<'de> Deserialize<'de> for CallbackSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        // A visitor rather than serde's enum forms: YAML would want `!mlflow` tags, and an
+        // untagged enum loses the line and column of errors in the settings.
+        struct Spec;
+        impl<'de> serde::de::Visitor<'de> for Spec {
+            type Value = CallbackSpec;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("`tensorboard` or `mlflow: {settings}`")
+            }
+
+            fn visit_str<E: serde::de::Error>(
+                self,
+                v: &str,
+            ) -> std::result::Result<Self::Value, E> {
+                match v {
+                    "tensorboard" => Ok(CallbackSpec::Tensorboard),
+                    "mlflow" => Ok(CallbackSpec::Mlflow(MlflowConfig::new())),
+                    other => Err(E::unknown_variant(other, CALLBACK_NAMES)),
+                }
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                use serde::de::Error as _;
+                let Some(name) = map.next_key::<String>()? else {
+                    return Err(A::Error::invalid_length(0, &self));
+                };
+                let spec = match name.as_str() {
+                    "mlflow" => CallbackSpec::Mlflow(map.next_value()?),
+                    "tensorboard" => {
+                        let settings: Option<BTreeMap<String, serde::de::IgnoredAny>> =
+                            map.next_value()?;
+                        if settings.is_some_and(|s| !s.is_empty()) {
+                            return Err(A::Error::custom(
+                                "tensorboard takes no settings (its files go in each trial's \
+                                 directory)",
+                            ));
+                        }
+                        CallbackSpec::Tensorboard
+                    }
+                    other => return Err(A::Error::unknown_variant(other, CALLBACK_NAMES)),
+                };
+                if map.next_key::<serde::de::IgnoredAny>()?.is_some() {
+                    return Err(A::Error::custom(
+                        "a callback is a mapping with one key, its name",
+                    ));
+                }
+                Ok(spec)
+            }
+        }
+        d.deserialize_any(Spec)
+    }
+}
+
+impl CallbackSpec {
+    fn build(&self) -> std::result::Result<Arc<dyn Callback>, TrackError> {
+        Ok(match self {
+            Self::Tensorboard => Arc::new(air_track::TensorBoardCallback::new()),
+            Self::Mlflow(config) => Arc::new(config.build()?),
+        })
+    }
 }
 
 impl ExperimentFile {
     /// The run config with the file's callbacks on it.
     fn run_config(&self) -> RunConfig {
         let mut run = self.run.clone();
-        for c in &self.callbacks {
-            run = match c {
-                CallbackSpec::Tensorboard => {
-                    run.with_callback(air_track::TensorBoardCallback::new())
-                }
-            };
+        for c in &self.built_callbacks {
+            run = run.with_shared_callback(Arc::clone(c));
         }
         run
     }
@@ -190,7 +266,16 @@ impl ExperimentFile {
             path: path.to_owned(),
             message,
         };
-        let file: Self = serde_yaml_ng::from_str(text).map_err(|e| config(e.to_string()))?;
+        let mut file: Self = serde_yaml_ng::from_str(text).map_err(|e| config(e.to_string()))?;
+        file.built_callbacks = file
+            .callbacks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                c.build()
+                    .map_err(|e| config(format!("callbacks[{i}]: {e}")))
+            })
+            .collect::<Result<_>>()?;
         if let Some(space) = &file.param_space {
             space_of(&Value::Object(space.clone()), "param_space")
                 .map_err(|e| config(format!("{e} (see the param_space section)")))?;
@@ -450,7 +535,7 @@ fn restored_run(file: &ExperimentFile, path: &str) -> RunConfig {
         run = run.with_stop(metric, *value);
     }
     for c in file.run_config().callbacks().iter() {
-        run = run.with_shared_callback(std::sync::Arc::clone(c));
+        run = run.with_shared_callback(Arc::clone(c));
     }
     run
 }

@@ -24,10 +24,10 @@
 
 mod args;
 mod checkpoint;
+mod ensemble;
 mod error;
 mod experiment;
 mod predict;
-mod progress;
 mod registry;
 mod serve;
 pub mod serve_config;
@@ -40,7 +40,9 @@ pub use error::{CliError, Result};
 pub use registry::{Registry, Summarize};
 
 use args::{CheckpointCommand, Cli, Command};
-use serve_config::{DeploymentSpec, Deployments, HttpOptions, RoutePrefix, Seconds, ServeFile};
+use serve_config::{
+    DeploymentSpec, Deployments, HttpOptions, Pipelines, RoutePrefix, Seconds, ServeFile,
+};
 
 /// The environment variable holding the log filter.
 pub const LOG_VARIABLE: &str = "AIR_LOG";
@@ -293,5 +295,6 @@ fn single(a: &args::ServeArgs) -> Result<ServeFile> {
     Ok(ServeFile {
         http_options: http,
         deployments: Deployments(vec![spec]),
+        pipelines: Pipelines::default(),
     })
 }

@@ -3,15 +3,14 @@
 
 use std::{num::NonZeroUsize, path::Path};
 
+use air_checkpoint::progress::Progress;
 use air_data::{
     CsvOptions, Dataset, FileFormat, StorageOptions, polars::prelude::*, write_batches,
 };
 use air_serve::{BatchPredictor, PredictOptions};
 
 use crate::{
-    checkpoint,
     error::{CliError, Result},
-    progress::Bar,
     registry::Registry,
 };
 
@@ -70,12 +69,7 @@ pub(crate) fn run(registry: &Registry, job: &PredictJob) -> Result<usize> {
         Some(f) => f,
         None => format_of(&job.output, "OUTPUT")?,
     };
-    let ckpt = checkpoint::open(&job.checkpoint)?;
-    let kind = match &job.kind {
-        Some(k) => k.clone(),
-        None => registry.kind_of(&ckpt, &job.checkpoint)?,
-    };
-    let factory = registry.factory(&kind, &job.checkpoint)?;
+    let (ckpt, factory) = registry.open(&job.checkpoint, job.kind.as_deref())?;
     let dataset = Dataset::read_files(&job.input, input_format, CsvOptions::new())?;
     let input_schema = dataset.schema()?;
     for column in &job.keep {
@@ -126,15 +120,12 @@ pub(crate) fn run(registry: &Registry, job: &PredictJob) -> Result<usize> {
             schema
         }
     };
-    let bar = Bar::rows("predicting", total);
+    let progress = Progress::rows("predicting", total.map(|n| n as u64));
     // The writer takes data errors; a prediction error is kept here, the write stopped with a
     // stand-in, and the prediction error returned as it was.
     let failed = std::cell::RefCell::new(None);
     let batches = stream.map(|b| match b {
-        Ok(df) => {
-            bar.add(df.height());
-            Ok(df)
-        }
+        Ok(df) => Ok(df),
         Err(e) => {
             *failed.borrow_mut() = Some(e);
             Err(air_data::DataError::InvalidArgument {
@@ -150,12 +141,10 @@ pub(crate) fn run(registry: &Registry, job: &PredictJob) -> Result<usize> {
         &job.output,
         output_format,
         &StorageOptions::new(),
+        &progress,
     );
     if let Some(e) = failed.into_inner() {
-        bar.abandon();
         return Err(e.into());
     }
-    let rows = written?;
-    bar.finish();
-    Ok(rows)
+    Ok(written?)
 }

@@ -251,6 +251,22 @@ impl Registry {
         }
     }
 
+    /// Opens the checkpoint at `location` with the factory of `kind`, or of the kind it
+    /// records (or is recognised as) when `kind` is `None`.
+    pub(crate) fn open(
+        &self,
+        location: &str,
+        kind: Option<&str>,
+    ) -> Result<(Checkpoint, SharedFactory)> {
+        let checkpoint = crate::checkpoint::open(location)?;
+        let kind = match kind {
+            Some(k) => k.to_owned(),
+            None => self.kind_of(&checkpoint, location)?,
+        };
+        let factory = self.factory(&kind, location)?;
+        Ok((checkpoint, factory))
+    }
+
     /// The factory of `kind`, for the checkpoint at `location`.
     pub(crate) fn factory(&self, kind: &str, location: &str) -> Result<SharedFactory> {
         match self.kinds.get(kind).map(|k| &k.factory) {

@@ -1,27 +1,33 @@
-//! `air serve`: one checkpoint from the command line, or the deployments of a config file,
-//! served until SIGINT or SIGTERM, then drained.
+//! `air serve`: one checkpoint from the command line, or the deployments and pipelines of a
+//! config file, served until SIGINT or SIGTERM, then drained.
 
 use std::io::Write;
 
-use air_serve::{DeploymentConfig, PredictorDeployment, ServeConfig, Server, ServerHandle};
+use air_serve::{
+    DeploymentConfig, PredictorDeployment, ServeConfig, Server, ServerHandle, pipeline::Frames,
+};
 use signal_hook::{
     consts::signal::{SIGINT, SIGTERM},
     iterator::Signals,
 };
 
 use crate::{
-    checkpoint,
+    ensemble,
     error::{CliError, Result},
     registry::Registry,
     serve_config::{DeploymentSpec, HttpOptions, ServeFile},
 };
 
-/// Starts every deployment of `file` on one server. Each checkpoint is opened and its predictor
-/// built before the server listens, so a missing checkpoint or an unknown kind fails here.
+/// Starts every deployment and pipeline of `file` on one server. Each checkpoint is opened and
+/// its predictor built before the server listens, so a missing checkpoint or an unknown kind
+/// fails here.
 pub(crate) fn start(registry: &Registry, file: &ServeFile) -> Result<ServerHandle> {
     let mut server = Server::new(serve_config(&file.http_options));
     for spec in &file.deployments.0 {
         server = server.with_deployment(deployment(registry, spec)?)?;
+    }
+    for spec in &file.pipelines.0 {
+        server = server.with_pipeline(&ensemble::deploy(registry, spec)?, Frames)?;
     }
     Ok(server.start()?)
 }
@@ -54,12 +60,7 @@ fn serve_config(http: &HttpOptions) -> ServeConfig {
 
 fn deployment(registry: &Registry, spec: &DeploymentSpec) -> Result<PredictorDeployment> {
     let location = &spec.checkpoint;
-    let ckpt = checkpoint::open(location)?;
-    let kind = match &spec.kind {
-        Some(k) => k.clone(),
-        None => registry.kind_of(&ckpt, location)?,
-    };
-    let factory = registry.factory(&kind, location)?;
+    let (ckpt, factory) = registry.open(location, spec.kind.as_deref())?;
     let mut config = DeploymentConfig::new(&spec.name.0)
         .with_route_prefix(&spec.route())
         .with_num_replicas(spec.num_replicas)
@@ -101,6 +102,9 @@ pub(crate) fn run(registry: &Registry, file: &ServeFile, out: &mut impl Write) -
         writeln!(out, "listening on {url}")?;
         for d in &file.deployments.0 {
             writeln!(out, "  {} at {url}{}", d.name.0, d.route())?;
+        }
+        for p in &file.pipelines.0 {
+            writeln!(out, "  {} (pipeline) at {url}{}", p.name.0, p.route())?;
         }
         out.flush()
     };

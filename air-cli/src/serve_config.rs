@@ -1,10 +1,12 @@
 //! The serve config file (`air serve --config serve.yaml`), in the spirit of Ray Serve's: HTTP
-//! options and a list of deployments, each a checkpoint behind a route prefix with its
-//! replicas, batching and limits.
+//! options, a list of deployments, each a checkpoint behind a route prefix with its
+//! replicas, batching and limits, and a list of pipelines, each an ensemble of checkpoints
+//! whose predictions are combined.
 //!
 //! Every value is checked while the file is read, so an error names the field path, the line
 //! and the column: unknown fields, a route prefix without its leading `/`, a zero count, a
-//! negative duration, two deployments with one name or one route prefix.
+//! negative duration, two deployments (or pipelines, or models of a pipeline) with one name or
+//! one route prefix.
 //!
 //! ```yaml
 //! http_options:
@@ -17,6 +19,12 @@
 //!     num_replicas: 2
 //!     max_batch_size: 32
 //!     batch_wait_timeout_s: 0.005
+//! pipelines:
+//!   - name: ensemble
+//!     combine: mean          # mean | vote | all
+//!     models:                # each gets the request's rows, all at the same time
+//!       - {name: trees, checkpoint: results/a/checkpoint_000004, num_replicas: 2}
+//!       - {name: linear, checkpoint: results/b/checkpoint_000001}
 //! ```
 
 use std::{
@@ -41,8 +49,12 @@ pub struct ServeFile {
     /// Where and how the server listens.
     #[serde(default)]
     pub http_options: HttpOptions,
-    /// What it serves (at least one).
+    /// The checkpoints it serves one by one.
+    #[serde(default)]
     pub deployments: Deployments,
+    /// The ensembles it serves.
+    #[serde(default)]
+    pub pipelines: Pipelines,
 }
 
 impl ServeFile {
@@ -58,10 +70,35 @@ impl ServeFile {
 
     /// Reads and checks YAML `text` (from `path`, for errors).
     pub fn from_yaml(text: &str, path: &str) -> Result<Self> {
-        serde_yaml_ng::from_str(text).map_err(|e| CliError::Config {
+        let config = |message: String| CliError::Config {
             path: path.to_owned(),
-            message: e.to_string(),
-        })
+            message,
+        };
+        let file: Self = serde_yaml_ng::from_str(text).map_err(|e| config(e.to_string()))?;
+        if file.deployments.0.is_empty() && file.pipelines.0.is_empty() {
+            return Err(config(
+                "nothing to serve: list `deployments`, `pipelines` or both".to_owned(),
+            ));
+        }
+        // Each list checked its own; a deployment and a pipeline may still collide.
+        for p in &file.pipelines.0 {
+            if let Some(d) = file
+                .deployments
+                .0
+                .iter()
+                .find(|d| d.name == p.name || d.route() == p.route())
+            {
+                return Err(config(format!(
+                    "pipeline {:?} at {} and deployment {:?} at {} share a name or route prefix; \
+                     each needs its own",
+                    p.name.0,
+                    p.route(),
+                    d.name.0,
+                    d.route()
+                )));
+            }
+        }
+        Ok(file)
     }
 }
 
@@ -165,49 +202,218 @@ impl DeploymentSpec {
     }
 }
 
-/// Deployments with distinct names and route prefixes, at least one.
-#[derive(Debug, Clone)]
+/// Deployments with distinct names and route prefixes (none when the section is left out, at
+/// least one when it is there).
+#[derive(Debug, Clone, Default)]
 pub struct Deployments(pub Vec<DeploymentSpec>);
 
 impl<'de> Deserialize<'de> for Deployments {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let all = d.deserialize_seq(Served::<DeploymentSpec>::new())?;
+        if all.is_empty() {
+            return Err(de::Error::custom(
+                "no deployments; list at least one (or leave the section out)",
+            ));
+        }
+        Ok(Deployments(all))
+    }
+}
+
+/// What a server answers at a route: a deployment or a pipeline.
+trait Routed: for<'de> Deserialize<'de> {
+    /// "deployment" or "pipeline", for errors.
+    const WHAT: &'static str;
+    fn name(&self) -> &str;
+    fn route(&self) -> String;
+}
+
+impl Routed for DeploymentSpec {
+    const WHAT: &'static str = "deployment";
+    fn name(&self) -> &str {
+        &self.name.0
+    }
+    fn route(&self) -> String {
+        DeploymentSpec::route(self)
+    }
+}
+
+impl Routed for PipelineSpec {
+    const WHAT: &'static str = "pipeline";
+    fn name(&self) -> &str {
+        &self.name.0
+    }
+    fn route(&self) -> String {
+        PipelineSpec::route(self)
+    }
+}
+
+/// Reads a list of `T`, refusing a name or route prefix an earlier element took, at that
+/// element's line.
+struct Served<T>(std::marker::PhantomData<T>);
+
+impl<T> Served<T> {
+    fn new() -> Self {
+        Self(std::marker::PhantomData)
+    }
+}
+
+impl<'de, T: Routed> Visitor<'de> for Served<T> {
+    type Value = Vec<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a list of {}s", T::WHAT)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Vec<T>, A::Error> {
+        let mut names = BTreeSet::new();
+        let mut routes = BTreeSet::new();
+        let mut all = Vec::new();
+        while let Some(spec) = seq.next_element::<T>()? {
+            if !names.insert(spec.name().to_owned()) {
+                return Err(de::Error::custom(format_args!(
+                    "{} name {:?} is used twice; names must differ",
+                    T::WHAT,
+                    spec.name()
+                )));
+            }
+            let route = spec.route();
+            if !routes.insert(route.clone()) {
+                return Err(de::Error::custom(format_args!(
+                    "route_prefix {route:?} of {} {:?} is taken by an earlier {}; each needs its \
+                     own",
+                    T::WHAT,
+                    spec.name(),
+                    T::WHAT
+                )));
+            }
+            all.push(spec);
+        }
+        Ok(all)
+    }
+}
+
+/// An ensemble: the request's rows go to every model at once, and their predictions are
+/// combined into the answer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSpec {
+    /// Its name (metrics, logs).
+    pub name: Name,
+    /// Where it answers (`/{name}` unless set).
+    #[serde(default)]
+    pub route_prefix: Option<RoutePrefix>,
+    /// How the models' predictions become the answer.
+    pub combine: Combine,
+    /// The models (at least one, distinct names).
+    pub models: PipelineModels,
+    /// Requests running at most before a 503.
+    #[serde(default)]
+    pub max_concurrent_queries: Option<NonZeroUsize>,
+    /// How long a request may take before a 408.
+    #[serde(default)]
+    pub request_timeout_s: Option<Seconds>,
+    /// The largest body accepted (413 past it).
+    #[serde(default)]
+    pub max_request_bytes: Option<NonZeroUsize>,
+}
+
+impl PipelineSpec {
+    /// The route prefix, `/{name}` by default.
+    pub fn route(&self) -> String {
+        self.route_prefix
+            .as_ref()
+            .map_or_else(|| format!("/{}", self.name.0), |p| p.0.clone())
+    }
+}
+
+/// How an ensemble's predictions become its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Combine {
+    /// `predictions`: the mean of the models' numeric `predictions`, row by row.
+    Mean,
+    /// `predictions`: the value most models predicted, row by row (a tie goes to the value of
+    /// the earliest model among the tied).
+    Vote,
+    /// Every model's columns, named `{model}.{column}`.
+    All,
+}
+
+/// One model of a pipeline: a checkpoint and how its step runs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineModel {
+    /// Its step's name (per-step metrics, errors, `all`'s column names).
+    pub name: Name,
+    /// The checkpoint: a local directory or a URI.
+    pub checkpoint: String,
+    /// The predictor kind; by default the one the checkpoint records.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Replicas, each with its own predictor.
+    #[serde(default = "one")]
+    pub num_replicas: NonZeroUsize,
+    /// Calls batched into one prediction at most (no batching unless set).
+    #[serde(default)]
+    pub max_batch_size: Option<NonZeroUsize>,
+    /// How long a batch waits to fill (with `max_batch_size`; 10 ms unless set).
+    #[serde(default)]
+    pub batch_wait_timeout_s: Option<Seconds>,
+}
+
+/// The name of the step that combines an ensemble's predictions (no model may take it).
+pub const COMBINE_STEP: &str = "combine";
+
+/// A pipeline's models: at least one, with distinct names.
+#[derive(Debug, Clone)]
+pub struct PipelineModels(pub Vec<PipelineModel>);
+
+impl<'de> Deserialize<'de> for PipelineModels {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         struct Seq;
         impl<'de> Visitor<'de> for Seq {
-            type Value = Deployments;
+            type Value = PipelineModels;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a list of deployments")
+                f.write_str("a list of models")
             }
             fn visit_seq<A: SeqAccess<'de>>(
                 self,
                 mut seq: A,
             ) -> std::result::Result<Self::Value, A::Error> {
                 let mut names = BTreeSet::new();
-                let mut routes = BTreeSet::new();
                 let mut all = Vec::new();
-                while let Some(spec) = seq.next_element::<DeploymentSpec>()? {
-                    if !names.insert(spec.name.0.clone()) {
+                while let Some(model) = seq.next_element::<PipelineModel>()? {
+                    if model.name.0 == COMBINE_STEP {
                         return Err(de::Error::custom(format_args!(
-                            "deployment name {:?} is used twice; names must differ",
-                            spec.name.0
+                            "model name {COMBINE_STEP:?} is the combining step's; choose another"
                         )));
                     }
-                    let route = spec.route();
-                    if !routes.insert(route.clone()) {
+                    if !names.insert(model.name.0.clone()) {
                         return Err(de::Error::custom(format_args!(
-                            "route_prefix {route:?} of deployment {:?} is taken by an earlier \
-                             deployment; each needs its own",
-                            spec.name.0
+                            "model name {:?} is used twice in this pipeline; names must differ",
+                            model.name.0
                         )));
                     }
-                    all.push(spec);
+                    all.push(model);
                 }
                 if all.is_empty() {
-                    return Err(de::Error::custom("no deployments; list at least one"));
+                    return Err(de::Error::custom("no models; list at least one"));
                 }
-                Ok(Deployments(all))
+                Ok(PipelineModels(all))
             }
         }
         d.deserialize_seq(Seq)
+    }
+}
+
+/// Pipelines with distinct names and route prefixes.
+#[derive(Debug, Clone, Default)]
+pub struct Pipelines(pub Vec<PipelineSpec>);
+
+impl<'de> Deserialize<'de> for Pipelines {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_seq(Served::<PipelineSpec>::new())
+            .map(Pipelines)
     }
 }
 
@@ -373,6 +579,8 @@ mod tests {
         );
         let e = error("deployments: []\n");
         assert!(e.contains("at least one"), "{e}");
+        let e = error("http_options:\n  port: 0\n");
+        assert!(e.contains("nothing to serve"), "{e}");
         let e = error("http_options:\n  port: 70000\ndeployments: []\n");
         assert!(
             e.contains("http_options.port") && e.contains("line 2"),
@@ -383,5 +591,44 @@ mod tests {
         assert!(
             error("deployments:\n  - name: a b\n    checkpoint: /m\n").contains("name \"a b\"")
         );
+    }
+
+    #[test]
+    fn reads_pipelines_and_names_their_errors() {
+        let f = ServeFile::from_yaml(
+            "pipelines:\n  - name: ens\n    combine: vote\n    request_timeout_s: 2\n    \
+             models:\n      - {name: a, checkpoint: /m/a, num_replicas: 2, max_batch_size: 4}\n      \
+             - {name: b, checkpoint: /m/b}\n",
+            "serve.yaml",
+        )
+        .unwrap();
+        assert!(f.deployments.0.is_empty());
+        let [p] = f.pipelines.0.as_slice() else {
+            panic!("one pipeline")
+        };
+        assert_eq!((p.route(), p.combine), ("/ens".to_owned(), Combine::Vote));
+        assert_eq!(p.models.0[0].num_replicas.get(), 2);
+        assert_eq!(p.models.0[1].max_batch_size, None);
+
+        let models = "    models:\n      - {name: a, checkpoint: /m/a}\n";
+        let e = error(&format!(
+            "pipelines:\n  - name: ens\n    combine: median\n{models}"
+        ));
+        assert!(e.contains("median") && e.contains("line 3"), "{e}");
+        let e = error(
+            "pipelines:\n  - name: ens\n    combine: mean\n    models:\n      - {name: a, \
+             checkpoint: /m/a}\n      - {name: a, checkpoint: /m/b}\n",
+        );
+        assert!(e.contains("used twice") && e.contains("line "), "{e}");
+        let e = error(
+            "pipelines:\n  - name: ens\n    combine: mean\n    models:\n      - {name: \
+             combine, checkpoint: /m/a}\n",
+        );
+        assert!(e.contains("combining step"), "{e}");
+        let e = error(&format!(
+            "deployments:\n  - name: ens\n    checkpoint: /m\npipelines:\n  - name: ens\n    \
+             combine: all\n{models}"
+        ));
+        assert!(e.contains("share a name or route prefix"), "{e}");
     }
 }

@@ -144,7 +144,7 @@ fn train_inspect_verify_copy_and_predict() {
 
     // predict: the file equals the library's predictions, with the kept column.
     let output = dir.path().join("out/predictions.parquet");
-    let out = ok(&[
+    let o = air(&[
         "predict",
         &ckpt,
         CANCER,
@@ -156,7 +156,11 @@ fn train_inspect_verify_copy_and_predict() {
         "--keep",
         "target",
     ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
     assert!(out.contains("wrote 569 predictions"), "{out}");
+    // stderr is a pipe here: no progress bar, nothing at all at AIR_LOG=warn.
+    assert_eq!(err, "");
     let written = Dataset::read_parquet(output.to_str().unwrap())
         .unwrap()
         .to_polars()
@@ -374,22 +378,41 @@ fn serves_a_checkpoint_and_a_config_of_deployments() {
     assert_eq!(http(&server.url, "GET", "/-/healthz", "").0, 200);
     drop(server);
 
-    // Two deployments from a config file, each at its route.
+    // Two deployments and two ensembles from a config file, each at its route. An ensemble of
+    // copies of one model answers what the model does (mean and vote alike); `all` answers
+    // every model's columns under its name.
     let config = dir.path().join("serve.yaml");
     write(
         &config,
         &format!(
             "http_options:\n  port: 0\ndeployments:\n  - name: plain\n    checkpoint: {ckpt}\n  - \
              name: batched\n    checkpoint: {ckpt}\n    route_prefix: /v1/batched\n    \
-             max_batch_size: 8\n    batch_wait_timeout_s: 0.001\n"
+             max_batch_size: 8\n    batch_wait_timeout_s: 0.001\npipelines:\n  - name: mean\n    \
+             combine: mean\n    models:\n      - {{name: a, checkpoint: {ckpt}, num_replicas: \
+             2}}\n      - {{name: b, checkpoint: {ckpt}, max_batch_size: 4}}\n  - name: every\n    \
+             route_prefix: /v1/every\n    combine: all\n    models:\n      - {{name: a, \
+             checkpoint: {ckpt}}}\n      - {{name: b, checkpoint: {ckpt}}}\n"
         ),
     );
     let server = serve(&["--config", config.to_str().unwrap()]);
-    for route in ["/plain", "/v1/batched"] {
+    for route in ["/plain", "/v1/batched", "/mean"] {
         let (status, body) = http(&server.url, "POST", route, &records(&rows, 3));
         assert_eq!(status, 200, "{route}: {body}");
-        assert_eq!(predictions(&body).len(), 3);
+        let got = predictions(&body);
+        assert_eq!(got.len(), 3);
+        for (g, e) in got.iter().zip(&expected) {
+            assert!((g - e).abs() < 1e-6, "{route}: {got:?} vs {expected:?}");
+        }
     }
+    let (status, body) = http(&server.url, "POST", "/v1/every", &records(&rows, 2));
+    assert_eq!(status, 200, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    for record in answer.as_array().unwrap() {
+        assert_eq!(record["a.predictions"], record["b.predictions"], "{body}");
+    }
+    assert_eq!(answer.as_array().unwrap().len(), 2);
+    // A malformed request to a pipeline is a 4xx too.
+    assert_eq!(http(&server.url, "POST", "/mean", "{not json").0, 400);
     drop(server);
 
     // A malformed config names the file, the field and the line; nothing starts.
@@ -503,4 +526,61 @@ fn experiment_bad(dir: &Path) -> PathBuf {
         "tune:\n  metric: train-logloss\n  mode: min\nparam_space:\n  params:\n    eta: \
          {loguniform: [0.05]}\n",
     )
+}
+
+/// Runs `air` with MLflow's variables cleared; exit status, stdout, stderr.
+fn air_without_mlflow_env(args: &[&str]) -> (Option<i32>, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_air"))
+        .args(args)
+        .env("AIR_LOG", "warn")
+        .env_remove("MLFLOW_TRACKING_URI")
+        .env_remove("MLFLOW_EXPERIMENT_NAME")
+        .output()
+        .expect("the air binary runs");
+    let (out, err) = text(&o);
+    (o.status.code(), out, err)
+}
+
+#[test]
+fn training_goes_on_without_its_mlflow_server_and_mlflow_settings_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on: every event is a warning, the run succeeds.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = experiment(
+        dir.path(),
+        &format!(
+            "callbacks:\n  - tensorboard\n  - mlflow:\n      tracking_uri: http://127.0.0.1:{port}\n      \
+             experiment_name: cancer\n      artifacts: checkpoints\n"
+        ),
+    );
+    let (code, out, err) = air_without_mlflow_env(&["train", "--config", config.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}\n{out}");
+    assert!(out.contains("final metrics"), "{out}");
+    assert!(err.contains("MLflow did not take an event"), "{err}");
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+
+    // No tracking URI anywhere: refused before training, naming the variable to set.
+    let sub = dir.path().join("no-uri");
+    std::fs::create_dir_all(&sub).unwrap();
+    let config = experiment(&sub, "callbacks:\n  - mlflow: {experiment_name: cancer}\n");
+    let (code, _, err) = air_without_mlflow_env(&["train", "--config", config.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("callbacks[0]") && err.contains("MLFLOW_TRACKING_URI"),
+        "{err}"
+    );
+    assert!(!sub.join("results").exists(), "nothing ran");
+
+    // A misspelt setting names the field and its line.
+    let config = experiment(&sub, "callbacks:\n  - mlflow: {tracking_url: http://h:1}\n");
+    let (code, _, err) = air_without_mlflow_env(&["train", "--config", config.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("tracking_url") && err.contains("line 15"),
+        "{err}"
+    );
 }

@@ -13,6 +13,7 @@ use std::{
 
 use air_checkpoint::{
     StorageOptions,
+    progress::Progress,
     storage::{self, Resolved, StoreLocation},
 };
 use object_store::{ObjectStoreExt, WriteMultipart};
@@ -75,7 +76,8 @@ impl Dataset {
             }
             None => Arc::new(self.schema()?),
         };
-        write_batches(batches, &schema, destination, format, storage)
+        let progress = Progress::rows(format!("writing {destination}"), None);
+        write_batches(batches, &schema, destination, format, storage, &progress)
     }
 }
 
@@ -85,14 +87,33 @@ impl Dataset {
 /// batch predictor's stream, in bounded memory. Every batch must have `schema`; with no batch
 /// the file still holds the columns. Returns the row count; the first `Err` batch stops the
 /// write and leaves any previous file untouched.
+///
+/// `progress` counts the rows written (pass [`Progress::rows`] for a bar on a terminal, or
+/// [`Progress::hidden`]); it is finished, or abandoned on an error, when the write ends. An
+/// upload to an object store gets a bar of its own when large.
 pub fn write_batches(
     batches: impl IntoIterator<Item = Result<DataFrame>>,
     schema: &Schema,
     destination: &str,
     format: FileFormat,
     storage: &StorageOptions,
+    progress: &Progress,
 ) -> Result<usize> {
-    let batches = batches.into_iter();
+    let batches = batches.into_iter().inspect(|b| {
+        if let Ok(df) = b {
+            progress.inc(df.height() as u64);
+        }
+    });
+    progress.conclude(write_to(batches, schema, destination, storage, format))
+}
+
+fn write_to(
+    batches: impl Iterator<Item = Result<DataFrame>>,
+    schema: &Schema,
+    destination: &str,
+    storage: &StorageOptions,
+    format: FileFormat,
+) -> Result<usize> {
     match storage::resolve(destination, storage)? {
         Resolved::Local(path) => {
             if path.is_dir() {
@@ -193,6 +214,17 @@ fn write_file(
 /// no partial object appears.
 fn upload(path: &Path, location: &StoreLocation) -> Result<()> {
     let mut file = File::open(path).map_err(io_err("opening", path))?;
+    let size = file.metadata().map_or(0, |m| m.len());
+    let progress = Progress::bytes(format!("uploading to {}", location.uri), size);
+    progress.conclude(upload_from(&mut file, path, location, &progress))
+}
+
+fn upload_from(
+    file: &mut File,
+    path: &Path,
+    location: &StoreLocation,
+    progress: &Progress,
+) -> Result<()> {
     storage::block_on(async {
         let upload = location
             .store
@@ -220,6 +252,7 @@ fn upload(path: &Path, location: &StoreLocation) -> Result<()> {
                 return Err(location.error(e).into());
             }
             writer.write(&buf[..n]);
+            progress.inc(n as u64);
         }
         writer.finish().await.map_err(|e| location.error(e))?;
         Ok(())

@@ -18,10 +18,8 @@ use crate::{
         SummaryMetadata, SummaryValue, TensorDim, TensorProto, TensorShape, ValueKind,
     },
     tfevents::{EventWriter, now_secs},
+    values,
 };
-
-/// Keys every result has that are not metrics worth a chart.
-const NOT_SCALARS: [&str; 4] = ["training_iteration", "timestamp", "trial_id", "done"];
 
 /// Writes TensorBoard event files (Ray's `TBXLoggerCallback`).
 ///
@@ -111,27 +109,16 @@ fn plugin_summary(tag: &str, data: PluginDataKind) -> Summary {
     }
 }
 
-/// `config` flattened to dotted names: numbers, strings and booleans as they are, anything
+/// A config leaf as an HParams value: numbers, strings and booleans as they are, anything
 /// else (lists, nulls) as its JSON text.
-fn flatten(prefix: &str, config: &Value, out: &mut BTreeMap<String, ProtoValue>) {
-    let kind = match config {
-        Value::Object(m) => {
-            for (k, v) in m {
-                let name = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                flatten(&name, v, out);
-            }
-            return;
-        }
+fn hparam_value(value: &Value) -> ProtoValue {
+    let kind = match value {
         Value::Number(n) => ValueKind::Number(n.as_f64().unwrap_or(f64::NAN)),
         Value::String(s) => ValueKind::String(s.clone()),
         Value::Bool(b) => ValueKind::Bool(*b),
         other => ValueKind::String(other.to_string()),
     };
-    out.insert(prefix.to_owned(), ProtoValue { kind: Some(kind) });
+    ProtoValue { kind: Some(kind) }
 }
 
 impl Callback for TensorBoardCallback {
@@ -142,8 +129,10 @@ impl Callback for TensorBoardCallback {
     fn on_trial_start(&self, trial: &TrialContext, _: &[Metrics]) -> Result<(), BoxError> {
         let dir = local_dir(&trial.path)?;
         let mut writer = EventWriter::create(&dir)?;
-        let mut hparams = BTreeMap::new();
-        flatten("", &trial.config, &mut hparams);
+        let hparams: BTreeMap<String, ProtoValue> = values::flatten_config(&trial.config)
+            .into_iter()
+            .map(|(name, v)| (name, hparam_value(&v)))
+            .collect();
         let mut state = self.state();
         for (name, v) in &hparams {
             let (kind, discrete) = match &v.kind {
@@ -173,28 +162,15 @@ impl Callback for TensorBoardCallback {
     }
 
     fn on_trial_result(&self, trial: &TrialContext, result: &Metrics) -> Result<(), BoxError> {
-        let step = result
-            .get("training_iteration")
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
-        let mut values = Vec::new();
-        for (k, v) in result {
-            if NOT_SCALARS.contains(&k.as_str()) {
-                continue;
-            }
-            let x = match v {
-                Value::Number(n) => n.as_f64(),
-                Value::Bool(b) => Some(f64::from(u8::from(*b))),
-                _ => None,
-            };
-            if let Some(x) = x {
-                values.push(SummaryValue {
-                    tag: k.clone(),
-                    metadata: None,
-                    value: Some(SummaryKind::SimpleValue(x as f32)),
-                });
-            }
-        }
+        let step = values::step(result);
+        let values: Vec<SummaryValue> = values::scalars(result)
+            .into_iter()
+            .map(|(tag, x)| SummaryValue {
+                tag,
+                metadata: None,
+                value: Some(SummaryKind::SimpleValue(x as f32)),
+            })
+            .collect();
         let mut state = self.state();
         state.metrics.extend(values.iter().map(|v| v.tag.clone()));
         let Some(writer) = state.writers.get_mut(&trial.path) else {

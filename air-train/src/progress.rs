@@ -1,9 +1,8 @@
-//! The per-run progress bar: shown only when stderr is a terminal and the run is not silent,
-//! so tests and logs stay quiet.
+//! The per-run progress bar (iterations and the latest metrics): shown only when stderr is a
+//! terminal, the run is not silent and it has lasted a moment, so tests and logs stay quiet.
+//! It joins the process's other bars (a tuner's table, checkpoint uploads).
 
-use std::io::IsTerminal;
-
-use indicatif::{ProgressBar, ProgressStyle};
+use air_checkpoint::progress::Progress as Bar;
 use serde_json::Value;
 
 use crate::{Verbosity, run::Metrics};
@@ -19,26 +18,23 @@ const AUTO_KEYS: [&str; 6] = [
 
 #[derive(Debug)]
 pub(crate) struct Progress {
-    bar: Option<ProgressBar>,
+    bar: Bar,
 }
 
 impl Progress {
     pub(crate) fn new(label: &str, verbose: Verbosity) -> Self {
-        if verbose == Verbosity::Silent || !std::io::stderr().is_terminal() {
-            return Self { bar: None };
-        }
-        let bar = ProgressBar::new_spinner();
-        if let Ok(style) =
-            ProgressStyle::with_template("{spinner} {prefix} [{elapsed_precise}] iter {pos} {msg}")
-        {
-            bar.set_style(style);
-        }
-        bar.set_prefix(label.to_owned());
-        Self { bar: Some(bar) }
+        let bar = match verbose {
+            Verbosity::Silent => Bar::hidden(),
+            _ => Bar::iterations(label.to_owned()),
+        };
+        Self { bar }
     }
 
     pub(crate) fn update(&self, iteration: u64, metrics: &Metrics) {
-        let Some(bar) = &self.bar else { return };
+        let bar = &self.bar;
+        if !bar.is_active() {
+            return;
+        }
         bar.set_position(iteration);
         let shown: Vec<String> = metrics
             .iter()
@@ -56,8 +52,6 @@ impl Progress {
     }
 
     pub(crate) fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish();
-        }
+        self.bar.finish();
     }
 }

@@ -1,11 +1,9 @@
-//! The live status table: drawn on stderr when it is a terminal, never in tests or logs.
+//! The live status table: drawn on stderr when it is a terminal, never in tests or logs. It
+//! joins the process's other bars (trial runs, checkpoint transfers).
 
-use std::{
-    io::IsTerminal,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
+use air_checkpoint::progress::Progress;
 use serde_json::Value;
 
 use crate::trial::{TrialStatus, TrialTable};
@@ -13,20 +11,18 @@ use crate::trial::{TrialStatus, TrialTable};
 const ROWS: usize = 12;
 
 pub(crate) struct StatusTable {
-    bar: Option<ProgressBar>,
+    bar: Progress,
     metric: Option<String>,
     last: Option<Instant>,
 }
 
 impl StatusTable {
     pub(crate) fn new(enabled: bool, metric: Option<String>) -> Self {
-        let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
-            let bar = ProgressBar::new_spinner();
-            if let Ok(style) = ProgressStyle::with_template("{msg}") {
-                bar.set_style(style);
-            }
-            bar
-        });
+        let bar = if enabled {
+            Progress::text()
+        } else {
+            Progress::hidden()
+        };
         Self {
             bar,
             metric,
@@ -35,7 +31,10 @@ impl StatusTable {
     }
 
     pub(crate) fn draw(&mut self, table: &TrialTable, elapsed: Duration, last: bool) {
-        let Some(bar) = &self.bar else { return };
+        let bar = &self.bar;
+        if !bar.is_active() {
+            return;
+        }
         if !last
             && self
                 .last

@@ -1,0 +1,152 @@
+//! Search cost at thousands of sequential trials: `TpeSearch` (and random search, the
+//! bookkeeping floor) on Branin (2-D) and a 5-D mixed space (uniform, log-uniform, integer,
+//! categorical, quantised), one trial at a time, trials/s and the best value found per seed.
+//!
+//! ```text
+//! cargo run --release --example tpe_bench -- --trials 200,1000,3000 --seeds 5
+//! python3 benches/programs/tpe_optuna.py --trials 200,1000,3000 --seeds 5
+//! ```
+//!
+//! The same problems for Optuna's TPE (in-memory study) are `benches/programs/tpe_optuna.py`.
+
+// The objectives are written as in the literature and in the Python side, not fused.
+#![allow(clippy::suboptimal_flops)]
+
+use std::{num::NonZeroUsize, time::Instant};
+
+use air::{
+    train::{RunConfig, Session, TrainError, Verbosity},
+    tune::{
+        BasicVariantGenerator, Mode, Space, TpeSearch, TuneConfig, Tuner, choice, loguniform,
+        quniform, randint, space, uniform,
+    },
+};
+use anyhow::Context;
+use serde_json::{Value, json};
+
+/// TPE's cost per trial as the history grows.
+#[derive(Debug, clap::Parser)]
+struct Options {
+    /// Trial counts to run (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "200,1000,3000")]
+    trials: Vec<usize>,
+    /// Seeds per count.
+    #[arg(long, default_value_t = 5)]
+    seeds: u64,
+    /// Searchers to run.
+    #[arg(long, value_delimiter = ',', default_value = "tpe,random")]
+    searchers: Vec<String>,
+    /// Problems to run.
+    #[arg(long, value_delimiter = ',', default_value = "branin,mixed")]
+    problems: Vec<String>,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+/// Branin on x ∈ [-5, 10], y ∈ [0, 15]; its minimum is 0.397887.
+fn branin(c: &Value) -> f64 {
+    let (x, y) = (
+        c["x"].as_f64().unwrap_or(0.0),
+        c["y"].as_f64().unwrap_or(0.0),
+    );
+    let pi = std::f64::consts::PI;
+    let b = 5.1 / (4.0 * pi * pi);
+    let t = 1.0 / (8.0 * pi);
+    (y - b * x * x + 5.0 / pi * x - 6.0).powi(2) + 10.0 * (1.0 - t) * x.cos() + 10.0
+}
+
+/// A 5-D mixed space; its minimum is 0 (x1 = 1, x2 = 0.01, x3 = 7, x4 = "b", x5 = 0.3).
+fn mixed(c: &Value) -> f64 {
+    let x1 = c["x1"].as_f64().unwrap_or(0.0);
+    let x2 = c["x2"].as_f64().unwrap_or(1.0);
+    let x3 = c["x3"].as_f64().unwrap_or(0.0);
+    let x5 = c["x5"].as_f64().unwrap_or(0.0);
+    let x4 = match c["x4"].as_str() {
+        Some("a") => 1.0,
+        Some("b") => 0.0,
+        _ => 0.5,
+    };
+    (x1 - 1.0).powi(2)
+        + (x2.log10() + 2.0).powi(2)
+        + (x3 - 7.0).powi(2) / 10.0
+        + x4
+        + (x5 - 0.3).powi(2)
+}
+
+/// An objective: a config's value, to minimise.
+type Objective = fn(&Value) -> f64;
+
+fn problem(name: &str) -> anyhow::Result<(Space, Objective)> {
+    Ok(match name {
+        "branin" => (
+            space!({ "x": uniform(-5.0, 10.0), "y": uniform(0.0, 15.0) }),
+            branin as Objective,
+        ),
+        "mixed" => (
+            space!({
+                "x1": uniform(-5.0, 5.0), "x2": loguniform(1e-3, 1.0), "x3": randint(0, 10),
+                "x4": choice(["a", "b", "c"]), "x5": quniform(0.0, 1.0, 0.1)
+            }),
+            mixed,
+        ),
+        other => anyhow::bail!("unknown problem {other:?}: branin or mixed"),
+    })
+}
+
+fn main() -> anyhow::Result<()> {
+    let o: Options = clap::Parser::parse();
+    let dir = tempfile::tempdir()?;
+    for problem_name in &o.problems {
+        let (space, objective) = problem(problem_name)?;
+        for searcher in &o.searchers {
+            for &n in &o.trials {
+                let mut rates = Vec::new();
+                let mut bests = Vec::new();
+                for seed in 0..o.seeds {
+                    let trainable = move |c: &Value, s: &mut Session| {
+                        s.report(json!({ "value": objective(c) }), None)?;
+                        Ok::<(), TrainError>(())
+                    };
+                    let mut config = TuneConfig::new()
+                        .with_metric("value", Mode::Min)
+                        .with_num_samples(NonZeroUsize::new(n).context("--trials 0")?)
+                        .with_max_concurrent_trials(NonZeroUsize::MIN)
+                        .with_seed(seed);
+                    config = match searcher.as_str() {
+                        "tpe" => config.with_search_alg(TpeSearch::new()),
+                        "random" => config.with_search_alg(BasicVariantGenerator::new()),
+                        other => anyhow::bail!("unknown searcher {other:?}: tpe or random"),
+                    };
+                    let start = Instant::now();
+                    let grid = Tuner::new(trainable, space.clone())
+                        .with_tune_config(config)
+                        .with_run_config(
+                            RunConfig::new(dir.path().to_str().context("utf-8 temp dir")?)
+                                .with_name(&format!("{problem_name}_{searcher}_{n}_{seed}"))
+                                .with_verbose(Verbosity::Silent),
+                        )
+                        .fit()?;
+                    rates.push(n as f64 / start.elapsed().as_secs_f64());
+                    let best = grid.best_result()?.metrics["value"]
+                        .as_f64()
+                        .context("a numeric value")?;
+                    bests.push(best);
+                }
+                let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len() as f64;
+                println!(
+                    "air {searcher:<6} {problem_name:<6} {n:>5} trials: {:>6.0} trials/s, best \
+                     mean {:.4} (per seed {})",
+                    mean(&rates),
+                    mean(&bests),
+                    bests
+                        .iter()
+                        .map(|b| format!("{b:.4}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                );
+            }
+        }
+    }
+    Ok(())
+}
