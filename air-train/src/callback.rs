@@ -15,6 +15,7 @@
 use std::{
     collections::HashMap,
     fmt,
+    io::Write,
     sync::{Arc, Mutex},
 };
 
@@ -175,6 +176,53 @@ struct TrialLog {
     dir: RunDir,
     rows: Vec<Metrics>,
     header: Vec<String>,
+    /// The file, kept open for appending while the trial runs (local directories only):
+    /// a result costs one `write`, not an open, a write and a close.
+    appender: Option<std::fs::File>,
+    /// The file is known to be absent or empty (`on_trial_start` saw to it): the first row
+    /// can be appended with its header instead of the file being written whole.
+    emptied: bool,
+}
+
+impl TrialLog {
+    fn new(dir: RunDir) -> Self {
+        Self {
+            dir,
+            rows: Vec::new(),
+            header: Vec::new(),
+            appender: None,
+            emptied: false,
+        }
+    }
+
+    /// Appends `text` to file `name` (an object store gets the whole file, `whole(rows)`). The
+    /// bytes are in the file (the OS's page cache) when this returns, before the tuner records
+    /// the result.
+    fn append(
+        &mut self,
+        name: &str,
+        text: &str,
+        whole: impl FnOnce(&[Metrics]) -> String,
+    ) -> Result<()> {
+        if self.appender.is_none() {
+            self.appender = self.dir.open_append(name)?;
+        }
+        match &mut self.appender {
+            Some(file) => file
+                .write_all(text.as_bytes())
+                .map_err(|e| crate::TrainError::storage(self.dir.child(name), e)),
+            None => {
+                let rows = &self.rows;
+                self.dir.append(name, text, || whole(rows))
+            }
+        }
+    }
+
+    /// Replaces file `name` whole (atomically); the open appender pointed at the old file.
+    fn rewrite(&mut self, name: &str, text: String) -> Result<()> {
+        self.appender = None;
+        self.dir.write(name, text.into_bytes())
+    }
 }
 
 impl FileLog {
@@ -186,25 +234,24 @@ impl FileLog {
         let mut trials = self.trials.lock().unwrap_or_else(|p| p.into_inner());
         let log = match trials.entry(trial.path.clone()) {
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => v.insert(TrialLog {
-                dir: RunDir::at(&trial.path, &air_checkpoint::StorageOptions::new())?,
-                rows: Vec::new(),
-                header: Vec::new(),
-            }),
+            std::collections::hash_map::Entry::Vacant(v) => v.insert(TrialLog::new(RunDir::at(
+                &trial.path,
+                &air_checkpoint::StorageOptions::new(),
+            )?)),
         };
         f(log)
     }
 
     fn adopt(&self, trial: &TrialContext, dir: RunDir) {
         let mut trials = self.trials.lock().unwrap_or_else(|p| p.into_inner());
-        trials.insert(
-            trial.path.clone(),
-            TrialLog {
-                dir,
-                rows: Vec::new(),
-                header: Vec::new(),
-            },
-        );
+        trials.insert(trial.path.clone(), TrialLog::new(dir));
+    }
+
+    /// Closes a trial's file and drops what was kept of it (the trial ended; a restart calls
+    /// `on_trial_start` again).
+    fn forget(&self, trial: &TrialContext) {
+        let mut trials = self.trials.lock().unwrap_or_else(|p| p.into_inner());
+        trials.remove(&trial.path);
     }
 }
 
@@ -243,8 +290,7 @@ impl Callback for JsonLoggerCallback {
         Ok(self.0.with_trial(trial, |log| {
             log.rows = history.to_vec();
             if !history.is_empty() || log.dir.exists(Self::FILE)? {
-                log.dir
-                    .write(Self::FILE, lines(history.iter()).into_bytes())?;
+                log.rewrite(Self::FILE, lines(history.iter()))?;
             }
             Ok(())
         })?)
@@ -253,12 +299,24 @@ impl Callback for JsonLoggerCallback {
     fn on_trial_result(&self, trial: &TrialContext, result: &Metrics) -> Result<(), BoxError> {
         Ok(self.0.with_trial(trial, |log| {
             let line = format!("{}\n", Value::Object(result.clone()));
-            let rows = &log.rows;
-            log.dir
-                .append(Self::FILE, &line, || lines(rows.iter().chain([result])))?;
+            log.append(Self::FILE, &line, |rows| lines(rows.iter().chain([result])))?;
             log.rows.push(result.clone());
             Ok(())
         })?)
+    }
+
+    fn on_trial_complete(
+        &self,
+        trial: &TrialContext,
+        _last: Option<&Metrics>,
+    ) -> Result<(), BoxError> {
+        self.0.forget(trial);
+        Ok(())
+    }
+
+    fn on_trial_error(&self, trial: &TrialContext, _error: &str) -> Result<(), BoxError> {
+        self.0.forget(trial);
+        Ok(())
     }
 }
 
@@ -299,10 +357,17 @@ impl Callback for CsvLoggerCallback {
                     }
                 }
             }
-            if !history.is_empty() {
-                let all = csv_whole(&log.header, history.iter());
-                log.dir.write(Self::FILE, all.into_bytes())?;
+            // A file left from an earlier start is replaced (or emptied, so that the first
+            // result starts it again by appending).
+            if !history.is_empty() || log.dir.exists(Self::FILE)? {
+                let all = if history.is_empty() {
+                    String::new()
+                } else {
+                    csv_whole(&log.header, history.iter())
+                };
+                log.rewrite(Self::FILE, all)?;
             }
+            log.emptied = history.is_empty();
             Ok(())
         })?)
     }
@@ -315,20 +380,39 @@ impl Callback for CsvLoggerCallback {
                     header.push(k.clone());
                 }
             }
-            if header == log.header {
-                let row = csv_row(&header, result);
-                let rows = &log.rows;
-                log.dir.append(Self::FILE, &row, || {
+            let first = log.rows.is_empty() && log.emptied;
+            if first || (header == log.header && !log.rows.is_empty()) {
+                // The first row brings the header along: the file is absent or empty.
+                let text = if first {
+                    csv_whole(&header, [result].into_iter())
+                } else {
+                    csv_row(&header, result)
+                };
+                log.append(Self::FILE, &text, |rows| {
                     csv_whole(&header, rows.iter().chain([result]))
                 })?;
             } else {
                 let all = csv_whole(&header, log.rows.iter().chain([result]));
-                log.dir.write(Self::FILE, all.into_bytes())?;
-                log.header = header;
+                log.rewrite(Self::FILE, all)?;
             }
+            log.header = header;
             log.rows.push(result.clone());
             Ok(())
         })?)
+    }
+
+    fn on_trial_complete(
+        &self,
+        trial: &TrialContext,
+        _last: Option<&Metrics>,
+    ) -> Result<(), BoxError> {
+        self.0.forget(trial);
+        Ok(())
+    }
+
+    fn on_trial_error(&self, trial: &TrialContext, _error: &str) -> Result<(), BoxError> {
+        self.0.forget(trial);
+        Ok(())
     }
 }
 

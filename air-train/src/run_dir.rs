@@ -125,6 +125,20 @@ impl RunDir {
         }
     }
 
+    /// File `name` opened for appending (created if missing), in a local directory; `None`
+    /// for an object store, which cannot append.
+    pub(crate) fn open_append(&self, name: &str) -> Result<Option<std::fs::File>> {
+        match &self.place {
+            Place::Local(dir) => std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join(name))
+                .map(Some)
+                .map_err(|e| TrainError::storage(self.child(name), e)),
+            Place::Store { .. } => Ok(None),
+        }
+    }
+
     /// Appends `text` to a local file, or rewrites the whole object with `whole()` remotely
     /// (object stores cannot append).
     pub(crate) fn append(

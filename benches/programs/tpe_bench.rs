@@ -8,6 +8,10 @@
 //! ```
 //!
 //! The same problems for Optuna's TPE (in-memory study) are `benches/programs/tpe_optuna.py`.
+//!
+//! `--driver tuner` (the default) runs each trial through the `Tuner`, with its trial
+//! directories and result files on disk; `--driver searcher` asks and tells the searcher
+//! directly, in memory like Optuna's study, which measures the search alone.
 
 // The objectives are written as in the literature and in the Python side, not fused.
 #![allow(clippy::suboptimal_flops)]
@@ -17,8 +21,8 @@ use std::{num::NonZeroUsize, time::Instant};
 use air::{
     train::{RunConfig, Session, TrainError, Verbosity},
     tune::{
-        BasicVariantGenerator, Mode, Space, TpeSearch, TuneConfig, Tuner, choice, loguniform,
-        quniform, randint, space, uniform,
+        BasicVariantGenerator, Mode, SearchContext, Searcher, Space, Suggestion, TpeSearch,
+        TuneConfig, Tuner, choice, loguniform, quniform, randint, space, uniform,
     },
 };
 use anyhow::Context;
@@ -39,9 +43,62 @@ struct Options {
     /// Problems to run.
     #[arg(long, value_delimiter = ',', default_value = "branin,mixed")]
     problems: Vec<String>,
+    /// What runs the trials.
+    #[arg(long, value_enum, default_value_t = Driver::Tuner)]
+    driver: Driver,
+    /// Where the tuner writes its experiments (default: a temporary directory).
+    #[arg(long)]
+    storage: Option<std::path::PathBuf>,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
+}
+
+/// What runs the trials.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Driver {
+    /// The `Tuner`: trial directories, result files, experiment state.
+    Tuner,
+    /// The searcher alone, in memory (Optuna's in-memory study does the same).
+    Searcher,
+}
+
+/// A searcher by its command-line name.
+fn searcher(name: &str) -> anyhow::Result<Box<dyn Searcher>> {
+    Ok(match name {
+        "tpe" => Box::new(TpeSearch::new()),
+        "random" => Box::new(BasicVariantGenerator::new()),
+        other => anyhow::bail!("unknown searcher {other:?}: tpe or random"),
+    })
+}
+
+/// Runs `n` trials by asking and telling the searcher; the best value.
+fn ask_and_tell(
+    mut s: Box<dyn Searcher>,
+    space: Space,
+    objective: Objective,
+    n: usize,
+    seed: u64,
+) -> anyhow::Result<f64> {
+    s.setup(
+        &SearchContext::new(space)
+            .with_metric("value", Mode::Min)
+            .with_num_samples(n)
+            .with_seed(seed),
+    )?;
+    let mut best = f64::INFINITY;
+    for i in 0..n {
+        let id = format!("t{i}");
+        let Suggestion::Config(config) = s.suggest(&id) else {
+            anyhow::bail!("the searcher stopped suggesting after {i} trials");
+        };
+        let value = objective(&config);
+        best = best.min(value);
+        let mut result = serde_json::Map::new();
+        result.insert("value".to_owned(), json!(value));
+        s.on_trial_complete(&id, Some(&result), false);
+    }
+    Ok(best)
 }
 
 /// Branin on x ∈ [-5, 10], y ∈ [0, 15]; its minimum is 0.397887.
@@ -96,46 +153,65 @@ fn problem(name: &str) -> anyhow::Result<(Space, Objective)> {
 
 fn main() -> anyhow::Result<()> {
     let o: Options = clap::Parser::parse();
-    let dir = tempfile::tempdir()?;
+    let temp = tempfile::tempdir()?;
+    let dir = o.storage.as_deref().unwrap_or(temp.path());
+    let driver = match o.driver {
+        Driver::Tuner => "tuner",
+        Driver::Searcher => "search",
+    };
     for problem_name in &o.problems {
         let (space, objective) = problem(problem_name)?;
-        for searcher in &o.searchers {
+        for searcher_name in &o.searchers {
             for &n in &o.trials {
                 let mut rates = Vec::new();
                 let mut bests = Vec::new();
                 for seed in 0..o.seeds {
-                    let trainable = move |c: &Value, s: &mut Session| {
-                        s.report(json!({ "value": objective(c) }), None)?;
-                        Ok::<(), TrainError>(())
-                    };
-                    let mut config = TuneConfig::new()
-                        .with_metric("value", Mode::Min)
-                        .with_num_samples(NonZeroUsize::new(n).context("--trials 0")?)
-                        .with_max_concurrent_trials(NonZeroUsize::MIN)
-                        .with_seed(seed);
-                    config = match searcher.as_str() {
-                        "tpe" => config.with_search_alg(TpeSearch::new()),
-                        "random" => config.with_search_alg(BasicVariantGenerator::new()),
-                        other => anyhow::bail!("unknown searcher {other:?}: tpe or random"),
-                    };
+                    // Refuses an unknown name before any timing.
+                    searcher(searcher_name)?;
                     let start = Instant::now();
-                    let grid = Tuner::new(trainable, space.clone())
-                        .with_tune_config(config)
-                        .with_run_config(
-                            RunConfig::new(dir.path().to_str().context("utf-8 temp dir")?)
-                                .with_name(&format!("{problem_name}_{searcher}_{n}_{seed}"))
-                                .with_verbose(Verbosity::Silent),
-                        )
-                        .fit()?;
+                    let best = match o.driver {
+                        Driver::Searcher => ask_and_tell(
+                            searcher(searcher_name)?,
+                            space.clone(),
+                            objective,
+                            n,
+                            seed,
+                        )?,
+                        Driver::Tuner => {
+                            let trainable = move |c: &Value, s: &mut Session| {
+                                s.report(json!({ "value": objective(c) }), None)?;
+                                Ok::<(), TrainError>(())
+                            };
+                            let config = TuneConfig::new()
+                                .with_metric("value", Mode::Min)
+                                .with_num_samples(NonZeroUsize::new(n).context("--trials 0")?)
+                                .with_max_concurrent_trials(NonZeroUsize::MIN)
+                                .with_seed(seed);
+                            let config = match searcher_name.as_str() {
+                                "tpe" => config.with_search_alg(TpeSearch::new()),
+                                _ => config.with_search_alg(BasicVariantGenerator::new()),
+                            };
+                            let grid = Tuner::new(trainable, space.clone())
+                                .with_tune_config(config)
+                                .with_run_config(
+                                    RunConfig::new(dir.to_str().context("utf-8 storage path")?)
+                                        .with_name(&format!(
+                                            "{problem_name}_{searcher_name}_{n}_{seed}"
+                                        ))
+                                        .with_verbose(Verbosity::Silent),
+                                )
+                                .fit()?;
+                            grid.best_result()?.metrics["value"]
+                                .as_f64()
+                                .context("a numeric value")?
+                        }
+                    };
                     rates.push(n as f64 / start.elapsed().as_secs_f64());
-                    let best = grid.best_result()?.metrics["value"]
-                        .as_f64()
-                        .context("a numeric value")?;
                     bests.push(best);
                 }
                 let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len() as f64;
                 println!(
-                    "air {searcher:<6} {problem_name:<6} {n:>5} trials: {:>6.0} trials/s, best \
+                    "air {driver} {searcher_name:<6} {problem_name:<6} {n:>5} trials: {:>6.0} trials/s, best \
                      mean {:.4} (per seed {})",
                     mean(&rates),
                     mean(&bests),

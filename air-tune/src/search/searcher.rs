@@ -28,6 +28,39 @@ pub struct SearchContext {
     pub seed: u64,
 }
 
+impl SearchContext {
+    /// The context of a search over `space` with no metric yet, seed 0 and no sample count:
+    /// for driving a searcher without a tuner (ask and tell, tests, benchmarks).
+    pub fn new(space: Space) -> Self {
+        Self {
+            metric: None,
+            mode: None,
+            space: Arc::new(space),
+            num_samples: 0,
+            seed: 0,
+        }
+    }
+
+    /// The metric to optimise and its direction.
+    pub fn with_metric(mut self, metric: &str, mode: Mode) -> Self {
+        self.metric = Some(metric.to_owned());
+        self.mode = Some(mode);
+        self
+    }
+
+    /// The seed.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// The number of samples the tune config would ask for.
+    pub fn with_num_samples(mut self, n: usize) -> Self {
+        self.num_samples = n;
+        self
+    }
+}
+
 /// A searcher's answer to "what should the next trial run?".
 #[derive(Debug, Clone, PartialEq)]
 pub enum Suggestion {
