@@ -71,12 +71,12 @@ impl History {
     /// ramp in trial order within its group.
     pub(super) fn roles(&self, n_below: usize) -> Vec<Role> {
         let n = self.by_seq.len();
-        let mut roles = vec![Role::default(); n];
-        for &i in &self.by_loss[..n_below.min(n)] {
-            roles[i as usize].below = true;
-        }
         let n_below = n_below.min(n);
         let n_above = n - n_below;
+        let mut roles = vec![Role::default(); n];
+        for &i in &self.by_loss[..n_below] {
+            roles[i as usize].below = true;
+        }
         let (mut nb, mut na) = (0, 0);
         for &i in &self.by_seq {
             let role = &mut roles[i as usize];
