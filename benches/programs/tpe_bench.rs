@@ -1,13 +1,19 @@
-//! Search cost at thousands of sequential trials: `TpeSearch` (and random search, the
-//! bookkeeping floor) on Branin (2-D) and a 5-D mixed space (uniform, log-uniform, integer,
-//! categorical, quantised), one trial at a time, trials/s and the best value found per seed.
+//! Search cost at hundreds to thousands of sequential trials: `TpeSearch`, `BayesOptSearch` (and
+//! random search, the bookkeeping floor) on Branin (2-D), a 5-D mixed space (uniform,
+//! log-uniform, integer, categorical, quantised) and that space without its categorical
+//! parameter (`numeric`, for the GP), one trial at a time, trials/s and the best value found per
+//! seed.
 //!
 //! ```text
 //! cargo run --release --example tpe_bench -- --trials 200,1000,3000 --seeds 5
 //! python3 benches/programs/tpe_optuna.py --trials 200,1000,3000 --seeds 5
+//! cargo run --release --example tpe_bench -- --searchers bayesopt --problems branin,numeric \
+//!     --trials 100,200,500 --driver searcher
+//! python3 benches/programs/bayesopt_skopt.py --trials 100,200,500 --seeds 5
 //! ```
 //!
-//! The same problems for Optuna's TPE (in-memory study) are `benches/programs/tpe_optuna.py`.
+//! The same problems for Optuna's TPE (in-memory study) are `benches/programs/tpe_optuna.py`,
+//! for scikit-optimize's `gp_minimize` `benches/programs/bayesopt_skopt.py`.
 //!
 //! `--driver tuner` (the default) runs each trial through the `Tuner`, with its trial
 //! directories and result files on disk; `--driver searcher` asks and tells the searcher
@@ -21,8 +27,8 @@ use std::{num::NonZeroUsize, time::Instant};
 use air::{
     train::{RunConfig, Session, TrainError, Verbosity},
     tune::{
-        BasicVariantGenerator, Mode, SearchContext, Searcher, Space, Suggestion, TpeSearch,
-        TuneConfig, Tuner, choice, loguniform, quniform, randint, space, uniform,
+        BasicVariantGenerator, BayesOptSearch, Mode, SearchContext, Searcher, Space, Suggestion,
+        TpeSearch, TuneConfig, Tuner, choice, loguniform, quniform, randint, space, uniform,
     },
 };
 use anyhow::Context;
@@ -67,8 +73,9 @@ enum Driver {
 fn searcher(name: &str) -> anyhow::Result<Box<dyn Searcher>> {
     Ok(match name {
         "tpe" => Box::new(TpeSearch::new()),
+        "bayesopt" => Box::new(BayesOptSearch::new()),
         "random" => Box::new(BasicVariantGenerator::new()),
-        other => anyhow::bail!("unknown searcher {other:?}: tpe or random"),
+        other => anyhow::bail!("unknown searcher {other:?}: tpe, bayesopt or random"),
     })
 }
 
@@ -131,6 +138,16 @@ fn mixed(c: &Value) -> f64 {
         + (x5 - 0.3).powi(2)
 }
 
+/// The mixed space without its categorical parameter (a GP takes numeric domains only); its
+/// minimum is 0.
+fn numeric(c: &Value) -> f64 {
+    let x1 = c["x1"].as_f64().unwrap_or(0.0);
+    let x2 = c["x2"].as_f64().unwrap_or(1.0);
+    let x3 = c["x3"].as_f64().unwrap_or(0.0);
+    let x5 = c["x5"].as_f64().unwrap_or(0.0);
+    (x1 - 1.0).powi(2) + (x2.log10() + 2.0).powi(2) + (x3 - 7.0).powi(2) / 10.0 + (x5 - 0.3).powi(2)
+}
+
 /// An objective: a config's value, to minimise.
 type Objective = fn(&Value) -> f64;
 
@@ -147,7 +164,14 @@ fn problem(name: &str) -> anyhow::Result<(Space, Objective)> {
             }),
             mixed,
         ),
-        other => anyhow::bail!("unknown problem {other:?}: branin or mixed"),
+        "numeric" => (
+            space!({
+                "x1": uniform(-5.0, 5.0), "x2": loguniform(1e-3, 1.0), "x3": randint(0, 10),
+                "x5": quniform(0.0, 1.0, 0.1)
+            }),
+            numeric,
+        ),
+        other => anyhow::bail!("unknown problem {other:?}: branin, mixed or numeric"),
     })
 }
 
@@ -189,6 +213,7 @@ fn main() -> anyhow::Result<()> {
                                 .with_seed(seed);
                             let config = match searcher_name.as_str() {
                                 "tpe" => config.with_search_alg(TpeSearch::new()),
+                                "bayesopt" => config.with_search_alg(BayesOptSearch::new()),
                                 _ => config.with_search_alg(BasicVariantGenerator::new()),
                             };
                             let grid = Tuner::new(trainable, space.clone())
