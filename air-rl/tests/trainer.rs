@@ -53,7 +53,7 @@ fn fit_reports_every_iteration_with_a_checkpoint_until_stopped() {
     assert_eq!(result.metrics["training_iteration"], 3);
     assert_eq!(result.metrics["timesteps_total"], 384);
     assert!(result.metrics["episode_reward_mean"].as_f64().unwrap() > 5.0);
-    assert_eq!(result.metrics_dataframe.height(), 3);
+    assert_eq!(result.metrics_dataframe().unwrap().height(), 3);
     let checkpoint = result.checkpoint.unwrap();
     for entry in [
         "policy.json",

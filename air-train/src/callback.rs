@@ -171,10 +171,18 @@ struct FileLog {
     trials: Mutex<HashMap<String, TrialLog>>,
 }
 
+/// A trial's metrics file: its header (CSV) and its rows as written.
 #[derive(Debug)]
 struct TrialLog {
     dir: RunDir,
-    rows: Vec<Metrics>,
+    /// The file's first line (CSV's column names; empty for JSON lines).
+    head: String,
+    /// The rows as written: an object store gets the file whole, and a new CSV column widens
+    /// every row. Text, not parsed results: appending a row copies its bytes once.
+    body: String,
+    /// Where each row of `body` ends.
+    row_ends: Vec<usize>,
+    /// CSV's columns.
     header: Vec<String>,
     /// The file, kept open for appending while the trial runs (local directories only):
     /// a result costs one `write`, not an open, a write and a close.
@@ -188,40 +196,59 @@ impl TrialLog {
     fn new(dir: RunDir) -> Self {
         Self {
             dir,
-            rows: Vec::new(),
+            head: String::new(),
+            body: String::new(),
+            row_ends: Vec::new(),
             header: Vec::new(),
             appender: None,
             emptied: false,
         }
     }
 
-    /// Appends `text` to file `name` (an object store gets the whole file, `whole(rows)`). The
-    /// bytes are in the file (the OS's page cache) when this returns, before the tuner records
-    /// the result.
-    fn append(
-        &mut self,
-        name: &str,
-        text: &str,
-        whole: impl FnOnce(&[Metrics]) -> String,
-    ) -> Result<()> {
+    /// Keeps `rows` (a resumed trial's history, formatted) as the file's rows.
+    fn reset(&mut self, rows: impl Iterator<Item = String>) {
+        self.body.clear();
+        self.row_ends.clear();
+        for r in rows {
+            self.body.push_str(&r);
+            self.row_ends.push(self.body.len());
+        }
+    }
+
+    /// Writes `row` after the file's rows: appended where the directory is local (with the
+    /// head when the file starts empty), the whole file to an object store. The bytes are in
+    /// the file (the OS's page cache) when this returns, before the tuner records the result.
+    fn push_row(&mut self, name: &str, row: &str) -> Result<()> {
+        let first = self.row_ends.is_empty();
+        self.body.push_str(row);
+        self.row_ends.push(self.body.len());
+        if first && !self.emptied {
+            // Whatever an earlier run left is replaced.
+            return self.rewrite(name);
+        }
         if self.appender.is_none() {
             self.appender = self.dir.open_append(name)?;
         }
         match &mut self.appender {
-            Some(file) => file
-                .write_all(text.as_bytes())
-                .map_err(|e| crate::TrainError::storage(self.dir.child(name), e)),
-            None => {
-                let rows = &self.rows;
-                self.dir.append(name, text, || whole(rows))
+            Some(file) => {
+                let written = if first && !self.head.is_empty() {
+                    file.write_all(format!("{}{row}", self.head).as_bytes())
+                } else {
+                    file.write_all(row.as_bytes())
+                };
+                written.map_err(|e| crate::TrainError::storage(self.dir.child(name), e))
             }
+            None => self.rewrite(name),
         }
     }
 
-    /// Replaces file `name` whole (atomically); the open appender pointed at the old file.
-    fn rewrite(&mut self, name: &str, text: String) -> Result<()> {
+    /// Replaces file `name` whole (atomically) with the head and rows; the open appender
+    /// pointed at the old file.
+    fn rewrite(&mut self, name: &str) -> Result<()> {
         self.appender = None;
-        self.dir.write(name, text.into_bytes())
+        self.emptied = false;
+        self.dir
+            .write(name, format!("{}{}", self.head, self.body).into_bytes())
     }
 }
 
@@ -232,14 +259,14 @@ impl FileLog {
         f: impl FnOnce(&mut TrialLog) -> Result<T>,
     ) -> Result<T> {
         let mut trials = self.trials.lock().unwrap_or_else(|p| p.into_inner());
-        let log = match trials.entry(trial.path.clone()) {
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => v.insert(TrialLog::new(RunDir::at(
-                &trial.path,
-                &air_checkpoint::StorageOptions::new(),
-            )?)),
-        };
-        f(log)
+        if !trials.contains_key(&trial.path) {
+            let dir = RunDir::at(&trial.path, &air_checkpoint::StorageOptions::new())?;
+            trials.insert(trial.path.clone(), TrialLog::new(dir));
+        }
+        match trials.get_mut(&trial.path) {
+            Some(log) => f(log),
+            None => unreachable!("inserted above"),
+        }
     }
 
     fn adopt(&self, trial: &TrialContext, dir: RunDir) {
@@ -276,9 +303,11 @@ impl JsonLoggerCallback {
     }
 }
 
-fn lines<'a>(rows: impl Iterator<Item = &'a Metrics>) -> String {
-    rows.map(|m| format!("{}\n", Value::Object(m.clone())))
-        .collect()
+/// A result as one JSON line.
+fn json_line(m: &Metrics) -> String {
+    let mut line = serde_json::to_string(m).unwrap_or_else(|_| "{}".to_owned());
+    line.push('\n');
+    line
 }
 
 impl Callback for JsonLoggerCallback {
@@ -288,21 +317,19 @@ impl Callback for JsonLoggerCallback {
 
     fn on_trial_start(&self, trial: &TrialContext, history: &[Metrics]) -> Result<(), BoxError> {
         Ok(self.0.with_trial(trial, |log| {
-            log.rows = history.to_vec();
+            log.reset(history.iter().map(json_line));
             if !history.is_empty() || log.dir.exists(Self::FILE)? {
-                log.rewrite(Self::FILE, lines(history.iter()))?;
+                log.rewrite(Self::FILE)?;
             }
+            log.emptied = history.is_empty();
             Ok(())
         })?)
     }
 
     fn on_trial_result(&self, trial: &TrialContext, result: &Metrics) -> Result<(), BoxError> {
-        Ok(self.0.with_trial(trial, |log| {
-            let line = format!("{}\n", Value::Object(result.clone()));
-            log.append(Self::FILE, &line, |rows| lines(rows.iter().chain([result])))?;
-            log.rows.push(result.clone());
-            Ok(())
-        })?)
+        Ok(self
+            .0
+            .with_trial(trial, |log| log.push_row(Self::FILE, &json_line(result)))?)
     }
 
     fn on_trial_complete(
@@ -322,7 +349,7 @@ impl Callback for JsonLoggerCallback {
 
 /// Writes every result of a trial as a row of `progress.csv` in its directory (Ray's
 /// `CSVLoggerCallback`): one column per key seen so far, the whole file rewritten when a new
-/// key appears.
+/// key appears (earlier rows get an empty field for it).
 #[derive(Debug, Default)]
 pub struct CsvLoggerCallback(FileLog);
 
@@ -348,7 +375,6 @@ impl Callback for CsvLoggerCallback {
 
     fn on_trial_start(&self, trial: &TrialContext, history: &[Metrics]) -> Result<(), BoxError> {
         Ok(self.0.with_trial(trial, |log| {
-            log.rows = history.to_vec();
             log.header.clear();
             for m in history {
                 for k in m.keys() {
@@ -357,15 +383,18 @@ impl Callback for CsvLoggerCallback {
                     }
                 }
             }
+            log.head = if history.is_empty() {
+                String::new()
+            } else {
+                csv_head(&log.header)
+            };
+            let header = std::mem::take(&mut log.header);
+            log.reset(history.iter().map(|m| csv_row(&header, m)));
+            log.header = header;
             // A file left from an earlier start is replaced (or emptied, so that the first
             // result starts it again by appending).
             if !history.is_empty() || log.dir.exists(Self::FILE)? {
-                let all = if history.is_empty() {
-                    String::new()
-                } else {
-                    csv_whole(&log.header, history.iter())
-                };
-                log.rewrite(Self::FILE, all)?;
+                log.rewrite(Self::FILE)?;
             }
             log.emptied = history.is_empty();
             Ok(())
@@ -374,30 +403,37 @@ impl Callback for CsvLoggerCallback {
 
     fn on_trial_result(&self, trial: &TrialContext, result: &Metrics) -> Result<(), BoxError> {
         Ok(self.0.with_trial(trial, |log| {
-            let mut header = log.header.clone();
+            let before = log.header.len();
             for k in result.keys() {
-                if !header.contains(k) {
-                    header.push(k.clone());
+                if !log.header.contains(k) {
+                    log.header.push(k.clone());
                 }
             }
-            let first = log.rows.is_empty() && log.emptied;
-            if first || (header == log.header && !log.rows.is_empty()) {
-                // The first row brings the header along: the file is absent or empty.
-                let text = if first {
-                    csv_whole(&header, [result].into_iter())
-                } else {
-                    csv_row(&header, result)
-                };
-                log.append(Self::FILE, &text, |rows| {
-                    csv_whole(&header, rows.iter().chain([result]))
-                })?;
-            } else {
-                let all = csv_whole(&header, log.rows.iter().chain([result]));
-                log.rewrite(Self::FILE, all)?;
+            let added = log.header.len() - before;
+            if added > 0 {
+                log.head = csv_head(&log.header);
             }
-            log.header = header;
-            log.rows.push(result.clone());
-            Ok(())
+            let row = csv_row(&log.header, result);
+            if added == 0 || log.row_ends.is_empty() {
+                return log.push_row(Self::FILE, &row);
+            }
+            // A new column: every earlier row gets an empty field for it, the file is
+            // written whole.
+            let pad = ",".repeat(added);
+            let mut body = String::with_capacity(log.body.len() + log.row_ends.len() * added);
+            let mut ends = Vec::with_capacity(log.row_ends.len() + 1);
+            let mut start = 0;
+            for &end in &log.row_ends {
+                body.push_str(&log.body[start..end - 1]);
+                body.push_str(&pad);
+                body.push('\n');
+                ends.push(body.len());
+                start = end;
+            }
+            body.push_str(&row);
+            ends.push(body.len());
+            (log.body, log.row_ends) = (body, ends);
+            log.rewrite(Self::FILE)
         })?)
     }
 
@@ -416,33 +452,53 @@ impl Callback for CsvLoggerCallback {
     }
 }
 
-fn csv_field(v: Option<&Value>) -> String {
-    let text = match v {
-        None | Some(Value::Null) => return String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
+/// Appends a CSV field for `v` (empty for none or null; quoted when it holds a separator,
+/// a quote or a line break).
+fn push_csv_field(out: &mut String, v: Option<&Value>) {
+    use std::fmt::Write as _;
+    let quote = |out: &mut String, text: &str| {
+        if text.contains([',', '"', '\n', '\r']) {
+            out.push('"');
+            out.push_str(&text.replace('"', "\"\""));
+            out.push('"');
+        } else {
+            out.push_str(text);
+        }
     };
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
+    match v {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) => quote(out, s),
+        Some(n @ (Value::Number(_) | Value::Bool(_))) => {
+            // Neither holds a character that needs quoting.
+            let _ = write!(out, "{n}");
+        }
+        Some(other) => quote(out, &other.to_string()),
     }
 }
 
+/// A result's CSV row (with its line break) under `header`.
 fn csv_row(header: &[String], m: &Metrics) -> String {
-    let fields: Vec<String> = header.iter().map(|h| csv_field(m.get(h))).collect();
-    format!("{}\n", fields.join(","))
+    let mut out = String::with_capacity(16 * header.len());
+    for (i, h) in header.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_csv_field(&mut out, m.get(h));
+    }
+    out.push('\n');
+    out
 }
 
-fn csv_whole<'a>(header: &[String], rows: impl Iterator<Item = &'a Metrics>) -> String {
-    let names: Vec<String> = header
-        .iter()
-        .map(|h| csv_field(Some(&Value::String(h.clone()))))
-        .collect();
-    let mut out = format!("{}\n", names.join(","));
-    for r in rows {
-        out.push_str(&csv_row(header, r));
+/// The CSV header line.
+fn csv_head(header: &[String]) -> String {
+    let mut out = String::new();
+    for (i, h) in header.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_csv_field(&mut out, Some(&Value::String(h.clone())));
     }
+    out.push('\n');
     out
 }
 
@@ -456,6 +512,62 @@ mod tests {
         assert_eq!(
             csv_row(&["a".into(), "b".into(), "c".into(), "d".into()], &m),
             "1,\"x,y\",,\n"
+        );
+    }
+
+    fn metrics(text: &str) -> Metrics {
+        serde_json::from_str(text).unwrap()
+    }
+
+    /// The files the two loggers leave after `results` (a resumed trial first keeps `history`).
+    fn logged(path: &str, history: &[Metrics], results: &[Metrics]) -> (String, String) {
+        let trial = TrialContext::new("t", "t", path, path, Value::Null);
+        let (json, csv) = (JsonLoggerCallback::new(), CsvLoggerCallback::new());
+        for logger in [&json as &dyn Callback, &csv] {
+            logger.on_trial_start(&trial, history).unwrap();
+            for r in results {
+                logger.on_trial_result(&trial, r).unwrap();
+            }
+            logger.on_trial_complete(&trial, results.last()).unwrap();
+        }
+        let dir = RunDir::at(path, &air_checkpoint::StorageOptions::new()).unwrap();
+        let read = |f: &str| String::from_utf8(dir.read(f).unwrap().unwrap()).unwrap();
+        (
+            read(JsonLoggerCallback::FILE),
+            read(CsvLoggerCallback::FILE),
+        )
+    }
+
+    #[test]
+    fn loggers_append_widen_and_resume_the_same_on_local_and_object_storage() {
+        let tmp = tempfile::tempdir().unwrap();
+        let results = [
+            metrics(r#"{"a": 1}"#),
+            metrics(r#"{"a": 2, "b": "x,y"}"#),
+            metrics(r#"{"a": 3}"#),
+            metrics(r#"{"a": 4, "c": true}"#),
+        ];
+        let local = tmp.path().join("trial").display().to_string();
+        std::fs::create_dir_all(&local).unwrap();
+        // A file an earlier start left is replaced.
+        std::fs::write(format!("{local}/progress.csv"), "stale\n").unwrap();
+        std::fs::write(format!("{local}/result.json"), "stale\n").unwrap();
+        let (json, csv) = logged(&local, &[], &results);
+        assert_eq!(
+            json,
+            "{\"a\":1}\n{\"a\":2,\"b\":\"x,y\"}\n{\"a\":3}\n{\"a\":4,\"c\":true}\n"
+        );
+        assert_eq!(csv, "a,b,c\n1,,\n2,\"x,y\",\n3,,\n4,,true\n");
+        assert_eq!(
+            logged("memory://loggers/trial", &[], &results),
+            (json.clone(), csv.clone())
+        );
+        // A resumed trial's files hold its kept history, then what follows.
+        let resumed = logged(&local, &results[..2], &results[2..]);
+        assert_eq!(resumed, (json.clone(), csv.clone()));
+        assert_eq!(
+            logged("memory://loggers/resumed", &results[..2], &results[2..]),
+            (json, csv)
         );
     }
 }

@@ -316,29 +316,9 @@ impl Recorder {
         Ok(())
     }
 
-    /// Every report so far as a polars frame (one row per report, one column per key).
-    pub(crate) fn metrics_frame(&self) -> Result<DataFrame> {
-        if self.rows.is_empty() {
-            return Ok(DataFrame::empty());
-        }
-        let flat: Vec<Value> = self
-            .rows
-            .iter()
-            .map(|m| {
-                Value::Object(
-                    m.iter()
-                        .map(|(k, v)| {
-                            let v = match v {
-                                Value::Object(_) | Value::Array(_) => Value::String(v.to_string()),
-                                other => other.clone(),
-                            };
-                            (k.clone(), v)
-                        })
-                        .collect(),
-                )
-            })
-            .collect();
-        Ok(Dataset::from_items(&flat)?.to_polars()?)
+    /// Every report so far, taken (the run is over).
+    pub(crate) fn take_history(&mut self) -> Vec<Metrics> {
+        std::mem::take(&mut self.rows)
     }
 
     pub(crate) fn last_metrics(&self) -> Option<&Metrics> {
@@ -421,4 +401,29 @@ mod tests {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(20_413), (2025, 11, 21));
     }
+}
+
+/// Reports as a polars frame: one row per report, one column per key (nested values as their
+/// JSON text).
+pub(crate) fn metrics_frame(rows: &[Metrics]) -> Result<DataFrame> {
+    if rows.is_empty() {
+        return Ok(DataFrame::empty());
+    }
+    let flat: Vec<Value> = rows
+        .iter()
+        .map(|m| {
+            Value::Object(
+                m.iter()
+                    .map(|(k, v)| {
+                        let v = match v {
+                            Value::Object(_) | Value::Array(_) => Value::String(v.to_string()),
+                            other => other.clone(),
+                        };
+                        (k.clone(), v)
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    Ok(Dataset::from_items(&flat)?.to_polars()?)
 }

@@ -3,7 +3,7 @@
 //! The trainer writes its runs through it and the tuner its experiments and trials, so the
 //! layout and the local-or-remote file I/O are written once.
 
-use std::{collections::BTreeSet, io::Write, path::PathBuf};
+use std::{collections::BTreeSet, path::PathBuf};
 
 use air_checkpoint::{
     Checkpoint, StorageOptions,
@@ -136,25 +136,6 @@ impl RunDir {
                 .map(Some)
                 .map_err(|e| TrainError::storage(self.child(name), e)),
             Place::Store { .. } => Ok(None),
-        }
-    }
-
-    /// Appends `text` to a local file, or rewrites the whole object with `whole()` remotely
-    /// (object stores cannot append).
-    pub(crate) fn append(
-        &self,
-        name: &str,
-        text: &str,
-        whole: impl FnOnce() -> String,
-    ) -> Result<()> {
-        match &self.place {
-            Place::Local(dir) => std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(dir.join(name))
-                .and_then(|mut f| f.write_all(text.as_bytes()))
-                .map_err(|e| TrainError::storage(self.child(name), e)),
-            Place::Store { .. } => self.write(name, whole().into_bytes()),
         }
     }
 
@@ -301,8 +282,11 @@ mod tests {
             assert_eq!(dir.is_local(), !root.contains("memory"));
             assert_eq!(dir.read("result.json").unwrap(), None);
             dir.write("result.json", b"{}\n".to_vec()).unwrap();
-            dir.append("result.json", "{}\n", || "{}\n{}\n".to_owned())
-                .unwrap();
+            if let Some(mut f) = dir.open_append("result.json").unwrap() {
+                std::io::Write::write_all(&mut f, b"{}\n").unwrap();
+            } else {
+                dir.write("result.json", b"{}\n{}\n".to_vec()).unwrap();
+            }
             assert_eq!(dir.read("result.json").unwrap().unwrap(), b"{}\n{}\n");
             assert!(dir.exists("result.json").unwrap());
             dir.remove_file("result.json").unwrap();

@@ -144,7 +144,8 @@ fn training_on_cuda_matches_the_cpu() {
     };
     let (cpu, gpu) = (run("cpu", false), run("gpu", true));
     let losses = |r: &air_train::TrainResult| -> Vec<f32> {
-        r.metrics_dataframe
+        r.metrics_dataframe()
+            .unwrap()
             .column("loss")
             .unwrap()
             .cast(&DataType::Float32)

@@ -142,7 +142,7 @@ fn equivalence(collective: air_train::CollectiveBackend) {
         );
     }
     assert_eq!(r3.metrics["training_iteration"], 3);
-    assert_eq!(r3.metrics_dataframe.height(), 3);
+    assert_eq!(r3.metrics_dataframe().unwrap().height(), 3);
 }
 
 #[test]
@@ -216,7 +216,7 @@ fn run_directory_metrics_and_checkpoint_retention() {
         .unwrap()
         .unwrap();
     assert_eq!(p.type_name(), "StandardScaler");
-    assert_eq!(r.metrics_dataframe.height(), 5);
+    assert_eq!(r.metrics_dataframe().unwrap().height(), 5);
 }
 
 #[test]
@@ -321,7 +321,8 @@ fn failures_restart_from_the_latest_checkpoint_then_fail_with_the_workers_messag
     assert!(r.error.is_none(), "{:?}", r.error);
     assert_eq!(attempts.swap(0, Ordering::SeqCst), 2);
     let steps: Vec<i64> = r
-        .metrics_dataframe
+        .metrics_dataframe()
+        .unwrap()
         .column("step")
         .unwrap()
         .cast(&DataType::Int64)
@@ -540,7 +541,7 @@ fn resume_from_checkpoint_continues_the_count_and_the_state() {
     .unwrap();
     assert_eq!(resumed.metrics["epoch"], 4);
     assert_eq!(resumed.metrics["training_iteration"], 5, "2 before + 3 now");
-    assert_eq!(resumed.metrics_dataframe.height(), 3);
+    assert_eq!(resumed.metrics_dataframe().unwrap().height(), 3);
 }
 
 /// The equivalence run's three-worker trainer, starting from `init`.

@@ -102,7 +102,11 @@ fn resume_trains_only_the_missing_rounds_and_the_predictor_applies_the_preproces
         .unwrap()
         .into_result()
         .unwrap();
-    assert_eq!(resumed.metrics_dataframe.height(), 12, "rounds 9..=20 only");
+    assert_eq!(
+        resumed.metrics_dataframe().unwrap().height(),
+        12,
+        "rounds 9..=20 only"
+    );
     let model = load_gbdt_model(resumed.checkpoint.as_ref().unwrap()).unwrap();
     assert_eq!(model.num_rounds(), 20);
     let full = trainer(dir.path(), "full", 2, 20)

@@ -376,7 +376,7 @@ mod fine_tuning {
             result.metrics
         );
         assert_eq!(result.metrics["epoch"], json!(4));
-        assert_eq!(result.metrics_dataframe.height(), 5);
+        assert_eq!(result.metrics_dataframe().unwrap().height(), 5);
         // 96 rows over 2 workers, batches of 8: 6 steps an epoch.
         assert_eq!(result.metrics["step"], json!(30));
 
@@ -448,7 +448,8 @@ mod fine_tuning {
         // 12 steps an epoch; the resumed run took the third epoch's only.
         assert_eq!(resumed.metrics["step"], json!(36));
         let epochs: Vec<i64> = resumed
-            .metrics_dataframe
+            .metrics_dataframe()
+            .unwrap()
             .column("epoch")
             .unwrap()
             .i64()

@@ -37,6 +37,9 @@ struct Options {
     /// Result files (Ray's loggers) on, off, or both in turn.
     #[arg(long, value_enum, default_value_t = Loggers::Both)]
     loggers: Loggers,
+    /// Where the experiments are written (default: a temporary directory).
+    #[arg(long)]
+    storage: Option<std::path::PathBuf>,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -57,7 +60,8 @@ fn main() -> anyhow::Result<()> {
         Loggers::Off => &[false],
         Loggers::Both => &[true, false],
     };
-    let dir = tempfile::tempdir()?;
+    let temp = tempfile::tempdir()?;
+    let dir = o.storage.as_deref().unwrap_or(temp.path());
     for &loggers in logger_settings {
         let results = o.results;
         let pause = Duration::from_secs_f64(o.trial_seconds / results.max(1) as f64);
@@ -81,7 +85,7 @@ fn main() -> anyhow::Result<()> {
                     .with_seed(1),
             )
             .with_run_config(
-                RunConfig::new(dir.path().to_str().context("utf-8 temp dir")?)
+                RunConfig::new(dir.to_str().context("utf-8 storage path")?)
                     .with_name(&format!("bench_{}", if loggers { "on" } else { "off" }))
                     .with_verbose(Verbosity::Silent),
             )

@@ -115,8 +115,9 @@ pub struct TrainResult {
     pub error: Option<TrainError>,
     /// The run's directory (a local path or a URI).
     pub path: String,
-    /// Every report, one row each.
-    pub metrics_dataframe: DataFrame,
+    /// Every report, in order (a resumed run's kept reports first); as a frame,
+    /// [`Self::metrics_dataframe`].
+    pub history: Vec<Metrics>,
     /// The kept checkpoints with their metrics, best first (by the score attribute, else
     /// newest first).
     pub best_checkpoints: Vec<(Checkpoint, Metrics)>,
@@ -133,10 +134,17 @@ impl TrainResult {
             checkpoint: None,
             error: Some(error),
             path: String::new(),
-            metrics_dataframe: DataFrame::empty(),
+            history: Vec::new(),
             best_checkpoints: Vec::new(),
             config,
         }
+    }
+
+    /// Every report as a polars frame (Ray's `Result.metrics_dataframe`): one row per
+    /// report, one column per key, nested values as their JSON text. Built when asked: a
+    /// sweep of many small trials does not pay for frames nobody reads.
+    pub fn metrics_dataframe(&self) -> Result<DataFrame> {
+        crate::run::metrics_frame(&self.history)
     }
 
     /// `Err` with the run's error if it failed, else the result.

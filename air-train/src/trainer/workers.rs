@@ -162,7 +162,7 @@ impl DataParallelTrainer {
             (resume_from, cluster),
             &recorder,
         );
-        let r = recorder.lock().unwrap_or_else(|p| p.into_inner());
+        let mut r = recorder.lock().unwrap_or_else(|p| p.into_inner());
         r.finish(error.as_ref());
         let ranked = r.ranked();
         Ok(TrainResult {
@@ -170,7 +170,7 @@ impl DataParallelTrainer {
             checkpoint: r.latest_checkpoint().map(|k| k.checkpoint.clone()),
             error,
             path: r.storage().path(),
-            metrics_dataframe: r.metrics_frame()?,
+            history: r.take_history(),
             best_checkpoints: ranked
                 .into_iter()
                 .map(|k| (k.checkpoint, k.metrics))
@@ -266,59 +266,65 @@ impl DataParallelTrainer {
             stop: Mutex::new(None),
             failed: AtomicBool::new(false),
         });
-        let outcomes: Vec<Result<(), Failure>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = ranks
-                .iter()
-                .map(|&rank| {
-                    let session = Session {
-                        rank,
-                        local_rank: self.process.as_ref().map_or(rank, |e| e.local_rank),
-                        world_size: n,
-                        device: ComputeDevice::for_worker(
-                            self.scaling.use_gpu(),
-                            self.process.as_ref().map_or(rank, |e| e.local_rank),
-                        ),
-                        config: loop_config.clone(),
-                        trial_name: name.to_owned(),
-                        trial_id: trial_id.to_owned(),
-                        shards: shards[rank].clone(),
-                        checkpoint: resume.clone(),
-                        shared: shared.clone(),
-                        stop_delivered: false,
-                    };
-                    let train_loop = self.train_loop.clone();
-                    std::thread::Builder::new()
-                        .name(format!("air-train-worker-{rank}"))
-                        .spawn_scoped(scope, move || run_worker(train_loop.as_ref(), session))
-                })
-                .collect();
-            if let Some((rank, Err(e))) = ranks.iter().zip(&handles).find(|(_, h)| h.is_err()) {
-                // The workers already started must not wait for one that never will.
-                collective.abort(&format!("worker {rank} could not start: {e}"));
-            }
-            handles
-                .into_iter()
-                .zip(ranks.iter().copied())
-                .map(|(h, rank)| match h {
-                    Ok(h) => h.join().unwrap_or_else(|p| {
-                        Err(Failure {
+        let session = |rank: usize| Session {
+            rank,
+            local_rank: self.process.as_ref().map_or(rank, |e| e.local_rank),
+            world_size: n,
+            device: ComputeDevice::for_worker(
+                self.scaling.use_gpu(),
+                self.process.as_ref().map_or(rank, |e| e.local_rank),
+            ),
+            config: loop_config.clone(),
+            trial_name: name.to_owned(),
+            trial_id: trial_id.to_owned(),
+            shards: shards[rank].clone(),
+            checkpoint: resume.clone(),
+            shared: shared.clone(),
+            stop_delivered: false,
+        };
+        let outcomes: Vec<Result<(), Failure>> = if let [rank] = ranks[..] {
+            // One worker runs on the calling thread (a thread per trial of a sweep of small
+            // trials is a measurable share of its time); it catches its own panics.
+            vec![run_worker(self.train_loop.as_ref(), session(rank))]
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = ranks
+                    .iter()
+                    .map(|&rank| {
+                        let (session, train_loop) = (session(rank), self.train_loop.clone());
+                        std::thread::Builder::new()
+                            .name(format!("air-train-worker-{rank}"))
+                            .spawn_scoped(scope, move || run_worker(train_loop.as_ref(), session))
+                    })
+                    .collect();
+                if let Some((rank, Err(e))) = ranks.iter().zip(&handles).find(|(_, h)| h.is_err()) {
+                    // The workers already started must not wait for one that never will.
+                    collective.abort(&format!("worker {rank} could not start: {e}"));
+                }
+                handles
+                    .into_iter()
+                    .zip(ranks.iter().copied())
+                    .map(|(h, rank)| match h {
+                        Ok(h) => h.join().unwrap_or_else(|p| {
+                            Err(Failure {
+                                rank,
+                                what: "panicked",
+                                message: panic_message(p.as_ref()),
+                                source: None,
+                                secondary: false,
+                            })
+                        }),
+                        Err(e) => Err(Failure {
                             rank,
-                            what: "panicked",
-                            message: panic_message(p.as_ref()),
-                            source: None,
+                            what: "returned an error",
+                            message: format!("the worker thread could not be started: {e}"),
+                            source: Some(e.into()),
                             secondary: false,
-                        })
-                    }),
-                    Err(e) => Err(Failure {
-                        rank,
-                        what: "returned an error",
-                        message: format!("the worker thread could not be started: {e}"),
-                        source: Some(e.into()),
-                        secondary: false,
-                    }),
-                })
-                .collect()
-        });
+                        }),
+                    })
+                    .collect()
+            })
+        };
         // Report the failure that caused the others (a peer's abandoned wait is secondary).
         let mut failures: Vec<Failure> = outcomes.into_iter().filter_map(Result::err).collect();
         failures.sort_by_key(|f| (f.secondary, f.rank));

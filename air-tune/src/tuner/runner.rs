@@ -702,10 +702,11 @@ impl Runner {
                 // Before the history is moved out: the last result is its last entry.
                 metrics: t.last_result().cloned().unwrap_or_default(),
                 history: std::mem::take(&mut t.history),
-                checkpoint: t
-                    .latest_checkpoint
-                    .clone()
-                    .or_else(|| RunDir::at(&t.path, &self.options).ok()?.newest_checkpoint()),
+                // A trial that never reported a checkpoint has none to look for.
+                checkpoint: t.latest_checkpoint.clone().or_else(|| {
+                    t.checkpoint_dir.as_ref()?;
+                    RunDir::at(&t.path, &self.options).ok()?.newest_checkpoint()
+                }),
                 best_checkpoints: t.best_checkpoints.clone(),
                 error: t.error.clone(),
                 path: t.path.clone(),
