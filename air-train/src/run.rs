@@ -392,17 +392,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_413), (2025, 11, 21));
-    }
-}
-
 /// Reports as a polars frame: one row per report, one column per key (nested values as their
 /// JSON text).
 pub(crate) fn metrics_frame(rows: &[Metrics]) -> Result<DataFrame> {
@@ -426,4 +415,15 @@ pub(crate) fn metrics_frame(rows: &[Metrics]) -> Result<DataFrame> {
         })
         .collect();
     Ok(Dataset::from_items(&flat)?.to_polars()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_413), (2025, 11, 21));
+    }
 }

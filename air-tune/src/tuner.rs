@@ -5,6 +5,7 @@
 mod processes;
 mod runner;
 mod state;
+mod threads;
 
 use std::sync::Arc;
 

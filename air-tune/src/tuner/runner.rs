@@ -21,6 +21,7 @@ use super::{
         EXPERIMENT_STATE, FORMAT, RestorePolicy, SavedExperiment, SavedTrial, VERSION,
         experiment_dir, now_unix, restore_into, restored_trial,
     },
+    threads::TrialThreads,
 };
 use crate::{
     config::{Mode, Resources},
@@ -277,6 +278,8 @@ pub(super) struct Runner {
     searcher_done: bool,
     status: StatusTable,
     executor: crate::TrialExecutor,
+    /// The threads trials run on (kept between trials).
+    threads: TrialThreads,
 }
 
 impl Runner {
@@ -385,6 +388,7 @@ impl Runner {
             searcher_done: false,
             status,
             executor: tune.executor,
+            threads: TrialThreads::new(),
         })
     }
 
@@ -456,15 +460,12 @@ impl Runner {
         let on_result = move |m: &Metrics| lock(&hook_shared).on_result(idx, m);
         let config = t.config.clone();
         tracing::info!(trial = %t.id, config = %config, "trial started");
-        let thread_name = format!("air-tune-{}", t.id);
         let run = self.trial_job(t, config, on_result);
-        let spawned = std::thread::Builder::new()
-            .name(thread_name)
-            .spawn(move || {
-                let outcome = run();
-                lock(&shared).finished.push((idx, outcome));
-                shared.1.notify_all();
-            });
+        let spawned = self.threads.run(Box::new(move || {
+            let outcome = run();
+            lock(&shared).finished.push((idx, outcome));
+            shared.1.notify_all();
+        }));
         if let Err(e) = spawned {
             core.finished.push((
                 idx,
