@@ -452,27 +452,29 @@ impl Callback for CsvLoggerCallback {
     }
 }
 
-/// Appends a CSV field for `v` (empty for none or null; quoted when it holds a separator,
-/// a quote or a line break).
+/// Appends `text` as a CSV field (quoted when it holds a separator, a quote or a line
+/// break).
+fn push_csv_text(out: &mut String, text: &str) {
+    if text.contains([',', '"', '\n', '\r']) {
+        out.push('"');
+        out.push_str(&text.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(text);
+    }
+}
+
+/// Appends a CSV field for `v` (empty for none or null).
 fn push_csv_field(out: &mut String, v: Option<&Value>) {
     use std::fmt::Write as _;
-    let quote = |out: &mut String, text: &str| {
-        if text.contains([',', '"', '\n', '\r']) {
-            out.push('"');
-            out.push_str(&text.replace('"', "\"\""));
-            out.push('"');
-        } else {
-            out.push_str(text);
-        }
-    };
     match v {
         None | Some(Value::Null) => {}
-        Some(Value::String(s)) => quote(out, s),
+        Some(Value::String(s)) => push_csv_text(out, s),
         Some(n @ (Value::Number(_) | Value::Bool(_))) => {
             // Neither holds a character that needs quoting.
             let _ = write!(out, "{n}");
         }
-        Some(other) => quote(out, &other.to_string()),
+        Some(other) => push_csv_text(out, &other.to_string()),
     }
 }
 
@@ -496,7 +498,7 @@ fn csv_head(header: &[String]) -> String {
         if i > 0 {
             out.push(',');
         }
-        push_csv_field(&mut out, Some(&Value::String(h.clone())));
+        push_csv_text(&mut out, h);
     }
     out.push('\n');
     out

@@ -84,7 +84,6 @@ impl Factor {
             let i = self.rows;
             let k = &dist2[row_start(i)..row_start(i + 1)];
             row.clear();
-            let mut ok = true;
             for j in 0..i {
                 let lj = &self.l[row_start(j)..row_start(j + 1)];
                 let s = dot(&row[..j], &lj[..j]);
@@ -93,10 +92,6 @@ impl Factor {
             let pivot = 1.0 + self.noise - dot(&row, &row);
             if pivot > 0.0 {
                 row.push(pivot.sqrt());
-            } else {
-                ok = false;
-            }
-            if ok {
                 self.l.extend_from_slice(&row);
                 self.rows += 1;
             } else {
