@@ -687,7 +687,7 @@ fn write_value(out: &mut Vec<u8>, v: &AnyValue<'_>) {
 
 /// Shortest round-trip form, floats always with a decimal point (1.0, not 1); an f32 is printed
 /// as an f32 (0.1, not 0.10000000149011612).
-fn write_float(out: &mut Vec<u8>, x: f64, single: Option<f32>) {
+pub(crate) fn write_float(out: &mut Vec<u8>, x: f64, single: Option<f32>) {
     if !x.is_finite() {
         out.extend_from_slice(b"null");
     } else if let Some(s) = single {

@@ -14,8 +14,8 @@ use std::{
 };
 
 use air_checkpoint::Checkpoint;
-use air_data::polars::prelude::*;
-use air_train::{ComputeDevice, Predictor};
+use air_data::{Matrix, polars::prelude::*};
+use air_train::{ComputeDevice, MatrixPredictions, MatrixPredictor, Predictor};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
@@ -23,6 +23,7 @@ use crate::{
     adapter::{Adapter, JsonAdapter, RequestError, check_columns},
     error::{Result, ServeError, invalid},
     factory::PredictorFactory,
+    matrix::{MatrixLayout, extend_f32, predictions_json},
     metrics::Metrics,
     panic_message,
     queue::{BatchQueue, Queued},
@@ -251,6 +252,9 @@ pub struct PredictorDeployment {
     checkpoint: Checkpoint,
     factory: Arc<dyn PredictorFactory>,
     adapter: Arc<dyn Adapter>,
+    /// Whether the adapter is the default [`JsonAdapter`], whose bodies the matrix path may
+    /// parse instead.
+    json_adapter: bool,
 }
 
 impl fmt::Debug for PredictorDeployment {
@@ -275,12 +279,14 @@ impl PredictorDeployment {
             checkpoint,
             factory: Arc::new(factory),
             adapter: Arc::new(JsonAdapter),
+            json_adapter: true,
         }
     }
 
     /// Replaces the request adapter (default [`JsonAdapter`]).
     pub fn with_adapter(mut self, adapter: impl Adapter) -> Self {
         self.adapter = Arc::new(adapter);
+        self.json_adapter = false;
         self
     }
 
@@ -310,6 +316,7 @@ impl PredictorDeployment {
             config: self.config,
             factory: self.factory,
             adapter: self.adapter,
+            json_adapter: self.json_adapter,
             threads: Mutex::new(Vec::new()),
         });
         let mut threads = Vec::new();
@@ -353,6 +360,9 @@ struct Generation {
     predictors: Vec<Arc<dyn Predictor>>,
     checkpoint: Checkpoint,
     input_columns: Option<Vec<String>>,
+    /// The matrix every replica's model reads, when they all offer one whose columns are the
+    /// input columns (see [`crate::matrix`]).
+    matrix: Option<Arc<MatrixLayout>>,
     version: u64,
 }
 
@@ -367,19 +377,82 @@ impl Generation {
             .input_columns
             .clone()
             .or_else(|| predictors.first().and_then(|p| p.input_columns()));
+        let matrix = matrix_layout(&predictors, input_columns.as_deref());
         Self {
             predictors,
             checkpoint,
             input_columns,
+            matrix,
             version,
+        }
+    }
+}
+
+/// The layout of the matrix all `predictors` read (the same columns for each), when the input
+/// columns, if known, are exactly those.
+fn matrix_layout(
+    predictors: &[Arc<dyn Predictor>],
+    input_columns: Option<&[String]>,
+) -> Option<Arc<MatrixLayout>> {
+    let columns = predictors.first()?.as_matrix()?.columns();
+    let same = predictors
+        .iter()
+        .all(|p| p.as_matrix().is_some_and(|m| m.columns() == columns));
+    let layout = MatrixLayout::new(columns).filter(|_| same)?;
+    if input_columns.is_some_and(|cols| !layout.same_set(cols)) {
+        return None;
+    }
+    Some(Arc::new(layout))
+}
+
+/// What a request asks a replica to predict.
+pub(crate) enum Input {
+    /// A batch from an adapter or an in-process caller.
+    Frame(DataFrame),
+    /// Rows parsed straight into the matrix of `layout` (see [`crate::matrix`]).
+    Matrix {
+        layout: Arc<MatrixLayout>,
+        matrix: Matrix<f64>,
+    },
+}
+
+impl Input {
+    fn rows(&self) -> usize {
+        match self {
+            Self::Frame(f) => f.height(),
+            Self::Matrix { matrix, .. } => matrix.rows,
+        }
+    }
+}
+
+/// A replica's answer to an [`Input`].
+pub(crate) enum Output {
+    Frame(DataFrame),
+    Matrix(MatrixPredictions),
+}
+
+impl Output {
+    /// As the frame `predict` answers.
+    fn into_frame(self) -> Result<DataFrame> {
+        match self {
+            Self::Frame(f) => Ok(f),
+            Self::Matrix(p) => Ok(p.into_frame()?),
+        }
+    }
+
+    /// As JSON records.
+    pub(crate) fn to_json(&self) -> Vec<u8> {
+        match self {
+            Self::Frame(f) => crate::records_json(f),
+            Self::Matrix(p) => predictions_json(p),
         }
     }
 }
 
 /// A request waiting for a replica.
 struct Job {
-    frame: DataFrame,
-    reply: oneshot::Sender<Result<DataFrame>>,
+    input: Input,
+    reply: oneshot::Sender<Result<Output>>,
     arrived: Instant,
 }
 
@@ -397,6 +470,7 @@ struct Shared {
     config: DeploymentConfig,
     factory: Arc<dyn PredictorFactory>,
     adapter: Arc<dyn Adapter>,
+    json_adapter: bool,
     generation: RwLock<Arc<Generation>>,
     queue: BatchQueue<Job>,
     metrics: Metrics,
@@ -418,23 +492,129 @@ impl Shared {
         while let Some(jobs) = self.queue.next_batch(max, wait) {
             self.busy.fetch_add(1, Ordering::AcqRel);
             let generation = self.current();
-            let predictor = &*generation.predictors[replica];
-            let rows: usize = jobs.iter().map(|j| j.frame.height()).sum();
+            let rows: usize = jobs.iter().map(|j| j.input.rows()).sum();
             self.metrics.batch(jobs.len(), rows);
-            self.answer(predictor, jobs);
+            self.answer(&generation, replica, jobs);
             self.busy.fetch_sub(1, Ordering::AcqRel);
         }
     }
 
-    /// Predicts `jobs` as one batch and answers each.
-    fn answer(&self, predictor: &dyn Predictor, jobs: Vec<Job>) {
-        let (frames, replies): (Vec<DataFrame>, Vec<_>) =
-            jobs.into_iter().map(|j| (j.frame, j.reply)).unzip();
-        let outs = predict_each(&self.config.name, predictor, frames);
-        for (reply, out) in replies.into_iter().zip(outs) {
-            let _ = reply.send(out);
+    /// Predicts `jobs` on `replica` of `generation` and answers each: the frames as one batch,
+    /// the matrices of the generation's layout as another. A matrix parsed for another
+    /// generation's layout (a reconfigure came in between) goes as the frame of its body.
+    fn answer(&self, generation: &Generation, replica: usize, jobs: Vec<Job>) {
+        let name = &self.config.name;
+        let predictor = &*generation.predictors[replica];
+        let model = predictor.as_matrix().zip(generation.matrix.as_deref());
+        let (mut frames, mut frame_replies) = (Vec::new(), Vec::new());
+        let (mut matrices, mut matrix_replies) = (Vec::new(), Vec::new());
+        for job in jobs {
+            match job.input {
+                Input::Frame(frame) => {
+                    frames.push(frame);
+                    frame_replies.push(job.reply);
+                }
+                Input::Matrix { layout, matrix }
+                    if model.is_some_and(|(_, current)| *current == *layout) =>
+                {
+                    matrices.push(matrix);
+                    matrix_replies.push(job.reply);
+                }
+                Input::Matrix { layout, matrix } => match layout.to_frame(&matrix) {
+                    Ok(frame) => {
+                        frames.push(frame);
+                        frame_replies.push(job.reply);
+                    }
+                    Err(e) => {
+                        let _ = job.reply.send(Err(polars_error("rebuilding a request", e)));
+                    }
+                },
+            }
+        }
+        if !frames.is_empty() {
+            let outs = predict_each(name, predictor, frames);
+            for (reply, out) in frame_replies.into_iter().zip(outs) {
+                let _ = reply.send(out.map(Output::Frame));
+            }
+        }
+        if let Some((model, _)) = model.filter(|_| !matrices.is_empty()) {
+            let outs = predict_matrices(name, model, &matrices);
+            for (reply, out) in matrix_replies.into_iter().zip(outs) {
+                let _ = reply.send(out.map(Output::Matrix));
+            }
         }
     }
+}
+
+fn polars_error(context: &str, source: PolarsError) -> ServeError {
+    ServeError::Predict(air_train::TrainError::Data(air_data::DataError::Polars {
+        context: context.to_owned(),
+        source,
+    }))
+}
+
+/// Predicts `matrices` as one matrix and splits the answer, one per matrix; if the merged
+/// matrix fails, each is predicted alone, so that one bad request fails only itself (as
+/// [`predict_each`] does for frames).
+fn predict_matrices(
+    deployment: &str,
+    model: &dyn MatrixPredictor,
+    matrices: &[Matrix<f64>],
+) -> Vec<Result<MatrixPredictions>> {
+    let alone = |m: &Matrix<f64>| {
+        let mut data = Vec::with_capacity(m.data.len());
+        extend_f32(&mut data, &m.data);
+        predict_matrix_checked(deployment, model, &data, m.rows)
+    };
+    if let [m] = matrices {
+        return vec![alone(m)];
+    }
+    let rows: usize = matrices.iter().map(|m| m.rows).sum();
+    let mut data = Vec::with_capacity(matrices.iter().map(|m| m.data.len()).sum());
+    for m in matrices {
+        extend_f32(&mut data, &m.data);
+    }
+    match predict_matrix_checked(deployment, model, &data, rows) {
+        Ok(all) => {
+            let mut offset = 0;
+            matrices
+                .iter()
+                .map(|m| {
+                    let span = offset * all.width..(offset + m.rows) * all.width;
+                    offset += m.rows;
+                    Ok(MatrixPredictions {
+                        values: all.values[span].to_vec(),
+                        width: all.width,
+                    })
+                })
+                .collect()
+        }
+        Err(e) => {
+            tracing::debug!(deployment, error = %e, "batch failed; predicting its requests one by one");
+            matrices.iter().map(alone).collect()
+        }
+    }
+}
+
+/// The model on `rows` rows of `data`, which must answer `width ≥ 1` values per row.
+fn predict_matrix_checked(
+    deployment: &str,
+    model: &dyn MatrixPredictor,
+    data: &[f32],
+    rows: usize,
+) -> Result<MatrixPredictions> {
+    let out = guarded(deployment, || model.predict_matrix(data, rows))?;
+    if out.width == 0 || out.values.len() != rows * out.width {
+        return Err(ServeError::Predict(air_train::TrainError::model(
+            format!("deployment {deployment}"),
+            format!(
+                "the predictor returned {} values of width {} for {rows} rows",
+                out.values.len(),
+                out.width
+            ),
+        )));
+    }
+    Ok(out)
 }
 
 /// Predicts `frames` as one batch and splits the answer, one per frame. Each frame is
@@ -489,10 +669,7 @@ pub(crate) fn predict_each(
 }
 
 /// Runs `f`, turning a panic into an error naming `deployment`.
-fn guarded(
-    deployment: &str,
-    f: impl FnOnce() -> air_train::Result<DataFrame>,
-) -> Result<DataFrame> {
+fn guarded<T>(deployment: &str, f: impl FnOnce() -> air_train::Result<T>) -> Result<T> {
     Ok(
         catch_unwind(AssertUnwindSafe(f)).map_err(|p| ServeError::ReplicaPanicked {
             deployment: deployment.to_owned(),
@@ -521,12 +698,9 @@ fn predict_checked(
 fn merge(frames: &[DataFrame]) -> Result<DataFrame> {
     let mut merged = frames[0].clone();
     for frame in &frames[1..] {
-        merged.vstack_mut(frame).map_err(|e| {
-            ServeError::Predict(air_train::TrainError::Data(air_data::DataError::Polars {
-                context: "merging requests into a batch".to_owned(),
-                source: e,
-            }))
-        })?;
+        merged
+            .vstack_mut(frame)
+            .map_err(|e| polars_error("merging requests into a batch", e))?;
     }
     Ok(merged)
 }
@@ -610,14 +784,14 @@ impl DeploymentHandle {
     /// [`predict_async`](Self::predict_async) there).
     pub fn predict(&self, batch: DataFrame) -> Result<DataFrame> {
         let started = Instant::now();
-        let out = self.predict_blocking(batch);
+        let out = self.predict_blocking(batch).and_then(Output::into_frame);
         self.record(&out, started.elapsed());
         out
     }
 
-    fn predict_blocking(&self, batch: DataFrame) -> Result<DataFrame> {
+    fn predict_blocking(&self, batch: DataFrame) -> Result<Output> {
         let _slot = self.admit()?;
-        let rx = self.submit(batch)?;
+        let rx = self.submit(Input::Frame(batch))?;
         match self.shared.config.request_timeout {
             None => rx.blocking_recv().map_err(|_| self.shut_down())?,
             Some(t) => {
@@ -640,9 +814,10 @@ impl DeploymentHandle {
     pub async fn predict_async(&self, batch: DataFrame) -> Result<DataFrame> {
         let started = Instant::now();
         let out = match self.admit() {
-            Ok(_slot) => self.call(batch).await,
+            Ok(_slot) => self.call(Input::Frame(batch)).await,
             Err(e) => Err(e),
-        };
+        }
+        .and_then(Output::into_frame);
         self.record(&out, started.elapsed());
         out
     }
@@ -669,10 +844,22 @@ impl DeploymentHandle {
         )
     }
 
-    /// Queues `batch` and waits for its answer within the request timeout (the caller holds a
+    /// The input of the matrix path for a JSON `body` (see [`crate::matrix`]), when the
+    /// deployment's adapter is the default one, its models read one matrix, and the body is a
+    /// list of records of exactly its columns, all numbers or null.
+    pub(crate) fn matrix_input(&self, body: &[u8]) -> Option<Input> {
+        if !self.shared.json_adapter {
+            return None;
+        }
+        let layout = self.shared.current().matrix.clone()?;
+        let matrix = layout.parse(body)?;
+        Some(Input::Matrix { layout, matrix })
+    }
+
+    /// Queues `input` and waits for its answer within the request timeout (the caller holds a
     /// slot).
-    pub(crate) async fn call(&self, batch: DataFrame) -> Result<DataFrame> {
-        let rx = self.submit(batch)?;
+    pub(crate) async fn call(&self, input: Input) -> Result<Output> {
+        let rx = self.submit(input)?;
         match self.shared.config.request_timeout {
             None => rx.await.map_err(|_| self.shut_down())?,
             Some(t) => tokio::time::timeout(t, rx)
@@ -682,16 +869,19 @@ impl DeploymentHandle {
         }
     }
 
-    fn submit(&self, batch: DataFrame) -> Result<oneshot::Receiver<Result<DataFrame>>> {
-        if batch.height() == 0 {
+    fn submit(&self, input: Input) -> Result<oneshot::Receiver<Result<Output>>> {
+        if input.rows() == 0 {
             return Err(RequestError::Empty.into());
         }
-        if let Some(expected) = &self.shared.current().input_columns {
-            check_columns(&batch, expected)?;
+        // A matrix holds exactly its layout's columns, checked against the input columns.
+        if let Input::Frame(batch) = &input
+            && let Some(expected) = &self.shared.current().input_columns
+        {
+            check_columns(batch, expected)?;
         }
         let (tx, rx) = oneshot::channel();
         let job = Job {
-            frame: batch,
+            input,
             reply: tx,
             arrived: Instant::now(),
         };

@@ -7,8 +7,7 @@ use utoipa::openapi::path::Operation;
 
 use crate::{
     ServeConfig,
-    adapter::records_json,
-    deployment::{DeploymentHandle, Slot},
+    deployment::{DeploymentHandle, Input, Slot},
     error::Result,
     metrics::DeploymentSample,
 };
@@ -58,6 +57,11 @@ impl Endpoint for DeploymentHandle {
     fn answer(&self, body: Vec<u8>) -> Answer<'_> {
         Box::pin(async move {
             let _slot = self.admit()?;
+            if body.len() <= BLOCKING_PARSE_BYTES
+                && let Some(input) = self.matrix_input(&body)
+            {
+                return Ok(self.call(input).await?.to_json());
+            }
             let frame = if body.len() > BLOCKING_PARSE_BYTES {
                 let h = self.clone();
                 tokio::task::spawn_blocking(move || h.adapter().to_frame(&body))
@@ -68,8 +72,7 @@ impl Endpoint for DeploymentHandle {
             } else {
                 self.adapter().to_frame(&body)?
             };
-            let out = self.call(frame).await?;
-            Ok(records_json(&out))
+            Ok(self.call(Input::Frame(frame)).await?.to_json())
         })
     }
 

@@ -60,6 +60,7 @@ mod deployment;
 mod endpoint;
 mod error;
 mod factory;
+mod matrix;
 mod metrics;
 mod openapi;
 pub mod pipeline;

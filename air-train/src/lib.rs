@@ -61,8 +61,9 @@ pub use config::{
 pub use device::ComputeDevice;
 pub use error::{BoxError, Result, TrainError};
 pub use predictor::{
-    FromCheckpoint, LABEL_COLUMN_KEY, PREDICTIONS, PREDICTOR_KIND_KEY, Predictor,
-    TRAIN_COLUMNS_KEY, checkpoint_input_columns, predictions_frame, single_column_frame,
+    FromCheckpoint, LABEL_COLUMN_KEY, MatrixPredictions, MatrixPredictor, PREDICTIONS,
+    PREDICTOR_KIND_KEY, Predictor, TRAIN_COLUMNS_KEY, checkpoint_input_columns, predictions_frame,
+    single_column_frame,
 };
 pub use resources::Resources;
 pub use run::{Metrics, default_run_name};

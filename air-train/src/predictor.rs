@@ -68,6 +68,48 @@ pub trait Predictor: Send + Sync + fmt::Debug {
     fn input_columns(&self) -> Option<Vec<String>> {
         None
     }
+
+    /// The predictor's model as a [`MatrixPredictor`], when it reads named numeric columns as
+    /// one `f32` matrix with no preprocessing: a server then parses a request of numbers
+    /// straight into the matrix, without a data frame. Default: none.
+    fn as_matrix(&self) -> Option<&dyn MatrixPredictor> {
+        None
+    }
+}
+
+/// A model that reads a row-major `f32` matrix of fixed, named numeric columns and needs no
+/// preprocessing (a [`GbdtPredictor`](crate::gbdt::GbdtPredictor) without a preprocessor, say):
+/// what [`Predictor::as_matrix`] offers. For a frame holding exactly [`columns`](Self::columns),
+/// all numeric, `predict(frame)` equals [`predict_matrix`](Self::predict_matrix) of
+/// `to_f32_matrix(frame, columns)` as a [`predictions_frame`] (nulls are NaN).
+pub trait MatrixPredictor: Send + Sync {
+    /// The input columns, in the matrix's column order.
+    fn columns(&self) -> &[String];
+
+    /// Predictions for `rows` rows of `data` (row-major, [`columns`](Self::columns) wide).
+    fn predict_matrix(&self, data: &[f32], rows: usize) -> Result<MatrixPredictions>;
+}
+
+/// What a [`MatrixPredictor`] answers: `rows × width` values, row after row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatrixPredictions {
+    /// The values, row after row.
+    pub values: Vec<f32>,
+    /// Values per row (1: a `Float32` predictions column; more: an array column).
+    pub width: usize,
+}
+
+impl MatrixPredictions {
+    /// The rows.
+    pub fn rows(&self) -> usize {
+        self.values.len().checked_div(self.width).unwrap_or(0)
+    }
+
+    /// The [`PREDICTIONS`] frame `predict` answers for the same rows.
+    pub fn into_frame(self) -> Result<DataFrame> {
+        let rows = self.rows();
+        predictions_frame(self.values, rows, self.width)
+    }
 }
 
 /// What a framework predictor reads from a checkpoint besides its model: the preprocessor it

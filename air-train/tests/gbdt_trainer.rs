@@ -491,3 +491,35 @@ fn categorized_strings_split_on_category_sets() {
         .to_string();
     assert!(err.contains("city") && err.contains("Categorizer"), "{err}");
 }
+
+#[test]
+fn the_matrix_path_is_offered_without_a_preprocessor_and_predicts_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let scaled = trainer(dir.path(), "scaled", 1, 5)
+        .fit()
+        .unwrap()
+        .into_result()
+        .unwrap()
+        .checkpoint
+        .unwrap();
+    let with_preprocessor = GbdtPredictor::from_checkpoint(&scaled).unwrap();
+    assert!(with_preprocessor.as_matrix().is_none());
+    let model = load_gbdt_model(&scaled).unwrap();
+    let plain = GbdtPredictor::new(model.clone()).unwrap();
+    assert!(plain.clone().with_contributions().as_matrix().is_none());
+    assert!(plain.clone().with_leaf_indices().as_matrix().is_none());
+    let mut unnamed = model;
+    unnamed.feature_names.clear();
+    assert!(GbdtPredictor::new(unnamed).unwrap().as_matrix().is_none());
+
+    let matrix = plain.as_matrix().expect("a plain GBDT reads one matrix");
+    let (_, valid) = cancer();
+    let valid = valid.to_polars().unwrap().drop("target").unwrap();
+    let m = air_data::to_f32_matrix(&valid, matrix.columns()).unwrap();
+    let by_matrix = matrix.predict_matrix(&m.data, m.rows).unwrap();
+    assert_eq!((by_matrix.rows(), by_matrix.width), (valid.height(), 1));
+    assert_eq!(
+        by_matrix.into_frame().unwrap(),
+        plain.predict(valid).unwrap()
+    );
+}

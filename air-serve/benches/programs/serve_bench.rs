@@ -100,13 +100,18 @@ struct Args {
     /// Keep-alive connections of the load generator.
     #[arg(long, default_value_t = 16)]
     connections: usize,
+    /// Only the servers whose label contains this text (e.g. `GBDT`, `axum`, `batch off`).
+    #[arg(long)]
+    only: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
     let Args {
         seconds,
         connections: conns,
+        only,
     } = clap::Parser::parse();
+    let chosen = |label: &str| only.as_deref().is_none_or(|o| label.contains(o));
     let dir = tempfile::tempdir()?;
     let storage = dir.path().to_str().context("a UTF-8 temp dir")?;
     let gbdt = gbdt_checkpoint(storage, GbdtParams::new(Objective::BinaryLogistic))?;
@@ -139,16 +144,22 @@ fn main() -> anyhow::Result<()> {
         );
         Ok(())
     };
-    let (addr, rt) = bare_axum()?;
-    measure("bare axum (ceiling)", addr)?;
-    rt.shutdown_timeout(Duration::from_secs(1));
+    let ceiling = "bare axum (ceiling)";
+    if chosen(ceiling) {
+        let (addr, rt) = bare_axum()?;
+        measure(ceiling, addr)?;
+        rt.shutdown_timeout(Duration::from_secs(1));
+    }
     for (model, is_gbdt) in [("no-op", false), ("GBDT breast cancer", true)] {
         for (replicas, batch) in [(1, 1), (1, 32), (2, 1), (2, 32)] {
-            let server = serve("bench", gbdt.clone(), is_gbdt, replicas, batch)?;
             let label = format!(
                 "{model}, {replicas} replica(s), batch {}",
                 if batch == 1 { "off" } else { "≤32" }
             );
+            if !chosen(&label) {
+                continue;
+            }
+            let server = serve("bench", gbdt.clone(), is_gbdt, replicas, batch)?;
             measure(&label, server.addr())?;
             server.shutdown()?;
         }

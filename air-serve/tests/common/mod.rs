@@ -152,6 +152,14 @@ impl Gate {
         *self.open.lock().unwrap() = true;
         self.changed.notify_all();
     }
+
+    /// Returns once the gate is open.
+    pub fn wait(&self) {
+        let mut open = self.open.lock().unwrap();
+        while !*open {
+            open = self.changed.wait(open).unwrap();
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -159,10 +167,7 @@ pub struct Gated(pub Arc<Gate>);
 
 impl Predictor for Gated {
     fn predict(&self, batch: DataFrame) -> air_train::Result<DataFrame> {
-        let mut open = self.0.open.lock().unwrap();
-        while !*open {
-            open = self.0.changed.wait(open).unwrap();
-        }
+        self.0.wait();
         BatchSize.predict(batch)
     }
 }

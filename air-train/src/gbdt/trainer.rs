@@ -21,12 +21,13 @@ use super::{
     params::GbdtParams,
 };
 use crate::{
-    DataParallelTrainer, DatasetsToSplit, FromCheckpoint, Predictor, RunConfig, ScalingConfig,
-    Session, TrainError, TrainResult, Trainable, Trainer, TrialInfo,
+    DataParallelTrainer, DatasetsToSplit, FromCheckpoint, MatrixPredictions, MatrixPredictor,
+    Predictor, RunConfig, ScalingConfig, Session, TrainError, TrainResult, Trainable, Trainer,
+    TrialInfo,
     error::Result,
     predictor::{
         InputStage, LABEL_COLUMN_KEY, PREDICTOR_KIND_KEY, columns_where, expanded_feature_names,
-        feature_columns, is_numeric_feature, polars_error, predictions_frame, read_model_entry,
+        feature_columns, is_numeric_feature, polars_error, read_model_entry,
     },
 };
 
@@ -555,6 +556,22 @@ impl FromCheckpoint for GbdtPredictor {
     }
 }
 
+/// Offered by [`Predictor::as_matrix`] when there is no preprocessor, the model names its
+/// features, and neither contributions nor leaf indices are asked for.
+impl MatrixPredictor for GbdtPredictor {
+    fn columns(&self) -> &[String] {
+        &self.model.feature_names
+    }
+
+    fn predict_matrix(&self, data: &[f32], rows: usize) -> Result<MatrixPredictions> {
+        self.model.check_input(data, rows)?;
+        Ok(MatrixPredictions {
+            values: self.model.transform(self.forest.predict_margin(data, rows)),
+            width: self.model.objective.output_width(),
+        })
+    }
+}
+
 impl Predictor for GbdtPredictor {
     fn predict(&self, batch: DataFrame) -> Result<DataFrame> {
         self.predict_preprocessed(self.preprocess(batch)?)
@@ -566,6 +583,14 @@ impl Predictor for GbdtPredictor {
 
     fn input_columns(&self) -> Option<Vec<String>> {
         self.input.input_columns(&self.model.feature_names)
+    }
+
+    fn as_matrix(&self) -> Option<&dyn MatrixPredictor> {
+        let plain = self.input.preprocessor().is_none()
+            && !self.contributions
+            && !self.leaf_indices
+            && !self.model.feature_names.is_empty();
+        plain.then_some(self as &dyn MatrixPredictor)
     }
 
     fn predict_preprocessed(&self, batch: DataFrame) -> Result<DataFrame> {
@@ -591,11 +616,7 @@ impl Predictor for GbdtPredictor {
             feature_columns(&batch, &self.model.feature_names, "GbdtPredictor")?
         };
         let m = to_f32_matrix(&category_codes(batch, &cols)?, &cols)?;
-        self.model.check_input(&m.data, m.rows)?;
-        let p = self
-            .model
-            .transform(self.forest.predict_margin(&m.data, m.rows));
-        let mut frame = predictions_frame(p, m.rows, self.model.objective.output_width())?;
+        let mut frame = self.predict_matrix(&m.data, m.rows)?.into_frame()?;
         if self.contributions {
             let values = self.model.predict_contributions(&m.data, m.rows)?;
             let width = values.len().checked_div(m.rows).unwrap_or(0);
