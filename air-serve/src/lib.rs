@@ -65,6 +65,7 @@ mod metrics;
 mod openapi;
 pub mod pipeline;
 mod queue;
+mod replicas;
 mod server;
 
 pub use adapter::{

@@ -81,6 +81,11 @@ impl<J: Queued> BatchQueue<J> {
         Ok(())
     }
 
+    /// The jobs waiting, read without the lock (a hint: it may change at once).
+    pub(crate) fn queued(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.jobs.lock().expect("no panics under this lock").0.len()
     }

@@ -1,14 +1,15 @@
 //! The matrix path (a JSON list of numeric records parsed straight into a GBDT's matrix, the
 //! predictions written straight back) answers the same bytes as the general path (a data
 //! frame through the adapter, `predict` and `records_json`): for single requests, merged
-//! batches, batches mixing both paths, and a request parsed before a reconfigure.
+//! batches, batches mixing both paths, and a request parsed before a reconfigure. Requests run
+//! on the caller's thread answer as those run on a replica's thread.
 
 mod common;
 
 use std::{
     num::NonZeroUsize,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
     },
     time::Duration,
@@ -25,11 +26,19 @@ use air_train::{
 use common::{Gate, breast_cancer, client, gbdt_checkpoint, runtime, scaled_gbdt_checkpoint};
 use serde_json::{Map, Value, json};
 
-/// Calls of each path of a [`Tracked`] predictor.
+/// Calls of each path of a [`Tracked`] predictor, and the threads they ran on.
 #[derive(Debug, Default)]
 struct Calls {
     frames: AtomicUsize,
     matrices: AtomicUsize,
+    threads: Mutex<Vec<String>>,
+}
+
+impl Calls {
+    fn ran_here(&self) {
+        let name = std::thread::current().name().unwrap_or("").to_owned();
+        self.threads.lock().unwrap().push(name);
+    }
 }
 
 /// A GBDT predictor that counts the calls of each path and may hold matrix calls at a gate.
@@ -43,6 +52,7 @@ struct Tracked {
 impl Predictor for Tracked {
     fn predict(&self, batch: DataFrame) -> air_train::Result<DataFrame> {
         self.calls.frames.fetch_add(1, Ordering::SeqCst);
+        self.calls.ran_here();
         self.inner.predict(batch)
     }
 
@@ -65,6 +75,7 @@ impl MatrixPredictor for Tracked {
             gate.wait();
         }
         self.calls.matrices.fetch_add(1, Ordering::SeqCst);
+        self.calls.ran_here();
         self.inner
             .as_matrix()
             .expect("offered")
@@ -97,6 +108,8 @@ fn pair(
         DeploymentConfig::new(n)
             .with_max_concurrent_queries(NonZeroUsize::new(1000).unwrap())
             .with_batching(NonZeroUsize::new(batch).unwrap(), Duration::ZERO)
+            // Every request on the caller's thread once a cost is known, whatever it is.
+            .with_run_on_caller_below(Some(Duration::MAX))
     };
     let calls = Arc::new(Calls::default());
     let c = Arc::clone(&calls);
@@ -378,5 +391,32 @@ fn a_request_parsed_before_a_reconfigure_is_answered_by_the_new_model() {
     let frame = air_serve::frame_from_json(serde_json::from_str(&second).unwrap()).unwrap();
     let expected = air_serve::records_json(&scaled.predict(frame).unwrap());
     assert_eq!(b, (200, String::from_utf8(expected).unwrap()));
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn requests_run_on_the_callers_thread_answer_as_on_a_replicas() {
+    let (deployments, calls) = pair("here", &gbdt_checkpoint(), 1, None);
+    let server = common::serve(deployments);
+    let rows = records(1);
+    let mut missing = rows[0].clone();
+    missing.remove("mean radius");
+    // A matrix body and a frame body (a record with a missing key, padded with a null).
+    for body in [body(&rows), body(&[rows[0].clone(), missing])] {
+        let answers: Vec<(u16, String)> = (0..4)
+            .map(|_| post(&format!("{}/here", server.url()), &body))
+            .collect();
+        assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+        assert_eq!(answers[0].0, 200);
+    }
+    // The first request ran on the replica's thread (the model's cost was not known yet); the
+    // later ones on the server's HTTP threads (the deployment takes any cost as cheap).
+    let threads = calls.threads.lock().unwrap().clone();
+    assert_eq!(threads.len(), 8);
+    assert_eq!(threads[0], "air-serve-here-0");
+    assert!(
+        threads[1..].iter().all(|t| t == "air-serve-http"),
+        "{threads:?}"
+    );
     server.shutdown().unwrap();
 }
