@@ -2,8 +2,6 @@
 //!
 //! [`JsonAdapter`] (the default) takes records, columns or an array. Any `Fn(&[u8]) -> Result<DataFrame, RequestError>` is an [`Adapter`] too.
 
-use std::collections::{HashMap, HashSet};
-
 use air_data::polars::prelude::*;
 use serde_json::Value;
 
@@ -232,7 +230,7 @@ fn from_records(records: Vec<Value>) -> Result<DataFrame, RequestError> {
     let rows = records.len();
     // Keys are collected in one pass (a hash lookup per key: linear in the body); each column
     // keeps only the values sent, with their rows, until it is built.
-    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut index: PlHashMap<String, usize> = PlHashMap::new();
     let mut names: Vec<String> = Vec::new();
     let mut sparse: Vec<Vec<(usize, Value)>> = Vec::new();
     let mut values = 0usize;
@@ -588,8 +586,8 @@ fn flatten(
 /// Checks a batch's columns against a model's input columns.
 pub(crate) fn check_columns(df: &DataFrame, expected: &[String]) -> Result<(), RequestError> {
     let names = df.get_column_names();
-    let sent: HashSet<&str> = names.iter().map(|n| n.as_str()).collect();
-    let known: HashSet<&str> = expected.iter().map(String::as_str).collect();
+    let sent: PlHashSet<&str> = names.iter().map(|n| n.as_str()).collect();
+    let known: PlHashSet<&str> = expected.iter().map(String::as_str).collect();
     let missing: Vec<String> = expected
         .iter()
         .filter(|e| !sent.contains(e.as_str()))

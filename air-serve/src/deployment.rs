@@ -550,7 +550,9 @@ impl Shared {
                     frame_replies.push(job.reply);
                 }
                 Input::Matrix { layout, matrix }
-                    if model.is_some_and(|(_, current)| *current == *layout) =>
+                    if model.is_some_and(|(_, current)| {
+                        std::ptr::eq(current, &*layout) || *current == *layout
+                    }) =>
                 {
                     matrices.push(matrix);
                     matrix_replies.push(job.reply);

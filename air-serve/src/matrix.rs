@@ -6,7 +6,7 @@
 //! to the general path, which answers the same or names what is wrong; the answers of the two
 //! paths are the same bytes (tests in `tests/matrix_path.rs`).
 
-use std::{collections::HashMap, fmt};
+use std::fmt;
 
 use air_data::{Matrix, polars::prelude::*};
 use air_train::MatrixPredictions;
@@ -22,13 +22,14 @@ const EXACT_INT: u64 = 1 << 53;
 #[derive(Debug, PartialEq)]
 pub(crate) struct MatrixLayout {
     columns: Vec<String>,
-    index: HashMap<String, usize>,
+    /// Polars' fast hash map: a key is looked up per value of every request.
+    index: PlHashMap<String, usize>,
 }
 
 impl MatrixLayout {
     /// The layout of `columns`; `None` when a name repeats.
     pub(crate) fn new(columns: &[String]) -> Option<Self> {
-        let index: HashMap<String, usize> = columns
+        let index: PlHashMap<String, usize> = columns
             .iter()
             .enumerate()
             .map(|(i, c)| (c.clone(), i))
@@ -56,7 +57,7 @@ impl MatrixLayout {
         };
         (&mut records).deserialize(&mut de).ok()?;
         de.end().ok()?;
-        (records.rows > 0).then(|| Matrix {
+        (records.rows > 0).then_some(Matrix {
             data: records.data,
             rows: records.rows,
             cols: self.columns.len(),

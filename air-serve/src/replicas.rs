@@ -6,8 +6,9 @@
 //! first, milliseconds of tail latency. A request is run on the caller's thread (an HTTP worker,
 //! or an in-process caller) only when the model is cheap — its running average per request
 //! under [`INLINE_COST`] by default, so an async worker is never held longer than a short
-//! poll — and its replicas are on the CPU. A replica's thread claims its replica before each batch, waiting
-//! (yielding) for a caller running on it to finish.
+//! poll — and its replicas are on the CPU. A replica's thread claims a replica before each
+//! batch: its own, or another free one while a caller runs on its own (the replicas'
+//! predictors are alike), else it yields until one is free.
 
 use std::{
     sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
@@ -61,17 +62,23 @@ impl Replicas {
         })
     }
 
-    /// Replica `r` for its own thread, once no caller runs on it.
-    pub(crate) fn claim(&self, r: usize) -> Claim<'_> {
-        while self.taken[r]
-            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
+    /// A replica for replica thread `own`'s batch: its own when free, else any free one (a
+    /// caller runs on its own; the predictors are alike), yielding until one is.
+    pub(crate) fn claim(&self, own: usize) -> Claim<'_> {
+        let n = self.taken.len();
+        loop {
+            let free = (0..n).map(|i| (own + i) % n).find(|&r| {
+                self.taken[r]
+                    .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            });
+            if let Some(replica) = free {
+                return Claim {
+                    replicas: self,
+                    replica,
+                };
+            }
             std::thread::yield_now();
-        }
-        Claim {
-            replicas: self,
-            replica: r,
         }
     }
 
@@ -124,7 +131,8 @@ mod tests {
         assert_ne!(a.replica(), b.replica());
         assert!(r.try_claim().is_none(), "both taken");
         drop(a);
-        let own = r.claim(b.replica() ^ 1);
+        let own = r.claim(b.replica());
+        assert_eq!(own.replica(), b.replica() ^ 1, "the free one, not its own");
         assert!(r.try_claim().is_none());
         drop((b, own));
         for _ in 0..40 {
