@@ -19,9 +19,8 @@ use air_checkpoint::Checkpoint;
 use air_data::{Dataset, polars::prelude::*};
 use air_serve::{DeploymentConfig, JsonAdapter, PredictorDeployment, RequestError, ServerHandle};
 use air_train::{
-    FromCheckpoint, MatrixPredictions, MatrixPredictor, Predictor, RunConfig, ScalingConfig,
-    Trainer, Verbosity,
-    gbdt::{GbdtParams, GbdtPredictor, GbdtTrainer, Objective},
+    FromCheckpoint, MatrixPredictions, MatrixPredictor, Predictor,
+    gbdt::{GbdtParams, GbdtPredictor, Objective},
 };
 use common::{Gate, breast_cancer, client, gbdt_checkpoint, runtime, scaled_gbdt_checkpoint};
 use serde_json::{Map, Value, json};
@@ -234,25 +233,12 @@ fn multiclass_checkpoint() -> Checkpoint {
         .map(|(a, b)| i64::from(*a > 1.0) + i64::from(*b > 0.5))
         .collect();
     let df = df!("x" => x, "y" => y, "target" => label).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let ckpt = GbdtTrainer::new(
-        "target",
+    common::train_in_memory(
         GbdtParams::new(Objective::MultiSoftprob { num_class: 3 }),
-        ScalingConfig::new(NonZeroUsize::MIN),
-        RunConfig::new(dir.path().to_str().unwrap()).with_verbose(Verbosity::Silent),
+        4,
+        Dataset::from_polars(df),
+        None,
     )
-    .unwrap()
-    .with_num_boost_round(4)
-    .with_dataset("train", Dataset::from_polars(df))
-    .fit()
-    .unwrap()
-    .into_result()
-    .unwrap()
-    .checkpoint
-    .unwrap();
-    let mut in_memory = Checkpoint::from_dict(ckpt.to_dict().unwrap()).unwrap();
-    in_memory.set_metadata(ckpt.metadata().clone());
-    in_memory
 }
 
 fn assert_same(server: &ServerHandle, name: &str, body: &str) -> u16 {

@@ -114,16 +114,32 @@ pub fn scaled_gbdt_checkpoint() -> Checkpoint {
 }
 
 fn train_gbdt(scaler: Option<StandardScaler>) -> Checkpoint {
+    train_in_memory(
+        GbdtParams::new(Objective::BinaryLogistic),
+        5,
+        breast_cancer(),
+        scaler,
+    )
+}
+
+/// A GBDT of `params` trained `rounds` rounds on `data` (label `target`, `scaler` saved as
+/// its preprocessor), its checkpoint held in memory.
+pub fn train_in_memory(
+    params: GbdtParams,
+    rounds: usize,
+    data: Dataset,
+    scaler: Option<StandardScaler>,
+) -> Checkpoint {
     let dir = tempfile::tempdir().unwrap();
     let mut trainer = GbdtTrainer::new(
         "target",
-        GbdtParams::new(Objective::BinaryLogistic),
+        params,
         ScalingConfig::new(NonZeroUsize::MIN),
         RunConfig::new(dir.path().to_str().unwrap()).with_verbose(Verbosity::Silent),
     )
     .unwrap()
-    .with_num_boost_round(5)
-    .with_dataset("train", breast_cancer());
+    .with_num_boost_round(rounds)
+    .with_dataset("train", data);
     if let Some(scaler) = scaler {
         trainer = trainer.with_preprocessor(scaler);
     }
