@@ -83,6 +83,10 @@ fn deployment(registry: &Registry, spec: &DeploymentSpec) -> Result<PredictorDep
     if let Some(columns) = &spec.input_columns {
         config = config.with_input_columns(columns);
     }
+    if let Some(s) = spec.run_on_caller_below_s {
+        // Zero: no model is cheaper than that, so every request goes to a replica's thread.
+        config = config.with_run_on_caller_below(Some(s.0));
+    }
     Ok(PredictorDeployment::new(config, ckpt, factory))
 }
 

@@ -169,6 +169,10 @@ pub struct DeploymentSpec {
     /// GPUs each replica's predictor is placed on.
     #[serde(default)]
     pub num_gpus_per_replica: usize,
+    /// Requests of a model averaging under this per request run on the HTTP worker when a
+    /// replica is free (100 µs unless set; 0: always on a replica's thread).
+    #[serde(default)]
+    pub run_on_caller_below_s: Option<Seconds>,
 }
 
 fn one() -> NonZeroUsize {
@@ -191,6 +195,7 @@ impl DeploymentSpec {
             max_request_bytes: None,
             input_columns: None,
             num_gpus_per_replica: 0,
+            run_on_caller_below_s: None,
         }
     }
 
@@ -537,7 +542,7 @@ mod tests {
         let f = ServeFile::from_yaml(
             "http_options:\n  port: 0\ndeployments:\n  - name: a\n    checkpoint: /m/a\n  - name: \
              b\n    checkpoint: s3://m/b\n    route_prefix: /v1/b\n    num_replicas: 3\n    \
-             max_batch_size: 8\n    batch_wait_timeout_s: 0.002\n",
+             max_batch_size: 8\n    batch_wait_timeout_s: 0.002\n    run_on_caller_below_s: 0\n",
             "serve.yaml",
         )
         .unwrap();
@@ -552,6 +557,8 @@ mod tests {
             b.batch_wait_timeout_s.map(|s| s.0),
             Some(Duration::from_millis(2))
         );
+        assert_eq!(a.run_on_caller_below_s, None);
+        assert_eq!(b.run_on_caller_below_s.map(|s| s.0), Some(Duration::ZERO));
     }
 
     #[test]

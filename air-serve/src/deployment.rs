@@ -147,8 +147,8 @@ impl DeploymentConfig {
     /// caller's thread (the server's HTTP worker, or an in-process caller) when a replica is
     /// free and nothing is queued, instead of being handed to the replica's thread and back:
     /// two thread wake-ups saved per request. Default 100 µs, short enough not to hold an async
-    /// worker; `None`: always on a replica's thread. GPU replicas always predict on their own
-    /// threads.
+    /// worker; `None` (or zero): always on a replica's thread. GPU replicas always predict on
+    /// their own threads.
     pub fn with_run_on_caller_below(mut self, limit: Option<Duration>) -> Self {
         self.run_on_caller_below = limit;
         self
