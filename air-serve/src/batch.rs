@@ -25,7 +25,7 @@ use air_train::{ComputeDevice, Predictor, TrainError};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    error::{Result, ServeError, invalid},
+    error::{Result, ServeError, invalid, polars_error},
     factory::PredictorFactory,
     panic_message,
 };
@@ -231,7 +231,7 @@ impl BatchPredictor {
                 None => out = Some(batch),
                 Some(df) => {
                     df.vstack_mut_owned(batch)
-                        .map_err(|e| polars_error("joining", e))?;
+                        .map_err(|e| polars_error("joining prediction batches", e))?;
                 }
             }
         }
@@ -337,13 +337,6 @@ fn build_predictor(
 
 fn spawn_error(e: std::io::Error) -> ServeError {
     ServeError::Predict(TrainError::model("starting a batch prediction thread", e))
-}
-
-fn polars_error(context: &str, e: PolarsError) -> ServeError {
-    ServeError::Predict(TrainError::Data(air_data::DataError::Polars {
-        context: format!("{context} prediction batches"),
-        source: e,
-    }))
 }
 
 /// Reads batches while tickets last; an error goes straight to the output.
@@ -554,7 +547,7 @@ fn score(predictor: &dyn Predictor, ready: Ready) -> Result<DataFrame> {
     }
     if let Some(keep) = ready.keep {
         out.hstack_mut(keep.columns())
-            .map_err(|e| polars_error("adding kept columns to", e))?;
+            .map_err(|e| polars_error("adding kept columns to prediction batches", e))?;
     }
     Ok(out)
 }

@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 
 use crate::{
     adapter::{Adapter, JsonAdapter, RequestError, check_columns},
-    error::{Result, ServeError, invalid},
+    error::{Result, ServeError, invalid, polars_error},
     factory::PredictorFactory,
     matrix::{MatrixLayout, extend_f32, predictions_json},
     metrics::Metrics,
@@ -420,10 +420,13 @@ fn matrix_layout(
     input_columns: Option<&[String]>,
 ) -> Option<Arc<MatrixLayout>> {
     let columns = predictors.first()?.as_matrix()?.columns();
-    let same = predictors
+    if !predictors
         .iter()
-        .all(|p| p.as_matrix().is_some_and(|m| m.columns() == columns));
-    let layout = MatrixLayout::new(columns).filter(|_| same)?;
+        .all(|p| p.as_matrix().is_some_and(|m| m.columns() == columns))
+    {
+        return None;
+    }
+    let layout = MatrixLayout::new(columns)?;
     if input_columns.is_some_and(|cols| !layout.same_set(cols)) {
         return None;
     }
@@ -581,13 +584,6 @@ impl Shared {
             }
         }
     }
-}
-
-fn polars_error(context: &str, source: PolarsError) -> ServeError {
-    ServeError::Predict(air_train::TrainError::Data(air_data::DataError::Polars {
-        context: context.to_owned(),
-        source,
-    }))
 }
 
 /// Predicts `matrices` as one matrix and splits the answer, one per matrix; if the merged

@@ -148,6 +148,18 @@ impl ServeError {
     }
 }
 
+/// A polars failure while `context` (what was being done, e.g. "merging requests into a
+/// batch"), as a prediction error.
+pub(crate) fn polars_error(
+    context: &str,
+    source: air_data::polars::prelude::PolarsError,
+) -> ServeError {
+    ServeError::Predict(TrainError::Data(air_data::DataError::Polars {
+        context: context.to_owned(),
+        source,
+    }))
+}
+
 pub(crate) fn invalid(field: &'static str, value: impl ToString, expected: &str) -> ServeError {
     ServeError::InvalidConfig {
         field,
