@@ -67,8 +67,8 @@ pub use matrix::{Matrix, to_f32_matrix, to_f32_vector, to_f64_matrix, to_f64_vec
 pub use polars;
 pub use preprocess::{
     BatchMapper, Categorizer, Chain, Concatenator, CountVectorizer, CustomKBinsDiscretizer,
-    FeatureHasher, FitStatus, FloatType, HashingVectorizer, ImputeStrategy, LabelEncoder,
-    MaxAbsScaler, MinMaxScaler, MultiHotEncoder, NamedPreprocessor, Norm, Normalizer,
+    FeatureHasher, FitAggregation, FitStatus, FloatType, HashingVectorizer, ImputeStrategy,
+    LabelEncoder, MaxAbsScaler, MinMaxScaler, MultiHotEncoder, NamedPreprocessor, Norm, Normalizer,
     OneHotEncoder, OrdinalEncoder, PREPROCESSOR_ENTRY, PREPROCESSOR_FORMAT_VERSION, PowerMethod,
     PowerTransformer, Preprocessor, PreprocessorClone, QuantileInterpolation, RobustScaler,
     SimpleImputer, StandardScaler, TokenFn, Tokenization, Tokenizer, UniformKBinsDiscretizer,

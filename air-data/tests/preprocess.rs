@@ -296,6 +296,142 @@ fn chain_fits_each_stage_on_the_previous_output() {
     assert_eq!(stateless.fit_status(), FitStatus::NotFittable);
 }
 
+/// Fits `stages` one after the other, each on the previous stages' output: what `Chain::fit`
+/// did before it fused stages.
+fn fit_in_sequence(stages: &mut [Box<dyn Preprocessor>], ds: &Dataset) -> Dataset {
+    let mut current = ds.clone();
+    for stage in stages.iter_mut() {
+        stage.fit(&current).unwrap();
+        current = stage.transform(&current).unwrap();
+    }
+    current
+}
+
+#[test]
+fn chain_fuses_aggregation_fits_over_disjoint_columns_into_one_pass() {
+    let n = 1000;
+    let base = df!(
+        "a" => (0..n).map(|i| (i % 7 == 3).then_some(i as f64 * 0.5)).collect::<Vec<_>>(),
+        "b" => (0..n).map(|i| ((i * 37) % 101) as i64 - 50).collect::<Vec<_>>(),
+        "c" => (0..n).map(|i| (i as f64).sin()).collect::<Vec<_>>(),
+        "d" => (0..n).map(|i| ((i * 13) % 29) as f32).collect::<Vec<_>>(),
+        "cat" => (0..n).map(|i| ["x", "y", "z"][i % 3]).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    // Counts the passes over the data: each one maps a batch of all `n` rows (learning the
+    // schema maps one row).
+    let passes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = passes.clone();
+    let ds = Dataset::from_polars(base)
+        .map_batches(
+            move |df: DataFrame| {
+                if df.height() == n {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                Ok::<DataFrame, PolarsError>(df)
+            },
+            n,
+        )
+        .unwrap();
+    let passes_of = |f: &mut dyn FnMut()| {
+        let before = passes.load(std::sync::atomic::Ordering::SeqCst);
+        f();
+        passes.load(std::sync::atomic::Ordering::SeqCst) - before
+    };
+    let stages = || -> Vec<Box<dyn Preprocessor>> {
+        vec![
+            // Four aggregation fits over disjoint columns: one pass.
+            Box::new(StandardScaler::new(["a", "b"])),
+            Box::new(MinMaxScaler::new(["c"])),
+            Box::new(MaxAbsScaler::new(["d"])),
+            Box::new(RobustScaler::new(["e_absent_until_later"]).with_quantile_range(0.1, 0.9)),
+        ]
+    };
+    // The last stage names a column that does not exist: the fused fit reports it as the
+    // stage's own fit would.
+    let mut chain = Chain::new(stages());
+    let fused = chain.fit(&ds).unwrap_err().to_string();
+    let mut alone = RobustScaler::new(["e_absent_until_later"]);
+    assert_eq!(fused, alone.fit(&ds).unwrap_err().to_string());
+
+    let stages = || -> Vec<Box<dyn Preprocessor>> {
+        vec![
+            Box::new(StandardScaler::new(["a", "b"])),
+            Box::new(MinMaxScaler::new(["c"])),
+            Box::new(MaxAbsScaler::new(["d"])),
+            // Reads a column an earlier stage of the run rewrote: a second run, fitted on the
+            // standardised `a`.
+            Box::new(RobustScaler::new(["a"]).with_quantile_range(0.1, 0.9)),
+            // Not an aggregation fit: fitted alone, on the output so far.
+            Box::new(OneHotEncoder::new(["cat"])),
+            Box::new(MinMaxScaler::new(["b"])),
+            Box::new(StandardScaler::new(["c"]).with_ddof(1)),
+        ]
+    };
+    let mut chain = Chain::new(stages());
+    let mut sequence = stages();
+    let fused_passes = passes_of(&mut || chain.fit(&ds).unwrap());
+    let sequence_passes = passes_of(&mut || {
+        fit_in_sequence(&mut sequence, &ds);
+    });
+    // Runs: {Standard, MinMax, MaxAbs}, {Robust}, {OneHot}, {MinMax, Standard}.
+    assert_eq!((fused_passes, sequence_passes), (4, 7));
+    for (fused, alone) in chain.stages().iter().zip(&sequence) {
+        assert_eq!(
+            preprocessor_to_json(fused.as_ref()).unwrap(),
+            preprocessor_to_json(alone.as_ref()).unwrap()
+        );
+    }
+    let out = chain.transform(&ds).unwrap().to_polars().unwrap();
+    let by_hand = sequence
+        .iter()
+        .try_fold(ds.clone(), |d, s| s.transform(&d))
+        .unwrap()
+        .to_polars()
+        .unwrap();
+    assert!(out.equals_missing(&by_hand), "{out}\n{by_hand}");
+    // The statistics are the ones of the data each stage sees: MinMax of `b` after one-hot.
+    let b = floats(&out, "b");
+    let lo = b.iter().flatten().copied().fold(f64::INFINITY, f64::min);
+    let hi = b
+        .iter()
+        .flatten()
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max);
+    assert_eq!((lo, hi), (0.0, 1.0));
+    // A stage fitted alone through the aggregation equals its own fit.
+    let mut scaler = StandardScaler::new(["a", "b"]);
+    let agg = scaler
+        .fit_aggregation(&ds.schema().unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(agg.columns, ["a", "b"]);
+    let stats = ds
+        .to_polars()
+        .unwrap()
+        .lazy()
+        .select(agg.exprs)
+        .collect()
+        .unwrap();
+    scaler.fit_from_aggregation(&stats).unwrap();
+    let mut fitted = StandardScaler::new(["a", "b"]);
+    fitted.fit(&ds).unwrap();
+    assert_eq!(scaler, fitted);
+    // A preprocessor without an aggregation fit says so instead of pretending.
+    let mut encoder = OneHotEncoder::new(["cat"]);
+    assert!(
+        encoder
+            .fit_aggregation(&ds.schema().unwrap())
+            .unwrap()
+            .is_none()
+    );
+    let err = encoder
+        .fit_from_aggregation(&stats)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("call fit"), "{err}");
+}
+
 #[test]
 fn categorizer_makes_sorted_categories() {
     let mut cat = air_data::Categorizer::new(["c"]);

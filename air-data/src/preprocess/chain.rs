@@ -48,6 +48,41 @@ impl Chain {
     }
 }
 
+impl Chain {
+    /// Fits the run of stages from `start` whose fits are aggregations over columns disjoint
+    /// from the rest of the run, in one pass over `input`; returns where the run ends (`start`
+    /// when the stage at `start` is not such a stage).
+    fn fit_fused(&mut self, start: usize, input: &Dataset) -> Result<usize> {
+        let schema = input.schema()?;
+        let mut touched: PlHashSet<String> = PlHashSet::new();
+        let mut exprs = Vec::new();
+        let mut end = start;
+        while let Some(stage) = self.stages.get(end) {
+            let Some(agg) = stage.fit_aggregation(&schema)? else {
+                break;
+            };
+            if agg.columns.iter().any(|c| touched.contains(c)) {
+                break;
+            }
+            touched.extend(agg.columns);
+            exprs.extend(agg.exprs);
+            end += 1;
+        }
+        if end == start {
+            return Ok(start);
+        }
+        let names: Vec<&str> = self.stages[start..end]
+            .iter()
+            .map(|s| s.type_name())
+            .collect();
+        let stats = super::aggregate(input, exprs, &names.join(", "))?;
+        for stage in &mut self.stages[start..end] {
+            stage.fit_from_aggregation(&stats)?;
+        }
+        Ok(end)
+    }
+}
+
 impl NamedPreprocessor for Chain {
     const NAME: &'static str = "Chain";
 }
@@ -74,14 +109,26 @@ impl Preprocessor for Chain {
         }
     }
 
+    /// Fits each stage on the output of the stages before it. Consecutive stages whose fit is
+    /// one aggregation over columns no other stage of the run reads or writes (scalers over
+    /// disjoint columns) are fitted together, in one pass over the data: what they read is
+    /// what they would have seen one after the other.
     fn fit(&mut self, ds: &Dataset) -> Result<()> {
         let mut current = ds.clone();
-        let last = self.stages.len().saturating_sub(1);
-        for (i, stage) in self.stages.iter_mut().enumerate() {
-            stage.fit(&current)?;
-            if i < last {
+        let count = self.stages.len();
+        let mut start = 0;
+        while start < count {
+            let end = self.fit_fused(start, &current)?;
+            let end = if end > start {
+                end
+            } else {
+                self.stages[start].fit(&current)?;
+                start + 1
+            };
+            for stage in &self.stages[start..end.min(count - 1)] {
                 current = stage.transform(&current)?;
             }
+            start = end;
         }
         Ok(())
     }

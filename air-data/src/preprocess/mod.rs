@@ -119,6 +119,29 @@ pub trait Preprocessor: PreprocessorClone + Send + Sync + fmt::Debug {
     /// Parameters and fitted state as JSON (what a checkpoint stores).
     fn to_config(&self) -> Result<serde_json::Value>;
 
+    /// The fit as one aggregation, where it is one: the expressions computing the statistics
+    /// (each aliased with its column's name, so no two preprocessors' collide over disjoint
+    /// columns) and the columns they read, which the transform rewrites in place, row for row,
+    /// touching no other column. [`Chain`] fits consecutive such stages over disjoint columns in
+    /// one pass over the data. Checks the columns against `schema` (the input's). `None`, the
+    /// default: fitting needs [`fit`](Self::fit).
+    fn fit_aggregation(&self, schema: &Schema) -> Result<Option<FitAggregation>> {
+        let _ = schema;
+        Ok(None)
+    }
+
+    /// Takes the statistics that [`fit_aggregation`](Self::fit_aggregation)'s expressions
+    /// computed: one row, which may hold other preprocessors' columns too. Equivalent to
+    /// [`fit`](Self::fit) on the data the aggregation ran over.
+    fn fit_from_aggregation(&mut self, stats: &DataFrame) -> Result<()> {
+        let _ = stats;
+        Err(DataError::InvalidPreprocessor {
+            preprocessor: self.type_name().to_owned(),
+            reason: "its fit is not one aggregation (fit_aggregation returns None); call fit"
+                .to_owned(),
+        })
+    }
+
     /// Fails with [`DataError::NotFitted`] unless the preprocessor can transform.
     fn ensure_fitted(&self) -> Result<()> {
         match self.fit_status() {
@@ -156,6 +179,15 @@ pub trait Preprocessor: PreprocessorClone + Send + Sync + fmt::Debug {
         self.fit(ds)?;
         self.transform(ds)
     }
+}
+
+/// A fit that is one aggregation over the input (see [`Preprocessor::fit_aggregation`]).
+#[derive(Debug, Clone)]
+pub struct FitAggregation {
+    /// The columns read, and rewritten in place by the transform.
+    pub columns: Vec<String>,
+    /// The statistics, each one value per expression.
+    pub exprs: Vec<Expr>,
 }
 
 /// A preprocessor type's fixed name: what each instance's
@@ -242,6 +274,10 @@ pub fn load_preprocessor(checkpoint: &Checkpoint) -> Result<Option<Box<dyn Prepr
 /// - `impl_preprocessor!(Type, "Name", field)`: the fitted state is `field: Option<S>`, learned by the
 ///   type's `fn learn(&self, &Dataset) -> Result<S>` and used by its
 ///   `fn apply(&self, LazyFrame, &S) -> Result<LazyFrame>`.
+/// - `impl_preprocessor!(Type, "Name", field, aggregation)`: as above, but the statistics are one
+///   aggregation over the type's `columns` (numeric): `fn stat_exprs(&self) -> Result<Vec<Expr>>`
+///   and `fn read_stats(&self, &DataFrame) -> Result<S>`, so a [`Chain`] can fuse its fit with
+///   its neighbours'.
 /// - `impl_preprocessor!(Type, "Name")`: nothing to learn (`NotFittable`); the type has
 ///   `fn apply(&self, LazyFrame) -> Result<LazyFrame>`.
 macro_rules! impl_preprocessor {
@@ -262,6 +298,57 @@ macro_rules! impl_preprocessor {
             }
             fn fit(&mut self, ds: &$crate::Dataset) -> $crate::error::Result<()> {
                 self.$state = Some(self.learn(ds)?);
+                Ok(())
+            }
+            fn expressions(
+                &self,
+                lf: ::polars::prelude::LazyFrame,
+            ) -> $crate::error::Result<::polars::prelude::LazyFrame> {
+                self.apply(lf, $crate::preprocess::fitted(&self.$state, $name)?)
+            }
+            fn to_config(&self) -> $crate::error::Result<serde_json::Value> {
+                $crate::preprocess::to_value(self)
+            }
+        }
+    };
+    ($ty:ty, $name:literal, $state:ident, aggregation) => {
+        impl $crate::preprocess::NamedPreprocessor for $ty {
+            const NAME: &'static str = $name;
+        }
+
+        impl $crate::preprocess::Preprocessor for $ty {
+            fn type_name(&self) -> &str {
+                $name
+            }
+            fn fit_status(&self) -> $crate::preprocess::FitStatus {
+                match self.$state {
+                    Some(_) => $crate::preprocess::FitStatus::Fitted,
+                    None => $crate::preprocess::FitStatus::NotFitted,
+                }
+            }
+            fn fit(&mut self, ds: &$crate::Dataset) -> $crate::error::Result<()> {
+                let schema = ds.schema()?;
+                let agg = $crate::preprocess::Preprocessor::fit_aggregation(self, &schema)?
+                    .expect("always one aggregation");
+                let stats = $crate::preprocess::aggregate(ds, agg.exprs, $name)?;
+                self.$state = Some(self.read_stats(&stats)?);
+                Ok(())
+            }
+            fn fit_aggregation(
+                &self,
+                schema: &::polars::prelude::Schema,
+            ) -> $crate::error::Result<Option<$crate::preprocess::FitAggregation>> {
+                $crate::preprocess::check_numeric_schema(schema, &self.columns, $name)?;
+                Ok(Some($crate::preprocess::FitAggregation {
+                    columns: self.columns.clone(),
+                    exprs: self.stat_exprs()?,
+                }))
+            }
+            fn fit_from_aggregation(
+                &mut self,
+                stats: &::polars::prelude::DataFrame,
+            ) -> $crate::error::Result<()> {
+                self.$state = Some(self.read_stats(stats)?);
                 Ok(())
             }
             fn expressions(

@@ -11,14 +11,8 @@ use polars::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{
-    NamedPreprocessor, aggregate, check_numeric_columns, check_numeric_lazy, impl_preprocessor,
-    names, scalar_f64,
-};
-use crate::{
-    Dataset,
-    error::{DataError, Result},
-};
+use super::{NamedPreprocessor, check_numeric_lazy, impl_preprocessor, names, scalar_f64};
+use crate::error::{DataError, Result};
 
 /// Per-column `(shift, scale)`: the output is `(x - shift) / scale`.
 type Affine = BTreeMap<String, (f64, f64)>;
@@ -75,19 +69,21 @@ impl StandardScaler {
 }
 
 impl StandardScaler {
-    fn learn(&self, ds: &Dataset) -> Result<Affine> {
-        check_numeric_columns(ds, &self.columns, Self::NAME)?;
+    fn stat_exprs(&self) -> Result<Vec<Expr>> {
         let mut exprs = Vec::new();
         for c in &self.columns {
             let x = col(c.as_str()).cast(DataType::Float64);
             exprs.push(x.clone().mean().alias(format!("mean({c})")));
             exprs.push(x.std(self.ddof).alias(format!("std({c})")));
         }
-        let df = aggregate(ds, exprs, Self::NAME)?;
+        Ok(exprs)
+    }
+
+    fn read_stats(&self, df: &DataFrame) -> Result<Affine> {
         let mut stats = Affine::new();
         for c in &self.columns {
-            let mean = scalar_f64(&df, &format!("mean({c})"))?.unwrap_or(0.0);
-            let std = nonzero(scalar_f64(&df, &format!("std({c})"))?);
+            let mean = scalar_f64(df, &format!("mean({c})"))?.unwrap_or(0.0);
+            let std = nonzero(scalar_f64(df, &format!("std({c})"))?);
             stats.insert(c.clone(), (mean, std));
         }
         Ok(stats)
@@ -98,7 +94,7 @@ impl StandardScaler {
     }
 }
 
-impl_preprocessor!(StandardScaler, "StandardScaler", stats);
+impl_preprocessor!(StandardScaler, "StandardScaler", stats, aggregation);
 
 /// Scales columns to [0, 1]: `(x - min) / (max - min)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -118,19 +114,21 @@ impl MinMaxScaler {
 }
 
 impl MinMaxScaler {
-    fn learn(&self, ds: &Dataset) -> Result<Affine> {
-        check_numeric_columns(ds, &self.columns, Self::NAME)?;
+    fn stat_exprs(&self) -> Result<Vec<Expr>> {
         let mut exprs = Vec::new();
         for c in &self.columns {
             let x = col(c.as_str()).cast(DataType::Float64);
             exprs.push(x.clone().min().alias(format!("min({c})")));
             exprs.push(x.max().alias(format!("max({c})")));
         }
-        let df = aggregate(ds, exprs, Self::NAME)?;
+        Ok(exprs)
+    }
+
+    fn read_stats(&self, df: &DataFrame) -> Result<Affine> {
         let mut stats = Affine::new();
         for c in &self.columns {
-            let min = scalar_f64(&df, &format!("min({c})"))?;
-            let max = scalar_f64(&df, &format!("max({c})"))?;
+            let min = scalar_f64(df, &format!("min({c})"))?;
+            let max = scalar_f64(df, &format!("max({c})"))?;
             let range = min.zip(max).map(|(lo, hi)| hi - lo);
             stats.insert(c.clone(), (min.unwrap_or(0.0), nonzero(range)));
         }
@@ -142,7 +140,7 @@ impl MinMaxScaler {
     }
 }
 
-impl_preprocessor!(MinMaxScaler, "MinMaxScaler", stats);
+impl_preprocessor!(MinMaxScaler, "MinMaxScaler", stats, aggregation);
 
 /// Scales columns by their maximum absolute value: `x / max|x|` (sparsity is kept).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -162,9 +160,8 @@ impl MaxAbsScaler {
 }
 
 impl MaxAbsScaler {
-    fn learn(&self, ds: &Dataset) -> Result<Affine> {
-        check_numeric_columns(ds, &self.columns, Self::NAME)?;
-        let exprs = self
+    fn stat_exprs(&self) -> Result<Vec<Expr>> {
+        Ok(self
             .columns
             .iter()
             .map(|c| {
@@ -174,11 +171,13 @@ impl MaxAbsScaler {
                     .max()
                     .alias(format!("abs_max({c})"))
             })
-            .collect();
-        let df = aggregate(ds, exprs, Self::NAME)?;
+            .collect())
+    }
+
+    fn read_stats(&self, df: &DataFrame) -> Result<Affine> {
         let mut stats = Affine::new();
         for c in &self.columns {
-            let m = scalar_f64(&df, &format!("abs_max({c})"))?;
+            let m = scalar_f64(df, &format!("abs_max({c})"))?;
             stats.insert(c.clone(), (0.0, nonzero(m)));
         }
         Ok(stats)
@@ -189,7 +188,7 @@ impl MaxAbsScaler {
     }
 }
 
-impl_preprocessor!(MaxAbsScaler, "MaxAbsScaler", stats);
+impl_preprocessor!(MaxAbsScaler, "MaxAbsScaler", stats, aggregation);
 
 /// How quantiles between two data points are computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -236,7 +235,7 @@ impl RobustScaler {
 }
 
 impl RobustScaler {
-    fn learn(&self, ds: &Dataset) -> Result<Affine> {
+    fn stat_exprs(&self) -> Result<Vec<Expr>> {
         let (low, high) = self.quantile_range;
         if !(0.0..=1.0).contains(&low) || !(0.0..=1.0).contains(&high) || low >= high {
             return Err(DataError::InvalidPreprocessor {
@@ -244,16 +243,14 @@ impl RobustScaler {
                 reason: format!("quantile_range ({low}, {high}): expected 0 <= low < high <= 1"),
             });
         }
-        check_numeric_columns(ds, &self.columns, Self::NAME)?;
         let method = match self.interpolation {
             QuantileInterpolation::Linear => QuantileMethod::Linear,
             QuantileInterpolation::Lower => QuantileMethod::Lower,
         };
-        let (lo, hi) = self.quantile_range;
         let mut exprs = Vec::new();
         for c in &self.columns {
             let x = col(c.as_str()).cast(DataType::Float64);
-            for (name, q) in [("low", lo), ("median", 0.5), ("high", hi)] {
+            for (name, q) in [("low", low), ("median", 0.5), ("high", high)] {
                 exprs.push(
                     x.clone()
                         .quantile(lit(q), method)
@@ -261,12 +258,15 @@ impl RobustScaler {
                 );
             }
         }
-        let df = aggregate(ds, exprs, Self::NAME)?;
+        Ok(exprs)
+    }
+
+    fn read_stats(&self, df: &DataFrame) -> Result<Affine> {
         let mut stats = Affine::new();
         for c in &self.columns {
-            let low = scalar_f64(&df, &format!("low({c})"))?;
-            let median = scalar_f64(&df, &format!("median({c})"))?;
-            let high = scalar_f64(&df, &format!("high({c})"))?;
+            let low = scalar_f64(df, &format!("low({c})"))?;
+            let median = scalar_f64(df, &format!("median({c})"))?;
+            let high = scalar_f64(df, &format!("high({c})"))?;
             let range = low.zip(high).map(|(l, h)| h - l);
             stats.insert(c.clone(), (median.unwrap_or(0.0), nonzero(range)));
         }
@@ -278,7 +278,7 @@ impl RobustScaler {
     }
 }
 
-impl_preprocessor!(RobustScaler, "RobustScaler", stats);
+impl_preprocessor!(RobustScaler, "RobustScaler", stats, aggregation);
 
 /// The norm of [`Normalizer`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
