@@ -153,6 +153,85 @@ fn encoders_handle_unseen_values_and_refuse_nulls() {
 }
 
 #[test]
+fn one_hot_equals_one_comparison_per_category() {
+    // `s_a` is also the output of `s`'s category "a": replaced in place, as with_columns does.
+    let train = df!(
+        "s" => ["b", "a", "c", "a"],
+        "t" => ["x", "y", "x", "x"],
+        "s_a" => [9i64, 9, 9, 9],
+        "n" => [1.0, 2.0, 3.0, 4.0],
+    )
+    .unwrap();
+    let mut oh = OneHotEncoder::new(["s", "t"]);
+    oh.fit(&Dataset::from_polars(train)).unwrap();
+    let input = df!(
+        "s" => ["a", "unseen", "c", "b", "a"],
+        "t" => ["y", "x", "unseen", "x", "y"],
+        "s_a" => [1i64, 2, 3, 4, 5],
+        "n" => [5.0, 6.0, 7.0, 8.0, 9.0],
+    )
+    .unwrap();
+    let indicators: Vec<Expr> = [("s", "a"), ("s", "b"), ("s", "c"), ("t", "x"), ("t", "y")]
+        .into_iter()
+        .map(|(c, v)| {
+            col(c)
+                .eq(lit(v))
+                .cast(DataType::Int64)
+                .alias(format!("{c}_{v}"))
+        })
+        .collect();
+    let by_hand = input
+        .clone()
+        .lazy()
+        .with_columns(indicators)
+        .drop(by_name(["s", "t"], true, false))
+        .collect()
+        .unwrap();
+    let out = oh.transform_batch(input.clone()).unwrap();
+    assert!(out.equals_missing(&by_hand), "{out}\n{by_hand}");
+    assert_eq!(
+        out.get_column_names(),
+        ["s_a", "n", "s_b", "s_c", "t_x", "t_y"]
+    );
+    // Lazily and streamed in batches of two rows: the same rows and schema.
+    let transformed = oh.transform(&Dataset::from_polars(input.clone())).unwrap();
+    assert_eq!(&transformed.schema().unwrap(), &*by_hand.schema().clone());
+    let mut streamed: Option<DataFrame> = None;
+    for batch in transformed.iter_batches(2).unwrap() {
+        let batch = batch.unwrap();
+        match &mut streamed {
+            Some(all) => {
+                all.vstack_mut(&batch).unwrap();
+            }
+            None => streamed = Some(batch),
+        }
+    }
+    assert!(streamed.unwrap().equals_missing(&by_hand));
+    // A null at transform time is refused, naming the column.
+    let err = oh
+        .transform_batch(
+            df!("s" => ["a", "b"], "t" => [Some("x"), None], "s_a" => [1i64, 2], "n" => [1.0, 2.0])
+                .unwrap(),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("impute them first") && err.contains("\"t\""),
+        "{err}"
+    );
+    // Integer categories take the comparison per category.
+    let mut numbers = OneHotEncoder::new(["k"]);
+    numbers
+        .fit(&Dataset::from_polars(df!("k" => [3i64, 1, 3]).unwrap()))
+        .unwrap();
+    let out = numbers
+        .transform_batch(df!("k" => [1i64, 2, 3]).unwrap())
+        .unwrap();
+    assert_eq!(out.get_column_names(), ["k_1", "k_3"]);
+    assert_eq!(floats(&out, "k_3"), [0.0, 0.0, 1.0].map(Some));
+}
+
+#[test]
 fn transform_before_fit_and_unknown_columns_are_errors() {
     let ds = Dataset::from_polars(frame());
     let scaler = StandardScaler::new(["a"]);
