@@ -282,50 +282,15 @@ pub fn load_preprocessor(checkpoint: &Checkpoint) -> Result<Option<Box<dyn Prepr
 ///   `fn apply(&self, LazyFrame) -> Result<LazyFrame>`.
 macro_rules! impl_preprocessor {
     ($ty:ty, $name:literal, $state:ident) => {
-        impl $crate::preprocess::NamedPreprocessor for $ty {
-            const NAME: &'static str = $name;
-        }
-
-        impl $crate::preprocess::Preprocessor for $ty {
-            fn type_name(&self) -> &str {
-                $name
-            }
-            fn fit_status(&self) -> $crate::preprocess::FitStatus {
-                match self.$state {
-                    Some(_) => $crate::preprocess::FitStatus::Fitted,
-                    None => $crate::preprocess::FitStatus::NotFitted,
-                }
-            }
+        $crate::preprocess::impl_preprocessor!(@fitted $ty, $name, $state, {
             fn fit(&mut self, ds: &$crate::Dataset) -> $crate::error::Result<()> {
                 self.$state = Some(self.learn(ds)?);
                 Ok(())
             }
-            fn expressions(
-                &self,
-                lf: ::polars::prelude::LazyFrame,
-            ) -> $crate::error::Result<::polars::prelude::LazyFrame> {
-                self.apply(lf, $crate::preprocess::fitted(&self.$state, $name)?)
-            }
-            fn to_config(&self) -> $crate::error::Result<serde_json::Value> {
-                $crate::preprocess::to_value(self)
-            }
-        }
+        });
     };
     ($ty:ty, $name:literal, $state:ident, aggregation) => {
-        impl $crate::preprocess::NamedPreprocessor for $ty {
-            const NAME: &'static str = $name;
-        }
-
-        impl $crate::preprocess::Preprocessor for $ty {
-            fn type_name(&self) -> &str {
-                $name
-            }
-            fn fit_status(&self) -> $crate::preprocess::FitStatus {
-                match self.$state {
-                    Some(_) => $crate::preprocess::FitStatus::Fitted,
-                    None => $crate::preprocess::FitStatus::NotFitted,
-                }
-            }
+        $crate::preprocess::impl_preprocessor!(@fitted $ty, $name, $state, {
             fn fit(&mut self, ds: &$crate::Dataset) -> $crate::error::Result<()> {
                 let schema = ds.schema()?;
                 let agg = $crate::preprocess::Preprocessor::fit_aggregation(self, &schema)?
@@ -351,6 +316,25 @@ macro_rules! impl_preprocessor {
                 self.$state = Some(self.read_stats(stats)?);
                 Ok(())
             }
+        });
+    };
+    // What both fitted forms share; `$fit` holds their fitting methods.
+    (@fitted $ty:ty, $name:literal, $state:ident, { $($fit:tt)* }) => {
+        impl $crate::preprocess::NamedPreprocessor for $ty {
+            const NAME: &'static str = $name;
+        }
+
+        impl $crate::preprocess::Preprocessor for $ty {
+            fn type_name(&self) -> &str {
+                $name
+            }
+            fn fit_status(&self) -> $crate::preprocess::FitStatus {
+                match self.$state {
+                    Some(_) => $crate::preprocess::FitStatus::Fitted,
+                    None => $crate::preprocess::FitStatus::NotFitted,
+                }
+            }
+            $($fit)*
             fn expressions(
                 &self,
                 lf: ::polars::prelude::LazyFrame,
