@@ -23,6 +23,17 @@ fn cancer() -> (Dataset, Dataset) {
         .unwrap()
 }
 
+/// Runs `trainer` and returns its checkpoint.
+fn checkpoint_of(trainer: GbdtTrainer) -> air_checkpoint::Checkpoint {
+    trainer
+        .fit()
+        .unwrap()
+        .into_result()
+        .unwrap()
+        .checkpoint
+        .unwrap()
+}
+
 fn trainer(dir: &std::path::Path, name: &str, workers: usize, rounds: usize) -> GbdtTrainer {
     let (train, valid) = cancer();
     GbdtTrainer::new(
@@ -150,13 +161,7 @@ fn bump_first_float(v: &mut serde_json::Value) -> bool {
 #[test]
 fn the_predictor_refuses_files_the_manifest_does_not_vouch_for() {
     let dir = tempfile::tempdir().unwrap();
-    let trained = trainer(dir.path(), "t", 1, 3)
-        .fit()
-        .unwrap()
-        .into_result()
-        .unwrap()
-        .checkpoint
-        .unwrap();
+    let trained = checkpoint_of(trainer(dir.path(), "t", 1, 3));
     let (_, valid) = cancer();
     let rows = valid.to_polars().unwrap().drop("target").unwrap();
     let expected = GbdtPredictor::from_checkpoint(&trained)
@@ -495,13 +500,7 @@ fn categorized_strings_split_on_category_sets() {
 #[test]
 fn the_matrix_path_is_offered_without_a_preprocessor_and_predicts_the_same() {
     let dir = tempfile::tempdir().unwrap();
-    let scaled = trainer(dir.path(), "scaled", 1, 5)
-        .fit()
-        .unwrap()
-        .into_result()
-        .unwrap()
-        .checkpoint
-        .unwrap();
+    let scaled = checkpoint_of(trainer(dir.path(), "scaled", 1, 5));
     let with_preprocessor = GbdtPredictor::from_checkpoint(&scaled).unwrap();
     assert!(with_preprocessor.as_matrix().is_none());
     let model = load_gbdt_model(&scaled).unwrap();
