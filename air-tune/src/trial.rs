@@ -1,6 +1,6 @@
 //! Trials as the tuner tracks them, and the read-only table schedulers look at.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use air_train::Resources;
 
@@ -157,6 +157,9 @@ impl Trial {
 pub struct TrialTable {
     pub(crate) trials: Vec<Trial>,
     pub(crate) index: HashMap<String, usize>,
+    /// The trials pending or paused, in creation order: what a scheduler may start next,
+    /// without a pass over every trial of a long sweep. Kept by [`Self::set_status`].
+    waiting: BTreeSet<usize>,
 }
 
 impl TrialTable {
@@ -183,7 +186,31 @@ impl TrialTable {
     pub(crate) fn push(&mut self, t: Trial) -> usize {
         let i = self.trials.len();
         self.index.insert(t.id.clone(), i);
+        if is_waiting(t.status) {
+            self.waiting.insert(i);
+        }
         self.trials.push(t);
         i
     }
+
+    /// Sets trial `idx`'s status (the one way the runner changes it, so that the waiting
+    /// trials stay known).
+    pub(crate) fn set_status(&mut self, idx: usize, status: TrialStatus) {
+        self.trials[idx].status = status;
+        if is_waiting(status) {
+            self.waiting.insert(idx);
+        } else {
+            self.waiting.remove(&idx);
+        }
+    }
+
+    /// The trials pending or paused, in creation order.
+    pub(crate) fn waiting(&self) -> impl Iterator<Item = usize> + '_ {
+        self.waiting.iter().copied()
+    }
+}
+
+/// Whether a trial in `status` waits to be started.
+fn is_waiting(status: TrialStatus) -> bool {
+    matches!(status, TrialStatus::Pending | TrialStatus::Paused)
 }

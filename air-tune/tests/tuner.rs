@@ -211,6 +211,96 @@ fn failing_trials_are_recorded_and_retried() {
     assert!(df.column("config/kind").is_ok() && df.column("error").is_ok());
 }
 
+/// Trial threads start the trials after theirs (the controller only starts the first ones
+/// and saves): a long sweep of short trials, some failing once and retried, some failing for
+/// good, under a concurrency limit and a resource pool, still runs every trial exactly as
+/// asked, never more at once than allowed, and leaves every result on disk and every trial
+/// in the saved state.
+#[test]
+fn a_long_sweep_of_short_trials_runs_every_trial_as_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let attempts = Arc::new(Mutex::new(BTreeMap::<u64, usize>::new()));
+    let (l, p, a) = (live.clone(), peak.clone(), attempts.clone());
+    let trainable = move |c: &Value, s: &mut Session| -> Result<(), TrainError> {
+        let i = c["i"].as_u64().unwrap();
+        let n = {
+            let mut a = a.lock().unwrap();
+            let n = a.entry(i).or_default();
+            *n += 1;
+            *n
+        };
+        let now = l.fetch_add(1, Ordering::SeqCst) + 1;
+        p.fetch_max(now, Ordering::SeqCst);
+        let out = (|| {
+            for r in 0..3 {
+                s.report(json!({ "i": i, "r": r }), None)?;
+                if r == 1 && (i % 7 == 3 && n == 1 || i % 25 == 11) {
+                    return Err(TrainError::InvalidMetrics {
+                        metrics: i.to_string(),
+                        reason: "failed on purpose".into(),
+                    });
+                }
+            }
+            Ok(())
+        })();
+        l.fetch_sub(1, Ordering::SeqCst);
+        out
+    };
+    let trials: Vec<u64> = (0..150).collect();
+    let grid = Tuner::new(trainable, space!({ "i": grid_search(trials) }))
+        .with_tune_config(
+            TuneConfig::new()
+                .with_max_concurrent_trials(NonZeroUsize::new(3).unwrap())
+                .with_total_resources(Resources::cpu(4.0))
+                .with_resources_per_trial(Resources::cpu(1.0)),
+        )
+        .with_run_config(
+            run_config(&dir, "sweep")
+                .with_failure_config(FailureConfig::new(MaxFailures::Limited(1))),
+        )
+        .fit()
+        .unwrap();
+    assert!(peak.load(Ordering::SeqCst) <= 3);
+    // Failing for good: 11, 36, 61, 86, 111, 136 (each tried twice).
+    let broken: Vec<u64> = (0..150).filter(|i| i % 25 == 11).collect();
+    let attempts = attempts.lock().unwrap();
+    for i in 0..150u64 {
+        let expected = if i % 7 == 3 || i % 25 == 11 { 2 } else { 1 };
+        assert_eq!(attempts[&i], expected, "attempts of trial {i}");
+    }
+    assert_eq!(grid.len(), 150);
+    assert_eq!(grid.num_errors(), broken.len());
+    assert_eq!(grid.num_terminated(), 150 - broken.len());
+    let state: Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("sweep").join(air_tune::EXPERIMENT_STATE)).unwrap(),
+    )
+    .unwrap();
+    let saved = state["trials"].as_array().unwrap();
+    assert_eq!(saved.len(), 150);
+    for r in grid.iter() {
+        let i = r.config["i"].as_u64().unwrap();
+        let rows: Vec<u64> = r.history.iter().map(|m| m["r"].as_u64().unwrap()).collect();
+        let lines = std::fs::read_to_string(format!("{}/result.json", r.path)).unwrap();
+        let in_state = saved
+            .iter()
+            .find(|t| t["id"] == r.trial_id.as_str())
+            .unwrap();
+        if broken.contains(&i) {
+            assert_eq!(r.status, TrialStatus::Error, "trial {i}");
+            assert_eq!(in_state["status"], "ERROR");
+        } else {
+            // A retried trial restarts from scratch (no checkpoint): its files and history
+            // hold the second attempt's three results only.
+            assert_eq!(rows, [0, 1, 2], "trial {i}");
+            assert_eq!(lines.lines().count(), 3, "trial {i}: {lines}");
+            assert_eq!(in_state["status"], "TERMINATED");
+            assert_eq!(in_state["last_result"]["r"], 2);
+        }
+    }
+}
+
 #[test]
 fn asha_stops_bad_trials_early() {
     let dir = tempfile::tempdir().unwrap();

@@ -47,6 +47,31 @@ enum Outcome {
     Panicked(String),
 }
 
+/// What runs one trial on a thread, ending in its outcome.
+type TrialJob = Box<dyn FnOnce() -> Outcome + Send>;
+
+/// What the experiment fixes before its first trial: read by whichever thread starts trials.
+struct Plan {
+    trainable: Arc<dyn Trainable>,
+    exp_dir: RunDir,
+    experiment_id: String,
+    num_samples: usize,
+    max_concurrent: Option<usize>,
+    time_budget: Option<Duration>,
+    /// When the experiment started (for the time budget).
+    started: Instant,
+    pool: Resources,
+    resources_per_trial: Option<Resources>,
+    result_files: bool,
+    failure: FailureConfig,
+    checkpoint_config: Option<CheckpointConfig>,
+    options: StorageOptions,
+    searcher_total: Option<usize>,
+    executor: crate::TrialExecutor,
+    /// The threads trials run on (kept between trials).
+    threads: TrialThreads,
+}
+
 /// Everything trial threads and the controller share, behind one lock.
 struct Core {
     table: TrialTable,
@@ -56,12 +81,43 @@ struct Core {
     stop_dict: Vec<(String, f64)>,
     finished: Vec<(usize, Outcome)>,
     stop_all: bool,
+    /// The controller has returned: nothing starts any more.
+    closed: bool,
     dirty: bool,
+    /// Resources the running trials hold.
+    used: Resources,
+    running: usize,
+    /// Trials created from the searcher (restored ones included).
+    created: usize,
+    searcher_done: bool,
     /// Credentials for reading other trials' checkpoints (PBT's exploit).
     storage_options: StorageOptions,
     /// The tuner's run config's callbacks, told of every trial's events.
     callbacks: Callbacks,
     experiment_path: String,
+}
+
+/// The core, its condition variable (a trial thread that starts nothing wakes the
+/// controller), and the plan.
+struct Inner {
+    core: Mutex<Core>,
+    wake: Condvar,
+    plan: Plan,
+}
+
+type Shared = Arc<Inner>;
+
+fn lock(shared: &Shared) -> MutexGuard<'_, Core> {
+    shared.core.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Whether a step keeps one started trial for the thread that took it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// A trial thread whose trial ended runs the next trial itself: no hand-off, no wake-up.
+    One,
+    /// The controller hands every started trial to a trial thread.
+    None,
 }
 
 impl Core {
@@ -131,7 +187,7 @@ impl Core {
     }
 
     fn finish(&mut self, idx: usize, status: TrialStatus) {
-        self.table.trials[idx].status = status;
+        self.table.set_status(idx, status);
         if status == TrialStatus::Terminated && !self.callbacks.is_empty() {
             let context = self.context(idx);
             let last = self.table.trials[idx].last_result().cloned();
@@ -189,8 +245,8 @@ impl Core {
             if !stop_all && !failure.fail_fast() && failure.may_retry(t.num_failures) {
                 tracing::warn!(trial = %t.id, failures = t.num_failures, error = %msg,
                     "trial failed; retrying from its latest checkpoint");
-                t.status = TrialStatus::Pending;
                 t.resume = t.latest_checkpoint.clone();
+                self.table.set_status(idx, TrialStatus::Pending);
             } else {
                 if failure.fail_fast() {
                     self.stop_all = true;
@@ -202,8 +258,8 @@ impl Core {
         t.error = None;
         match t.pending.take() {
             Some(Pending::Pause) if !stop_all => {
-                t.status = TrialStatus::Paused;
                 t.resume = t.latest_checkpoint.clone();
+                self.table.set_status(idx, TrialStatus::Paused);
             }
             Some(Pending::Exploit { source, config }) if !stop_all => {
                 let src = self.table.get(&source).and_then(|s| {
@@ -223,7 +279,7 @@ impl Core {
                         t.resume = t.latest_checkpoint.clone();
                     }
                 }
-                t.status = TrialStatus::Pending;
+                self.table.set_status(idx, TrialStatus::Pending);
             }
             _ => self.finish(idx, TrialStatus::Terminated),
         }
@@ -246,40 +302,283 @@ impl Core {
             })
             .collect()
     }
+
+    /// Takes in the trials that ended, then starts what the pool, the concurrency limit and the
+    /// scheduler allow. With [`Keep::One`] the first trial started is returned to run on the
+    /// calling thread; the others go to trial threads. The second value: whether any started.
+    fn step(&mut self, shared: &Shared, keep: Keep) -> (Option<(usize, TrialJob)>, bool) {
+        let plan = &shared.plan;
+        for (idx, outcome) in std::mem::take(&mut self.finished) {
+            self.running -= 1;
+            let held = self.table.trials[idx].resources.clone();
+            self.used -= &held;
+            self.complete(idx, outcome, &plan.failure);
+        }
+        if plan
+            .time_budget
+            .is_some_and(|b| plan.started.elapsed() >= b)
+            && !self.stop_all
+        {
+            tracing::info!("time budget reached; stopping every trial");
+            self.stop_all = true;
+        }
+        if let Some(s) = &mut self.stopper
+            && s.stop_all()
+        {
+            self.stop_all = true;
+        }
+        let mut kept = None;
+        let mut launched_any = false;
+        while !self.stop_all && !self.closed && plan.max_concurrent.is_none_or(|m| self.running < m)
+        {
+            let chosen = {
+                let Core {
+                    table, scheduler, ..
+                } = &mut *self;
+                let candidates: Vec<&str> = table
+                    .waiting()
+                    .map(|i| table.trials[i].id.as_str())
+                    .collect();
+                if candidates.is_empty() {
+                    None
+                } else {
+                    scheduler
+                        .choose_trial_to_run(table, &candidates)
+                        .and_then(|id| table.index.get(&id).copied())
+                }
+            };
+            let was_done = self.searcher_done;
+            let Some(idx) = chosen.or_else(|| self.create(plan)) else {
+                if self.searcher_done && !was_done {
+                    // Schedulers holding trials for more to come can act now.
+                    let Core {
+                        table, scheduler, ..
+                    } = &mut *self;
+                    scheduler.on_search_finished(table);
+                    continue;
+                }
+                break;
+            };
+            let need = self.table.trials[idx].resources.clone();
+            if !need.fits_within(&Resources::new(), &plan.pool) {
+                let msg = format!(
+                    "the trial needs {need} but the pool has {}; lower the trial's \
+                     resources (num_workers) or raise TuneConfig::with_total_resources",
+                    plan.pool
+                );
+                self.table.trials[idx].error = Some(msg);
+                self.finish(idx, TrialStatus::Error);
+                continue;
+            }
+            if !need.fits_within(&self.used, &plan.pool) {
+                break;
+            }
+            self.used += &need;
+            self.running += 1;
+            launched_any = true;
+            let job = self.start(shared, idx);
+            if keep == Keep::One && kept.is_none() {
+                kept = Some((idx, job));
+                continue;
+            }
+            let thread_shared = shared.clone();
+            let spawned = plan
+                .threads
+                .run(Box::new(move || trial_thread(thread_shared, idx, job)));
+            if let Err(e) = spawned {
+                self.finished.push((
+                    idx,
+                    Outcome::Panicked(format!("the trial thread could not be started: {e}")),
+                ));
+            }
+        }
+        (kept, launched_any)
+    }
+
+    /// Marks trial `idx` running and returns what runs it.
+    fn start(&mut self, shared: &Shared, idx: usize) -> TrialJob {
+        let plan = &shared.plan;
+        self.table.set_status(idx, TrialStatus::Running);
+        let t = &mut self.table.trials[idx];
+        t.pending = None;
+        match &t.resume {
+            Some(c) => {
+                let it = c
+                    .metadata_value::<u64>("training_iteration")
+                    .ok()
+                    .flatten()
+                    .unwrap_or(0);
+                t.history.retain(|m| {
+                    m.get("training_iteration")
+                        .and_then(Value::as_u64)
+                        .is_some_and(|i| i <= it)
+                });
+            }
+            None if t.started_before => {
+                // A restart from scratch: the old metrics files would be appended to.
+                t.history.clear();
+                if let Ok(dir) = RunDir::at(&t.path, &plan.options) {
+                    for f in ["result.json", "progress.csv"] {
+                        if let Err(e) = dir.remove_file(f) {
+                            tracing::warn!(trial = %t.id, error = %e, "could not clear {f}");
+                        }
+                    }
+                }
+            }
+            None => {}
+        }
+        t.started_before = true;
+        if !self.callbacks.is_empty() {
+            let context = self.context(idx);
+            let history = &self.table.trials[idx].history;
+            self.callbacks
+                .notify("on_trial_start", |c| c.on_trial_start(&context, history));
+        }
+        let t = &mut self.table.trials[idx];
+        let hook_shared = shared.clone();
+        let on_result = move |m: &Metrics| lock(&hook_shared).on_result(idx, m);
+        let config = t.config.clone();
+        tracing::info!(trial = %t.id, config = %config, "trial started");
+        trial_job(plan, t, config, on_result)
+    }
+
+    /// Creates the next trial from the searcher; `None` when there is none now.
+    fn create(&mut self, plan: &Plan) -> Option<usize> {
+        if self.searcher_done {
+            return None;
+        }
+        if plan.searcher_total.is_none() && self.created >= plan.num_samples {
+            self.searcher_done = true;
+            return None;
+        }
+        let id = format!("{}_{:05}", plan.experiment_id, self.created);
+        match self.searcher.suggest(&id) {
+            Suggestion::Config(config) => {
+                self.created += 1;
+                let name = format!("{}_{id}", plan.trainable.trainable_name());
+                let resources = plan
+                    .resources_per_trial
+                    .clone()
+                    .unwrap_or_else(|| plan.trainable.resources(&config));
+                let path = plan.exp_dir.child(&name);
+                let idx = self
+                    .table
+                    .push(Trial::new(id.clone(), name, config, path, resources));
+                let Core {
+                    table, scheduler, ..
+                } = self;
+                scheduler.on_trial_add(table, &table.trials[idx]);
+                self.dirty = true;
+                Some(idx)
+            }
+            Suggestion::Pending => None,
+            Suggestion::Finished => {
+                self.searcher_done = true;
+                None
+            }
+        }
+    }
 }
 
-type Shared = Arc<(Mutex<Core>, Condvar)>;
+/// A trial thread: runs trial `idx`, then takes in its outcome and starts what can start,
+/// running the next trial itself while there is one. Wakes the controller when it starts
+/// nothing (the experiment may be over, or waits for something only the controller does).
+fn trial_thread(shared: Shared, mut idx: usize, mut job: TrialJob) {
+    loop {
+        let outcome = job();
+        let mut core = lock(&shared);
+        core.finished.push((idx, outcome));
+        let (next, _) = core.step(&shared, Keep::One);
+        drop(core);
+        match next {
+            Some((i, j)) => (idx, job) = (i, j),
+            None => {
+                shared.wake.notify_all();
+                return;
+            }
+        }
+    }
+}
 
-fn lock(shared: &Shared) -> MutexGuard<'_, Core> {
-    shared.0.lock().unwrap_or_else(|p| p.into_inner())
+/// What runs trial `t` on its thread: the trainable, or (process executor) a process of this
+/// program, ending in the trial's outcome.
+fn trial_job(
+    plan: &Plan,
+    t: &mut Trial,
+    config: Value,
+    on_result: impl Fn(&Metrics) -> bool + Send + Sync + 'static,
+) -> TrialJob {
+    match &plan.executor {
+        crate::TrialExecutor::Processes(launcher) => match trial_request(plan, t) {
+            Ok(request) => {
+                let (launcher, options) = (launcher.clone(), plan.options.clone());
+                let resources = t.resources.clone();
+                Box::new(move || {
+                    let r = processes::run_process(
+                        &launcher, &request, &resources, &options, on_result,
+                    );
+                    Outcome::Done(Box::new(r.unwrap_or_else(|message| {
+                        let mut failed = TrainResult::failed(
+                            TrainError::TrialProcess(message),
+                            request.config.clone(),
+                        );
+                        // What the lost process had saved, to retry from.
+                        failed.checkpoint =
+                            processes::newest_checkpoint(&request_path(&request), &options);
+                        failed
+                    })))
+                })
+            }
+            Err(e) => {
+                let message = e.to_string();
+                Box::new(move || Outcome::Panicked(message))
+            }
+        },
+        _ => {
+            let info = TrialInfo::new(&t.name, &t.id)
+                .with_storage_path(&plan.exp_dir.path())
+                .with_on_report(on_result)
+                .with_resume_from(t.resume.take())
+                .with_result_files(plan.result_files)
+                .with_checkpoint_config(plan.checkpoint_config.clone())
+                .with_quiet(true);
+            let trainable = plan.trainable.clone();
+            Box::new(move || {
+                let out = catch_unwind(AssertUnwindSafe(|| trainable.run_trial(&config, &info)));
+                match out {
+                    Ok(r) => Outcome::Done(Box::new(r)),
+                    Err(p) => Outcome::Panicked(air_train::panic_message(p.as_ref())),
+                }
+            })
+        }
+    }
+}
+
+/// What a trial process is told: the trial, and where to resume from.
+fn trial_request(plan: &Plan, t: &mut Trial) -> std::result::Result<TrialRequest, TrainError> {
+    let resume = match t.resume.take() {
+        Some(c) => Some(processes::resume_location(&c, &t.path, &plan.options)?),
+        None => None,
+    };
+    Ok(TrialRequest {
+        name: t.name.clone(),
+        id: t.id.clone(),
+        storage_path: plan.exp_dir.path(),
+        config: t.config.clone(),
+        resume,
+        checkpoint_config: plan.checkpoint_config.clone(),
+        result_files: plan.result_files,
+    })
 }
 
 pub(super) struct Runner {
-    trainable: Arc<dyn Trainable>,
     space: Arc<Space>,
     shared: Shared,
-    exp_dir: RunDir,
-    experiment_id: String,
     metric: Option<String>,
     mode: Option<Mode>,
-    num_samples: usize,
-    max_concurrent: Option<usize>,
-    time_budget: Option<Duration>,
     seed: u64,
-    pool: Resources,
-    resources_per_trial: Option<Resources>,
-    result_files: bool,
     state_period: Option<Duration>,
-    failure: FailureConfig,
-    checkpoint_config: Option<CheckpointConfig>,
-    options: StorageOptions,
-    searcher_total: Option<usize>,
-    created: usize,
-    searcher_done: bool,
     status: StatusTable,
-    executor: crate::TrialExecutor,
-    /// The threads trials run on (kept between trials).
-    threads: TrialThreads,
 }
 
 impl Runner {
@@ -348,60 +647,69 @@ impl Runner {
         let created = table.len();
         let searcher_total = searcher.total_trials(&space, tune.num_samples);
         let status = StatusTable::new(run.verbose() != Verbosity::Silent, tune.metric.clone());
-        Ok(Self {
+        let core = Core {
+            table,
+            searcher,
+            scheduler,
+            stopper,
+            stop_dict,
+            finished: Vec::new(),
+            stop_all: false,
+            closed: false,
+            dirty: true,
+            used: Resources::new(),
+            running: 0,
+            created,
+            searcher_done: false,
+            storage_options: storage_options.clone(),
+            callbacks: run.callbacks().clone(),
+            experiment_path: exp_dir.path(),
+        };
+        let plan = Plan {
             trainable,
-            space,
-            shared: Arc::new((
-                Mutex::new(Core {
-                    table,
-                    searcher,
-                    scheduler,
-                    stopper,
-                    stop_dict,
-                    finished: Vec::new(),
-                    stop_all: false,
-                    dirty: true,
-                    storage_options: storage_options.clone(),
-                    callbacks: run.callbacks().clone(),
-                    experiment_path: exp_dir.path(),
-                }),
-                Condvar::new(),
-            )),
             exp_dir,
             experiment_id,
-            metric: tune.metric,
-            mode: tune.mode,
             num_samples: tune.num_samples,
             max_concurrent: tune.max_concurrent_trials,
             time_budget: tune.time_budget,
-            seed,
+            started: Instant::now(),
             pool,
             resources_per_trial: tune.resources_per_trial,
             result_files: tune.result_files,
-            state_period: tune.state_period,
             failure: *run.failure_config(),
             checkpoint_config: (*run.checkpoint_config() != CheckpointConfig::default())
                 .then(|| run.checkpoint_config().clone()),
             options: storage_options,
             searcher_total,
-            created,
-            searcher_done: false,
-            status,
             executor: tune.executor,
             threads: TrialThreads::new(),
+        };
+        Ok(Self {
+            space,
+            shared: Arc::new(Inner {
+                core: Mutex::new(core),
+                wake: Condvar::new(),
+                plan,
+            }),
+            metric: tune.metric,
+            mode: tune.mode,
+            seed,
+            state_period: tune.state_period,
+            status,
         })
     }
 
     fn save(&self, core: &Core, finished: bool) -> Result<()> {
+        let plan = &self.shared.plan;
         let saved = SavedExperiment {
             format: FORMAT.to_owned(),
             version: VERSION,
-            experiment_id: self.experiment_id.clone(),
-            trainable: self.trainable.trainable_name().to_owned(),
+            experiment_id: plan.experiment_id.clone(),
+            trainable: plan.trainable.trainable_name().to_owned(),
             metric: self.metric.clone(),
             mode: self.mode,
-            num_samples: self.num_samples,
-            max_concurrent_trials: self.max_concurrent,
+            num_samples: plan.num_samples,
+            max_concurrent_trials: plan.max_concurrent,
             seed: self.seed,
             searcher: core.searcher.name(),
             searcher_state: core.searcher.save_state(),
@@ -413,251 +721,35 @@ impl Runner {
             timestamp: now_unix(),
         };
         let bytes = serde_json::to_vec(&saved)
-            .map_err(|e| TrainError::storage(self.exp_dir.child(EXPERIMENT_STATE), e))?;
-        Ok(self.exp_dir.write(EXPERIMENT_STATE, bytes)?)
-    }
-
-    fn start(&self, core: &mut Core, idx: usize) {
-        let shared = self.shared.clone();
-        let t = &mut core.table.trials[idx];
-        t.status = TrialStatus::Running;
-        t.pending = None;
-        match &t.resume {
-            Some(c) => {
-                let it = c
-                    .metadata_value::<u64>("training_iteration")
-                    .ok()
-                    .flatten()
-                    .unwrap_or(0);
-                t.history.retain(|m| {
-                    m.get("training_iteration")
-                        .and_then(Value::as_u64)
-                        .is_some_and(|i| i <= it)
-                });
-            }
-            None if t.started_before => {
-                // A restart from scratch: the old metrics files would be appended to.
-                t.history.clear();
-                if let Ok(dir) = RunDir::at(&t.path, &self.options) {
-                    for f in ["result.json", "progress.csv"] {
-                        if let Err(e) = dir.remove_file(f) {
-                            tracing::warn!(trial = %t.id, error = %e, "could not clear {f}");
-                        }
-                    }
-                }
-            }
-            None => {}
-        }
-        t.started_before = true;
-        if !core.callbacks.is_empty() {
-            let context = core.context(idx);
-            let history = &core.table.trials[idx].history;
-            core.callbacks
-                .notify("on_trial_start", |c| c.on_trial_start(&context, history));
-        }
-        let t = &mut core.table.trials[idx];
-        let hook_shared = self.shared.clone();
-        let on_result = move |m: &Metrics| lock(&hook_shared).on_result(idx, m);
-        let config = t.config.clone();
-        tracing::info!(trial = %t.id, config = %config, "trial started");
-        let run = self.trial_job(t, config, on_result);
-        let spawned = self.threads.run(Box::new(move || {
-            let outcome = run();
-            lock(&shared).finished.push((idx, outcome));
-            shared.1.notify_all();
-        }));
-        if let Err(e) = spawned {
-            core.finished.push((
-                idx,
-                Outcome::Panicked(format!("the trial thread could not be started: {e}")),
-            ));
-        }
-    }
-
-    /// What runs trial `t` on its thread: the trainable, or (process executor) a process of
-    /// this program, ending in the trial's outcome.
-    fn trial_job(
-        &self,
-        t: &mut Trial,
-        config: Value,
-        on_result: impl Fn(&Metrics) -> bool + Send + Sync + 'static,
-    ) -> Box<dyn FnOnce() -> Outcome + Send> {
-        match &self.executor {
-            crate::TrialExecutor::Processes(launcher) => {
-                match self.trial_request(t) {
-                    Ok(request) => {
-                        let (launcher, options) = (launcher.clone(), self.options.clone());
-                        let resources = t.resources.clone();
-                        Box::new(move || {
-                            let r = processes::run_process(
-                                &launcher, &request, &resources, &options, on_result,
-                            );
-                            Outcome::Done(Box::new(r.unwrap_or_else(|message| {
-                                let mut failed = TrainResult::failed(
-                                    TrainError::TrialProcess(message),
-                                    request.config.clone(),
-                                );
-                                // What the lost process had saved, to retry from.
-                                failed.checkpoint =
-                                    processes::newest_checkpoint(&request_path(&request), &options);
-                                failed
-                            })))
-                        })
-                    }
-                    Err(e) => {
-                        let message = e.to_string();
-                        Box::new(move || Outcome::Panicked(message))
-                    }
-                }
-            }
-            _ => {
-                let info = TrialInfo::new(&t.name, &t.id)
-                    .with_storage_path(&self.exp_dir.path())
-                    .with_on_report(on_result)
-                    .with_resume_from(t.resume.take())
-                    .with_result_files(self.result_files)
-                    .with_checkpoint_config(self.checkpoint_config.clone())
-                    .with_quiet(true);
-                let trainable = self.trainable.clone();
-                Box::new(move || {
-                    let out =
-                        catch_unwind(AssertUnwindSafe(|| trainable.run_trial(&config, &info)));
-                    match out {
-                        Ok(r) => Outcome::Done(Box::new(r)),
-                        Err(p) => Outcome::Panicked(air_train::panic_message(p.as_ref())),
-                    }
-                })
-            }
-        }
-    }
-
-    /// What a trial process is told: the trial, and where to resume from.
-    fn trial_request(&self, t: &mut Trial) -> std::result::Result<TrialRequest, TrainError> {
-        let resume = match t.resume.take() {
-            Some(c) => Some(processes::resume_location(&c, &t.path, &self.options)?),
-            None => None,
-        };
-        Ok(TrialRequest {
-            name: t.name.clone(),
-            id: t.id.clone(),
-            storage_path: self.exp_dir.path(),
-            config: t.config.clone(),
-            resume,
-            checkpoint_config: self.checkpoint_config.clone(),
-            result_files: self.result_files,
-        })
-    }
-
-    /// Creates the next trial from the searcher; `None` when there is none now.
-    fn create(&mut self, core: &mut Core) -> Option<usize> {
-        if self.searcher_done {
-            return None;
-        }
-        if self.searcher_total.is_none() && self.created >= self.num_samples {
-            self.searcher_done = true;
-            return None;
-        }
-        let id = format!("{}_{:05}", self.experiment_id, self.created);
-        match core.searcher.suggest(&id) {
-            Suggestion::Config(config) => {
-                self.created += 1;
-                let name = format!("{}_{id}", self.trainable.trainable_name());
-                let resources = self
-                    .resources_per_trial
-                    .clone()
-                    .unwrap_or_else(|| self.trainable.resources(&config));
-                let path = self.exp_dir.child(&name);
-                let idx = core
-                    .table
-                    .push(Trial::new(id.clone(), name, config, path, resources));
-                let Core {
-                    table, scheduler, ..
-                } = core;
-                scheduler.on_trial_add(table, &table.trials[idx]);
-                core.dirty = true;
-                Some(idx)
-            }
-            Suggestion::Pending => None,
-            Suggestion::Finished => {
-                self.searcher_done = true;
-                None
-            }
-        }
+            .map_err(|e| TrainError::storage(plan.exp_dir.child(EXPERIMENT_STATE), e))?;
+        Ok(plan.exp_dir.write(EXPERIMENT_STATE, bytes)?)
     }
 
     pub(super) fn run(mut self) -> Result<ResultGrid> {
-        let start = Instant::now();
-        let mut used = Resources::new();
-        let mut running: usize = 0;
-        let mut last_save: Option<(Instant, Duration)> = None;
         let shared = self.shared.clone();
-        let mut core = lock(&shared);
+        let (mut core, outcome) = self.control(lock(&shared));
+        // Whatever happened, no trial starts after the controller is gone.
+        core.closed = true;
+        if outcome.is_err() {
+            core.stop_all = true;
+        }
+        outcome?;
+        Ok(self.result_grid(&mut core))
+    }
+
+    /// The controller: starts the first trials, saves the state as it goes and draws the
+    /// status, while trial threads start the trials after theirs; returns when nothing runs and
+    /// nothing can start.
+    fn control<'a>(
+        &mut self,
+        mut core: MutexGuard<'a, Core>,
+    ) -> (MutexGuard<'a, Core>, Result<()>) {
+        let shared = self.shared.clone();
+        let started = shared.plan.started;
+        let mut last_save: Option<(Instant, Duration)> = None;
         loop {
-            for (idx, outcome) in std::mem::take(&mut core.finished) {
-                running -= 1;
-                used -= &core.table.trials[idx].resources;
-                core.complete(idx, outcome, &self.failure);
-            }
-            if self.time_budget.is_some_and(|b| start.elapsed() >= b) && !core.stop_all {
-                tracing::info!("time budget reached; stopping every trial");
-                core.stop_all = true;
-            }
-            if let Some(s) = &mut core.stopper
-                && s.stop_all()
-            {
-                core.stop_all = true;
-            }
-            let mut launched_any = false;
-            while !core.stop_all && self.max_concurrent.is_none_or(|m| running < m) {
-                let candidates: Vec<String> = core
-                    .table
-                    .iter()
-                    .filter(|t| matches!(t.status, TrialStatus::Pending | TrialStatus::Paused))
-                    .map(|t| t.id.clone())
-                    .collect();
-                let chosen = if candidates.is_empty() {
-                    None
-                } else {
-                    let refs: Vec<&str> = candidates.iter().map(String::as_str).collect();
-                    let Core {
-                        table, scheduler, ..
-                    } = &mut *core;
-                    scheduler
-                        .choose_trial_to_run(table, &refs)
-                        .and_then(|id| table.index.get(&id).copied())
-                };
-                let was_done = self.searcher_done;
-                let Some(idx) = chosen.or_else(|| self.create(&mut core)) else {
-                    if self.searcher_done && !was_done {
-                        // Schedulers holding trials for more to come can act now.
-                        let Core {
-                            table, scheduler, ..
-                        } = &mut *core;
-                        scheduler.on_search_finished(table);
-                        continue;
-                    }
-                    break;
-                };
-                let need = core.table.trials[idx].resources.clone();
-                if !need.fits_within(&Resources::new(), &self.pool) {
-                    let msg = format!(
-                        "the trial needs {need} but the pool has {}; lower the trial's \
-                         resources (num_workers) or raise TuneConfig::with_total_resources",
-                        self.pool
-                    );
-                    core.table.trials[idx].error = Some(msg);
-                    core.finish(idx, TrialStatus::Error);
-                    continue;
-                }
-                if !need.fits_within(&used, &self.pool) {
-                    break;
-                }
-                used += &need;
-                running += 1;
-                launched_any = true;
-                self.start(&mut core, idx);
-            }
-            if running == 0 && core.finished.is_empty() && !launched_any {
+            let (_, launched_any) = core.step(&shared, Keep::None);
+            if core.running == 0 && core.finished.is_empty() && !launched_any {
                 end_waiting_trials(&mut core);
                 break;
             }
@@ -668,31 +760,46 @@ impl Runner {
                     (took * 20).max(Duration::from_millis(20))
                 })
             });
-            if core.dirty && last_save.is_none_or(|(at, _)| at.elapsed() >= period) {
+            let due = last_save.map_or(Duration::ZERO, |(at, _)| {
+                period.saturating_sub(at.elapsed())
+            });
+            if core.dirty && due.is_zero() {
                 let t0 = Instant::now();
-                self.save(&core, false)?;
+                if let Err(e) = self.save(&core, false) {
+                    return (core, Err(e));
+                }
                 core.dirty = false;
                 last_save = Some((Instant::now(), t0.elapsed()));
             }
-            self.status.draw(&core.table, start.elapsed(), false);
+            self.status.draw(&core.table, started.elapsed(), false);
             if core.finished.is_empty() {
+                // Trial threads take in each other's outcomes; this wakes for a save that falls
+                // due, for the status, or when a trial thread started nothing.
+                let wait = if core.dirty && !due.is_zero() {
+                    due.min(Duration::from_millis(250))
+                } else {
+                    Duration::from_millis(250)
+                };
                 core = shared
-                    .1
-                    .wait_timeout(core, Duration::from_millis(250))
+                    .wake
+                    .wait_timeout(core, wait)
                     .unwrap_or_else(|p| p.into_inner())
                     .0;
             }
         }
-        self.save(&core, true)?;
-        self.status.draw(&core.table, start.elapsed(), true);
+        if let Err(e) = self.save(&core, true) {
+            return (core, Err(e));
+        }
+        self.status.draw(&core.table, started.elapsed(), true);
         let path = &core.experiment_path;
         core.callbacks
             .notify("on_experiment_end", |c| c.on_experiment_end(path));
-        Ok(self.result_grid(&mut core))
+        (core, Ok(()))
     }
 
     /// Every trial's outcome, its history moved out of the table.
     fn result_grid(&self, core: &mut Core) -> ResultGrid {
+        let plan = &self.shared.plan;
         let results = core
             .table
             .trials
@@ -706,7 +813,7 @@ impl Runner {
                 // A trial that never reported a checkpoint has none to look for.
                 checkpoint: t.latest_checkpoint.clone().or_else(|| {
                     t.checkpoint_dir.as_ref()?;
-                    RunDir::at(&t.path, &self.options).ok()?.newest_checkpoint()
+                    RunDir::at(&t.path, &plan.options).ok()?.newest_checkpoint()
                 }),
                 best_checkpoints: t.best_checkpoints.clone(),
                 error: t.error.clone(),
@@ -718,7 +825,7 @@ impl Runner {
             results,
             metric: self.metric.clone(),
             mode: self.mode,
-            experiment_path: self.exp_dir.path(),
+            experiment_path: plan.exp_dir.path(),
         }
     }
 }
