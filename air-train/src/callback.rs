@@ -16,7 +16,7 @@ use std::{
     collections::HashMap,
     fmt,
     io::Write,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, Weak},
 };
 
 use serde_json::Value;
@@ -166,14 +166,36 @@ impl PartialEq for Callbacks {
 }
 
 /// One metrics file per trial, written through the trial's [`RunDir`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct FileLog {
+    /// The file's name in each trial's directory.
+    file: &'static str,
     trials: Mutex<HashMap<String, TrialLog>>,
+    /// Rows wait in memory until [`FileLog::flush`] (or a trial's end) instead of being
+    /// written one by one; see [`ResultFiles`].
+    batched: bool,
 }
+
+/// What a trial's file lacks of its rows.
+#[derive(Debug, Default)]
+enum Unwritten {
+    #[default]
+    Nothing,
+    /// These bytes, appended.
+    Tail(String),
+    /// The file must be written whole (a new CSV column, a first row over an old file, an
+    /// object store, or a failed write).
+    Whole,
+}
+
+/// Above this many bytes waiting, a batched file is written at once.
+const BATCH_BYTES: usize = 64 * 1024;
 
 /// A trial's metrics file: its header (CSV) and its rows as written.
 #[derive(Debug)]
 struct TrialLog {
+    /// The file's name in `dir`.
+    file: &'static str,
     dir: RunDir,
     /// The file's first line (CSV's column names; empty for JSON lines).
     head: String,
@@ -190,11 +212,16 @@ struct TrialLog {
     /// The file is known to be absent or empty (`on_trial_start` saw to it): the first row
     /// can be appended with its header instead of the file being written whole.
     emptied: bool,
+    /// What the file lacks (batched logs only; an unbatched one writes every row at once).
+    unwritten: Unwritten,
+    /// `on_trial_start` has been called (a later call may find rows of the earlier start).
+    started: bool,
 }
 
 impl TrialLog {
-    fn new(dir: RunDir) -> Self {
+    fn new(file: &'static str, dir: RunDir) -> Self {
         Self {
+            file,
             dir,
             head: String::new(),
             body: String::new(),
@@ -202,7 +229,17 @@ impl TrialLog {
             header: Vec::new(),
             appender: None,
             emptied: false,
+            unwritten: Unwritten::Nothing,
+            started: false,
         }
+    }
+
+    /// Whether this is the first start of a trial whose directory was just made (no file
+    /// can be there to replace); marks the trial started.
+    fn first_start(&mut self) -> bool {
+        let first = !self.started && self.dir.made_empty();
+        self.started = true;
+        first
     }
 
     /// Keeps `rows` (a resumed trial's history, formatted) as the file's rows.
@@ -215,78 +252,234 @@ impl TrialLog {
         }
     }
 
-    /// Writes `row` after the file's rows: appended where the directory is local (with the
-    /// head when the file starts empty), the whole file to an object store. The bytes are in
-    /// the file (the OS's page cache) when this returns, before the tuner records the result.
-    fn push_row(&mut self, name: &str, row: &str) -> Result<()> {
+    /// Adds `row` after the file's rows, and writes what the file lacks unless `batched`
+    /// (then only above [`BATCH_BYTES`]). Written means in the file (the OS's page cache):
+    /// appended where the directory is local (with the head when the file starts empty),
+    /// the whole file to an object store.
+    fn push_row(&mut self, row: &str, batched: bool) -> Result<()> {
         let first = self.row_ends.is_empty();
         self.body.push_str(row);
         self.row_ends.push(self.body.len());
         if first && !self.emptied {
             // Whatever an earlier run left is replaced.
-            return self.rewrite(name);
-        }
-        if self.appender.is_none() {
-            self.appender = self.dir.open_append(name)?;
-        }
-        match &mut self.appender {
-            Some(file) => {
-                let written = if first && !self.head.is_empty() {
-                    file.write_all(format!("{}{row}", self.head).as_bytes())
-                } else {
-                    file.write_all(row.as_bytes())
-                };
-                written.map_err(|e| crate::TrainError::storage(self.dir.child(name), e))
+            self.unwritten = Unwritten::Whole;
+        } else {
+            let tail = if first { self.head.as_str() } else { "" };
+            match &mut self.unwritten {
+                Unwritten::Whole => {}
+                Unwritten::Tail(bytes) => {
+                    bytes.push_str(tail);
+                    bytes.push_str(row);
+                }
+                nothing @ Unwritten::Nothing => *nothing = Unwritten::Tail(format!("{tail}{row}")),
             }
-            None => self.rewrite(name),
         }
+        let waiting = match &self.unwritten {
+            Unwritten::Tail(bytes) => bytes.len(),
+            _ => 0,
+        };
+        if batched && waiting < BATCH_BYTES {
+            return Ok(());
+        }
+        self.flush()
     }
 
-    /// Replaces file `name` whole (atomically) with the head and rows; the open appender
+    /// The file is to be written whole (its rows changed), now unless `batched`.
+    fn replace(&mut self, batched: bool) -> Result<()> {
+        self.unwritten = Unwritten::Whole;
+        if batched { Ok(()) } else { self.flush() }
+    }
+
+    /// Writes what the file lacks. A failed write leaves the file owed whole.
+    fn flush(&mut self) -> Result<()> {
+        let name = self.file;
+        let bytes = match std::mem::take(&mut self.unwritten) {
+            Unwritten::Nothing => return Ok(()),
+            Unwritten::Whole => return self.rewrite(),
+            Unwritten::Tail(bytes) => bytes,
+        };
+        if self.appender.is_none() {
+            self.appender = match self.dir.open_append(name) {
+                Ok(file) => file,
+                Err(e) => {
+                    self.unwritten = Unwritten::Whole;
+                    return Err(e);
+                }
+            };
+        }
+        let Some(file) = &mut self.appender else {
+            // An object store cannot append.
+            return self.rewrite();
+        };
+        file.write_all(bytes.as_bytes()).map_err(|e| {
+            self.appender = None;
+            self.unwritten = Unwritten::Whole;
+            crate::TrainError::storage(self.dir.child(name), e)
+        })
+    }
+
+    /// Replaces the file whole (atomically) with the head and rows; the open appender
     /// pointed at the old file.
-    fn rewrite(&mut self, name: &str) -> Result<()> {
+    fn rewrite(&mut self) -> Result<()> {
         self.appender = None;
         self.emptied = false;
-        self.dir
-            .write(name, format!("{}{}", self.head, self.body).into_bytes())
+        let written = self.dir.write(
+            self.file,
+            format!("{}{}", self.head, self.body).into_bytes(),
+        );
+        self.unwritten = if written.is_ok() {
+            Unwritten::Nothing
+        } else {
+            Unwritten::Whole
+        };
+        written
+    }
+}
+
+impl Drop for TrialLog {
+    /// A trial that ended without its logger hearing of it (a panic): the rows it reported
+    /// are still written.
+    fn drop(&mut self) {
+        if let Err(e) = self.flush() {
+            tracing::warn!(file = %self.dir.child(self.file), error = %e,
+                "the last results could not be written");
+        }
     }
 }
 
 impl FileLog {
+    fn new(file: &'static str, batched: bool) -> Self {
+        Self {
+            file,
+            trials: Mutex::default(),
+            batched,
+        }
+    }
+
     fn with_trial<T>(
         &self,
         trial: &TrialContext,
-        f: impl FnOnce(&mut TrialLog) -> Result<T>,
+        f: impl FnOnce(&mut TrialLog, bool) -> Result<T>,
     ) -> Result<T> {
         let mut trials = self.trials.lock().unwrap_or_else(|p| p.into_inner());
         if !trials.contains_key(&trial.path) {
             let dir = RunDir::at(&trial.path, &air_checkpoint::StorageOptions::new())?;
-            trials.insert(trial.path.clone(), TrialLog::new(dir));
+            trials.insert(trial.path.clone(), TrialLog::new(self.file, dir));
         }
         match trials.get_mut(&trial.path) {
-            Some(log) => f(log),
+            Some(log) => f(log, self.batched),
             None => unreachable!("inserted above"),
         }
     }
 
-    fn adopt(&self, trial: &TrialContext, dir: RunDir) {
+    /// Writes `trial`'s file through `dir`; rows an earlier run of the trial left unwritten
+    /// are written first.
+    fn adopt(&self, trial: &TrialContext, dir: RunDir) -> Result<()> {
         let mut trials = self.trials.lock().unwrap_or_else(|p| p.into_inner());
-        trials.insert(trial.path.clone(), TrialLog::new(dir));
+        let earlier = trials.insert(trial.path.clone(), TrialLog::new(self.file, dir));
+        match earlier {
+            Some(mut log) => log.flush(),
+            None => Ok(()),
+        }
     }
 
-    /// Closes a trial's file and drops what was kept of it (the trial ended; a restart calls
-    /// `on_trial_start` again).
-    fn forget(&self, trial: &TrialContext) {
+    /// Writes what every trial's file lacks; the first failure, after trying them all.
+    fn flush(&self) -> Result<()> {
         let mut trials = self.trials.lock().unwrap_or_else(|p| p.into_inner());
-        trials.remove(&trial.path);
+        let mut first_error = None;
+        for log in trials.values_mut() {
+            if let Err(e) = log.flush() {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Writes what a trial's file lacks, closes it and drops what was kept of it (the trial
+    /// ended; a restart calls `on_trial_start` again).
+    fn forget(&self, trial: &TrialContext) -> Result<()> {
+        let mut trials = self.trials.lock().unwrap_or_else(|p| p.into_inner());
+        match trials.remove(&trial.path) {
+            Some(mut log) => log.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The result files (`result.json`, `progress.csv`) of many trials, written in batches: a
+/// trial's rows wait in memory until [`ResultFiles::flush`] or the trial's end, instead of
+/// costing two writes each. A tuner shares one among its trials
+/// ([`TrialInfo::with_batched_result_files`](crate::TrialInfo::with_batched_result_files))
+/// and flushes it before it saves its experiment state, so a result is on disk before the
+/// state says it happened. Each trial keeps its own loggers (a result locks only its
+/// trial's); this holds them weakly, to flush.
+#[derive(Debug, Clone, Default)]
+pub struct ResultFiles {
+    trials: Arc<Mutex<Vec<LoggerPair>>>,
+}
+
+/// A trial's two batched loggers, as [`ResultFiles`] keeps them.
+type LoggerPair = (Weak<JsonLoggerCallback>, Weak<CsvLoggerCallback>);
+
+impl ResultFiles {
+    /// Batched loggers for any number of trials.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Writes every row reported so far; the first failure, after trying every file.
+    pub fn flush(&self) -> Result<()> {
+        let trials = self.trials.lock().unwrap_or_else(|p| p.into_inner());
+        let mut first = Ok(());
+        for (json, csv) in trials.iter() {
+            let flushed = [
+                json.upgrade().map_or(Ok(()), |l| l.0.flush()),
+                csv.upgrade().map_or(Ok(()), |l| l.0.flush()),
+            ];
+            for f in flushed {
+                if first.is_ok() {
+                    first = f;
+                }
+            }
+        }
+        first
+    }
+
+    /// Two new batched loggers for `trial`, writing its files through `dir`.
+    pub(crate) fn loggers(
+        &self,
+        trial: &TrialContext,
+        dir: &RunDir,
+    ) -> Result<Vec<Arc<dyn Callback>>> {
+        let json = Arc::new(JsonLoggerCallback(FileLog::new(
+            JsonLoggerCallback::FILE,
+            true,
+        )));
+        let csv = Arc::new(CsvLoggerCallback(FileLog::new(
+            CsvLoggerCallback::FILE,
+            true,
+        )));
+        json.0.adopt(trial, dir.clone())?;
+        csv.0.adopt(trial, dir.clone())?;
+        let mut trials = self.trials.lock().unwrap_or_else(|p| p.into_inner());
+        // Trials that ended (their loggers dropped) leave.
+        trials.retain(|(j, c)| j.strong_count() + c.strong_count() > 0);
+        trials.push((Arc::downgrade(&json), Arc::downgrade(&csv)));
+        Ok(vec![json, csv])
     }
 }
 
 /// Writes every result of a trial as one JSON line of `result.json` in its directory (Ray's
 /// `JsonLoggerCallback`), appended as it comes; a resumed trial's file is rewritten with the
 /// results it keeps.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct JsonLoggerCallback(FileLog);
+
+impl Default for JsonLoggerCallback {
+    fn default() -> Self {
+        Self(FileLog::new(Self::FILE, false))
+    }
+}
 
 impl JsonLoggerCallback {
     /// The file name.
@@ -298,8 +491,8 @@ impl JsonLoggerCallback {
     }
 
     /// Writes `trial`'s file through `dir` (credentials and all) instead of opening its path.
-    pub(crate) fn adopt(&self, trial: &TrialContext, dir: RunDir) {
-        self.0.adopt(trial, dir);
+    pub(crate) fn adopt(&self, trial: &TrialContext, dir: RunDir) -> Result<()> {
+        self.0.adopt(trial, dir)
     }
 }
 
@@ -316,10 +509,11 @@ impl Callback for JsonLoggerCallback {
     }
 
     fn on_trial_start(&self, trial: &TrialContext, history: &[Metrics]) -> Result<(), BoxError> {
-        Ok(self.0.with_trial(trial, |log| {
+        Ok(self.0.with_trial(trial, |log, _| {
             log.reset(history.iter().map(json_line));
-            if !history.is_empty() || log.dir.exists(Self::FILE)? {
-                log.rewrite(Self::FILE)?;
+            let first = log.first_start();
+            if !history.is_empty() || !first && log.dir.exists(Self::FILE)? {
+                log.rewrite()?;
             }
             log.emptied = history.is_empty();
             Ok(())
@@ -327,9 +521,9 @@ impl Callback for JsonLoggerCallback {
     }
 
     fn on_trial_result(&self, trial: &TrialContext, result: &Metrics) -> Result<(), BoxError> {
-        Ok(self
-            .0
-            .with_trial(trial, |log| log.push_row(Self::FILE, &json_line(result)))?)
+        Ok(self.0.with_trial(trial, |log, batched| {
+            log.push_row(&json_line(result), batched)
+        })?)
     }
 
     fn on_trial_complete(
@@ -337,21 +531,25 @@ impl Callback for JsonLoggerCallback {
         trial: &TrialContext,
         _last: Option<&Metrics>,
     ) -> Result<(), BoxError> {
-        self.0.forget(trial);
-        Ok(())
+        Ok(self.0.forget(trial)?)
     }
 
     fn on_trial_error(&self, trial: &TrialContext, _error: &str) -> Result<(), BoxError> {
-        self.0.forget(trial);
-        Ok(())
+        Ok(self.0.forget(trial)?)
     }
 }
 
 /// Writes every result of a trial as a row of `progress.csv` in its directory (Ray's
 /// `CSVLoggerCallback`): one column per key seen so far, the whole file rewritten when a new
 /// key appears (earlier rows get an empty field for it).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CsvLoggerCallback(FileLog);
+
+impl Default for CsvLoggerCallback {
+    fn default() -> Self {
+        Self(FileLog::new(Self::FILE, false))
+    }
+}
 
 impl CsvLoggerCallback {
     /// The file name.
@@ -363,8 +561,8 @@ impl CsvLoggerCallback {
     }
 
     /// Writes `trial`'s file through `dir` instead of opening its path.
-    pub(crate) fn adopt(&self, trial: &TrialContext, dir: RunDir) {
-        self.0.adopt(trial, dir);
+    pub(crate) fn adopt(&self, trial: &TrialContext, dir: RunDir) -> Result<()> {
+        self.0.adopt(trial, dir)
     }
 }
 
@@ -374,7 +572,7 @@ impl Callback for CsvLoggerCallback {
     }
 
     fn on_trial_start(&self, trial: &TrialContext, history: &[Metrics]) -> Result<(), BoxError> {
-        Ok(self.0.with_trial(trial, |log| {
+        Ok(self.0.with_trial(trial, |log, _| {
             log.header.clear();
             for m in history {
                 for k in m.keys() {
@@ -393,8 +591,9 @@ impl Callback for CsvLoggerCallback {
             log.header = header;
             // A file left from an earlier start is replaced (or emptied, so that the first
             // result starts it again by appending).
-            if !history.is_empty() || log.dir.exists(Self::FILE)? {
-                log.rewrite(Self::FILE)?;
+            let first = log.first_start();
+            if !history.is_empty() || !first && log.dir.exists(Self::FILE)? {
+                log.rewrite()?;
             }
             log.emptied = history.is_empty();
             Ok(())
@@ -402,7 +601,7 @@ impl Callback for CsvLoggerCallback {
     }
 
     fn on_trial_result(&self, trial: &TrialContext, result: &Metrics) -> Result<(), BoxError> {
-        Ok(self.0.with_trial(trial, |log| {
+        Ok(self.0.with_trial(trial, |log, batched| {
             let before = log.header.len();
             for k in result.keys() {
                 if !log.header.contains(k) {
@@ -415,7 +614,7 @@ impl Callback for CsvLoggerCallback {
             }
             let row = csv_row(&log.header, result);
             if added == 0 || log.row_ends.is_empty() {
-                return log.push_row(Self::FILE, &row);
+                return log.push_row(&row, batched);
             }
             // A new column: every earlier row gets an empty field for it, the file is
             // written whole.
@@ -433,7 +632,7 @@ impl Callback for CsvLoggerCallback {
             body.push_str(&row);
             ends.push(body.len());
             (log.body, log.row_ends) = (body, ends);
-            log.rewrite(Self::FILE)
+            log.replace(batched)
         })?)
     }
 
@@ -442,13 +641,11 @@ impl Callback for CsvLoggerCallback {
         trial: &TrialContext,
         _last: Option<&Metrics>,
     ) -> Result<(), BoxError> {
-        self.0.forget(trial);
-        Ok(())
+        Ok(self.0.forget(trial)?)
     }
 
     fn on_trial_error(&self, trial: &TrialContext, _error: &str) -> Result<(), BoxError> {
-        self.0.forget(trial);
-        Ok(())
+        Ok(self.0.forget(trial)?)
     }
 }
 
@@ -571,5 +768,170 @@ mod tests {
             logged("memory://loggers/resumed", &results[..2], &results[2..]),
             (json, csv)
         );
+    }
+
+    /// The files left by batched loggers shared by two trials reporting in turn, flushed after
+    /// every `flush_every` results (and at the trials' ends).
+    fn logged_batched(
+        paths: [&str; 2],
+        history: &[Metrics],
+        results: &[Metrics],
+        flush_every: usize,
+    ) -> Vec<(String, String)> {
+        let files = ResultFiles::new();
+        let trials = paths.map(|p| TrialContext::new(p, p, p, p, Value::Null));
+        let options = air_checkpoint::StorageOptions::new();
+        let dirs = paths.map(|p| RunDir::at(p, &options).unwrap());
+        let mut loggers = Vec::new();
+        for (trial, dir) in trials.iter().zip(&dirs) {
+            let pair = files.loggers(trial, dir).unwrap();
+            for l in &pair {
+                l.on_trial_start(trial, history).unwrap();
+            }
+            loggers.push(pair);
+        }
+        for (n, r) in results.iter().enumerate() {
+            for (trial, pair) in trials.iter().zip(&loggers) {
+                for l in pair {
+                    l.on_trial_result(trial, r).unwrap();
+                }
+            }
+            if (n + 1) % flush_every == 0 {
+                files.flush().unwrap();
+            }
+        }
+        for (trial, pair) in trials.iter().zip(&loggers) {
+            for l in pair {
+                l.on_trial_complete(trial, results.last()).unwrap();
+            }
+        }
+        let read =
+            |dir: &RunDir, f: &str| String::from_utf8(dir.read(f).unwrap().unwrap()).unwrap();
+        dirs.iter()
+            .map(|d| {
+                (
+                    read(d, JsonLoggerCallback::FILE),
+                    read(d, CsvLoggerCallback::FILE),
+                )
+            })
+            .collect()
+    }
+
+    /// Batched loggers leave the same files as row-by-row ones, however often they are
+    /// flushed, locally and on an object store, fresh, over stale files and resumed; a row
+    /// is in the file after a flush, not before.
+    #[test]
+    fn batched_result_files_equal_row_by_row_ones() {
+        let tmp = tempfile::tempdir().unwrap();
+        let results: Vec<Metrics> = (0..9)
+            .map(|i| {
+                let extra = match i {
+                    3 => r#", "b": "x,y""#,
+                    7 => r#", "c": true"#,
+                    _ => "",
+                };
+                metrics(&format!(r#"{{"a": {i}{extra}}}"#))
+            })
+            .collect();
+        let local = |name: &str| {
+            let p = tmp.path().join(name).display().to_string();
+            std::fs::create_dir_all(&p).unwrap();
+            p
+        };
+        for (case, history) in [("fresh", &[][..]), ("resumed", &results[..4])] {
+            let rest = &results[history.len()..];
+            let expected = logged(&local(&format!("{case}-unbatched")), history, rest);
+            for flush_every in [1, 2, 5, 100] {
+                let (a, b) = (
+                    local(&format!("{case}-{flush_every}-a")),
+                    local(&format!("{case}-{flush_every}-b")),
+                );
+                // A file an earlier start left is replaced.
+                std::fs::write(format!("{b}/progress.csv"), "stale\n").unwrap();
+                std::fs::write(format!("{b}/result.json"), "stale\n").unwrap();
+                let memory = format!("memory://batched/{case}/{flush_every}");
+                for files in [
+                    logged_batched([&a, &b], history, rest, flush_every),
+                    logged_batched(
+                        [&memory, &format!("{memory}/b")],
+                        history,
+                        rest,
+                        flush_every,
+                    ),
+                ] {
+                    assert_eq!(
+                        files,
+                        [expected.clone(), expected.clone()],
+                        "{case}, {flush_every}"
+                    );
+                }
+            }
+        }
+        // Rows wait for the flush; a trial's end writes the rest.
+        let path = local("waits");
+        let trial = TrialContext::new("w", "w", &path, &path, Value::Null);
+        let files = ResultFiles::new();
+        let dir = RunDir::at(&path, &air_checkpoint::StorageOptions::new()).unwrap();
+        let pair = files.loggers(&trial, &dir).unwrap();
+        let lines = || {
+            std::fs::read_to_string(format!("{path}/result.json")).map_or(0, |t| t.lines().count())
+        };
+        for l in &pair {
+            l.on_trial_start(&trial, &[]).unwrap();
+            l.on_trial_result(&trial, &results[0]).unwrap();
+        }
+        assert_eq!(lines(), 0);
+        files.flush().unwrap();
+        assert_eq!(lines(), 1);
+        for l in &pair {
+            l.on_trial_result(&trial, &results[1]).unwrap();
+        }
+        assert_eq!(lines(), 1);
+        // A row past the batch size is written at once.
+        let big = metrics(&format!(r#"{{"a": "{}"}}"#, "x".repeat(BATCH_BYTES)));
+        pair[0].on_trial_result(&trial, &big).unwrap();
+        assert_eq!(lines(), 3);
+        pair[1].on_trial_complete(&trial, None).unwrap();
+        let csv = std::fs::read_to_string(format!("{path}/progress.csv")).unwrap();
+        assert_eq!(csv, "a\n0\n1\n");
+    }
+    /// A directory just made holds no file to replace, but a second start of the same trial
+    /// (a restart from scratch) replaces what the first one wrote, batched or not.
+    #[test]
+    fn a_restart_in_a_directory_made_for_the_trial_replaces_the_first_starts_rows() {
+        let tmp = tempfile::tempdir().unwrap();
+        let options = air_checkpoint::StorageOptions::new();
+        let root = tmp.path().display().to_string();
+        for (name, files) in [("plain", None), ("batched", Some(ResultFiles::new()))] {
+            let dir = RunDir::create(&root, name, &options).unwrap();
+            assert!(dir.made_empty());
+            assert!(!RunDir::create(&root, name, &options).unwrap().made_empty());
+            let trial = TrialContext::new(name, name, &dir.path(), &root, Value::Null);
+            let loggers: Vec<Arc<dyn Callback>> = match &files {
+                Some(f) => f.loggers(&trial, &dir).unwrap(),
+                None => {
+                    let (json, csv) = (JsonLoggerCallback::new(), CsvLoggerCallback::new());
+                    json.adopt(&trial, dir.clone()).unwrap();
+                    csv.adopt(&trial, dir.clone()).unwrap();
+                    vec![Arc::new(json), Arc::new(csv)]
+                }
+            };
+            for l in &loggers {
+                l.on_trial_start(&trial, &[]).unwrap();
+                l.on_trial_result(&trial, &metrics(r#"{"a": 1}"#)).unwrap();
+                l.on_trial_result(&trial, &metrics(r#"{"a": 2}"#)).unwrap();
+            }
+            if let Some(f) = &files {
+                f.flush().unwrap();
+            }
+            for l in &loggers {
+                l.on_trial_start(&trial, &[]).unwrap();
+                l.on_trial_result(&trial, &metrics(r#"{"a": 3}"#)).unwrap();
+                l.on_trial_complete(&trial, None).unwrap();
+            }
+            let read = |f: &str| String::from_utf8(dir.read(f).unwrap().unwrap()).unwrap();
+            assert_eq!(read(JsonLoggerCallback::FILE), "{\"a\":3}\n", "{name}");
+            assert_eq!(read(CsvLoggerCallback::FILE), "a\n3\n", "{name}");
+        }
     }
 }

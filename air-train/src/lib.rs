@@ -53,7 +53,9 @@ pub mod sklearn;
 #[cfg(feature = "transformers")]
 pub mod transformers;
 
-pub use callback::{Callback, Callbacks, CsvLoggerCallback, JsonLoggerCallback, TrialContext};
+pub use callback::{
+    Callback, Callbacks, CsvLoggerCallback, JsonLoggerCallback, ResultFiles, TrialContext,
+};
 pub use collective::{Collective, LocalCollective};
 pub use config::{
     CheckpointConfig, FailureConfig, MaxFailures, Mode, RunConfig, ScalingConfig, Verbosity,

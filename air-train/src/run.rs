@@ -89,24 +89,30 @@ pub(crate) struct RecorderOptions {
     pub(crate) verbose: Verbosity,
     pub(crate) on_report: Option<crate::trainer::ReportHook>,
     pub(crate) result_files: bool,
+    /// The tuner's batched result files, instead of the run's own.
+    pub(crate) batched_files: Option<crate::ResultFiles>,
     pub(crate) callbacks: Callbacks,
     pub(crate) context: TrialContext,
     pub(crate) label: String,
 }
 
 impl Recorder {
-    pub(crate) fn new(storage: RunDir, o: RecorderOptions) -> Self {
+    pub(crate) fn new(storage: RunDir, o: RecorderOptions) -> Result<Self> {
         let now = Instant::now();
         let mut loggers: Vec<Arc<dyn Callback>> = Vec::new();
-        if o.result_files {
-            let json = JsonLoggerCallback::new();
-            json.adopt(&o.context, storage.clone());
-            let csv = CsvLoggerCallback::new();
-            csv.adopt(&o.context, storage.clone());
-            loggers.push(Arc::new(json));
-            loggers.push(Arc::new(csv));
+        match (&o.batched_files, o.result_files) {
+            (_, false) => {}
+            (Some(files), true) => loggers = files.loggers(&o.context, &storage)?,
+            (None, true) => {
+                let json = JsonLoggerCallback::new();
+                json.adopt(&o.context, storage.clone())?;
+                let csv = CsvLoggerCallback::new();
+                csv.adopt(&o.context, storage.clone())?;
+                loggers.push(Arc::new(json));
+                loggers.push(Arc::new(csv));
+            }
         }
-        Self {
+        Ok(Self {
             storage,
             checkpoint_config: o.checkpoint_config,
             preprocessor: o.preprocessor,
@@ -126,7 +132,7 @@ impl Recorder {
             started: now,
             last: now,
             time_before: 0.0,
-        }
+        })
     }
 
     pub(crate) fn storage(&self) -> &RunDir {
@@ -323,6 +329,22 @@ impl Recorder {
 
     pub(crate) fn last_metrics(&self) -> Option<&Metrics> {
         self.rows.last()
+    }
+
+    /// Writes the rows the result files still lack and closes them (the run is over): a
+    /// failure is the run's.
+    pub(crate) fn close_files(&self, error: Option<&TrainError>) -> Result<()> {
+        let mut first = None;
+        for l in &self.loggers {
+            let closed = match error {
+                Some(e) => l.on_trial_error(&self.context, &e.to_string()),
+                None => l.on_trial_complete(&self.context, self.rows.last()),
+            };
+            if let Err(e) = closed {
+                first.get_or_insert(logger_error(l.as_ref(), e));
+            }
+        }
+        first.map_or(Ok(()), Err)
     }
 
     /// Ends the run: the progress bar, then the callbacks' last events.

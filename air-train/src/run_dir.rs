@@ -21,6 +21,8 @@ pub const CHECKPOINT_PREFIX: &str = "checkpoint_";
 #[derive(Debug, Clone)]
 pub struct RunDir {
     place: Place,
+    /// This handle made the (local) directory: it held nothing then.
+    made_empty: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -35,13 +37,21 @@ enum Place {
 impl RunDir {
     /// Directory `name` under `storage_path` (a path or URI), created if local.
     pub fn create(storage_path: &str, name: &str, options: &StorageOptions) -> Result<Self> {
-        let dir = Self::at(
+        let mut dir = Self::at(
             &format!("{}/{name}", storage_path.trim_end_matches('/')),
             options,
         )?;
         if let Place::Local(path) = &dir.place {
-            std::fs::create_dir_all(path)
-                .map_err(|e| TrainError::storage(path.display().to_string(), e))?;
+            // One `mkdir` in the common case (the parent exists); the leaf made here is empty.
+            dir.made_empty = match std::fs::create_dir(path) {
+                Ok(()) => true,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && path.is_dir() => false,
+                Err(_) => {
+                    std::fs::create_dir_all(path)
+                        .map_err(|e| TrainError::storage(path.display().to_string(), e))?;
+                    false
+                }
+            };
         }
         Ok(dir)
     }
@@ -55,7 +65,16 @@ impl RunDir {
                 options: options.clone(),
             },
         };
-        Ok(Self { place })
+        Ok(Self {
+            place,
+            made_empty: false,
+        })
+    }
+
+    /// Whether this handle made the directory, so that it held no file then (a file's
+    /// existence need not be asked).
+    pub(crate) fn made_empty(&self) -> bool {
+        self.made_empty
     }
 
     /// The directory as a path or URI (no trailing `/`).

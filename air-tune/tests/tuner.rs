@@ -211,6 +211,32 @@ fn failing_trials_are_recorded_and_retried() {
     assert!(df.column("config/kind").is_ok() && df.column("error").is_ok());
 }
 
+/// What the experiment state on disk says a trial reported is in the trial's `result.json`
+/// (trials that restart, which clears their files, are left out: those with `i % 7 == 3` or
+/// `i % 25 == 11`).
+fn every_saved_result_is_on_disk(experiment: &std::path::Path) {
+    let Ok(bytes) = std::fs::read(experiment.join(air_tune::EXPERIMENT_STATE)) else {
+        return;
+    };
+    let state: Value = serde_json::from_slice(&bytes).unwrap();
+    for t in state["trials"].as_array().unwrap() {
+        let i = t["config"]["i"].as_u64().unwrap();
+        if i % 7 == 3 || i % 25 == 11 || t["last_result"].is_null() {
+            continue;
+        }
+        let path = format!("{}/result.json", t["path"].as_str().unwrap());
+        let lines = std::fs::read_to_string(&path).unwrap_or_default();
+        let on_disk = lines
+            .lines()
+            .any(|l| serde_json::from_str::<Value>(l).unwrap() == t["last_result"]);
+        assert!(
+            on_disk,
+            "trial {i}: {} is not in {path}: {lines}",
+            t["last_result"]
+        );
+    }
+}
+
 /// Trial threads start the trials after theirs (the controller only starts the first ones
 /// and saves): a long sweep of short trials, some failing once and retried, some failing for
 /// good, under a concurrency limit and a resource pool, still runs every trial exactly as
@@ -223,7 +249,11 @@ fn a_long_sweep_of_short_trials_runs_every_trial_as_asked() {
     let peak = Arc::new(AtomicUsize::new(0));
     let attempts = Arc::new(Mutex::new(BTreeMap::<u64, usize>::new()));
     let (l, p, a) = (live.clone(), peak.clone(), attempts.clone());
+    let experiment = dir.path().join("sweep");
     let trainable = move |c: &Value, s: &mut Session| -> Result<(), TrainError> {
+        if c["i"].as_u64().unwrap().is_multiple_of(10) {
+            every_saved_result_is_on_disk(&experiment);
+        }
         let i = c["i"].as_u64().unwrap();
         let n = {
             let mut a = a.lock().unwrap();
@@ -252,6 +282,7 @@ fn a_long_sweep_of_short_trials_runs_every_trial_as_asked() {
     let grid = Tuner::new(trainable, space!({ "i": grid_search(trials) }))
         .with_tune_config(
             TuneConfig::new()
+                .with_state_save_period(std::time::Duration::from_millis(1))
                 .with_max_concurrent_trials(NonZeroUsize::new(3).unwrap())
                 .with_total_resources(Resources::cpu(4.0))
                 .with_resources_per_trial(Resources::cpu(1.0)),

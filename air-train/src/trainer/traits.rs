@@ -31,6 +31,9 @@ pub struct TrialInfo {
     /// Writes no `result.json` / `progress.csv` (a tuner with its loggers off); checkpoints
     /// and `params.json` are still written.
     pub no_result_files: bool,
+    /// Writes the result files through these shared, batched loggers (a tuner's, flushed
+    /// before it saves its state) instead of one row at a time.
+    pub batched_result_files: Option<crate::ResultFiles>,
     /// Shows no per-run progress bar (a tuner draws its own status table).
     pub quiet: bool,
     /// Overrides the run config's checkpoint retention (a tuner's run config wins over the
@@ -47,6 +50,7 @@ impl fmt::Debug for TrialInfo {
             .field("on_report", &self.on_report.is_some())
             .field("resume_from", &self.resume_from.is_some())
             .field("no_result_files", &self.no_result_files)
+            .field("batched_result_files", &self.batched_result_files.is_some())
             .field("quiet", &self.quiet)
             .field("checkpoint_config", &self.checkpoint_config)
             .finish()
@@ -87,6 +91,13 @@ impl TrialInfo {
     /// Turns the per-trial `result.json` / `progress.csv` files off (`false`) or on.
     pub fn with_result_files(mut self, write: bool) -> Self {
         self.no_result_files = !write;
+        self
+    }
+
+    /// Writes the result files through `files` (batched, shared with other trials) instead
+    /// of row by row; the caller flushes them ([`ResultFiles::flush`](crate::ResultFiles::flush)).
+    pub fn with_batched_result_files(mut self, files: Option<crate::ResultFiles>) -> Self {
+        self.batched_result_files = files;
         self
     }
 

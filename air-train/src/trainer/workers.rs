@@ -128,6 +128,7 @@ impl DataParallelTrainer {
                 },
                 on_report: trial.on_report.clone(),
                 result_files: !trial.no_result_files,
+                batched_files: trial.batched_result_files.clone(),
                 // A tuner calls the callbacks of its own run config, on the driver.
                 callbacks: if plain_run.is_some() {
                     self.run.callbacks().clone()
@@ -137,7 +138,7 @@ impl DataParallelTrainer {
                 context,
                 label: name.clone(),
             },
-        );
+        )?;
         let continued = setup.continued.as_ref();
         let resume_from = match continued {
             // The earlier run's own checkpoint, or none (it starts over).
@@ -163,6 +164,9 @@ impl DataParallelTrainer {
             &recorder,
         );
         let mut r = recorder.lock().unwrap_or_else(|p| p.into_inner());
+        // The reported rows are on disk before anyone learns the run ended.
+        let closed = r.close_files(error.as_ref());
+        let error = error.or(closed.err());
         r.finish(error.as_ref());
         let ranked = r.ranked();
         Ok(TrainResult {

@@ -9,8 +9,8 @@ use std::{
 
 use air_checkpoint::{Checkpoint, StorageOptions};
 use air_train::{
-    Callbacks, CheckpointConfig, FailureConfig, Metrics, RunDir, TrainError, TrainResult,
-    Trainable, TrialContext, TrialInfo, Verbosity,
+    Callbacks, CheckpointConfig, FailureConfig, Metrics, ResultFiles, RunDir, TrainError,
+    TrainResult, Trainable, TrialContext, TrialInfo, Verbosity,
 };
 use serde_json::Value;
 
@@ -63,6 +63,10 @@ struct Plan {
     pool: Resources,
     resources_per_trial: Option<Resources>,
     result_files: bool,
+    /// The result files of trials on threads of this process, written in batches: flushed
+    /// before every state save (trial processes write their own, and with callbacks on the
+    /// run config every row is written at once).
+    batched_files: Option<ResultFiles>,
     failure: FailureConfig,
     checkpoint_config: Option<CheckpointConfig>,
     options: StorageOptions,
@@ -540,6 +544,7 @@ fn trial_job(
                 .with_on_report(on_result)
                 .with_resume_from(t.resume.take())
                 .with_result_files(plan.result_files)
+                .with_batched_result_files(plan.batched_files.clone())
                 .with_checkpoint_config(plan.checkpoint_config.clone())
                 .with_quiet(true);
             let trainable = plan.trainable.clone();
@@ -676,6 +681,12 @@ impl Runner {
             pool,
             resources_per_trial: tune.resources_per_trial,
             result_files: tune.result_files,
+            // A callback may read a result's file when it hears of it: with callbacks, rows
+            // are written one by one.
+            batched_files: (tune.result_files
+                && run.callbacks().is_empty()
+                && !matches!(tune.executor, crate::TrialExecutor::Processes(_)))
+            .then(ResultFiles::new),
             failure: *run.failure_config(),
             checkpoint_config: (*run.checkpoint_config() != CheckpointConfig::default())
                 .then(|| run.checkpoint_config().clone()),
@@ -699,7 +710,18 @@ impl Runner {
         })
     }
 
+    /// Writes the rows the trials' result files lack.
+    fn flush_files(&self) -> Result<()> {
+        match &self.shared.plan.batched_files {
+            Some(files) => Ok(files.flush()?),
+            None => Ok(()),
+        }
+    }
+
+    /// Saves the experiment state, after the result files: a result is on disk before the
+    /// state says it happened.
     fn save(&self, core: &Core, finished: bool) -> Result<()> {
+        self.flush_files()?;
         let plan = &self.shared.plan;
         let saved = SavedExperiment {
             format: FORMAT.to_owned(),
@@ -765,21 +787,24 @@ impl Runner {
             });
             if core.dirty && due.is_zero() {
                 let t0 = Instant::now();
-                if let Err(e) = self.save(&core, false) {
+                if let Err(e) = self.flush_files() {
+                    // The trial whose file it is fails with this at its end; the state waits.
+                    tracing::warn!(error = %e, "a result file could not be written; \
+                        the experiment state is saved once it is");
+                } else if let Err(e) = self.save(&core, false) {
                     return (core, Err(e));
+                } else {
+                    core.dirty = false;
                 }
-                core.dirty = false;
                 last_save = Some((Instant::now(), t0.elapsed()));
             }
             self.status.draw(&core.table, started.elapsed(), false);
             if core.finished.is_empty() {
-                // Trial threads take in each other's outcomes; this wakes for a save that falls
-                // due, for the status, or when a trial thread started nothing.
-                let wait = if core.dirty && !due.is_zero() {
-                    due.min(Duration::from_millis(250))
-                } else {
-                    Duration::from_millis(250)
-                };
+                // Trial threads take in each other's outcomes without waking this: it wakes
+                // when a save falls due (trial threads mark the state dirty as they go), for
+                // the status, or when a trial thread started nothing.
+                let wait = if due.is_zero() { period } else { due }
+                    .clamp(Duration::from_millis(1), Duration::from_millis(250));
                 core = shared
                     .wake
                     .wait_timeout(core, wait)
