@@ -54,6 +54,7 @@ mod error;
 mod exec;
 mod matrix;
 mod parquet_check;
+mod parquet_stats;
 mod preprocess;
 mod source;
 mod synthetic;

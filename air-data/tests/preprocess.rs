@@ -1069,3 +1069,127 @@ fn expressions_before_fit_are_not_fitted_errors_never_panics() {
         }
     }
 }
+
+/// Writes `df` as parquet at `path` in row groups of `rows` rows, with or without statistics.
+fn write_parquet(df: &mut DataFrame, path: &std::path::Path, rows: usize, statistics: bool) {
+    let file = std::fs::File::create(path).unwrap();
+    ParquetWriter::new(file)
+        .with_row_group_size(Some(rows))
+        .with_statistics(if statistics {
+            StatisticsOptions::full()
+        } else {
+            StatisticsOptions::empty()
+        })
+        .finish(df)
+        .unwrap();
+}
+
+/// MinMaxScaler and MaxAbsScaler fitted on local parquet files take the minima and maxima from
+/// the footers (no data page read): the same fit as over the data, with nulls, a row group of
+/// nulls only, negative values and every signed integer and float type, over several files and
+/// row groups; a file without statistics, a column with a NaN (no bounds written), an unsigned
+/// column or a transformed dataset is aggregated over the data instead, to the same result.
+#[test]
+fn min_max_fits_from_parquet_footers_equal_fits_over_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let part = |i: i64| {
+        let n = 23;
+        let f64s: Vec<Option<f64>> = (0..n)
+            .map(|r| (r != 3).then_some(((r + i * 100) as f64).mul_add(-0.37, 4.0)))
+            .collect();
+        // A NaN: polars writes no bounds for its chunk, so this column is read.
+        let nan: Vec<f64> = (0..n)
+            .map(|r| if r == 5 { f64::NAN } else { r as f64 - 2.5 })
+            .collect();
+        // The first row group (8 rows) of this column holds nulls only.
+        let sparse: Vec<Option<f64>> = (0..n)
+            .map(|r| (r >= 8).then_some((r * r + i) as f64))
+            .collect();
+        df!(
+            "f64" => f64s,
+            "nan" => nan,
+            "sparse" => sparse,
+            "f32" => (0..n).map(|r| (r - 11 + i) as f32 * 1.5).collect::<Vec<f32>>(),
+            "i8" => (0..n).map(|r| (r - 9) as i8 * (i as i8 + 1)).collect::<Vec<i8>>(),
+            "i16" => (0..n).map(|r| (r as i16 - 20) * 300).collect::<Vec<i16>>(),
+            "i32" => (0..n).map(|r| r as i32 * 1000 - 7 * i as i32).collect::<Vec<i32>>(),
+            "i64" => (0..n).map(|r| (r - 1) * 1_000_000_007 + i).collect::<Vec<i64>>(),
+            "u32" => (0..n).map(|r| u32::MAX - r as u32).collect::<Vec<u32>>(),
+        )
+        .unwrap()
+    };
+    let files = dir.path().join("files");
+    std::fs::create_dir(&files).unwrap();
+    let mut whole: Option<DataFrame> = None;
+    for i in 0..3 {
+        let mut df = part(i);
+        write_parquet(&mut df, &files.join(format!("part-{i}.parquet")), 8, true);
+        whole = Some(match whole {
+            Some(w) => w.vstack(&df).unwrap(),
+            None => df,
+        });
+    }
+    let whole = whole.unwrap();
+    let in_memory = Dataset::from_polars(whole.clone());
+    let on_disk = Dataset::read_parquet(files.to_str().unwrap()).unwrap();
+    // A copy whose data pages are all garbage but whose footer is intact: only a fit that
+    // reads no data page can succeed on it.
+    let broken = dir.path().join("broken.parquet");
+    write_parquet(&mut part(0), &broken, 8, true);
+    let mut bytes = std::fs::read(&broken).unwrap();
+    let len = bytes.len();
+    let footer = u32::from_le_bytes(bytes[len - 8..len - 4].try_into().unwrap()) as usize;
+    bytes[4..len - 8 - footer].fill(0xAB);
+    std::fs::write(&broken, bytes).unwrap();
+    let broken = Dataset::read_parquet(broken.to_str().unwrap()).unwrap();
+    let without_stats = dir.path().join("plain.parquet");
+    write_parquet(&mut whole.clone(), &without_stats, 8, false);
+    let without_stats = Dataset::read_parquet(without_stats.to_str().unwrap()).unwrap();
+
+    let signed = ["f64", "sparse", "f32", "i8", "i16", "i32", "i64"];
+    let fitted = |p: &mut dyn Preprocessor, ds: &Dataset| {
+        p.fit(ds).unwrap();
+        preprocessor_to_json(p).unwrap()
+    };
+    fn min_max(c: &[&str]) -> Box<dyn Preprocessor> {
+        Box::new(MinMaxScaler::new(c))
+    }
+    fn max_abs(c: &[&str]) -> Box<dyn Preprocessor> {
+        Box::new(MaxAbsScaler::new(c))
+    }
+    type Make = fn(&[&str]) -> Box<dyn Preprocessor>;
+    for (name, make) in [("MinMaxScaler", min_max as Make), ("MaxAbsScaler", max_abs)] {
+        let expected = fitted(make(&signed).as_mut(), &in_memory);
+        assert_eq!(fitted(make(&signed).as_mut(), &on_disk), expected, "{name}");
+        // The statistics come from the footers: the broken file's data is never read.
+        let from_footer = fitted(make(&signed).as_mut(), &broken);
+        let first = Dataset::from_polars(part(0));
+        assert_eq!(
+            from_footer,
+            fitted(make(&signed).as_mut(), &first),
+            "{name}"
+        );
+        // Aggregated over the data, to the same fit.
+        let filtered = on_disk.filter(lit(true));
+        assert_eq!(
+            fitted(make(&signed).as_mut(), &filtered),
+            expected,
+            "{name}"
+        );
+        assert_eq!(
+            fitted(make(&signed).as_mut(), &without_stats),
+            expected,
+            "{name}"
+        );
+        let all = [&signed[..], &["nan", "u32"]].concat();
+        assert_eq!(
+            fitted(make(&all).as_mut(), &on_disk),
+            fitted(make(&all).as_mut(), &in_memory),
+            "{name}"
+        );
+        // A column with a NaN or an unsigned one is read, so the broken file's error shows.
+        for c in ["nan", "u32"] {
+            assert!(make(&[c]).fit(&broken).is_err(), "{name} {c}");
+        }
+    }
+}

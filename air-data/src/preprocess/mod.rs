@@ -295,7 +295,10 @@ macro_rules! impl_preprocessor {
                 let schema = ds.schema()?;
                 let agg = $crate::preprocess::Preprocessor::fit_aggregation(self, &schema)?
                     .expect("always one aggregation");
-                let stats = $crate::preprocess::aggregate(ds, agg.exprs, $name)?;
+                let stats = match self.stats_from_footers(ds) {
+                    Some(stats) => stats,
+                    None => $crate::preprocess::aggregate(ds, agg.exprs, $name)?,
+                };
                 self.$state = Some(self.read_stats(&stats)?);
                 Ok(())
             }

@@ -12,7 +12,10 @@ use polars::{
 use serde::{Deserialize, Serialize};
 
 use super::{NamedPreprocessor, check_numeric_lazy, impl_preprocessor, names, scalar_f64};
-use crate::error::{DataError, Result};
+use crate::{
+    Dataset,
+    error::{DataError, Result},
+};
 
 /// Per-column `(shift, scale)`: the output is `(x - shift) / scale`.
 type Affine = BTreeMap<String, (f64, f64)>;
@@ -69,6 +72,11 @@ impl StandardScaler {
 }
 
 impl StandardScaler {
+    /// Means and deviations need the data.
+    fn stats_from_footers(&self, _: &Dataset) -> Option<DataFrame> {
+        None
+    }
+
     fn stat_exprs(&self) -> Result<Vec<Expr>> {
         let mut exprs = Vec::new();
         for c in &self.columns {
@@ -97,6 +105,10 @@ impl StandardScaler {
 impl_preprocessor!(StandardScaler, "StandardScaler", stats, aggregation);
 
 /// Scales columns to [0, 1]: `(x - min) / (max - min)`.
+///
+/// Fitted on local parquet files, it takes the minima and maxima from the files' footers where
+/// they give exactly what the data would (signed integer and float columns, every row group
+/// with statistics and no NaN in it): no data page is read. Otherwise one pass over the data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MinMaxScaler {
     columns: Vec<String>,
@@ -114,6 +126,18 @@ impl MinMaxScaler {
 }
 
 impl MinMaxScaler {
+    /// The aggregation's row, from the parquet footers where they answer it (no data read).
+    fn stats_from_footers(&self, ds: &Dataset) -> Option<DataFrame> {
+        let bounds = crate::parquet_stats::min_max(ds, &self.columns)?;
+        let row = self.columns.iter().zip(bounds).flat_map(|(c, (lo, hi))| {
+            [
+                Column::new(format!("min({c})").into(), [lo]),
+                Column::new(format!("max({c})").into(), [hi]),
+            ]
+        });
+        DataFrame::new_infer_height(row.collect()).ok()
+    }
+
     fn stat_exprs(&self) -> Result<Vec<Expr>> {
         let mut exprs = Vec::new();
         for c in &self.columns {
@@ -143,6 +167,8 @@ impl MinMaxScaler {
 impl_preprocessor!(MinMaxScaler, "MinMaxScaler", stats, aggregation);
 
 /// Scales columns by their maximum absolute value: `x / max|x|` (sparsity is kept).
+///
+/// Fitted from parquet footers where they answer it, as [`MinMaxScaler`] is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MaxAbsScaler {
     columns: Vec<String>,
@@ -160,6 +186,15 @@ impl MaxAbsScaler {
 }
 
 impl MaxAbsScaler {
+    /// The aggregation's row, from the parquet footers where they answer it (no data read).
+    fn stats_from_footers(&self, ds: &Dataset) -> Option<DataFrame> {
+        let bounds = crate::parquet_stats::min_max(ds, &self.columns)?;
+        let row = self.columns.iter().zip(bounds).map(|(c, (lo, hi))| {
+            Column::new(format!("abs_max({c})").into(), [lo.abs().max(hi.abs())])
+        });
+        DataFrame::new_infer_height(row.collect()).ok()
+    }
+
     fn stat_exprs(&self) -> Result<Vec<Expr>> {
         Ok(self
             .columns
@@ -235,6 +270,11 @@ impl RobustScaler {
 }
 
 impl RobustScaler {
+    /// Quantiles need the data.
+    fn stats_from_footers(&self, _: &Dataset) -> Option<DataFrame> {
+        None
+    }
+
     fn stat_exprs(&self) -> Result<Vec<Expr>> {
         let (low, high) = self.quantile_range;
         if !(0.0..=1.0).contains(&low) || !(0.0..=1.0).contains(&high) || low >= high {
