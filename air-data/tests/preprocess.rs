@@ -1193,3 +1193,39 @@ fn min_max_fits_from_parquet_footers_equal_fits_over_the_data() {
         }
     }
 }
+
+/// A file pyarrow wrote (`fixtures/parquet_stats/make_fixture.py`): its bounds leave NaN out,
+/// as polars' `min`/`max` do, so the footer fit equals the fit over the data, and no data page
+/// is read for it; a row group of NaN only has no bounds, so that column is read.
+#[test]
+fn min_max_fits_from_pyarrow_footers_leave_nan_out_as_the_data_fit_does() {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/parquet_stats/pyarrow_nan.parquet"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.parquet");
+    let mut bytes = std::fs::read(fixture).unwrap();
+    let len = bytes.len();
+    let footer = u32::from_le_bytes(bytes[len - 8..len - 4].try_into().unwrap()) as usize;
+    bytes[4..len - 8 - footer].fill(0xAB);
+    std::fs::write(&broken, bytes).unwrap();
+    let on_disk = Dataset::read_parquet(fixture).unwrap();
+    let in_memory = Dataset::from_polars(on_disk.to_polars().unwrap());
+    let broken = Dataset::read_parquet(broken.to_str().unwrap()).unwrap();
+    let exact = ["with_nan", "nulls_first", "i32", "i64"];
+    let json = |mut p: MinMaxScaler, ds: &Dataset| {
+        p.fit(ds).unwrap();
+        preprocessor_to_json(&p).unwrap()
+    };
+    let expected = json(MinMaxScaler::new(exact), &in_memory);
+    assert!(expected.to_string().contains("-9.5"), "{expected}");
+    assert_eq!(json(MinMaxScaler::new(exact), &on_disk), expected);
+    assert_eq!(json(MinMaxScaler::new(exact), &broken), expected);
+    let all = [&exact[..], &["nan_group"]].concat();
+    assert_eq!(
+        json(MinMaxScaler::new(&all), &on_disk),
+        json(MinMaxScaler::new(&all), &in_memory)
+    );
+    assert!(MinMaxScaler::new(["nan_group"]).fit(&broken).is_err());
+}
