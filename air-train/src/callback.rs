@@ -386,13 +386,7 @@ impl FileLog {
     /// Writes what every trial's file lacks; the first failure, after trying them all.
     fn flush(&self) -> Result<()> {
         let mut trials = self.trials.lock().unwrap_or_else(|p| p.into_inner());
-        let mut first_error = None;
-        for log in trials.values_mut() {
-            if let Err(e) = log.flush() {
-                first_error.get_or_insert(e);
-            }
-        }
-        first_error.map_or(Ok(()), Err)
+        first_failure(trials.values_mut().map(TrialLog::flush))
     }
 
     /// Writes what a trial's file lacks, closes it and drops what was kept of it (the trial
@@ -404,6 +398,17 @@ impl FileLog {
             None => Ok(()),
         }
     }
+}
+
+/// Runs every one of `results` (none is skipped for an earlier failure); the first failure.
+pub(crate) fn first_failure<E>(results: impl IntoIterator<Item = Result<(), E>>) -> Result<(), E> {
+    let mut first = Ok(());
+    for r in results {
+        if first.is_ok() {
+            first = r;
+        }
+    }
+    first
 }
 
 /// The result files (`result.json`, `progress.csv`) of many trials, written in batches: a
@@ -430,19 +435,12 @@ impl ResultFiles {
     /// Writes every row reported so far; the first failure, after trying every file.
     pub fn flush(&self) -> Result<()> {
         let trials = self.trials.lock().unwrap_or_else(|p| p.into_inner());
-        let mut first = Ok(());
-        for (json, csv) in trials.iter() {
-            let flushed = [
+        first_failure(trials.iter().flat_map(|(json, csv)| {
+            [
                 json.upgrade().map_or(Ok(()), |l| l.0.flush()),
                 csv.upgrade().map_or(Ok(()), |l| l.0.flush()),
-            ];
-            for f in flushed {
-                if first.is_ok() {
-                    first = f;
-                }
-            }
-        }
-        first
+            ]
+        }))
     }
 
     /// Two new batched loggers for `trial`, writing its files through `dir`.

@@ -334,17 +334,13 @@ impl Recorder {
     /// Writes the rows the result files still lack and closes them (the run is over): a
     /// failure is the run's.
     pub(crate) fn close_files(&self, error: Option<&TrainError>) -> Result<()> {
-        let mut first = None;
-        for l in &self.loggers {
-            let closed = match error {
+        crate::callback::first_failure(self.loggers.iter().map(|l| {
+            match error {
                 Some(e) => l.on_trial_error(&self.context, &e.to_string()),
                 None => l.on_trial_complete(&self.context, self.rows.last()),
-            };
-            if let Err(e) = closed {
-                first.get_or_insert(logger_error(l.as_ref(), e));
             }
-        }
-        first.map_or(Ok(()), Err)
+            .map_err(|e| logger_error(l.as_ref(), e))
+        }))
     }
 
     /// Ends the run: the progress bar, then the callbacks' last events.
